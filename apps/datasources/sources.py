@@ -1,0 +1,191 @@
+"""Named data sources: the databases that artifact SQL may read.
+
+They are configured by the `DATA_SOURCES` setting as `name=url` pairs, for example
+`marketplace=sqlite:///var/marketplace.sqlite3 warehouse=postgresql://reader@db/shop`.
+Limits can be set per source on the URL's query string (`?timeout=5&max_rows=500`);
+the rest of the URL is handed to the driver.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+# Query-string keys that are ours; anything else stays on the URL for the driver.
+LIMIT_KEYS = {"timeout", "max_rows", "export_max_rows"}
+
+
+class Engine:
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    engine: str
+    # For SQLite the database file; for PostgreSQL a libpq connection URL.
+    location: str
+    timeout_seconds: float
+    max_rows: int
+    export_max_rows: int
+
+    @property
+    def dialect(self) -> str:
+        """The sqlglot dialect that parses this source's SQL."""
+        return "postgres" if self.engine == Engine.POSTGRESQL else "sqlite"
+
+    @property
+    def display_location(self) -> str:
+        """Where the source lives, with any password masked, for operators' eyes."""
+        if self.engine == Engine.SQLITE:
+            return self.location
+        parts = urlsplit(self.location)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class UnknownDataSource(LookupError):
+    pass
+
+
+def parse_data_source(name: str, url: str) -> DataSource:
+    if not NAME_RE.match(name):
+        raise ImproperlyConfigured(
+            f"Data source name {name!r} must start with a letter and use only letters, "
+            "digits, '-' and '_'."
+        )
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    limits = {key: query.pop(key) for key in list(query) if key in LIMIT_KEYS}
+    try:
+        timeout = float(limits.get("timeout", settings.DATA_SOURCE_TIMEOUT_SECONDS))
+        max_rows = int(limits.get("max_rows", settings.DATA_SOURCE_MAX_ROWS))
+        export_max_rows = int(limits.get("export_max_rows", settings.EXPORT_MAX_ROWS))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Data source {name!r} has a malformed limit: {exc}") from exc
+    if timeout <= 0 or max_rows <= 0 or export_max_rows <= 0:
+        raise ImproperlyConfigured(f"Data source {name!r} limits must be positive.")
+
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///relative/or/absolute/path, as in DATABASE_URL conventions.
+        raw_path = unquote(parts.path)
+        path = Path(raw_path[1:] if raw_path.startswith("//") else raw_path)
+        if not path.is_absolute():
+            path = settings.BASE_DIR / raw_path.lstrip("/")
+        location = str(path)
+        engine = Engine.SQLITE
+    elif scheme in {"postgres", "postgresql"}:
+        location = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))
+        engine = Engine.POSTGRESQL
+    else:
+        raise ImproperlyConfigured(
+            f"Data source {name!r} uses {scheme or 'no'} scheme; "
+            "use sqlite:///path or postgresql://user@host/db."
+        )
+    return DataSource(
+        name=name,
+        engine=engine,
+        location=location,
+        timeout_seconds=timeout,
+        max_rows=max_rows,
+        export_max_rows=export_max_rows,
+    )
+
+
+def parse_data_sources(value: str) -> dict[str, DataSource]:
+    sources: dict[str, DataSource] = {}
+    for pair in re.split(r"[\s,]+", value.strip()):
+        if not pair:
+            continue
+        name, sep, url = pair.partition("=")
+        if not sep or not url:
+            raise ImproperlyConfigured(
+                f"DATA_SOURCES entry {pair!r} must look like name=url."
+            )
+        if name in sources:
+            raise ImproperlyConfigured(f"Data source {name!r} is configured twice.")
+        sources[name] = parse_data_source(name, url)
+    return sources
+
+
+@cache
+def _configured(value: str) -> dict[str, DataSource]:
+    return parse_data_sources(value)
+
+
+def all_data_sources() -> dict[str, DataSource]:
+    # Keyed on the setting's value so tests that override DATA_SOURCES see their own.
+    return _configured(settings.DATA_SOURCES)
+
+
+def data_source_names() -> list[str]:
+    return sorted(all_data_sources())
+
+
+def data_source_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in data_source_names()]
+
+
+def get_data_source(name: str) -> DataSource:
+    try:
+        return all_data_sources()[name]
+    except KeyError:
+        raise UnknownDataSource(
+            f"Unknown data source {name!r}. Configured: {', '.join(data_source_names()) or 'none'}."
+        ) from None
+
+
+def default_data_source_name() -> str:
+    return settings.DEFAULT_DATA_SOURCE
+
+
+def _same_sqlite_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def points_at_app_database(source: DataSource) -> bool:
+    for db in settings.DATABASES.values():
+        vendor_engine = db.get("ENGINE", "")
+        if source.engine == Engine.SQLITE and vendor_engine.endswith("sqlite3"):
+            if _same_sqlite_file(source.location, str(db.get("NAME", ""))):
+                return True
+        if source.engine == Engine.POSTGRESQL and "postgresql" in vendor_engine:
+            parts = urlsplit(source.location)
+            same_host = (parts.hostname or "localhost") in {db.get("HOST") or "localhost"}
+            same_port = str(parts.port or 5432) == str(db.get("PORT") or 5432)
+            same_db = parts.path.lstrip("/") == db.get("NAME")
+            if same_host and same_port and same_db:
+                return True
+    return False
+
+
+def check_configuration() -> None:
+    sources = all_data_sources()
+    for source in sources.values():
+        if points_at_app_database(source):
+            raise ImproperlyConfigured(
+                f"Data source {source.name!r} points at the app's own database "
+                f"({source.display_location}). Artifact SQL must never reach it: point "
+                "DATA_SOURCES at a separate database."
+            )
+    if settings.DEFAULT_DATA_SOURCE not in sources:
+        raise ImproperlyConfigured(
+            f"DEFAULT_DATA_SOURCE {settings.DEFAULT_DATA_SOURCE!r} is not among DATA_SOURCES "
+            f"({', '.join(sorted(sources)) or 'none'})."
+        )

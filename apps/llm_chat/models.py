@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact
+
+
+class ChatQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ChatQuerySet:
+        """Staff see every chat; everyone else only their own."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+    def with_counts(self) -> ChatQuerySet:
+        # Subqueries rather than two joined Counts, which would multiply each other.
+        message_count = (
+            Message.objects.filter(chat=models.OuterRef("pk"))
+            .order_by()
+            .values("chat")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        artifact_count = (
+            Artifact.objects.filter(chat=models.OuterRef("pk"))
+            .order_by()
+            .values("chat")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(
+            message_count=models.functions.Coalesce(models.Subquery(message_count), 0),
+            artifact_count=models.functions.Coalesce(models.Subquery(artifact_count), 0),
+        )
+
+
+class Chat(models.Model):
+    title = models.CharField(max_length=200)
+    # An agent with chats is history: deactivate it rather than delete it.
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="chats")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chats"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ChatQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="chat_owner_updated")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("llm_chat:chat_detail", args=[self.pk])
+
+
+def unlink_artifact(collector, field, sub_objs, using) -> None:
+    """on_delete for Message.artifact: clear the link and its action together.
+
+    The artifact is updated first so the one-way database constraint (an artifact needs an
+    action) holds between the two UPDATE statements Django issues.
+    """
+    collector.add_field_update(field, None, sub_objs)
+    collector.add_field_update(field.model._meta.get_field("artifact_action"), None, sub_objs)
+
+
+class MessageQuerySet(models.QuerySet):
+    def with_artifact(self) -> MessageQuerySet:
+        return self.select_related("artifact")
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system", "System"
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+        TOOL = "tool", "Tool"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        PENDING = "pending", "Pending"
+        ERROR = "error", "Error"
+
+    class ArtifactAction(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        EXECUTED = "executed", "Executed"
+        REFERENCED = "referenced", "Referenced"
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    error = models.TextField(blank=True)
+    artifact = models.ForeignKey(
+        Artifact,
+        null=True,
+        blank=True,
+        # Messages stay when an artifact is deleted; only the link and its action go.
+        on_delete=unlink_artifact,
+        related_name="messages",
+    )
+    artifact_action = models.CharField(
+        max_length=16, choices=ArtifactAction.choices, null=True, blank=True
+    )
+    # The provider-level messages of this turn, kept for exact replay on later turns.
+    model_messages = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["chat", "created_at"], name="message_chat_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["system", "user", "assistant", "tool"]),
+                name="message_role_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["complete", "pending", "error"]),
+                name="message_status_known",
+            ),
+            # Deleting an artifact clears the link and then the action in two UPDATEs, so
+            # the database holds one direction; clean() holds both.
+            models.CheckConstraint(
+                condition=Q(artifact__isnull=True)
+                | Q(artifact_action__in=["created", "updated", "executed", "referenced"]),
+                name="message_artifact_has_action",
+                violation_error_message="A message that links an artifact must say what it did.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.content[:60]}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.artifact_id and not self.artifact_action:
+            raise ValidationError({"artifact_action": "Say what the message did with the artifact."})
+        if self.artifact_action and not self.artifact_id:
+            raise ValidationError({"artifact": "An artifact action needs an artifact."})
