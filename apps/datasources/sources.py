@@ -112,9 +112,7 @@ def parse_data_sources(value: str) -> dict[str, DataSource]:
             continue
         name, sep, url = pair.partition("=")
         if not sep or not url:
-            raise ImproperlyConfigured(
-                f"DATA_SOURCES entry {pair!r} must look like name=url."
-            )
+            raise ImproperlyConfigured(f"DATA_SOURCES entry {pair!r} must look like name=url.")
         if name in sources:
             raise ImproperlyConfigured(f"Data source {name!r} is configured twice.")
         sources[name] = parse_data_source(name, url)
@@ -162,9 +160,12 @@ def _same_sqlite_file(a: str, b: str) -> bool:
 def points_at_app_database(source: DataSource) -> bool:
     for db in settings.DATABASES.values():
         vendor_engine = db.get("ENGINE", "")
-        if source.engine == Engine.SQLITE and vendor_engine.endswith("sqlite3"):
-            if _same_sqlite_file(source.location, str(db.get("NAME", ""))):
-                return True
+        if (
+            source.engine == Engine.SQLITE
+            and vendor_engine.endswith("sqlite3")
+            and _same_sqlite_file(source.location, str(db.get("NAME", "")))
+        ):
+            return True
         if source.engine == Engine.POSTGRESQL and "postgresql" in vendor_engine:
             parts = urlsplit(source.location)
             same_host = (parts.hostname or "localhost") in {db.get("HOST") or "localhost"}

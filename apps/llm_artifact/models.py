@@ -129,8 +129,22 @@ class Artifact(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        errors: dict[str, list] = {}
+        # Field validators skip "empty" values such as None and [], so the JSON shapes are
+        # checked here as well, where nothing is skipped.
+        for field, validate in (
+            ("visualization_config", validate_visualization_config),
+            ("query_params", validate_declarations),
+        ):
+            if getattr(self, field) in (None, [], "", ()):
+                try:
+                    validate(getattr(self, field))
+                except ValidationError as exc:
+                    errors[field] = exc.messages
         if self.artifact_type == self.ArtifactType.SQL_QUERY and not self.sql_query.strip():
-            raise ValidationError({"sql_query": "An SQL query artifact needs its SQL."})
+            errors["sql_query"] = ["An SQL query artifact needs its SQL."]
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def sql_preview(self) -> str:

@@ -155,14 +155,20 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
     declared = {d["name"] for d in declarations}
     for name in raw_values:
         if name not in declared:
-            errors[name] = f"Unknown parameter {name!r}; declared: {', '.join(sorted(declared)) or 'none'}."
+            errors[name] = (
+                f"Unknown parameter {name!r}; declared: {', '.join(sorted(declared)) or 'none'}."
+            )
     for declaration in declarations:
         name = declaration["name"]
         raw = raw_values.get(name)
         if raw is None or raw == "":
             raw = declaration.get("default")
         if raw is None or raw == "":
-            if declaration.get("type") == ParamType.STRING and name in raw_values and raw_values[name] == "":
+            if (
+                declaration.get("type") == ParamType.STRING
+                and name in raw_values
+                and raw_values[name] == ""
+            ):
                 # An explicitly empty text value is a value, not a missing one.
                 values[name] = ""
                 continue

@@ -110,7 +110,8 @@ class Message(models.Model):
         on_delete=unlink_artifact,
         related_name="messages",
     )
-    artifact_action = models.CharField(
+    # NULL, not "", means "no artifact": the API and the constraint below read it that way.
+    artifact_action = models.CharField(  # noqa: DJ001
         max_length=16, choices=ArtifactAction.choices, null=True, blank=True
     )
     # The provider-level messages of this turn, kept for exact replay on later turns.
@@ -149,6 +150,8 @@ class Message(models.Model):
     def clean(self) -> None:
         super().clean()
         if self.artifact_id and not self.artifact_action:
-            raise ValidationError({"artifact_action": "Say what the message did with the artifact."})
+            raise ValidationError(
+                {"artifact_action": "Say what the message did with the artifact."}
+            )
         if self.artifact_action and not self.artifact_id:
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
