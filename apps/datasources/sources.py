@@ -80,11 +80,10 @@ def parse_data_source(name: str, url: str) -> DataSource:
 
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        # sqlite:///relative/or/absolute/path, as in DATABASE_URL conventions.
-        raw_path = unquote(parts.path)
-        path = Path(raw_path[1:] if raw_path.startswith("//") else raw_path)
+        # As in DATABASE_URL: sqlite:///relative/to/project, sqlite:////absolute/path.
+        path = Path(unquote(parts.path)[1:])
         if not path.is_absolute():
-            path = settings.BASE_DIR / raw_path.lstrip("/")
+            path = settings.BASE_DIR / path
         location = str(path)
         engine = Engine.SQLITE
     elif scheme in {"postgres", "postgresql"}:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -63,7 +64,7 @@ class Agent(models.Model):
     temperature = models.DecimalField(
         max_digits=3,
         decimal_places=2,
-        default=0.2,
+        default=Decimal("0.2"),
         validators=[MinValueValidator(0), MaxValueValidator(2)],
     )
     max_output_tokens = models.PositiveIntegerField(

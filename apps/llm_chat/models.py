@@ -138,7 +138,10 @@ class Message(models.Model):
             # the database holds one direction; clean() holds both.
             models.CheckConstraint(
                 condition=Q(artifact__isnull=True)
-                | Q(artifact_action__in=["created", "updated", "executed", "referenced"]),
+                | (
+                    Q(artifact_action__isnull=False)
+                    & Q(artifact_action__in=["created", "updated", "executed", "referenced"])
+                ),
                 name="message_artifact_has_action",
                 violation_error_message="A message that links an artifact must say what it did.",
             ),

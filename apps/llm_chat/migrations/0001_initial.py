@@ -69,6 +69,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='message',
-            constraint=models.CheckConstraint(condition=models.Q(('artifact__isnull', True), ('artifact_action__in', ['created', 'updated', 'executed', 'referenced']), _connector='OR'), name='message_artifact_has_action', violation_error_message='A message that links an artifact must say what it did.'),
+            constraint=models.CheckConstraint(condition=models.Q(('artifact__isnull', True), models.Q(('artifact_action__isnull', False), ('artifact_action__in', ['created', 'updated', 'executed', 'referenced'])), _connector='OR'), name='message_artifact_has_action', violation_error_message='A message that links an artifact must say what it did.'),
         ),
     ]
