@@ -1,0 +1,736 @@
+"""The read-only executor: the one path from any SQL (artifact page, API, command line,
+the agent's run_sql tool) to a data source.
+
+Three layers stand between a query and a write, and each holds on its own:
+
+1. the guard (guard.py) parses the SQL and refuses anything but a single read;
+2. the connection refuses writes whatever it is sent. SQLite: the file is opened
+   read-only (`mode=ro`), `PRAGMA query_only` is on, an authorizer allows only reads and
+   harmless function calls (no ATTACH, PRAGMA or writes), and ATTACH is limited to zero
+   databases. PostgreSQL: every query runs in a `READ ONLY` transaction with
+   `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout` set
+   locally, through the extended protocol (one statement, no `COMMIT; ...` tricks), and
+   the transaction is always rolled back;
+3. the work is bounded: a deadline per query (a progress handler on SQLite, the statement
+   timeout on PostgreSQL) and a row cap, fetching cap + 1 rows to report truncation.
+   Results are never loaded beyond the cap: PostgreSQL reads through a server-side cursor.
+
+Values come back JSON-friendly, chosen for speed as much as for the wire:
+- integers and floats stay numbers; PostgreSQL `numeric` becomes an int when the server
+  writes it without a fraction (sums of integers, numeric(p, 0)) and a float otherwise
+  (beyond ~15 significant digits precision is lost, an accepted trade for analytics);
+- dates, times and timestamps are ISO text: SQLite stores them as text already, and
+  PostgreSQL's own ISO output is passed through without a Python conversion per value
+  (`2024-05-01`, `2024-05-01 12:30:00+00`);
+- json, uuid, intervals, network addresses and the like are their PostgreSQL text;
+  binary values are hex text (`\\x0a0b`), as PostgreSQL prints bytea.
+
+Connections are opened per query: nothing a query does can leak into the next one, and
+opening costs well under a millisecond on SQLite and a few milliseconds on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import itertools
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.adapt import AdaptersMap, Loader
+from psycopg.types.string import TextLoader
+
+from apps.datasources.guard import (
+    CheckedSQL,
+    SQLRejected,
+    denied_function_reason,
+    parse_checked,
+    render_for_postgres,
+)
+from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
+
+
+class Outcome:
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    REJECTED = "rejected"
+
+
+class ColumnType:
+    INTEGER = "integer"
+    NUMBER = "number"
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ResultColumn:
+    name: str
+    type: str
+
+
+@dataclass
+class QueryResult:
+    columns: list[ResultColumn]
+    rows: list[list]
+    row_count: int
+    truncated: bool
+    duration_ms: float
+
+
+class QueryFailed(Exception):
+    """The query did not run to the end; `outcome` is rejected, error or timeout."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+# --- public entry points -------------------------------------------------------------
+
+
+def execute(
+    source: str,
+    sql: str,
+    params: dict | None = None,
+    *,
+    max_rows: int | None = None,
+    timeout: float | None = None,
+) -> QueryResult:
+    """Run a read-only query and return at most `max_rows` rows (the source's cap by default).
+
+    Raises QueryFailed: outcome "rejected" when the guard or the connection refuses the
+    SQL, "timeout" when it runs past `timeout` seconds, "error" for anything else.
+    """
+    data_source, checked, values = _prepare(source, sql, params)
+    limit = max_rows or data_source.max_rows
+    seconds = timeout or data_source.timeout_seconds
+    started = time.perf_counter()
+    if data_source.engine == Engine.SQLITE:
+        columns, rows = _execute_sqlite(data_source, sql, values, limit + 1, seconds)
+    else:
+        columns, rows = _execute_postgres(data_source, checked, values, limit + 1, seconds)
+    truncated = len(rows) > limit
+    if truncated:
+        del rows[limit:]
+    return QueryResult(
+        columns=columns,
+        rows=rows,
+        row_count=len(rows),
+        truncated=truncated,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+
+
+class RowBatches:
+    """The batches of a streamed result, fetched as they are iterated.
+
+    Once exhausted, `row_count` is the number of rows produced and `truncated` says
+    whether the row cap left rows behind.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int], list[tuple]],
+        *,
+        limit: int,
+        batch_size: int,
+        clean: Callable[[list[tuple]], list[tuple]],
+    ) -> None:
+        self._fetch = fetch
+        self._limit = limit
+        self._batch_size = batch_size
+        self._clean = clean
+        self._pending: list[tuple] | None = None
+        self._done = False
+        self.row_count = 0
+        self.truncated = False
+
+    def prefetch(self) -> list[tuple]:
+        """Fetch the first batch now, so that a query failing at once fails before any
+        byte of an export has been sent. Returns it (it is still produced by iteration)."""
+        self._pending = self._fetch(min(self._batch_size, self._limit))
+        return self._pending
+
+    def __iter__(self) -> RowBatches:
+        return self
+
+    def __next__(self) -> list[tuple]:
+        if self._done:
+            raise StopIteration
+        remaining = self._limit - self.row_count
+        if remaining <= 0:
+            self._done = True
+            self.truncated = bool(self._fetch(1))
+            raise StopIteration
+        batch = self._pending
+        self._pending = None
+        if batch is None:
+            batch = self._fetch(min(self._batch_size, remaining))
+        if not batch:
+            self._done = True
+            raise StopIteration
+        self.row_count += len(batch)
+        return self._clean(batch)
+
+
+@contextmanager
+def stream(
+    source: str,
+    sql: str,
+    params: dict | None = None,
+    *,
+    max_rows: int | None = None,
+    batch_size: int = 2000,
+    timeout: float | None = None,
+) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
+    """Stream a read-only query's rows in batches, for exports, in constant memory.
+
+    Yields `(columns, batches)`; each batch is a list of row tuples with JSON-friendly
+    values. At most `max_rows` rows (the source's export cap by default) are produced.
+    The timeout applies to each batch, as PostgreSQL's statement timeout applies to each
+    FETCH, so a long export of a fast query is not cut off. Errors before the first row
+    raise QueryFailed here; errors later raise QueryFailed from the iteration.
+    """
+    data_source, checked, values = _prepare(source, sql, params)
+    limit = max_rows or data_source.export_max_rows
+    seconds = timeout or data_source.timeout_seconds
+    if data_source.engine == Engine.SQLITE:
+        opened = _stream_sqlite(data_source, sql, values, limit, batch_size, seconds)
+    else:
+        opened = _stream_postgres(data_source, checked, values, limit, batch_size, seconds)
+    with opened as (columns, batches):
+        yield columns, batches
+
+
+# --- shared preparation --------------------------------------------------------------
+
+
+def _prepare(source: str, sql: str, params: dict | None) -> tuple[DataSource, CheckedSQL, dict]:
+    try:
+        data_source = get_data_source(source)
+    except UnknownDataSource as exc:
+        raise QueryFailed(Outcome.ERROR, str(exc)) from None
+    try:
+        checked = parse_checked(sql, dialect=data_source.dialect)
+    except SQLRejected as exc:
+        raise QueryFailed(Outcome.REJECTED, exc.message) from None
+    values = dict(params or {})
+    missing = [name for name in checked.parameters if name not in values]
+    if missing:
+        names = ", ".join(f":{name}" for name in missing)
+        raise QueryFailed(Outcome.ERROR, f"No value was given for {names}.")
+    for name in checked.parameters:
+        if not isinstance(values[name], BINDABLE_TYPES):
+            raise QueryFailed(
+                Outcome.ERROR,
+                f"The value of :{name} is a {type(values[name]).__name__}; "
+                "parameters must be text, numbers, booleans, dates or null.",
+            )
+    return data_source, checked, {name: values[name] for name in checked.parameters}
+
+
+BINDABLE_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, type(None))
+
+
+def _timeout_message(seconds: float) -> str:
+    return f"The query ran longer than the {seconds:g} s limit and was stopped."
+
+
+# --- value conversion ----------------------------------------------------------------
+
+
+def json_friendly(value: Any) -> Any:
+    """Turn a driver value of a type JSON lacks into a number or text."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return _decimal_number(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [json_friendly(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): json_friendly(item) for key, item in value.items()}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _decimal_number(value: decimal.Decimal) -> int | float | str:
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _convert_columns(rows: list, converters: dict[int, Any]) -> list[list]:
+    if not converters:
+        return list(map(list, rows))
+    converted = []
+    for row in rows:
+        values = list(row)
+        for index, convert in converters.items():
+            values[index] = convert(values[index])
+        converted.append(values)
+    return converted
+
+
+# --- SQLite --------------------------------------------------------------------------
+
+# What a plain SELECT needs; everything else (writes, ATTACH, PRAGMA, transactions,
+# schema changes) is denied when the statement is prepared.
+SQLITE_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
+# The progress handler runs every this many virtual machine steps: often enough to stop
+# within milliseconds of the deadline, rarely enough to cost nothing measurable.
+SQLITE_PROGRESS_STEPS = 20_000
+# Bounds one value (a string or blob built by the query) to keep memory in check.
+SQLITE_MAX_VALUE_BYTES = 64 * 1024 * 1024
+
+
+def read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, db_name: str | None, trigger: str | None
+) -> int:
+    """SQLite authorizer: allow reading and calling harmless functions, nothing else."""
+    if action == sqlite3.SQLITE_FUNCTION:
+        if arg2 and denied_function_reason(arg2, dialect="sqlite"):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_OK if action in SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
+
+
+class _Deadline:
+    """A progress handler that interrupts the running statement after `seconds`."""
+
+    __slots__ = ("at", "expired", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reset()
+
+    def reset(self) -> None:
+        self.at = time.monotonic() + self.seconds
+        self.expired = False
+
+    def __call__(self) -> int:
+        if time.monotonic() > self.at:
+            self.expired = True
+            return 1
+        return 0
+
+
+def connect_sqlite(location: str) -> sqlite3.Connection:
+    """Open a SQLite data source with every connection-level protection in place.
+
+    The file is opened read-only, `query_only` is on, nothing can be attached, and the
+    authorizer refuses anything but reads. Any one of these stops a write by itself.
+    """
+    uri = f"file:{quote(location)}?mode=ro"
+    # isolation_level=None: no implicit BEGIN, nothing for the module to commit.
+    connection = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5
+    )
+    try:
+        connection.execute("PRAGMA query_only = ON")
+        connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_MAX_VALUE_BYTES)
+        # Set last: from here on PRAGMA is refused too.
+        connection.set_authorizer(read_only_authorizer)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _sqlite_failure(
+    exc: sqlite3.Error, deadline: _Deadline, data_source: DataSource
+) -> QueryFailed:
+    code = getattr(exc, "sqlite_errorname", "")
+    if deadline.expired or code == "SQLITE_INTERRUPT":
+        return QueryFailed(Outcome.TIMEOUT, _timeout_message(deadline.seconds))
+    if code in {"SQLITE_AUTH", "SQLITE_READONLY"}:
+        return QueryFailed(
+            Outcome.REJECTED, f"The data source refused the statement as a write: {exc}."
+        )
+    if code == "SQLITE_CANTOPEN":
+        return QueryFailed(
+            Outcome.ERROR, f"The data source {data_source.name!r} cannot be opened: {exc}."
+        )
+    return QueryFailed(Outcome.ERROR, str(exc))
+
+
+@contextmanager
+def _sqlite_cursor(
+    data_source: DataSource, sql: str, values: dict, seconds: float
+) -> Iterator[tuple[sqlite3.Cursor, _Deadline]]:
+    deadline = _Deadline(seconds)
+    try:
+        connection = connect_sqlite(data_source.location)
+    except sqlite3.Error as exc:
+        raise _sqlite_failure(exc, deadline, data_source) from None
+    try:
+        connection.set_progress_handler(deadline, SQLITE_PROGRESS_STEPS)
+        try:
+            cursor = connection.execute(sql, {k: _sqlite_value(v) for k, v in values.items()})
+        except sqlite3.Error as exc:
+            raise _sqlite_failure(exc, deadline, data_source) from None
+        except (ValueError, OverflowError) as exc:
+            raise QueryFailed(Outcome.ERROR, str(exc)) from None
+        yield cursor, deadline
+    finally:
+        connection.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    # SQLite stores dates as ISO text and has no decimal type; Python 3.12 drops the
+    # sqlite3 module's implicit date adapters, so convert explicitly.
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+# Text columns are checked for ISO dates on this many values.
+DATE_SAMPLE = 50
+
+
+def _sqlite_columns(description, rows: list) -> tuple[list[ResultColumn], dict[int, Any]]:
+    """Column types from the values (SQLite types values, not columns), and converters for
+    the columns holding values JSON lacks (blobs)."""
+    names = [item[0] for item in description]
+    if not rows:
+        return [ResultColumn(name, ColumnType.UNKNOWN) for name in names], {}
+    columns: list[ResultColumn] = []
+    converters: dict[int, Any] = {}
+    for index, values in enumerate(zip(*rows, strict=True)):
+        seen = set(map(type, values))
+        seen.discard(type(None))
+        if bytes in seen:
+            converters[index] = json_friendly
+        columns.append(ResultColumn(names[index], _sqlite_type(seen, values)))
+    return columns, converters
+
+
+def _sqlite_type(seen: set[type], values: tuple) -> str:
+    if not seen:
+        return ColumnType.UNKNOWN
+    if seen == {int}:
+        return ColumnType.INTEGER
+    if seen <= {int, float}:
+        return ColumnType.NUMBER
+    if seen == {str}:
+        sample = list(itertools.islice((v for v in values if v is not None), DATE_SAMPLE))
+        if all(DATE_RE.fullmatch(v) for v in sample):
+            return ColumnType.DATE
+        if all(DATETIME_RE.fullmatch(v) or DATE_RE.fullmatch(v) for v in sample):
+            return ColumnType.DATETIME
+        return ColumnType.TEXT
+    return ColumnType.UNKNOWN
+
+
+def _execute_sqlite(
+    data_source: DataSource, sql: str, values: dict, fetch: int, seconds: float
+) -> tuple[list[ResultColumn], list[list]]:
+    # SQLite runs the original text: sqlite3 refuses a second statement, and the
+    # authorizer judges what SQLite itself parsed, so there is nothing to re-render.
+    with _sqlite_cursor(data_source, sql, values, seconds) as (cursor, deadline):
+        try:
+            rows = cursor.fetchmany(fetch)
+        except sqlite3.Error as exc:
+            raise _sqlite_failure(exc, deadline, data_source) from None
+        columns, converters = _sqlite_columns(cursor.description or [], rows)
+    return columns, _convert_columns(rows, converters)
+
+
+def _blob_free(batch: list[tuple]) -> list[tuple]:
+    # SQLite may put a blob in any column of any row, so each batch is checked; the
+    # check runs at C speed and only batches that hold blobs are rebuilt.
+    if bytes not in set(map(type, itertools.chain.from_iterable(batch))):
+        return batch
+    return [tuple(json_friendly(value) for value in row) for row in batch]
+
+
+@contextmanager
+def _stream_sqlite(
+    data_source: DataSource, sql: str, values: dict, limit: int, batch_size: int, seconds: float
+) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
+    with _sqlite_cursor(data_source, sql, values, seconds) as (cursor, deadline):
+
+        def fetch(size: int) -> list[tuple]:
+            # The deadline is per batch, like PostgreSQL's statement timeout per FETCH.
+            deadline.reset()
+            try:
+                return cursor.fetchmany(size)
+            except sqlite3.Error as exc:
+                raise _sqlite_failure(exc, deadline, data_source) from None
+
+        batches = RowBatches(fetch, limit=limit, batch_size=batch_size, clean=_blob_free)
+        first = batches.prefetch()
+        # SQLite types values, not columns: the first batch tells the column types.
+        columns, _ = _sqlite_columns(cursor.description or [], first)
+        yield columns, batches
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+
+
+class _NumberLoader(Loader):
+    """numeric as int when whole, float otherwise (see the module docstring)."""
+
+    def load(self, data: Any) -> int | float | str:
+        text = bytes(data)
+        if b"." in text:
+            return float(text)
+        try:
+            return int(text)
+        except ValueError:
+            return text.decode()  # NaN and the infinities, which JSON cannot carry
+
+
+# Types whose PostgreSQL text is what we return: no Python object per value.
+POSTGRES_TEXT_TYPES = [
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "json",
+    "jsonb",
+    "uuid",
+    "inet",
+    "cidr",
+    "bytea",
+    "money",
+    "xml",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
+]
+
+
+def _postgres_adapters() -> AdaptersMap:
+    adapters = AdaptersMap(psycopg.adapters)
+    for name in POSTGRES_TEXT_TYPES:
+        adapters.register_loader(name, TextLoader)
+    adapters.register_loader("numeric", _NumberLoader)
+    return adapters
+
+
+POSTGRES_ADAPTERS = _postgres_adapters()
+
+# Built-in type OIDs (stable across PostgreSQL versions) to the types users see.
+POSTGRES_COLUMN_TYPES = {
+    16: ColumnType.BOOLEAN,
+    20: ColumnType.INTEGER,
+    21: ColumnType.INTEGER,
+    23: ColumnType.INTEGER,
+    26: ColumnType.INTEGER,
+    700: ColumnType.NUMBER,
+    701: ColumnType.NUMBER,
+    1700: ColumnType.NUMBER,
+    1082: ColumnType.DATE,
+    1114: ColumnType.DATETIME,
+    1184: ColumnType.DATETIME,
+    18: ColumnType.TEXT,
+    19: ColumnType.TEXT,
+    25: ColumnType.TEXT,
+    1042: ColumnType.TEXT,
+    1043: ColumnType.TEXT,
+    705: ColumnType.TEXT,  # unknown, e.g. SELECT 'literal'
+    114: ColumnType.TEXT,
+    3802: ColumnType.TEXT,
+    2950: ColumnType.TEXT,
+    1083: ColumnType.TEXT,
+    1266: ColumnType.TEXT,
+    1186: ColumnType.TEXT,
+    869: ColumnType.TEXT,
+    650: ColumnType.TEXT,
+    17: ColumnType.TEXT,
+    790: ColumnType.TEXT,
+    142: ColumnType.TEXT,
+}
+# Values of these OIDs arrive JSON-friendly already; any other column is converted.
+POSTGRES_PLAIN_OIDS = frozenset(POSTGRES_COLUMN_TYPES) | {
+    3904,
+    3926,
+    3906,
+    3908,
+    3910,
+    3912,
+    1005,  # int2[]
+    1007,  # int4[]
+    1016,  # int8[]
+    1009,  # text[]
+    1015,  # varchar[]
+    1000,  # bool[]
+    1021,  # float4[]
+    1022,  # float8[]
+}
+
+
+def _postgres_columns(description) -> tuple[list[ResultColumn], dict[int, Any]]:
+    columns = []
+    converters: dict[int, Any] = {}
+    for index, column in enumerate(description or []):
+        oid = column.type_code
+        columns.append(
+            ResultColumn(column.name, POSTGRES_COLUMN_TYPES.get(oid, ColumnType.UNKNOWN))
+        )
+        if oid not in POSTGRES_PLAIN_OIDS:
+            converters[index] = json_friendly
+    return columns, converters
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+@contextmanager
+def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Connection]:
+    """A connection inside a READ ONLY transaction with local timeouts, always rolled back.
+
+    This is the PostgreSQL connection layer on its own; the executor sends user SQL
+    through it with `_run_postgres` (extended protocol, one statement).
+    """
+    connection = psycopg.connect(
+        location,
+        autocommit=True,
+        connect_timeout=max(2, int(timeout) + 1),
+        application_name="llm-artifacts",
+        context=POSTGRES_ADAPTERS,
+    )
+    try:
+        # Our own fixed statement with numbers we computed: the simple protocol is fine
+        # here and saves round trips. SET LOCAL lasts only for this transaction.
+        connection.execute(
+            "BEGIN READ ONLY; "
+            f"SET LOCAL statement_timeout = {_milliseconds(timeout)}; "
+            f"SET LOCAL lock_timeout = {_milliseconds(min(timeout, 5))}; "
+            # Streams pause between batches while the client reads; allow for that, but
+            # never leave a transaction open indefinitely.
+            f"SET LOCAL idle_in_transaction_session_timeout = {_milliseconds(timeout + 60)}"
+        )
+        yield connection
+    finally:
+        try:
+            if not connection.closed:
+                connection.execute("ROLLBACK")
+        except psycopg.Error:
+            pass  # The connection is closed next; the server rolls back on its own.
+        finally:
+            connection.close()
+
+
+def _run_postgres(connection: psycopg.Connection, sql: str, params: list) -> psycopg.Cursor:
+    """Declare a server-side cursor for one statement (DECLARE always uses the extended
+    protocol, which runs exactly one statement); rows are fetched from it in batches."""
+    cursor = psycopg.RawServerCursor(connection, "artifact_query")
+    cursor.execute(sql, params)
+    return cursor
+
+
+def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
+    if isinstance(exc, pg_errors.QueryCanceled):
+        return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return QueryFailed(Outcome.TIMEOUT, "The query waited too long for a lock and was stopped.")
+    diag = getattr(exc, "diag", None)
+    message = (diag.message_primary if diag else None) or str(exc).strip()
+    if isinstance(exc, (pg_errors.ReadOnlySqlTransaction, pg_errors.InsufficientPrivilege)):
+        return QueryFailed(Outcome.REJECTED, f"The data source refused the statement: {message}.")
+    if isinstance(exc, psycopg.OperationalError) and not diag:
+        return QueryFailed(
+            Outcome.ERROR, f"Cannot connect to the data source {data_source.name!r}: {message}"
+        )
+    return QueryFailed(Outcome.ERROR, message)
+
+
+def _postgres_sql(checked: CheckedSQL, values: dict) -> tuple[str, list]:
+    try:
+        rendered, order = render_for_postgres(checked)
+    except SQLRejected as exc:
+        raise QueryFailed(Outcome.REJECTED, exc.message) from None
+    return rendered, [values[name] for name in order]
+
+
+def _execute_postgres(
+    data_source: DataSource, checked: CheckedSQL, values: dict, fetch: int, seconds: float
+) -> tuple[list[ResultColumn], list[list]]:
+    sql, params = _postgres_sql(checked, values)
+    try:
+        with postgres_read_only(data_source.location, timeout=seconds) as connection:
+            cursor = _run_postgres(connection, sql, params)
+            rows = cursor.fetchmany(fetch)
+            columns, converters = _postgres_columns(cursor.description)
+    except psycopg.Error as exc:
+        raise _postgres_failure(exc, seconds, data_source) from None
+    return columns, _convert_columns(rows, converters)
+
+
+@contextmanager
+def _stream_postgres(
+    data_source: DataSource,
+    checked: CheckedSQL,
+    values: dict,
+    limit: int,
+    batch_size: int,
+    seconds: float,
+) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
+    sql, params = _postgres_sql(checked, values)
+    with ExitStack() as stack:
+        try:
+            connection = stack.enter_context(
+                postgres_read_only(data_source.location, timeout=seconds)
+            )
+            cursor = _run_postgres(connection, sql, params)
+        except psycopg.Error as exc:
+            raise _postgres_failure(exc, seconds, data_source) from None
+        columns, converters = _postgres_columns(cursor.description)
+
+        def fetch(size: int) -> list[tuple]:
+            try:
+                return cursor.fetchmany(size)
+            except psycopg.Error as exc:
+                raise _postgres_failure(exc, seconds, data_source) from None
+
+        def clean(batch: list[tuple]) -> list[tuple]:
+            if not converters:
+                return batch
+            return [tuple(row) for row in _convert_columns(batch, converters)]
+
+        batches = RowBatches(fetch, limit=limit, batch_size=batch_size, clean=clean)
+        batches.prefetch()
+        yield columns, batches

@@ -1,0 +1,373 @@
+"""The SQL guard: the first of three layers that keep artifact SQL read-only.
+
+Artifact SQL is written by an LLM that prompt injection can steer, so the guard does not
+look for bad keywords: it parses the statement with sqlglot in the data source's dialect
+and accepts it only when the whole tree reads. Exactly one statement; its root must be a
+SELECT, a set operation (UNION / INTERSECT / EXCEPT), WITH ... SELECT or VALUES; and no
+node anywhere in it (CTEs and subqueries included) may write, lock, change settings or
+call a function that reaches outside the query (sleeping, server files, sequences,
+other servers, SQL run from a string).
+
+The connection layer (executor.py) enforces read-only again on its own, so a gap here is
+not a hole; but a rejection here gives the user a clear reason before anything runs.
+
+Parameters are written `:name`. `referenced_parameters()` lists them; the executor binds
+values through the driver and never pastes them into SQL text.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import sqlglot
+from django.conf import settings
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
+
+
+class SQLRejected(ValueError):
+    """The SQL may not run; `message` says why in plain words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# Statement roots that only read. A parenthesised query is unwrapped first.
+READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Values)
+
+
+def _node_types(*names: str) -> tuple[type[exp.Expression], ...]:
+    # sqlglot renames or adds node classes between releases; look each one up so an
+    # upgrade that drops a name does not break the import (the root check still holds).
+    return tuple(getattr(exp, name) for name in names if hasattr(exp, name))
+
+
+# Nodes that write, change state or control transactions: refused anywhere in the tree.
+# The human word for each is what the user sees.
+STATE_CHANGING_NODES: dict[type[exp.Expression], str] = {
+    node_type: word
+    for names, word in [
+        (("Insert",), "INSERT"),
+        (("Update",), "UPDATE"),
+        (("Delete",), "DELETE"),
+        (("Merge",), "MERGE"),
+        (("Create",), "CREATE"),
+        (("Drop",), "DROP"),
+        (("Alter", "AlterTable", "AlterColumn"), "ALTER"),
+        (("TruncateTable",), "TRUNCATE"),
+        (("Copy", "LoadData", "Export"), "COPY"),
+        (("Set", "SetItem"), "SET"),
+        (("Pragma",), "PRAGMA"),
+        (("Attach",), "ATTACH"),
+        (("Detach",), "DETACH"),
+        (("Transaction",), "BEGIN (transaction control)"),
+        (("Commit",), "COMMIT (transaction control)"),
+        (("Rollback",), "ROLLBACK (transaction control)"),
+        (("Grant",), "GRANT"),
+        (("Revoke",), "REVOKE"),
+        (("Comment",), "COMMENT"),
+        (("Analyze",), "ANALYZE"),
+        (("Cache", "Uncache", "Refresh"), "a cache or refresh statement"),
+        (("Kill",), "KILL"),
+        (("Use",), "USE"),
+        (("Declare",), "DECLARE"),
+        (("Execute",), "EXECUTE"),
+        (("Install",), "INSTALL"),
+        (("Put", "Get"), "a file transfer statement"),
+        (("Into",), "SELECT ... INTO (it creates a table)"),
+        (("Lock",), "a locking clause (FOR UPDATE / FOR SHARE)"),
+        (("DML", "DDL"), "a statement that changes data or schema"),
+    ]
+    for node_type in _node_types(*names)
+}
+
+
+@dataclass(frozen=True)
+class FunctionRule:
+    pattern: str  # lower-case name; a trailing "*" matches every name with that prefix
+    reason: str
+
+    def matches(self, name: str) -> bool:
+        if self.pattern.endswith("*"):
+            return name.startswith(self.pattern[:-1])
+        return name == self.pattern
+
+
+def _rules(reason: str, *patterns: str) -> list[FunctionRule]:
+    return [FunctionRule(pattern, reason) for pattern in patterns]
+
+
+POSTGRES_FUNCTION_RULES: list[FunctionRule] = [
+    *_rules("it only waits and ties up a connection", "pg_sleep*"),
+    *_rules(
+        "it reads or writes files on the database server",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_*",
+        "pg_stat_file",
+        "pg_file_*",
+        "pg_logdir_ls",
+        "lo_*",
+        "loread",
+        "lowrite",
+    ),
+    *_rules(
+        "it runs SQL from a string or reaches another server, which cannot be checked",
+        "dblink*",
+        "query_to_xml*",
+        "query_to_xmlschema",
+        "table_to_xml*",
+        "cursor_to_xml*",
+        "schema_to_xml*",
+        "database_to_xml*",
+        "ts_stat",
+    ),
+    *_rules("it changes server settings", "set_config", "pg_reload_conf"),
+    *_rules(
+        "it controls the server or other sessions",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_rotate_logfile",
+        "pg_promote",
+        "pg_switch_wal",
+        "pg_create_restore_point",
+        "pg_backup_*",
+        "pg_start_backup",
+        "pg_stop_backup",
+        "pg_wal_replay_*",
+        "pg_log_backend_memory_contexts",
+    ),
+    *_rules("it changes a sequence", "nextval", "setval"),
+    *_rules("it takes locks", "pg_advisory_*", "pg_try_advisory_*"),
+    *_rules("it resets server statistics", "pg_stat_reset*"),
+    *_rules(
+        "it writes to the write-ahead log or replication slots",
+        "pg_logical_emit_message",
+        "pg_replication_*",
+        "pg_create_physical_replication_slot",
+        "pg_create_logical_replication_slot",
+        "pg_drop_replication_slot",
+        "pg_copy_*_replication_slot",
+        "pg_logical_slot_*",
+    ),
+    *_rules("it sends notifications to other sessions", "pg_notify"),
+]
+
+SQLITE_FUNCTION_RULES: list[FunctionRule] = [
+    *_rules("it loads native code into the database", "load_extension", "fts3_tokenizer"),
+    *_rules("it reads or writes files", "readfile", "writefile", "edit"),
+]
+
+FUNCTION_RULES: dict[str, list[FunctionRule]] = {
+    "postgres": POSTGRES_FUNCTION_RULES,
+    "sqlite": SQLITE_FUNCTION_RULES,
+}
+
+
+def denied_function_reason(name: str, *, dialect: str) -> str | None:
+    """Why the function `name` may not be called in `dialect`, or None when it may.
+
+    Shared with the SQLite authorizer, which refuses the same functions at the
+    connection.
+    """
+    normalised = name.strip().strip('"`[]').lower()
+    for rule in FUNCTION_RULES.get(dialect, []):
+        if rule.matches(normalised):
+            return rule.reason
+    return None
+
+
+@dataclass(frozen=True)
+class CheckedSQL:
+    """A statement the guard accepted, with the `:name` parameters it uses in text order."""
+
+    tree: exp.Expression
+    parameters: tuple[str, ...]
+    dialect: str
+
+
+def check_sql(sql: str, *, dialect: str) -> None:
+    """Raise SQLRejected unless `sql` is a single read-only statement."""
+    parse_checked(sql, dialect=dialect)
+
+
+def referenced_parameters(sql: str, *, dialect: str) -> list[str]:
+    """The `:name` parameters that `sql` uses, in order of first use, each once.
+
+    Raises SQLRejected like check_sql: parameters of SQL that may not run mean nothing.
+    """
+    return list(parse_checked(sql, dialect=dialect).parameters)
+
+
+def parse_checked(sql: str, *, dialect: str) -> CheckedSQL:
+    """Parse and check `sql`; the executor runs what this returns."""
+    if not sql or not sql.strip():
+        raise SQLRejected("The SQL is empty.")
+    limit = settings.SQL_MAX_LENGTH
+    if len(sql) > limit:
+        raise SQLRejected(f"The SQL is {len(sql):,} characters long; the limit is {limit:,}.")
+    outcome = _parse_and_check(sql, dialect)
+    if isinstance(outcome, str):
+        raise SQLRejected(outcome)
+    return outcome
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
+    # Cached because one run checks the same SQL several times (model validation, the
+    # service, the executor). A rejection is cached as its message.
+    try:
+        statements = [
+            statement
+            for statement in sqlglot.parse(sql, read=dialect)
+            # A trailing semicolon or a comment after the last one parses as an empty
+            # statement; nothing runs there.
+            if statement is not None and not isinstance(statement, exp.Semicolon)
+        ]
+    except ParseError as exc:
+        return _parse_error_message(exc)
+    except SqlglotError as exc:
+        return f"The SQL could not be parsed: {exc}."
+    if not statements:
+        return "The SQL has no statement."
+    if len(statements) > 1:
+        return (
+            f"Only one statement can run at a time; found {len(statements)}. "
+            "Remove the extra statements."
+        )
+    tree = statements[0]
+    problem = _problem_with(tree, sql=sql, dialect=dialect, positional_ok=False)
+    if problem:
+        return problem
+    placeholders = {node.name for node in tree.find_all(exp.Placeholder)}
+    return CheckedSQL(
+        tree=tree,
+        parameters=tuple(_in_text_order(sql, dialect, placeholders)),
+        dialect=dialect,
+    )
+
+
+def _parse_error_message(exc: ParseError) -> str:
+    if not exc.errors:
+        return f"The SQL could not be parsed: {exc}."
+    error = exc.errors[0]
+    description = error.get("description") or "syntax error"
+    where = f"line {error.get('line')}, column {error.get('col')}"
+    near = (error.get("highlight") or "").strip()
+    near_text = f" near {near!r}" if near else ""
+    return f"The SQL could not be parsed: {description} at {where}{near_text}."
+
+
+def _statement_word(tree: exp.Expression, sql: str) -> str:
+    if isinstance(tree, exp.Command):
+        return str(tree.this).upper()
+    for node_type, word in STATE_CHANGING_NODES.items():
+        if isinstance(tree, node_type):
+            return word
+    # sqlglot reads some statements it does not know (START TRANSACTION, CHECKPOINT) as a
+    # bare column or alias; name them by their first word.
+    first_word = sql.strip().split(None, 1)[0] if sql.strip() else ""
+    return first_word.upper() or type(tree).__name__.upper()
+
+
+def _problem_with(
+    tree: exp.Expression, *, sql: str, dialect: str, positional_ok: bool
+) -> str | None:
+    root = tree
+    while isinstance(root, (exp.Subquery, exp.Paren)) and root.this is not None:
+        root = root.this
+    if not isinstance(root, READ_ROOTS):
+        return (
+            "Only queries that read are allowed (SELECT, WITH ... SELECT, UNION / "
+            f"INTERSECT / EXCEPT, VALUES); this statement is {_statement_word(root, sql)}."
+        )
+    for node in tree.walk():
+        if isinstance(node, exp.Command):
+            return f"{str(node.this).upper()} is not allowed: queries may only read."
+        for node_type, word in STATE_CHANGING_NODES.items():
+            if isinstance(node, node_type):
+                # Also inside CTEs: PostgreSQL runs `WITH x AS (DELETE ...) SELECT ...`.
+                return f"Not allowed anywhere in a query (CTEs included): {word}."
+        if isinstance(node, exp.Func):
+            for name in _function_names(node):
+                reason = denied_function_reason(name, dialect=dialect)
+                if reason:
+                    return f"The function {name}() is not allowed: {reason}."
+        if isinstance(node, exp.Placeholder) and (not node.name or node.name == "?"):
+            return "Use named parameters like :name; positional ? parameters are not supported."
+        if isinstance(node, (exp.Parameter, exp.SessionParameter)) and not positional_ok:
+            return f"Use named parameters like :name; {node.sql(dialect=dialect)} is not supported."
+        if isinstance(node, exp.Identifier) and not node.quoted and node.name.startswith("$"):
+            # SQLite would bind $name as a parameter the guard cannot see.
+            return f"Use named parameters like :name; {node.name} is not supported."
+    return None
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, exp.Anonymous):
+        names.add(str(node.this).strip('"`[]').lower())
+    else:
+        # A function sqlglot knows by class: check every name it answers to.
+        names.update(name.lower() for name in getattr(node, "_sql_names", ()) or ())
+        names.add(node.sql_name().lower())
+    return {name for name in names if name}
+
+
+def _in_text_order(sql: str, dialect: str, names: set[str]) -> list[str]:
+    if not names:
+        return []
+    # The tree does not keep source positions, so order the parameters by scanning the
+    # tokens for ":" directly followed by one of the names the parser found.
+    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
+    ordered: list[str] = []
+    for colon, following in itertools.pairwise(tokens):
+        if (
+            colon.token_type == TokenType.COLON
+            and following.start == colon.end + 1
+            and following.text in names
+            and following.text not in ordered
+        ):
+            ordered.append(following.text)
+    # Anything the scan missed (it should not happen) still counts, after the rest.
+    ordered.extend(sorted(names - set(ordered)))
+    return ordered
+
+
+def render_for_postgres(checked: CheckedSQL) -> tuple[str, list[str]]:
+    """The SQL that PostgreSQL runs, with `:name` replaced by `$1`, `$2`, ...
+
+    The server runs sqlglot's rendering of the checked tree, never the original text:
+    what was checked is exactly what runs, even where sqlglot and PostgreSQL would read
+    the original text differently. Comments are dropped. The rendering is parsed and
+    checked again, so a generator slip cannot smuggle in a second statement. Returns the
+    SQL and the parameter names in `$n` order.
+    """
+    order = list(checked.parameters)
+    position = {name: index + 1 for index, name in enumerate(order)}
+
+    def to_positional(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            return exp.Parameter(this=exp.Literal.number(position[node.name]))
+        return node
+
+    rendered = checked.tree.transform(to_positional).sql(
+        dialect="postgres", comments=False, normalize_functions=False
+    )
+    try:
+        statements = [s for s in sqlglot.parse(rendered, read="postgres") if s is not None]
+    except SqlglotError as exc:
+        raise SQLRejected(f"The SQL could not be prepared for PostgreSQL: {exc}.") from None
+    problem = (
+        "The SQL could not be prepared for PostgreSQL."
+        if len(statements) != 1
+        else _problem_with(statements[0], sql=rendered, dialect="postgres", positional_ok=True)
+    )
+    if problem:
+        raise SQLRejected(problem)
+    return rendered, order
