@@ -124,6 +124,9 @@ LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-coder:7b")
 LLM_HISTORY_TURNS = env_int("LLM_HISTORY_TURNS", 10)
 LLM_REQUEST_TIMEOUT_SECONDS = env_float("LLM_REQUEST_TIMEOUT_SECONDS", 120.0)
 
+# Password of the local `demo` user that `manage.py seed_demo` creates and `make run` prints.
+DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password-123")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

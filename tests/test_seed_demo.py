@@ -1,0 +1,533 @@
+"""The demo marketplace dataset and `manage.py seed_demo` / `demo_credentials`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from apps.datasources import demo
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.parameters import resolve_values
+from apps.llm_chat.demo import (
+    ARTIFACTS,
+    CHATS,
+    DEMO_AGENT_NAME,
+    DEMO_USERNAME,
+    SYSTEM_PROMPT,
+    last_month,
+)
+from apps.llm_chat.models import Chat, Message
+
+AS_OF = dt.date(2025, 11, 26)
+SCALE = 0.01
+
+
+@pytest.fixture(scope="module")
+def small_dataset() -> demo.Dataset:
+    return demo.build_dataset(SCALE, today=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def small_db(small_dataset, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "marketplace.sqlite3"
+    demo.write_sqlite(small_dataset, path)
+    return path
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with connect_ro(path) as conn:
+        for table in [*demo.TABLE_NAMES, demo.INFO_TABLE]:
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1"):
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def scalar(conn, sql: str, params=()):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+# --- the dataset -----------------------------------------------------------------------------
+
+
+def test_builds_every_table_with_counts_that_follow_the_scale(small_db):
+    bigger = demo.build_dataset(SCALE * 2, today=AS_OF)
+    with connect_ro(small_db) as conn:
+        counts = {
+            table: scalar(conn, f"SELECT COUNT(*) FROM {table}") for table in demo.TABLE_NAMES
+        }
+    assert counts["orders"] == 1_000
+    assert counts["customers"] == 400
+    assert counts["products"] == 50
+    assert counts["sellers"] == 5
+    assert counts["categories"] == len(bigger.rows["categories"]) > 30
+    assert len(bigger.rows["orders"]) == 2_000
+    assert len(bigger.rows["customers"]) == 800
+    # Items and reviews follow the orders.
+    assert counts["order_items"] > counts["orders"]
+    assert len(bigger.rows["order_items"]) > 1.7 * counts["order_items"]
+    assert 0 < counts["reviews"] < counts["order_items"]
+
+
+def test_default_scale_has_about_100000_orders():
+    assert demo.scaled_counts(1.0)["orders"] == 100_000
+
+
+def test_two_builds_for_the_same_day_are_identical(small_dataset, small_db, tmp_path):
+    again = tmp_path / "again.sqlite3"
+    demo.write_sqlite(demo.build_dataset(SCALE, today=AS_OF), again)
+    assert checksum(again) == checksum(small_db)
+    other_day = tmp_path / "other_day.sqlite3"
+    demo.write_sqlite(demo.build_dataset(SCALE, today=AS_OF + dt.timedelta(days=1)), other_day)
+    assert checksum(other_day) != checksum(small_db)
+
+
+def test_order_totals_equal_the_sum_of_their_items(small_db):
+    with connect_ro(small_db) as conn:
+        mismatches = scalar(
+            conn,
+            """
+            SELECT COUNT(*) FROM orders AS o
+            WHERE ABS(o.total - (SELECT SUM(quantity * unit_price) FROM order_items
+                                 WHERE order_id = o.id)) > 0.005
+               OR NOT EXISTS (SELECT 1 FROM order_items WHERE order_id = o.id)
+            """,
+        )
+    assert mismatches == 0
+
+
+def test_foreign_keys_point_at_existing_rows(small_db):
+    with connect_ro(small_db) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        orphans = scalar(
+            conn,
+            """
+            SELECT
+                (SELECT COUNT(*) FROM orders
+                 WHERE customer_id NOT IN (SELECT id FROM customers))
+              + (SELECT COUNT(*) FROM order_items
+                 WHERE product_id NOT IN (SELECT id FROM products))
+              + (SELECT COUNT(*) FROM products
+                 WHERE category_id NOT IN (SELECT id FROM categories WHERE parent_id IS NOT NULL))
+              + (SELECT COUNT(*) FROM reviews
+                 WHERE customer_id NOT IN (SELECT id FROM customers))
+            """,
+        )
+    assert orphans == 0
+
+
+def test_events_happen_in_a_possible_order(small_db):
+    with connect_ro(small_db) as conn:
+        impossible = scalar(
+            conn,
+            """
+            SELECT (SELECT COUNT(*) FROM orders AS o JOIN customers AS c ON c.id = o.customer_id
+                    WHERE o.ordered_at < c.signed_up_at)
+                 + (SELECT COUNT(*) FROM order_items AS oi JOIN orders AS o ON o.id = oi.order_id
+                    JOIN products AS p ON p.id = oi.product_id WHERE o.ordered_at < p.created_at)
+                 + (SELECT COUNT(*) FROM products AS p JOIN sellers AS s ON s.id = p.seller_id
+                    WHERE date(p.created_at) < s.joined_at)
+            """,
+        )
+        # Every review comes from a customer who received that product before writing it.
+        unbought = scalar(
+            conn,
+            """
+            SELECT COUNT(*) FROM reviews AS r WHERE NOT EXISTS (
+                SELECT 1 FROM orders AS o JOIN order_items AS oi ON oi.order_id = o.id
+                WHERE o.customer_id = r.customer_id AND oi.product_id = r.product_id
+                  AND o.status IN ('delivered', 'returned') AND o.ordered_at < r.created_at)
+            """,
+        )
+    assert impossible == 0
+    assert unbought == 0
+
+
+def test_statuses_are_the_six_allowed_and_follow_the_order_age(small_db):
+    with connect_ro(small_db) as conn:
+        statuses = {status for (status,) in conn.execute("SELECT DISTINCT status FROM orders")}
+        fresh_old = scalar(
+            conn,
+            "SELECT COUNT(*) FROM orders WHERE status IN ('new', 'paid') AND ordered_at < ?",
+            [(AS_OF - dt.timedelta(days=14)).isoformat()],
+        )
+    writable = sqlite3.connect(small_db)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        writable.execute("INSERT INTO orders VALUES (999999, 1, 'lost', '2025-01-01', 0)")
+    writable.rollback()
+    writable.close()
+    assert statuses == set(demo.ORDER_STATUSES)
+    assert fresh_old == 0
+
+
+def test_dates_cover_two_years_up_to_the_build_day(small_db):
+    start, end = last_month(AS_OF)
+    with connect_ro(small_db) as conn:
+        first, last = conn.execute("SELECT MIN(ordered_at), MAX(ordered_at) FROM orders").fetchone()
+        in_last_month = scalar(
+            conn,
+            "SELECT COUNT(*) FROM orders WHERE ordered_at >= ? AND ordered_at < ?",
+            [start.isoformat(), end.isoformat()],
+        )
+        info = dict(conn.execute(f"SELECT key, value FROM {demo.INFO_TABLE}").fetchall())
+    assert first >= (AS_OF - dt.timedelta(days=demo.HISTORY_DAYS)).isoformat()
+    assert (AS_OF - dt.timedelta(days=3)).isoformat() <= last < AS_OF.isoformat()
+    assert in_last_month > 10
+    assert info == {
+        "schema_version": str(demo.SCHEMA_VERSION),
+        "seed": str(demo.SEED),
+        "scale": repr(SCALE),
+        "as_of": AS_OF.isoformat(),
+    }
+
+
+def test_has_indexes_for_the_usual_filters(small_db):
+    with connect_ro(small_db) as conn:
+        indexed = {
+            (table, column)
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for index in conn.execute(f"PRAGMA index_list({table})").fetchall()
+            for (_seq, _cid, column) in conn.execute(f"PRAGMA index_info({index[1]})")
+        }
+    for expected in [
+        ("orders", "ordered_at"),
+        ("orders", "customer_id"),
+        ("order_items", "order_id"),
+        ("order_items", "product_id"),
+        ("products", "category_id"),
+        ("reviews", "product_id"),
+    ]:
+        assert expected in indexed
+
+
+def test_a_failed_build_leaves_the_previous_file_and_no_temporary_file(small_db, tmp_path):
+    path = tmp_path / "marketplace.sqlite3"
+    good = demo.build_dataset(SCALE, today=AS_OF)
+    demo.write_sqlite(good, path)
+    before = checksum(path)
+    broken = demo.build_dataset(SCALE, today=AS_OF)
+    broken.rows["orders"].append(broken.rows["orders"][0])  # duplicate primary key
+    with pytest.raises(sqlite3.IntegrityError):
+        demo.write_sqlite(broken, path)
+    assert checksum(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marketplace.sqlite3"]
+
+
+@pytest.mark.parametrize("scale", [0, -1, 11, float("nan")])
+def test_rejects_a_scale_out_of_range(scale):
+    with pytest.raises(ValueError, match="Scale must be"):
+        demo.build_dataset(scale, today=AS_OF)
+
+
+# --- the demo artifacts' SQL ------------------------------------------------------------------
+
+
+def bound_defaults(declarations: list[dict]) -> dict:
+    return resolve_values(declarations, {})
+
+
+def test_every_demo_sql_runs_on_the_sqlite_dataset_with_its_defaults(small_db):
+    with connect_ro(small_db) as conn:
+        for key, spec in ARTIFACTS.items():
+            cursor = conn.execute(spec.sql, bound_defaults(spec.params(AS_OF)))
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+            assert rows, f"{key} returned no rows with its defaults"
+            assert set(chart_fields(spec.visualization)) <= set(columns), key
+
+
+def chart_fields(spec: dict) -> list[str]:
+    fields = []
+    for channel in spec.get("encoding", {}).values():
+        for item in channel if isinstance(channel, list) else [channel]:
+            fields.append(item["field"])
+    return fields
+
+
+def test_demo_sql_uses_exactly_its_declared_parameters():
+    for key, spec in ARTIFACTS.items():
+        used = set(re.findall(r"(?<!:):([A-Za-z_]\w*)", spec.sql))
+        declared = {d["name"] for d in spec.params(AS_OF)}
+        assert used == declared, key
+
+
+def test_date_defaults_have_data_in_the_dataset_they_were_made_for(small_db):
+    start, end = last_month(AS_OF)
+    params = {d["name"]: d["default"] for d in ARTIFACTS["revenue_by_category"].params(AS_OF)}
+    assert params == {"start_date": start.isoformat(), "end_date": end.isoformat()}
+    assert start == dt.date(2025, 10, 1)
+    assert end == dt.date(2025, 11, 1)
+
+
+def test_charts_are_vega_lite_specs_over_the_results():
+    charted = [spec for spec in ARTIFACTS.values() if spec.visualization]
+    assert len(charted) >= 3
+    for spec in charted:
+        assert spec.visualization["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+        assert spec.visualization["data"] == {"name": "results"}
+
+
+# --- seed_demo -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_target(settings, tmp_path) -> Path:
+    """Point the marketplace data source at a temporary file for the command to build."""
+    path = tmp_path / "marketplace.sqlite3"
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
+    return path
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", "--scale", str(SCALE), *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_dataset_user_agent_chats_and_artifacts(demo_target):
+    output = seed()
+    assert "Built the demo dataset" in output
+    assert demo.sqlite_build_info(demo_target).is_current(scale=SCALE, today=dt.date.today())
+
+    user = get_user_model().objects.get(username=DEMO_USERNAME)
+    assert user.check_password(settings.DEMO_PASSWORD)
+    assert user.is_staff and user.is_superuser
+
+    agent = Agent.objects.get(name=DEMO_AGENT_NAME)
+    assert agent.provider == Agent.Provider.OPENAI_COMPATIBLE
+    assert agent.base_url == settings.LLM_BASE_URL
+    assert agent.model_name == settings.LLM_MODEL
+    assert agent.data_source == "marketplace"
+    assert agent.system_prompt == SYSTEM_PROMPT
+    assert "order_items" in agent.system_prompt
+
+    chats = Chat.objects.filter(owner=user)
+    assert sorted(chats.values_list("title", flat=True)) == sorted(CHATS)
+    assert Artifact.objects.filter(owner=user).count() == len(ARTIFACTS)
+    actions = set(
+        Message.objects.filter(chat__owner=user)
+        .exclude(artifact=None)
+        .values_list("artifact_action", flat=True)
+    )
+    assert actions == {"created", "updated", "referenced"}
+    for message in Message.objects.filter(chat__owner=user):
+        message.full_clean()
+        assert message.status == Message.Status.COMPLETE
+    # Each artifact belongs to the chat whose message created it.
+    for message in Message.objects.filter(artifact_action="created"):
+        assert message.artifact.chat_id == message.chat_id
+        assert message.artifact.agent_id == agent.pk
+    assert Artifact.objects.exclude(query_params=[]).count() >= 5
+    assert Artifact.objects.exclude(visualization_config={}).count() >= 3
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_creates_no_duplicates_and_skips_the_rebuild(demo_target):
+    seed()
+    counts = (Chat.objects.count(), Message.objects.count(), Artifact.objects.count())
+    mtime = demo_target.stat().st_mtime_ns
+    output = seed()
+    assert "up to date" in output
+    assert "already in place" in output
+    assert demo_target.stat().st_mtime_ns == mtime
+    assert (Chat.objects.count(), Message.objects.count(), Artifact.objects.count()) == counts
+    assert get_user_model().objects.filter(username=DEMO_USERNAME).count() == 1
+    assert Agent.objects.filter(name=DEMO_AGENT_NAME).count() == 1
+
+
+@pytest.mark.django_db
+def test_seed_demo_keeps_what_people_changed(demo_target):
+    seed()
+    artifact = Artifact.objects.get(title=ARTIFACTS["orders_by_status"].title)
+    artifact.comment = "Checked by finance"
+    artifact.save(update_fields=["comment"])
+    Chat.objects.get(title="Best rated sellers").delete()
+    seed()
+    artifact.refresh_from_db()
+    assert artifact.comment == "Checked by finance"
+    # The deleted chat comes back; artifacts it shares with others are not duplicated.
+    assert Chat.objects.filter(title="Best rated sellers").count() == 1
+    assert Artifact.objects.count() == len(ARTIFACTS)
+
+
+@pytest.mark.django_db
+def test_seed_demo_follows_the_llm_settings_and_demo_password(demo_target, settings):
+    seed()
+    settings.LLM_MODEL = "llama3.1:8b"
+    settings.DEMO_PASSWORD = "another-long-password"
+    seed()
+    assert Agent.objects.get(name=DEMO_AGENT_NAME).model_name == "llama3.1:8b"
+    user = get_user_model().objects.get(username=DEMO_USERNAME)
+    assert user.check_password("another-long-password")
+
+
+@pytest.mark.django_db
+def test_seed_demo_rebuilds_for_another_scale_or_with_force(demo_target):
+    seed()
+    first = demo.sqlite_build_info(demo_target)
+    mtime = demo_target.stat().st_mtime_ns
+    seed("--force")
+    assert demo_target.stat().st_mtime_ns != mtime
+    call_command("seed_demo", "--scale", "0.02", stdout=StringIO())
+    assert demo.sqlite_build_info(demo_target).scale == 0.02
+    with connect_ro(demo_target) as conn:
+        assert scalar(conn, "SELECT COUNT(*) FROM orders") == 2_000
+    assert first.scale == SCALE
+
+
+@pytest.mark.django_db
+def test_every_seeded_artifact_runs_on_the_built_database(demo_target):
+    seed()
+    artifacts = list(Artifact.objects.all())
+    assert len(artifacts) == len(ARTIFACTS)
+    with connect_ro(demo_target) as conn:
+        for artifact in artifacts:
+            cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))
+            columns = [d[0] for d in cursor.description]
+            assert cursor.fetchall(), artifact.title
+            assert set(chart_fields(artifact.visualization_config)) <= set(columns)
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_replace_a_database_it_did_not_create(demo_target):
+    with sqlite3.connect(demo_target) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+        conn.execute("INSERT INTO orders VALUES (1, 'real data')")
+    conn.close()
+    with pytest.raises(CommandError, match="did not create"):
+        seed("--force")
+    with sqlite3.connect(demo_target) as conn:
+        assert conn.execute("SELECT note FROM orders").fetchall() == [("real data",)]
+    conn.close()
+
+
+@pytest.mark.django_db
+def test_seed_demo_rejects_a_bad_scale_or_url(demo_target):
+    with pytest.raises(CommandError, match="Scale must be"):
+        call_command("seed_demo", "--scale", "0")
+    with pytest.raises(CommandError, match="scheme"):
+        call_command("seed_demo", "--database-url", "mysql://somewhere/db")
+    assert not demo_target.exists()
+
+
+def test_seed_demo_never_writes_into_the_app_database(tmp_path):
+    """Run as a real process so the app database is a file, as in production."""
+    app_db = tmp_path / "app.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{app_db}",
+        "DATA_SOURCES": f"marketplace=sqlite:///{tmp_path / 'marketplace.sqlite3'}",
+    }
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=settings.BASE_DIR)
+    before = hashlib.sha256(app_db.read_bytes()).hexdigest()
+    result = subprocess.run(
+        [*manage, "seed_demo", "--scale", "0.01", "--database-url", f"sqlite:///{app_db}"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "app's own database" in result.stderr
+    assert hashlib.sha256(app_db.read_bytes()).hexdigest() == before
+
+
+# --- demo_credentials --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_credentials_prints_the_url_and_a_working_login(demo_target, client):
+    seed()
+    out = StringIO()
+    call_command("demo_credentials", "--port", "8123", stdout=out)
+    text = out.getvalue()
+    assert "http://127.0.0.1:8123/" in text
+    username = re.search(r"Username: (\S+)", text).group(1)
+    password = re.search(r"Password: (\S+)", text).group(1)
+    assert client.login(username=username, password=password)
+
+
+@pytest.mark.django_db
+def test_demo_credentials_says_to_seed_first_when_there_is_no_demo_user():
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("demo_credentials")
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+def to_psycopg(sql: str) -> str:
+    return re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql)
+
+
+@pytest.mark.postgres
+def test_loads_the_same_dataset_into_postgresql(postgres_database, small_dataset, small_db):
+    call_command("seed_demo", "--scale", str(SCALE), "--database-url", postgres_database)
+    info = demo.postgresql_build_info(postgres_database)
+    assert info.scale == SCALE
+    assert info.as_of == dt.date.today()
+    # Reload the fixed-day dataset so the rows can be compared with the SQLite build.
+    demo.write_postgresql(small_dataset, postgres_database)
+    with psycopg.connect(postgres_database) as conn, connect_ro(small_db) as lite:
+        for table in demo.TABLE_NAMES:
+            assert scalar(conn, f"SELECT COUNT(*) FROM {table}") == scalar(
+                lite, f"SELECT COUNT(*) FROM {table}"
+            )
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'orders'"
+            ).fetchall()
+        )
+        assert types["ordered_at"] == "timestamp without time zone"
+        assert types["total"] == "numeric"
+        assert (
+            scalar(
+                conn,
+                "SELECT COUNT(*) FROM orders AS o WHERE o.total <> "
+                "(SELECT SUM(quantity * unit_price) FROM order_items WHERE order_id = o.id)",
+            )
+            == 0
+        )
+        assert scalar(conn, "SELECT SUM(total) FROM orders") == Decimal(
+            str(round(scalar(lite, "SELECT SUM(total) FROM orders"), 2))
+        )
+        for key, spec in ARTIFACTS.items():
+            rows = conn.execute(to_psycopg(spec.sql), bound_defaults(spec.params(AS_OF))).fetchall()
+            lite_rows = lite.execute(spec.sql, bound_defaults(spec.params(AS_OF))).fetchall()
+            assert len(rows) == len(lite_rows), key
+
+
+@pytest.mark.postgres
+def test_postgresql_load_is_skipped_when_current_and_refuses_foreign_tables(postgres_database):
+    call_command("seed_demo", "--scale", str(SCALE), "--database-url", postgres_database)
+    out = StringIO()
+    call_command(
+        "seed_demo", "--scale", str(SCALE), "--database-url", postgres_database, stdout=out
+    )
+    assert "up to date" in out.getvalue()
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("DROP TABLE dataset_info")
+    with pytest.raises(CommandError, match="did not create"):
+        call_command("seed_demo", "--scale", str(SCALE), "--database-url", postgres_database)
