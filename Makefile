@@ -1,21 +1,27 @@
-# Two commands for people: `make run` and `make test`. Everything else is set-up they share.
-PYTHON ?= python3.11
+# Two commands for people: `make run` and `make test`. Everything else is set-up they share,
+# done once and remembered by stamp files, so the second run starts in seconds.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k seed -x"`.
+PYTEST_ARGS ?=
 
-.PHONY: run test setup install migrate demo lint
+.PHONY: run test setup install migrate demo lint clean-demo
 
+## Serve the demo at http://$(HOST):$(PORT)/ under uvicorn (ASGI, so replies can stream).
 run: setup
-	@$(BIN)/python manage.py demo_credentials
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 5
+	@$(BIN)/python manage.py demo_credentials --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--timeout-graceful-shutdown 5
 
+## Lint, format check, migrations check and the whole test suite.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: install migrate demo
 
@@ -23,8 +29,8 @@ install: $(VENV)/.requirements-installed node_modules/.package-lock.json
 
 $(VENV)/.requirements-installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
 # npm writes node_modules/.package-lock.json on every install, so it marks a finished `npm ci`.
@@ -32,6 +38,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Both are cheap when there is nothing to do: migrate checks its table, seed_demo keeps an
+# up-to-date dataset and only adds demo objects that are missing.
 migrate:
 	$(BIN)/python manage.py migrate --noinput
 
@@ -41,3 +49,7 @@ demo:
 lint:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Forget the local demo (app database and marketplace file); the next `make run` rebuilds both.
+clean-demo:
+	rm -f var/app.sqlite3 var/marketplace.sqlite3

@@ -10,6 +10,7 @@
 # that Debian's package creates (created here if missing); as anyone else it is yours.
 # The data lives in /tmp: it holds only what tests create, and fsync is off for speed.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 
 PG_VERSION=${PG_VERSION:-15}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_VERSION/bin}
