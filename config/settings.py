@@ -123,6 +123,8 @@ LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:11434/v1")
 LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-coder:7b")
 LLM_HISTORY_TURNS = env_int("LLM_HISTORY_TURNS", 10)
 LLM_REQUEST_TIMEOUT_SECONDS = env_float("LLM_REQUEST_TIMEOUT_SECONDS", 120.0)
+# How often the provider SDK retries a failed request (429, 5xx, dropped connection).
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 
 # Password of the local `demo` user that `manage.py seed_demo` creates and `make run` prints.
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password-123")

@@ -116,6 +116,10 @@ class Message(models.Model):
     )
     # The provider-level messages of this turn, kept for exact replay on later turns.
     model_messages = models.JSONField(default=list, blank=True)
+    # An assistant reply points at the user message it answers: the turn is retried from there.
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -158,3 +162,105 @@ class Message(models.Model):
             )
         if self.artifact_action and not self.artifact_id:
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
+
+    def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
+        """Record that this message created or updated an artifact.
+
+        The first artifact also becomes the message's main one (`artifact`). A message that
+        created an artifact and then updated it keeps "created": the card says who made it.
+        """
+        link, _ = MessageArtifact.objects.get_or_create(
+            message=self, artifact=artifact, defaults={"action": action}
+        )
+        if self.artifact_id is None:
+            self.artifact = artifact
+            self.artifact_action = link.action
+            self.save(update_fields=["artifact", "artifact_action"])
+        return link
+
+
+class MessageArtifact(models.Model):
+    """Every artifact a message created or updated, so no card is lost.
+
+    `Message.artifact` keeps the main one (the first) for lists and the API's single link.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="artifact_links")
+    # The link is history about an artifact; without the artifact there is nothing to show.
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="message_links")
+    action = models.CharField(max_length=16, choices=Message.ArtifactAction.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "artifact"], name="message_artifact_unique_link"
+            ),
+            models.CheckConstraint(
+                condition=Q(action__in=["created", "updated", "executed", "referenced"]),
+                name="message_artifact_action_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.artifact_id} in message {self.message_id}"
+
+
+class ModelCallQuerySet(models.QuerySet):
+    def totals_by_agent(self) -> models.QuerySet:
+        """One row per agent: calls, errors, tokens and mean latency, for operators."""
+        return (
+            self.order_by()
+            .values("agent", "agent__name")
+            .annotate(
+                calls=Count("pk"),
+                errors=Count("pk", filter=Q(outcome="error")),
+                input_tokens=models.Sum("input_tokens"),
+                output_tokens=models.Sum("output_tokens"),
+                mean_latency_ms=models.Avg("latency_ms"),
+            )
+            .order_by("agent__name")
+        )
+
+
+class ModelCall(models.Model):
+    """One request to a model provider, logged for operators (cost, speed, failures)."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+
+    # The log belongs to the agent: an agent with chats cannot be deleted (PROTECT on Chat), and
+    # one that never chatted takes its connection checks with it.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="model_calls")
+    chat = models.ForeignKey(
+        Chat, null=True, blank=True, on_delete=models.CASCADE, related_name="model_calls"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_calls"
+    )
+    model_name = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64)
+    started_at = models.DateTimeField(db_index=True)
+    latency_ms = models.FloatField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    # [{"name": "run_sql", "args": {...}}] as the model asked for them.
+    tool_calls = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+
+    objects = ModelCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["agent", "-started_at"], name="modelcall_agent_started")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=["ok", "error"]), name="modelcall_outcome_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.outcome} {self.latency_ms:.0f} ms"

@@ -1,0 +1,262 @@
+"""Build a pydantic-ai model from an Agent row, explain provider failures, test a connection.
+
+Three kinds of provider are supported:
+
+- `openai`: OpenAI's Chat Completions API (`OpenAIChatModel` + `OpenAIProvider`).
+- `anthropic`: Anthropic's Messages API (`AnthropicModel` + `AnthropicProvider`).
+- `openai_compatible`: any server that speaks Chat Completions at `base_url` (Ollama, vLLM,
+  llama.cpp server, LM Studio, OpenRouter). It uses `OpenAICompatibleProvider`, which pydantic-ai
+  recommends over `OpenAIProvider` for services that are not OpenAI: it never falls back to
+  `OPENAI_API_KEY` (so an OpenAI key is not sent to a third party) and it does not assume
+  OpenAI-only request features.
+
+The API key is read from the environment variable the agent names (`api_key_env`), or the
+provider's conventional one when the agent names none. It is never stored, logged or shown: the
+error texts below name the variable, not its value.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from pydantic_ai import (
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelConnectionError,
+    ModelHTTPError,
+    ModelNotFoundError,
+    ModelRateLimitError,
+    ModelRequest,
+    ModelRequestTimeout,
+    ModelServerError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+)
+from pydantic_ai.direct import model_request
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+
+from apps.llm_agent.models import Agent
+
+# Used when an agent leaves api_key_env blank. OpenAI-compatible servers (Ollama) need no key.
+DEFAULT_API_KEY_ENV = {
+    Agent.Provider.OPENAI: "OPENAI_API_KEY",
+    Agent.Provider.ANTHROPIC: "ANTHROPIC_API_KEY",
+}
+DEFAULT_BASE_URL = {
+    Agent.Provider.OPENAI: "https://api.openai.com/v1",
+    Agent.Provider.ANTHROPIC: "https://api.anthropic.com",
+}
+# The name recorded on responses from OpenAI-compatible servers (pydantic-ai keys history
+# replay on it, so it must stay stable).
+OPENAI_COMPATIBLE_PROVIDER_NAME = "openai-compatible"
+README_HINT = "see README 'LLM providers'"
+
+
+class ProviderNotConfigured(Exception):
+    """The agent cannot reach its provider until an operator configures it.
+
+    The message says what to set; it never contains a key.
+    """
+
+
+def api_key_env_name(agent: Agent) -> str:
+    """The environment variable the agent's key is read from ("" when none applies)."""
+    return agent.api_key_env or DEFAULT_API_KEY_ENV.get(agent.provider, "")
+
+
+def provider_base_url(agent: Agent) -> str:
+    return agent.base_url or DEFAULT_BASE_URL.get(agent.provider, "")
+
+
+def _read_api_key(agent: Agent) -> str | None:
+    env_name = api_key_env_name(agent)
+    if not env_name:
+        return None
+    return os.environ.get(env_name) or None
+
+
+def model_settings(agent: Agent) -> ModelSettings:
+    return ModelSettings(
+        temperature=float(agent.temperature),
+        max_tokens=agent.max_output_tokens,
+        # Per attempt, and for a stream the longest wait for the next chunk.
+        timeout=settings.LLM_REQUEST_TIMEOUT_SECONDS,
+        max_retries=settings.LLM_MAX_RETRIES,
+    )
+
+
+def build_model(agent: Agent) -> Model:
+    """The pydantic-ai model for an agent row, with its temperature and token limit applied.
+
+    Raises ProviderNotConfigured when a needed key or URL is missing.
+    """
+    key = _read_api_key(agent)
+    env_name = api_key_env_name(agent)
+    if agent.provider == Agent.Provider.OPENAI:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        if not key:
+            raise ProviderNotConfigured(_missing_key_message(agent, env_name))
+        provider = OpenAIProvider(base_url=agent.base_url or None, api_key=key)
+        return OpenAIChatModel(agent.model_name, provider=provider, settings=model_settings(agent))
+    if agent.provider == Agent.Provider.ANTHROPIC:
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        if not key:
+            raise ProviderNotConfigured(_missing_key_message(agent, env_name))
+        provider = AnthropicProvider(api_key=key, base_url=agent.base_url or None)
+        return AnthropicModel(agent.model_name, provider=provider, settings=model_settings(agent))
+    if agent.provider == Agent.Provider.OPENAI_COMPATIBLE:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
+
+        if not agent.base_url:
+            raise ProviderNotConfigured(
+                f"Agent {agent.name!r} is OpenAI-compatible but has no base URL. Set it in the "
+                f"admin (e.g. http://127.0.0.1:11434/v1 for Ollama); {README_HINT}."
+            )
+        if agent.api_key_env and not key:
+            # The operator asked for a key; sending none would fail later with a vaguer error.
+            raise ProviderNotConfigured(_missing_key_message(agent, env_name))
+        provider = OpenAICompatibleProvider(
+            OPENAI_COMPATIBLE_PROVIDER_NAME, base_url=agent.base_url, api_key=key
+        )
+        return OpenAIChatModel(agent.model_name, provider=provider, settings=model_settings(agent))
+    raise ProviderNotConfigured(
+        f"Agent {agent.name!r} has an unknown provider {agent.provider!r}; {README_HINT}."
+    )
+
+
+def _missing_key_message(agent: Agent, env_name: str) -> str:
+    return (
+        f"Agent {agent.name!r} needs an API key for {agent.get_provider_display()}: set the "
+        f"environment variable {env_name} and restart the server; {README_HINT}."
+    )
+
+
+def describe_error(exc: BaseException, agent: Agent) -> str:
+    """A plain-words reason for a failed model call, fit to show to the user.
+
+    Provider messages are scrubbed of the API key even though providers mask it themselves.
+    """
+    url = provider_base_url(agent)
+    text = _describe(exc, agent, url)
+    key = _read_api_key(agent)
+    if key:
+        text = text.replace(key, "***")
+    return text
+
+
+def _describe(exc: BaseException, agent: Agent, url: str) -> str:
+    if isinstance(exc, ProviderNotConfigured):
+        return str(exc)
+    if isinstance(exc, ModelRequestTimeout | ModelTimeoutError):
+        return (
+            f"The model server at {url} did not answer in time "
+            f"(LLM_REQUEST_TIMEOUT_SECONDS={settings.LLM_REQUEST_TIMEOUT_SECONDS:g}). "
+            "It may be overloaded or still loading the model; try again."
+        )
+    if isinstance(exc, ModelConnectionError):
+        if exc.phase == "read" or exc.in_stream:
+            return f"The connection to the model server at {url} broke off during the reply."
+        if agent.provider == Agent.Provider.OPENAI_COMPATIBLE:
+            return (
+                f"Could not reach the model server at {url} — is Ollama (or your server) running? "
+                "Set LLM_BASE_URL/LLM_MODEL or configure a provider for this agent; "
+                f"{README_HINT}."
+            )
+        provider = agent.get_provider_display()
+        return f"Could not reach {provider} at {url}: check the network; {README_HINT}."
+    if isinstance(exc, ModelAuthenticationError):
+        return (
+            f"{agent.get_provider_display()} rejected the API key from "
+            f"{api_key_env_name(agent) or 'the environment'}; check the key and its access to "
+            f"model {agent.model_name!r}."
+        )
+    if isinstance(exc, ModelNotFoundError):
+        hint = (
+            f" For Ollama, run `ollama pull {agent.model_name}`."
+            if agent.provider == Agent.Provider.OPENAI_COMPATIBLE
+            else ""
+        )
+        return (
+            f"The model server at {url} does not know the model {agent.model_name!r} "
+            f"(or the base URL is wrong).{hint}"
+        )
+    if isinstance(exc, ModelRateLimitError):
+        return (
+            f"{agent.get_provider_display()} is rate-limiting requests and retries did not help; "
+            "wait a moment and retry."
+        )
+    if isinstance(exc, ModelServerError | ModelUnavailableError):
+        status = f" (HTTP {exc.status_code})" if isinstance(exc, ModelHTTPError) else ""
+        return f"The model server at {url} failed{status}; retry in a moment."
+    if isinstance(exc, ModelHTTPError):
+        return (
+            f"The model server at {url} refused the request (HTTP {exc.status_code}): "
+            f"{_short(exc.message)}"
+        )
+    if isinstance(exc, ModelAPIError):
+        return f"The model server at {url} failed: {_short(exc.message)}"
+    if isinstance(exc, UsageLimitExceeded):
+        return f"The agent gave up: it used too many model requests in one turn ({exc})."
+    if isinstance(exc, UnexpectedModelBehavior):
+        if "exceeded max retries" in exc.message:
+            tool = exc.message.split("'")[1] if "'" in exc.message else "a tool"
+            return (
+                f"The model kept sending arguments for the tool {tool} that could not be used, "
+                "even after being told what was wrong."
+            )
+        return f"The model sent a reply that could not be used: {_short(exc.message)}"
+    return f"Unexpected error while talking to the model ({type(exc).__name__})."
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+async def acheck_connection(agent: Agent) -> ConnectionCheck:
+    """One short request to the agent's provider: does it answer, and how fast."""
+    started = time.perf_counter()
+    try:
+        model = build_model(agent)
+        async with model:
+            response = await model_request(
+                model,
+                [ModelRequest.user_text_prompt("Reply with the single word: OK")],
+                model_settings=ModelSettings(max_tokens=16, max_retries=0),
+            )
+    except Exception as exc:  # every failure becomes a message for the operator
+        return ConnectionCheck(False, _elapsed_ms(started), describe_error(exc, agent))
+    text = _short(response.text or "", 80)
+    return ConnectionCheck(
+        True,
+        _elapsed_ms(started),
+        f"{response.model_name or agent.model_name} answered: {text or '(no text)'}",
+    )
+
+
+def check_connection(agent: Agent) -> ConnectionCheck:
+    """Sync wrapper for the admin action."""
+    return async_to_sync(acheck_connection)(agent)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,39 @@
+"""The instructions every agent gets on top of its own system prompt."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from apps.llm_agent.models import Agent
+from apps.llm_chat.agent.tools import SQL_ROW_CAP
+
+WORKFLOW = """\
+You answer questions about the data source "{data_source}" by writing {dialect} SQL.
+Today is {today}.
+
+Work like this:
+1. Call search_artifacts with a few words from the question: saved queries on this data source
+   are good examples to start from.
+2. Call list_tables, and describe_table where you need detail. Never guess table or column names.
+3. Call run_sql to try your query; it shows at most {row_cap} rows. If it fails, read the error,
+   fix the SQL and try again.
+4. When a query answers the question, call save_artifact once with a short title, the SQL, a
+   one-sentence description, typed parameters for values a person may want to change (written
+   as :name in the SQL, each declared in params), and, when the result suits a chart, a
+   Vega-Lite spec in visualization whose data is {{"name": "results"}} (use {{}} for a table).
+5. To change an artifact saved earlier in this chat, call update_artifact with its id.
+
+Only read data: statements that write are refused. Finish with a short answer in Markdown that
+quotes the key figures from the results. Do not repeat the full SQL: the artifact card shows it.
+"""
+
+
+def instructions(agent: Agent, *, dialect: str, today: dt.date | None = None) -> str:
+    workflow = WORKFLOW.format(
+        data_source=agent.data_source,
+        dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
+        today=(today or dt.date.today()).isoformat(),
+        row_cap=SQL_ROW_CAP,
+    )
+    own = agent.system_prompt.strip()
+    return f"{own}\n\n{workflow}" if own else workflow

@@ -1,0 +1,481 @@
+"""The agent turn: ask the model, let it use its tools, stream what happens, keep everything.
+
+The caller saves the user's message first (`services.post_user_message`), then iterates
+`run_turn(chat, user_message)`. The turn
+
+1. creates the assistant reply with status `pending` (linked to the question by `reply_to`),
+2. replays the last `LLM_HISTORY_TURNS` turns and streams the model's run, yielding events
+   (see `events.py`) and saving the reply's text every `SAVE_INTERVAL_SECONDS`,
+3. ends `complete` with the turn's provider messages in `model_messages` and its tokens, or
+   `error` with what arrived so far and a reason in plain words: a provider failure, a timeout,
+   malformed tool arguments the model would not fix, or the caller going away (cancellation).
+   Every model request is logged as a `ModelCall` either way.
+
+`retry_turn` re-runs the turn of a user message whose reply failed. It reuses the failed reply
+row (cleared, back to `pending`), so the chat keeps one reply per question and the page can
+swap it in place; artifacts the failed attempt saved stay linked to it, and the failed
+attempt's model calls stay in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import transaction
+from django.utils import timezone
+from pydantic_ai import (
+    Agent as PydanticAgent,
+)
+from pydantic_ai import (
+    AgentRunResultEvent,
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
+    ModelMessage,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    ToolCallPart,
+)
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.models import Model
+from pydantic_ai.usage import RunUsage, UsageLimits
+
+from apps.datasources.sources import UnknownDataSource, get_data_source
+from apps.llm_agent.models import Agent
+from apps.llm_agent.providers import build_model, describe_error
+from apps.llm_chat.agent import history, prompts
+from apps.llm_chat.agent.events import (
+    ArtifactSaved,
+    TextDelta,
+    ToolActivity,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    TurnStarted,
+)
+from apps.llm_chat.agent.tools import (
+    TOOL_ARGUMENT_RETRIES,
+    TOOLS,
+    ModelCallRecord,
+    TurnDeps,
+    started_label,
+)
+from apps.llm_chat.models import Chat, Message, ModelCall
+
+logger = logging.getLogger(__name__)
+
+# How often the streaming reply's text is written to the database: often enough that a crash
+# loses little, rarely enough that 20 streaming chats do not queue on the database.
+SAVE_INTERVAL_SECONDS = 0.5
+# A turn that needs more model requests than this is going in circles.
+MAX_MODEL_REQUESTS_PER_TURN = 20
+INTERRUPTED = (
+    "The reply was interrupted before it finished (the connection closed). "
+    "Retry to run the turn again."
+)
+TOOL_ARGS_MAX_CHARS = 2000
+
+
+class TurnRefused(Exception):
+    """The turn cannot start: the question already has a reply, or it is not a user message."""
+
+
+@dataclass
+class TurnOutcome:
+    """What the non-streaming path returns: both messages of the turn and its events."""
+
+    user_message: Message
+    reply: Message
+    events: list[TurnEvent]
+
+    @property
+    def ok(self) -> bool:
+        return self.reply.status == Message.Status.COMPLETE
+
+
+async def run_turn(
+    chat: Chat, user_message: Message, *, model: Model | None = None
+) -> AsyncIterator[TurnEvent]:
+    """Answer a saved user message. `model` overrides the agent's provider (tests, benchmarks)."""
+    async for event in _turn(chat.pk, user_message.pk, retry=False, model=model):
+        yield event
+
+
+async def retry_turn(
+    chat: Chat, user_message: Message, *, model: Model | None = None
+) -> AsyncIterator[TurnEvent]:
+    """Run the turn again for a user message whose reply ended in `error`."""
+    async for event in _turn(chat.pk, user_message.pk, retry=True, model=model):
+        yield event
+
+
+def run_turn_sync(chat: Chat, user_message: Message, *, model: Model | None = None) -> TurnOutcome:
+    return _collect(lambda: run_turn(chat, user_message, model=model), user_message)
+
+
+def retry_turn_sync(
+    chat: Chat, user_message: Message, *, model: Model | None = None
+) -> TurnOutcome:
+    return _collect(lambda: retry_turn(chat, user_message, model=model), user_message)
+
+
+def _collect(make: Callable[[], AsyncIterator[TurnEvent]], user_message: Message) -> TurnOutcome:
+    async def gather() -> list[TurnEvent]:
+        return [event async for event in make()]
+
+    events = async_to_sync(gather)()
+    started = next(e for e in events if isinstance(e, TurnStarted))
+    reply = Message.objects.select_related("artifact").get(pk=started.message_id)
+    return TurnOutcome(user_message=user_message, reply=reply, events=events)
+
+
+@dataclass
+class _Turn:
+    chat: Chat
+    agent: Agent
+    user_message: Message
+    reply: Message
+    history: list[ModelMessage]
+    dialect: str = ""
+    setup_error: str = ""
+
+
+def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
+    chat = Chat.objects.select_related("agent", "owner").get(pk=chat_id)
+    user_message = Message.objects.filter(chat=chat, pk=user_message_id).first()
+    if user_message is None or user_message.role != Message.Role.USER:
+        raise TurnRefused("Only a user message in this chat can start a turn.")
+    with transaction.atomic():
+        reply = (
+            Message.objects.select_for_update()
+            .filter(reply_to=user_message, role=Message.Role.ASSISTANT)
+            .order_by("-id")
+            .first()
+        )
+        if reply is not None and not (retry and reply.status == Message.Status.ERROR):
+            raise TurnRefused(
+                "This message is being answered."
+                if reply.status == Message.Status.PENDING
+                else "This message already has a reply."
+                if reply.status == Message.Status.COMPLETE
+                else "This reply failed; retry it instead."
+            )
+        if reply is None:
+            reply = Message.objects.create(
+                chat=chat,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.PENDING,
+                reply_to=user_message,
+            )
+        else:
+            reply.content = ""
+            reply.error = ""
+            reply.status = Message.Status.PENDING
+            reply.model_messages = []
+            reply.input_tokens = reply.output_tokens = None
+            reply.save(
+                update_fields=[
+                    "content",
+                    "error",
+                    "status",
+                    "model_messages",
+                    "input_tokens",
+                    "output_tokens",
+                ]
+            )
+    turn = _Turn(
+        chat=chat,
+        agent=chat.agent,
+        user_message=user_message,
+        reply=reply,
+        history=history.recent_history(user_message),
+    )
+    try:
+        turn.dialect = get_data_source(chat.agent.data_source).dialect
+    except UnknownDataSource as exc:
+        turn.setup_error = f"The agent's data source is not configured: {exc}"
+    return turn
+
+
+class _CallLog(AbstractCapability[TurnDeps]):
+    """Times every model request and notes its tokens and tool calls for the ModelCall log."""
+
+    async def before_model_request(self, ctx, request_context):
+        ctx.deps.calls.append(
+            ModelCallRecord(started_at=timezone.now(), started=time.perf_counter())
+        )
+        return request_context
+
+    async def after_model_request(self, ctx, *, request_context, response: ModelResponse):
+        record = ctx.deps.calls[-1]
+        record.finished = time.perf_counter()
+        record.model_name = response.model_name or ""
+        record.provider = response.provider_name or ""
+        record.input_tokens = response.usage.input_tokens
+        record.output_tokens = response.usage.output_tokens
+        record.tool_calls = [
+            _tool_call_summary(part) for part in response.parts if isinstance(part, ToolCallPart)
+        ]
+        return response
+
+    async def on_model_request_error(self, ctx, *, request_context, error: Exception):
+        record = ctx.deps.calls[-1]
+        record.finished = time.perf_counter()
+        record.error = describe_error(error, ctx.deps.agent)
+        raise error
+
+
+def _tool_call_summary(part: ToolCallPart) -> dict:
+    args = part.args_as_dict()
+    text = repr(args)
+    if len(text) > TOOL_ARGS_MAX_CHARS:
+        args = {"truncated": text[:TOOL_ARGS_MAX_CHARS]}
+    return {"name": part.tool_name, "args": args}
+
+
+def build_agent(agent: Agent, model: Model, *, dialect: str) -> PydanticAgent[TurnDeps, str]:
+    return PydanticAgent(
+        model,
+        deps_type=TurnDeps,
+        output_type=str,
+        instructions=prompts.instructions(agent, dialect=dialect),
+        tools=TOOLS,
+        retries={"tools": TOOL_ARGUMENT_RETRIES, "output": 1},
+        capabilities=[_CallLog()],
+        name="llm-artifacts",
+    )
+
+
+@dataclass
+class _Reply:
+    """The reply's text as it streams, and when it was last written to the database."""
+
+    message_id: int
+    text: str = ""
+    saved_text: str = ""
+    last_save: float = field(default_factory=time.monotonic)
+    separate: bool = False
+    tools: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def add_text(self, piece: str) -> list[TurnEvent]:
+        if not piece:
+            return []
+        if self.separate:
+            # A new text part after tool calls: keep the paragraphs apart.
+            piece = "\n\n" + piece
+            self.separate = False
+        self.text += piece
+        return [TextDelta(piece)]
+
+    def translate(self, event: object) -> list[TurnEvent]:
+        if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+            self.separate = bool(self.text)
+            return self.add_text(event.part.content)
+        if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+            return self.add_text(event.delta.content_delta)
+        if isinstance(event, FunctionToolCallEvent):
+            part = event.part
+            label = started_label(part.tool_name, part.args_as_dict())
+            self.tools[part.tool_call_id] = (part.tool_name, label)
+            return [ToolActivity(part.tool_call_id, part.tool_name, label, "started")]
+        if isinstance(event, FunctionToolResultEvent):
+            return self._tool_result(event)
+        return []
+
+    def _tool_result(self, event: FunctionToolResultEvent) -> list[TurnEvent]:
+        part = event.part
+        tool, label = self.tools.get(part.tool_call_id, (part.tool_name, part.tool_name))
+        meta = part.metadata if isinstance(part.metadata, dict) else {}
+        if part.outcome == "retried":
+            return [
+                ToolActivity(
+                    part.tool_call_id,
+                    tool,
+                    f"The model sent unusable arguments to {tool}; asked it to fix them",
+                    "failed",
+                )
+            ]
+        ok = part.outcome == "success" and meta.get("ok", True)
+        events: list[TurnEvent] = [
+            ToolActivity(
+                part.tool_call_id, tool, meta.get("activity") or label, "done" if ok else "failed"
+            )
+        ]
+        if meta.get("artifact_id"):
+            events.append(ArtifactSaved(meta["artifact_id"], meta["action"], meta["title"]))
+        return events
+
+    def due(self) -> bool:
+        return (
+            self.text != self.saved_text
+            and time.monotonic() - self.last_save >= SAVE_INTERVAL_SECONDS
+        )
+
+    async def save_progress(self) -> None:
+        text = self.text
+        await Message.objects.filter(pk=self.message_id).aupdate(content=text)
+        self.saved_text = text
+        self.last_save = time.monotonic()
+
+
+async def _turn(
+    chat_id: int, user_message_id: int, *, retry: bool, model: Model | None
+) -> AsyncIterator[TurnEvent]:
+    turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry)
+    reply = _Reply(turn.reply.pk)
+    deps = TurnDeps(
+        chat=turn.chat,
+        owner=turn.chat.owner,
+        agent=turn.agent,
+        data_source=turn.agent.data_source,
+        dialect=turn.dialect,
+        message=turn.reply,
+    )
+    run = None
+    try:
+        yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
+        if turn.setup_error:
+            raise _SetupError(turn.setup_error)
+        if model is None:
+            model = build_model(turn.agent)
+        agent = build_agent(turn.agent, model, dialect=turn.dialect)
+        result = None
+        async with (
+            agent,
+            agent.run_stream_events(
+                turn.user_message.content,
+                message_history=turn.history,
+                deps=deps,
+                usage_limits=UsageLimits(request_limit=MAX_MODEL_REQUESTS_PER_TURN),
+            ) as run,
+        ):
+            async for event in run:
+                if isinstance(event, AgentRunResultEvent):
+                    result = event.result
+                    continue
+                for ours in reply.translate(event):
+                    yield ours
+                if reply.due():
+                    await reply.save_progress()
+        assert result is not None
+        usage = result.usage
+        await sync_to_async(_complete)(
+            turn, deps, reply.text, history.dump_messages(result.new_messages()), usage
+        )
+        yield TurnDone(
+            message_id=turn.reply.pk,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+    except (asyncio.CancelledError, GeneratorExit):
+        # The caller went away (browser closed the stream). Keep what arrived, then let the
+        # cancellation carry on; the shield stops a second cancel from losing the save.
+        await asyncio.shield(_fail_async(turn, deps, reply, INTERRUPTED, run))
+        raise
+    except Exception as exc:
+        if isinstance(exc, _SetupError):
+            reason = str(exc)
+        else:
+            reason = describe_error(exc, turn.agent)
+            logger.warning(
+                "Agent turn failed (chat %s, message %s): %r", chat_id, turn.reply.pk, exc
+            )
+        await _fail_async(turn, deps, reply, reason, run)
+        yield TurnFailed(message_id=turn.reply.pk, reason=reason)
+
+
+class _SetupError(Exception):
+    """The turn could not start for a reason already phrased for the user."""
+
+
+async def _fail_async(turn: _Turn, deps: TurnDeps, reply: _Reply, reason: str, run: object) -> None:
+    messages: list = []
+    usage = RunUsage()
+    if run is not None:
+        try:
+            messages = history.dump_messages(run.new_messages())
+            usage = run.usage
+        except Exception:  # the run never started; there is nothing to keep
+            logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
+    await sync_to_async(_fail)(turn, deps, reply.text, reason, messages, usage)
+
+
+def _complete(turn: _Turn, deps: TurnDeps, text: str, messages: list, usage: RunUsage) -> None:
+    reply = turn.reply
+    reply.content = text
+    reply.status = Message.Status.COMPLETE
+    reply.error = ""
+    reply.model_messages = messages
+    reply.input_tokens = usage.input_tokens
+    reply.output_tokens = usage.output_tokens
+    with transaction.atomic():
+        reply.save(
+            update_fields=[
+                "content",
+                "status",
+                "error",
+                "model_messages",
+                "input_tokens",
+                "output_tokens",
+            ]
+        )
+        _log_calls(turn, deps, "")
+        Chat.objects.filter(pk=turn.chat.pk).update(updated_at=timezone.now())
+
+
+def _fail(
+    turn: _Turn, deps: TurnDeps, text: str, reason: str, messages: list, usage: RunUsage
+) -> None:
+    reply = turn.reply
+    reply.content = text
+    reply.status = Message.Status.ERROR
+    reply.error = reason
+    # Kept for operators to inspect; history replays a failed turn as text only.
+    reply.model_messages = messages
+    reply.input_tokens = usage.input_tokens or None
+    reply.output_tokens = usage.output_tokens or None
+    with transaction.atomic():
+        reply.save(
+            update_fields=[
+                "content",
+                "status",
+                "error",
+                "model_messages",
+                "input_tokens",
+                "output_tokens",
+            ]
+        )
+        _log_calls(turn, deps, reason)
+        Chat.objects.filter(pk=turn.chat.pk).update(updated_at=timezone.now())
+
+
+def _log_calls(turn: _Turn, deps: TurnDeps, turn_error: str) -> None:
+    now = time.perf_counter()
+    rows = []
+    for record in deps.calls:
+        # A request still open when the turn ended is the one that failed it.
+        error = record.error or (turn_error if record.finished is None else "")
+        rows.append(
+            ModelCall(
+                agent=turn.agent,
+                chat=turn.chat,
+                message=turn.reply,
+                model_name=record.model_name or turn.agent.model_name,
+                provider=record.provider or turn.agent.provider,
+                started_at=record.started_at,
+                latency_ms=round(((record.finished or now) - record.started) * 1000, 1),
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                tool_calls=record.tool_calls,
+                outcome=ModelCall.Outcome.ERROR if error else ModelCall.Outcome.OK,
+                error=error,
+            )
+        )
+    ModelCall.objects.bulk_create(rows)

@@ -1,0 +1,424 @@
+"""The agent's tools, bound to one turn: the chat's owner and the agent's data source.
+
+Every tool answers the model in text. Mistakes the model can fix (a rejected query, a
+malformed artifact) come back as text that says what to fix, never as an exception, so the
+model corrects itself within the turn. SQL runs through the same guard and read-only executor
+as every other path to a data source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from pydantic import BaseModel, Field
+from pydantic_ai import RunContext, Tool, ToolReturn
+
+from apps.datasources import executor, schema
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact
+from apps.llm_chat.models import Chat, Message
+
+# Enough rows for the model to judge a result; more would only fill its context.
+SQL_ROW_CAP = 20
+CELL_MAX_CHARS = 80
+# After this many failing run_sql calls in one turn the tool refuses and tells the model to stop.
+MAX_FAILED_QUERIES = 5
+SEARCH_LIMIT = 5
+# Retries for a tool call whose arguments do not validate (malformed JSON, wrong types).
+TOOL_ARGUMENT_RETRIES = 2
+
+# Tool argument names as the model knows them, for the model fields they fill.
+ARG_FOR_FIELD = {
+    "sql_query": "sql",
+    "query_params": "params",
+    "visualization_config": "visualization",
+    "title": "title",
+    "description": "description",
+}
+
+
+@dataclass
+class ModelCallRecord:
+    """One model request, filled in by the run's hooks and saved as a ModelCall."""
+
+    started_at: dt.datetime
+    started: float
+    finished: float | None = None
+    model_name: str = ""
+    provider: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: list[dict] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class TurnDeps:
+    """What the tools may touch during one turn."""
+
+    chat: Chat
+    owner: Any  # the chat owner (a User)
+    agent: Agent
+    data_source: str
+    dialect: str
+    message: Message  # the assistant reply being written
+    failed_queries: int = 0
+    calls: list[ModelCallRecord] = field(default_factory=list)
+
+
+class ParamDeclaration(BaseModel):
+    """A typed parameter the SQL refers to as :name."""
+
+    name: str = Field(description="Identifier used as :name in the SQL.")
+    type: Literal["string", "integer", "number", "boolean", "date", "datetime"]
+    label: str = Field("", description="What a person sees beside the input.")
+    default: str | int | float | bool | None = Field(
+        None, description="Value used when the user gives none."
+    )
+    required: bool = False
+
+    def as_declaration(self) -> dict:
+        declaration = self.model_dump()
+        if declaration["default"] is None:
+            del declaration["default"]
+        return declaration
+
+
+async def list_tables(ctx: RunContext[TurnDeps]) -> str:
+    """List the tables of the data source with their columns and types."""
+    try:
+        tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
+            ctx.deps.data_source
+        )
+    except LookupError as exc:
+        return f"The data source is not available: {exc}"
+    if not tables:
+        return "The data source has no tables."
+    lines = [
+        f"{table.name}({', '.join(f'{c.name} {c.type}' for c in table.columns)})"
+        for table in tables
+    ]
+    return "\n".join(lines)
+
+
+async def describe_table(ctx: RunContext[TurnDeps], name: str) -> str:
+    """Show the columns of one table: name, type and whether it may be NULL.
+
+    Args:
+        name: The table name, as list_tables shows it.
+    """
+    try:
+        table = await sync_to_async(schema.describe_table, thread_sensitive=False)(
+            ctx.deps.data_source, name
+        )
+    except LookupError:
+        tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
+            ctx.deps.data_source
+        )
+        known = ", ".join(t.name for t in tables) or "none"
+        return f"There is no table named {name!r}. Tables: {known}."
+    lines = [f"Table {table.name}:"]
+    for column in table.columns:
+        lines.append(f"- {column.name} {column.type}{'' if column.nullable else ' NOT NULL'}")
+    return "\n".join(lines)
+
+
+async def run_sql(
+    ctx: RunContext[TurnDeps], sql: str, params: dict[str, Any] | None = None
+) -> ToolReturn:
+    """Run one read-only SQL query and see its first rows.
+
+    Use it to check a query before saving it. Statements that write are refused.
+
+    Args:
+        sql: One SELECT (or WITH ... SELECT) statement in the data source's dialect.
+        params: Values for :name parameters used in the SQL, if any.
+    """
+    deps = ctx.deps
+    if deps.failed_queries >= MAX_FAILED_QUERIES:
+        return ToolReturn(
+            return_value=(
+                f"Stop: {deps.failed_queries} queries failed in this turn, so no more SQL will "
+                "run. Do not call run_sql again; tell the user what went wrong and what you tried."
+            ),
+            metadata={"ok": False, "activity": "Stopped running SQL after repeated failures"},
+        )
+    try:
+        result = await sync_to_async(executor.execute, thread_sensitive=False)(
+            deps.data_source, sql, params or None, max_rows=SQL_ROW_CAP
+        )
+    except executor.QueryFailed as exc:
+        deps.failed_queries += 1
+        left = MAX_FAILED_QUERIES - deps.failed_queries
+        what = {"rejected": "was refused", "timeout": "timed out"}.get(exc.outcome, "failed")
+        return ToolReturn(
+            return_value=(
+                f"The query {what}: {exc.message}\n"
+                f"Fix the SQL and try again ({left} more failures allowed in this turn)."
+            ),
+            metadata={"ok": False, "activity": f"SQL {what}"},
+        )
+    except LookupError as exc:  # the agent's data source is not configured
+        return ToolReturn(
+            return_value=f"The data source is not available: {exc}", metadata={"ok": False}
+        )
+    return ToolReturn(
+        return_value=format_result(result),
+        metadata={"ok": True, "activity": f"Ran SQL ({_row_phrase(result)})"},
+    )
+
+
+def _row_phrase(result: executor.QueryResult) -> str:
+    if result.truncated:
+        return f"first {len(result.rows)} rows"
+    return f"{result.row_count} row{'' if result.row_count == 1 else 's'}"
+
+
+def format_result(result: executor.QueryResult) -> str:
+    """Compact text for the model: a header, pipe-separated rows, and whether rows are missing."""
+    header = " | ".join(f"{c.name} ({c.type})" for c in result.columns)
+    lines = [header]
+    lines.extend(" | ".join(_cell(value) for value in row) for row in result.rows)
+    if result.truncated:
+        lines.append(f"(showing the first {len(result.rows)} rows; the query returns more)")
+    else:
+        lines.append(f"({result.row_count} row{'' if result.row_count == 1 else 's'})")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float | Decimal):
+        text = f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    else:
+        text = str(value)
+    text = text.replace("\n", " ").replace("|", "/")
+    return text if len(text) <= CELL_MAX_CHARS else text[: CELL_MAX_CHARS - 1] + "…"
+
+
+def _validation_feedback(tool: str, error: ValidationError) -> str:
+    lines = []
+    for field_name, messages in error.message_dict.items():
+        arg = ARG_FOR_FIELD.get(field_name, field_name)
+        for message in messages:
+            lines.append(f"- {arg}: {message}" if arg != "__all__" else f"- {message}")
+    return f"Nothing was saved. Fix these and call {tool} again:\n" + "\n".join(lines)
+
+
+def _artifact_summary(artifact: Artifact, verb: str) -> str:
+    return (
+        f"{verb} artifact #{artifact.pk} “{artifact.title}”. It appears as a card in the chat; "
+        f"use update_artifact with artifact_id={artifact.pk} to change it."
+    )
+
+
+def _save_new_artifact(deps: TurnDeps, values: dict) -> Artifact | ValidationError:
+    artifact = Artifact(
+        owner=deps.owner,
+        chat=deps.chat,
+        agent=deps.agent,
+        data_source=deps.data_source,
+        **values,
+    )
+    try:
+        artifact.full_clean()
+    except ValidationError as exc:
+        return exc
+    with transaction.atomic():
+        artifact.save()
+        deps.message.link_artifact(artifact, Message.ArtifactAction.CREATED)
+    return artifact
+
+
+async def save_artifact(
+    ctx: RunContext[TurnDeps],
+    title: str,
+    sql: str,
+    description: str = "",
+    params: list[ParamDeclaration] | None = None,
+    visualization: dict[str, Any] | None = None,
+) -> ToolReturn:
+    """Save a query that answers the question as an artifact the user can run again.
+
+    Call it once the query works (check it with run_sql first).
+
+    Args:
+        title: Short name for the query, e.g. "Top 5 categories by revenue last month".
+        sql: The query. Write values a user may want to change as :name parameters.
+        description: One or two sentences on what the query answers.
+        params: Declarations of the :name parameters the SQL uses.
+        visualization: A Vega-Lite spec whose data is {"name": "results"}, or {} for table only.
+    """
+    values = {
+        "title": title.strip(),
+        "sql_query": sql.strip(),
+        "description": description.strip(),
+        "query_params": [p.as_declaration() for p in params or []],
+        "visualization_config": visualization if visualization is not None else {},
+    }
+    outcome = await sync_to_async(_save_new_artifact)(ctx.deps, values)
+    if isinstance(outcome, ValidationError):
+        return ToolReturn(
+            return_value=_validation_feedback("save_artifact", outcome),
+            metadata={"ok": False, "activity": "Artifact not saved (invalid)"},
+        )
+    return ToolReturn(
+        return_value=_artifact_summary(outcome, "Saved"),
+        metadata={
+            "ok": True,
+            "activity": f"Saved artifact “{outcome.title}”",
+            "artifact_id": outcome.pk,
+            "action": Message.ArtifactAction.CREATED.value,
+            "title": outcome.title,
+        },
+    )
+
+
+def _update_artifact(
+    deps: TurnDeps, artifact_id: int, values: dict
+) -> Artifact | str | ValidationError:
+    # Only artifacts this chat made, on the agent's data source, are in reach.
+    artifact = Artifact.objects.filter(
+        pk=artifact_id, chat=deps.chat, data_source=deps.data_source
+    ).first()
+    if artifact is None:
+        return (
+            f"Artifact #{artifact_id} is out of reach: you can only update artifacts saved in "
+            "this chat. Use save_artifact to save a new one instead."
+        )
+    for name, value in values.items():
+        setattr(artifact, name, value)
+    try:
+        artifact.full_clean()
+    except ValidationError as exc:
+        return exc
+    with transaction.atomic():
+        artifact.save(update_fields=[*values, "updated_at"])
+        deps.message.link_artifact(artifact, Message.ArtifactAction.UPDATED)
+    return artifact
+
+
+async def update_artifact(
+    ctx: RunContext[TurnDeps],
+    artifact_id: int,
+    title: str | None = None,
+    sql: str | None = None,
+    description: str | None = None,
+    params: list[ParamDeclaration] | None = None,
+    visualization: dict[str, Any] | None = None,
+) -> ToolReturn:
+    """Change an artifact saved earlier in this chat. Give only the fields to change.
+
+    Args:
+        artifact_id: The id save_artifact reported.
+        title: New title.
+        sql: New SQL.
+        description: New description.
+        params: New parameter declarations (replace the old ones).
+        visualization: New Vega-Lite spec ({} for table only).
+    """
+    values: dict[str, Any] = {}
+    if title is not None:
+        values["title"] = title.strip()
+    if sql is not None:
+        values["sql_query"] = sql.strip()
+    if description is not None:
+        values["description"] = description.strip()
+    if params is not None:
+        values["query_params"] = [p.as_declaration() for p in params]
+    if visualization is not None:
+        values["visualization_config"] = visualization
+    if not values:
+        return ToolReturn(
+            return_value="Nothing to change: give at least one field to update.",
+            metadata={"ok": False},
+        )
+    outcome = await sync_to_async(_update_artifact)(ctx.deps, artifact_id, values)
+    if isinstance(outcome, str):
+        return ToolReturn(
+            return_value=outcome,
+            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+        )
+    if isinstance(outcome, ValidationError):
+        return ToolReturn(
+            return_value=_validation_feedback("update_artifact", outcome),
+            metadata={"ok": False, "activity": "Artifact not updated (invalid)"},
+        )
+    return ToolReturn(
+        return_value=_artifact_summary(outcome, "Updated"),
+        metadata={
+            "ok": True,
+            "activity": f"Updated artifact “{outcome.title}”",
+            "artifact_id": outcome.pk,
+            "action": Message.ArtifactAction.UPDATED.value,
+            "title": outcome.title,
+        },
+    )
+
+
+def _search(deps: TurnDeps, query: str) -> list[Artifact]:
+    artifacts = Artifact.objects.visible_to(deps.owner).filter(
+        status=Artifact.Status.ACTIVE, data_source=deps.data_source
+    )
+    words = [word for word in query.split() if len(word) >= 3][:8]
+    if words:
+        match = Q()
+        for word in words:
+            match |= Q(title__icontains=word) | Q(description__icontains=word)
+        artifacts = artifacts.filter(match)
+    return list(artifacts.order_by("-execution_count", "-created_at")[:SEARCH_LIMIT])
+
+
+async def search_artifacts(ctx: RunContext[TurnDeps], query: str) -> str:
+    """Find saved queries on this data source whose title or description matches, as examples.
+
+    Args:
+        query: A few words about the question, e.g. "revenue by category".
+    """
+    artifacts = await sync_to_async(_search)(ctx.deps, query)
+    if not artifacts:
+        return "No saved queries match."
+    blocks = []
+    for artifact in artifacts:
+        block = f"#{artifact.pk} {artifact.title}"
+        if artifact.description:
+            block += f"\n{artifact.description}"
+        block += f"\nSQL:\n{artifact.sql_query}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+TOOLS = [
+    Tool(list_tables, takes_ctx=True),
+    Tool(describe_table, takes_ctx=True),
+    Tool(run_sql, takes_ctx=True),
+    Tool(search_artifacts, takes_ctx=True),
+    # Writes run one at a time so two calls in one response cannot race on the message's link.
+    Tool(save_artifact, takes_ctx=True, sequential=True),
+    Tool(update_artifact, takes_ctx=True, sequential=True),
+]
+
+
+def started_label(tool: str, args: dict) -> str:
+    """What a person sees while a tool runs."""
+    if tool == "list_tables":
+        return "Listing tables"
+    if tool == "describe_table":
+        return f"Looking at table {args.get('name') or '…'}"
+    if tool == "run_sql":
+        return "Running SQL"
+    if tool == "search_artifacts":
+        return "Searching saved queries"
+    if tool == "save_artifact":
+        return f"Saving artifact “{args.get('title') or '…'}”"
+    if tool == "update_artifact":
+        return f"Updating artifact #{args.get('artifact_id') or '…'}"
+    return f"Calling {tool}"

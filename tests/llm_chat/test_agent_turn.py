@@ -1,0 +1,394 @@
+"""The agent turn driven by a scripted pydantic-ai FunctionModel: tools, artifacts, errors."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from apps.llm_artifact.models import Artifact
+from apps.llm_chat.agent import (
+    ArtifactSaved,
+    TextDelta,
+    ToolActivity,
+    TurnDone,
+    TurnFailed,
+    TurnRefused,
+    TurnStarted,
+    retry_turn_sync,
+    run_turn,
+    run_turn_sync,
+)
+from apps.llm_chat.agent.runner import INTERRUPTED
+from apps.llm_chat.models import Message, MessageArtifact, ModelCall
+from apps.llm_chat.services import post_user_message
+from tests.fakes.datasource import build_shop, order_count
+from tests.fakes.scripted import Call, Raise, Say, ScriptedModel, tool_text
+from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_chat.factories import ChatFactory
+
+TOP_SQL = (
+    "SELECT c.name, SUM(o.total) AS revenue FROM orders o "
+    "JOIN categories c ON c.id = o.category_id GROUP BY c.name ORDER BY revenue DESC"
+)
+
+
+@pytest.fixture
+def shop(tmp_path, settings):
+    path = build_shop(tmp_path / "shop.sqlite3")
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
+    return path
+
+
+@pytest.fixture
+def chat(owner, shop):
+    return ChatFactory(owner=owner)
+
+
+def ask(chat, content: str, script: ScriptedModel):
+    user_message = post_user_message(chat, content=content)
+    return run_turn_sync(chat, user_message, model=script.model)
+
+
+def activities(outcome) -> list[tuple[str, str]]:
+    return [(e.label, e.state) for e in outcome.events if isinstance(e, ToolActivity)]
+
+
+def test_question_to_linked_artifact(chat, owner):
+    def answer(messages):
+        assert "Games | 105" in tool_text(messages)  # the model sees the rows
+        return Call(
+            "save_artifact",
+            {
+                "title": "Revenue by category",
+                "sql": TOP_SQL,
+                "description": "Revenue per category, largest first.",
+                "visualization": {},
+            },
+        )
+
+    script = ScriptedModel(
+        Call("list_tables", {}),
+        Call("run_sql", {"sql": TOP_SQL}),
+        answer,
+        Say("Games ", "lead with ", "105."),
+    )
+    outcome = ask(chat, "Which category earns most?", script)
+
+    reply = outcome.reply
+    assert reply.status == Message.Status.COMPLETE
+    assert reply.content == "Games lead with 105."
+    assert reply.reply_to == outcome.user_message
+    artifact = Artifact.objects.get()
+    assert (artifact.owner, artifact.chat, artifact.agent) == (owner, chat, chat.agent)
+    assert artifact.data_source == "marketplace"
+    assert artifact.sql_query == TOP_SQL
+    assert reply.artifact == artifact
+    assert reply.artifact_action == Message.ArtifactAction.CREATED
+    link = MessageArtifact.objects.get()
+    assert (link.message, link.artifact, link.action) == (reply, artifact, "created")
+    assert ArtifactSaved(artifact.pk, "created", "Revenue by category") in outcome.events
+    assert activities(outcome) == [
+        ("Listing tables", "started"),
+        ("Listing tables", "done"),
+        ("Running SQL", "started"),
+        ("Ran SQL (3 rows)", "done"),
+        ("Saving artifact “Revenue by category”", "started"),
+        ("Saved artifact “Revenue by category”", "done"),
+    ]
+    assert "".join(e.text for e in outcome.events if isinstance(e, TextDelta)) == reply.content
+    assert isinstance(outcome.events[0], TurnStarted)
+    assert isinstance(outcome.events[-1], TurnDone)
+    # The turn's provider messages are stored for replay, with tokens and a call log.
+    assert len(reply.model_messages) == 8
+    assert reply.input_tokens > 0 and reply.output_tokens > 0
+    calls = ModelCall.objects.filter(message=reply).order_by("started_at")
+    assert [c.outcome for c in calls] == ["ok"] * 4
+    assert [c.tool_calls[0]["name"] for c in calls[:3]] == [
+        "list_tables",
+        "run_sql",
+        "save_artifact",
+    ]
+    assert calls[1].tool_calls[0]["args"] == {"sql": TOP_SQL}
+    assert sum(c.input_tokens for c in calls) == reply.input_tokens
+
+
+def test_one_message_can_create_several_artifacts(chat):
+    script = ScriptedModel(
+        [
+            Call("save_artifact", {"title": "Orders", "sql": "SELECT * FROM orders"}),
+            Call("save_artifact", {"title": "Categories", "sql": "SELECT * FROM categories"}),
+        ],
+        Say("Saved both."),
+    )
+    reply = ask(chat, "Save orders and categories", script).reply
+    first, second = Artifact.objects.order_by("pk")
+    assert reply.artifact == first
+    assert [link.artifact for link in reply.artifact_links.order_by("pk")] == [first, second]
+
+
+def test_update_applies_to_an_artifact_of_the_same_chat(chat):
+    artifact = ArtifactFactory(owner=chat.owner, chat=chat, title="Orders", sql_query="SELECT 1")
+    script = ScriptedModel(
+        Call(
+            "update_artifact",
+            {"artifact_id": artifact.pk, "title": "Delivered orders", "sql": TOP_SQL},
+        ),
+        Say("Updated."),
+    )
+    outcome = ask(chat, "Only delivered ones", script)
+
+    artifact.refresh_from_db()
+    assert (artifact.title, artifact.sql_query) == ("Delivered orders", TOP_SQL)
+    reply = outcome.reply
+    assert (reply.artifact, reply.artifact_action) == (artifact, "updated")
+    assert MessageArtifact.objects.get(message=reply).action == "updated"
+    assert ArtifactSaved(artifact.pk, "updated", "Delivered orders") in outcome.events
+
+
+def test_update_of_another_chats_artifact_is_refused(chat):
+    other_chat = ChatFactory(owner=chat.owner, agent=chat.agent)
+    theirs = ArtifactFactory(owner=chat.owner, chat=other_chat, title="Theirs")
+
+    def check(messages):
+        assert "out of reach" in tool_text(messages)
+        return Say("I cannot change that one.")
+
+    script = ScriptedModel(
+        Call("update_artifact", {"artifact_id": theirs.pk, "title": "Hijacked"}), check
+    )
+    outcome = ask(chat, "Rename artifact", script)
+
+    theirs.refresh_from_db()
+    assert theirs.title == "Theirs"
+    assert not MessageArtifact.objects.exists()
+    assert outcome.reply.artifact is None
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert (f"Artifact #{theirs.pk} is out of reach", "failed") in activities(outcome)
+
+
+def test_rejected_sql_goes_back_to_the_model_which_corrects_it(chat, shop):
+    def corrected(messages):
+        feedback = tool_text(messages)
+        assert "refused" in feedback and "Fix the SQL" in feedback
+        return Call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})
+
+    script = ScriptedModel(
+        Call("run_sql", {"sql": "DELETE FROM orders"}),
+        corrected,
+        Say("There are 5 orders."),
+    )
+    outcome = ask(chat, "Clean up orders", script)
+
+    assert order_count(shop) == 5
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert activities(outcome) == [
+        ("Running SQL", "started"),
+        ("SQL was refused", "failed"),
+        ("Running SQL", "started"),
+        ("Ran SQL (1 row)", "done"),
+    ]
+
+
+def test_failing_queries_are_capped_per_turn(chat):
+    bad = [Call("run_sql", {"sql": "SELECT nope FROM orders"}) for _ in range(6)]
+
+    def stop(messages):
+        assert tool_text(messages).startswith("Stop: 5 queries failed")
+        return Say("I could not get it to work.")
+
+    script = ScriptedModel(*bad, stop)
+    outcome = ask(chat, "Try hard", script)
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert activities(outcome)[-1] == (
+        "Stopped running SQL after repeated failures",
+        "failed",
+    )
+
+
+def test_invalid_artifact_is_explained_field_by_field(chat):
+    def check(messages):
+        feedback = tool_text(messages)
+        assert feedback.startswith("Nothing was saved. Fix these and call save_artifact again")
+        assert "- title:" in feedback and "- params:" in feedback
+        return Say("Sorry.")
+
+    script = ScriptedModel(
+        Call(
+            "save_artifact",
+            {"title": " ", "sql": "SELECT 1", "params": [{"name": "1st", "type": "string"}]},
+        ),
+        check,
+    )
+    outcome = ask(chat, "Save it", script)
+    assert not Artifact.objects.exists()
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert ("Artifact not saved (invalid)", "failed") in activities(outcome)
+
+
+def test_malformed_tool_arguments_get_a_retry_message(chat):
+    def fixed(messages):
+        assert "Invalid JSON" in tool_text(messages)
+        return Call("run_sql", {"sql": "SELECT 1 AS one"})
+
+    script = ScriptedModel(
+        Call("run_sql", ['{"sql": "SELECT 1', " AS one"]),  # not JSON: the string never ends
+        fixed,
+        Say("One."),
+    )
+    outcome = ask(chat, "Say one", script)
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert (
+        "The model sent unusable arguments to run_sql; asked it to fix them",
+        "failed",
+    ) in activities(outcome)
+
+
+def test_malformed_arguments_that_never_get_fixed_end_in_a_clear_error(chat):
+    broken = Call("run_sql", ['{"sql": '])
+    script = ScriptedModel(broken, broken, broken)
+    outcome = ask(chat, "Say one", script)
+    assert outcome.reply.status == Message.Status.ERROR
+    assert "run_sql" in outcome.reply.error and "could not be used" in outcome.reply.error
+
+
+def test_provider_failure_keeps_partial_text_and_marks_error(chat):
+    script = ScriptedModel(Raise(("The answer ", "is"), RuntimeError("boom")))
+    outcome = ask(chat, "What is it?", script)
+
+    reply = Message.objects.get(pk=outcome.reply.pk)
+    assert reply.status == Message.Status.ERROR
+    assert reply.content == "The answer is"
+    assert reply.error
+    assert outcome.events[-1] == TurnFailed(message_id=reply.pk, reason=reply.error)
+    assert Message.objects.get(pk=outcome.user_message.pk).content == "What is it?"
+    call = ModelCall.objects.get(message=reply)
+    assert call.outcome == "error" and call.error == reply.error
+
+
+def test_retry_reuses_the_failed_reply(chat):
+    failed = ask(chat, "Count orders", ScriptedModel(Raise(("Part",), RuntimeError("x")))).reply
+    script = ScriptedModel(Say("5 orders."))
+    outcome = retry_turn_sync(chat, failed.reply_to, model=script.model)
+
+    assert outcome.reply.pk == failed.pk
+    assert outcome.reply.status == Message.Status.COMPLETE
+    assert outcome.reply.content == "5 orders."
+    assert outcome.reply.error == ""
+    assert chat.messages.count() == 2
+    assert ModelCall.objects.filter(message=failed).count() == 2  # the failure stays logged
+    with pytest.raises(TurnRefused):
+        retry_turn_sync(chat, failed.reply_to, model=script.model)
+    with pytest.raises(TurnRefused):
+        run_turn_sync(chat, failed.reply_to, model=script.model)
+
+
+def test_history_replays_previous_turns(chat):
+    ask(
+        chat,
+        "How many orders?",
+        ScriptedModel(Call("run_sql", {"sql": "SELECT COUNT(*) FROM orders"}), Say("Five.")),
+    )
+    second = ScriptedModel(Say("Still five."))
+    ask(chat, "And now?", second)
+
+    seen = second.requests[0]
+    kinds = [m.kind for m in seen]
+    # Turn 1: question, tool call, tool result, answer; then turn 2's question.
+    assert kinds == ["request", "response", "request", "response", "request"]
+    assert seen[0].parts[0].content == "How many orders?"
+    assert seen[1].parts[0].tool_name == "run_sql"
+    assert seen[3].parts[0].content == "Five."
+    assert seen[4].parts[-1].content == "And now?"
+
+
+def test_history_is_bounded_by_the_turn_budget(chat, settings):
+    settings.LLM_HISTORY_TURNS = 1
+    ask(chat, "First?", ScriptedModel(Say("One.")))
+    ask(chat, "Second?", ScriptedModel(Say("Two.")))
+    third = ScriptedModel(Say("Three."))
+    ask(chat, "Third?", third)
+    prompts = [p.content for m in third.requests[0] if m.kind == "request" for p in m.parts]
+    assert prompts == ["Second?", "Third?"]
+
+
+def test_a_failed_turn_replays_as_text(chat):
+    ask(chat, "First?", ScriptedModel(Raise(("Half an ans",), RuntimeError("x"))))
+    second = ScriptedModel(Say("Two."))
+    ask(chat, "Second?", second)
+    replayed = second.requests[0][1].parts[0].content
+    assert replayed.startswith("Half an ans") and "cut short" in replayed
+
+
+def test_disconnect_keeps_what_arrived_and_marks_error(chat):
+    script = ScriptedModel(Say("Partial ", "answer ", "never finished"))
+    user_message = post_user_message(chat, content="Tell me")
+
+    async def consume_until_first_text() -> None:
+        events = run_turn(chat, user_message, model=script.model)
+        async for event in events:
+            if isinstance(event, TextDelta):
+                break
+        await events.aclose()  # what the server does when the browser goes away
+
+    async_to_sync(consume_until_first_text)()
+
+    reply = Message.objects.get(reply_to=user_message)
+    assert reply.status == Message.Status.ERROR
+    assert reply.error == INTERRUPTED
+    assert reply.content.startswith("Partial")
+
+
+def test_search_finds_only_visible_active_artifacts_of_the_source(chat, other_user):
+    mine = ArtifactFactory(owner=chat.owner, title="Revenue by category")
+    ArtifactFactory(owner=other_user, title="Revenue secrets")
+    ArtifactFactory(owner=chat.owner, title="Revenue draft", status=Artifact.Status.DRAFT)
+
+    def check(messages):
+        found = tool_text(messages)
+        assert f"#{mine.pk} Revenue by category" in found
+        assert "secrets" not in found and "draft" not in found
+        assert mine.sql_query in found
+        return Say("Found one.")
+
+    ask(chat, "Revenue?", ScriptedModel(Call("search_artifacts", {"query": "revenue"}), check))
+
+
+def test_describe_unknown_table_lists_the_real_ones(chat):
+    def check(messages):
+        text = tool_text(messages)
+        assert "no table named 'sales'" in text and "orders" in text
+        return Call("describe_table", {"name": "orders"})
+
+    def described(messages):
+        assert "- total" in tool_text(messages)
+        return Say("ok")
+
+    outcome = ask(
+        chat,
+        "Sales?",
+        ScriptedModel(Call("describe_table", {"name": "sales"}), check, described),
+    )
+    assert ("Looking at table orders", "started") in activities(outcome)
+
+
+def test_missing_api_key_is_a_clear_error(chat, monkeypatch):
+    monkeypatch.delenv("SHOP_OPENAI_KEY", raising=False)
+    chat.agent.provider = "openai"
+    chat.agent.api_key_env = "SHOP_OPENAI_KEY"
+    chat.agent.save()
+    user_message = post_user_message(chat, content="Hello?")
+    outcome = run_turn_sync(chat, user_message)
+    assert outcome.reply.status == Message.Status.ERROR
+    assert "SHOP_OPENAI_KEY" in outcome.reply.error
+    assert not ModelCall.objects.exists()
+
+
+def test_unreachable_server_says_how_to_configure_one(chat, settings):
+    settings.LLM_MAX_RETRIES = 0
+    user_message = post_user_message(chat, content="Hello?")
+    outcome = run_turn_sync(chat, user_message)  # AgentFactory points at a closed port
+    reply = outcome.reply
+    assert reply.status == Message.Status.ERROR
+    assert reply.error.startswith("Could not reach the model server at http://127.0.0.1:9/v1")
+    assert "LLM_BASE_URL" in reply.error and "README" in reply.error
+    assert ModelCall.objects.get(message=reply).outcome == "error"
