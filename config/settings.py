@@ -168,9 +168,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers a missing or bad credential with the first class's challenge,
+    # so API clients get 401 + "WWW-Authenticate: Token" instead of a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -192,6 +194,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from npm through staticfiles instead of drf-spectacular's default CDN.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    # Artifacts and messages both have a "status" with different choices: name them apart.
+    "ENUM_NAME_OVERRIDES": {
+        "ArtifactStatusEnum": "apps.llm_artifact.models.Artifact.Status",
+        "MessageStatusEnum": "apps.llm_chat.models.Message.Status",
+    },
 }
 
 LOGGING = {

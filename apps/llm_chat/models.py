@@ -162,6 +162,9 @@ class Message(models.Model):
             )
         if self.artifact_action and not self.artifact_id:
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
+        # Assistant and tool messages may start empty while a reply streams; a user's may not.
+        if self.role == self.Role.USER and not self.content.strip():
+            raise ValidationError({"content": "Write a message before sending it."})
 
     def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
         """Record that this message created or updated an artifact.

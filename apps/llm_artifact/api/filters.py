@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from django.db.models import F, QuerySet
+from django_filters import rest_framework as filters
+from rest_framework.filters import OrderingFilter
+
+from apps.llm_artifact.models import Artifact
+
+
+class ArtifactFilter(filters.FilterSet):
+    # Each range gives two parameters, e.g. created_after and created_before.
+    created = filters.DateFromToRangeFilter(
+        field_name="created_at", help_text="Created within these days (YYYY-MM-DD, inclusive)."
+    )
+    updated = filters.DateFromToRangeFilter(
+        field_name="updated_at", help_text="Changed within these days (YYYY-MM-DD, inclusive)."
+    )
+    last_executed = filters.DateFromToRangeFilter(
+        field_name="last_executed_at",
+        help_text="Last run within these days (YYYY-MM-DD, inclusive).",
+    )
+
+    class Meta:
+        model = Artifact
+        fields = ["status", "artifact_type", "chat", "agent", "data_source"]
+
+
+class StableOrderingFilter(OrderingFilter):
+    """OrderingFilter whose pages neither repeat nor skip rows.
+
+    Never-run artifacts (no last_executed_at) go last in both directions, as SQLite and
+    PostgreSQL disagree on where NULLs sort, and the id breaks ties between equal values.
+    """
+
+    def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            return queryset
+        terms = []
+        for term in ordering:
+            name = term.lstrip("-")
+            expression = F(name)
+            terms.append(
+                expression.desc(nulls_last=True)
+                if term.startswith("-")
+                else expression.asc(nulls_last=True)
+            )
+        if not any(term.lstrip("-") in {"id", "pk"} for term in ordering):
+            terms.append(F("id").desc() if ordering[0].startswith("-") else F("id").asc())
+        return queryset.order_by(*terms)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        parameters[0]["description"] = (
+            f"Sort by {', '.join(view.ordering_fields)}; prefix a field with - for "
+            "descending order, separate several with commas."
+        )
+        return parameters

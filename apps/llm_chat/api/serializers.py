@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.core.serializers import ModelCleanSerializer
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.api.serializers import ArtifactSummarySerializer
+from apps.llm_chat.models import Chat, Message
+
+
+class ChatSerializer(ModelCleanSerializer):
+    """A conversation between a user and an agent."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:chat-detail")
+    messages_url = serializers.HyperlinkedIdentityField(view_name="api:chat-messages")
+    # New conversations go only to agents in service; retired ones keep their old chats.
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=Agent.objects.active(),
+        help_text="An active agent.",
+        error_messages={"does_not_exist": "No active agent has id {pk_value}."},
+    )
+    agent_name = serializers.CharField(source="agent.name", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    # Annotated by Chat.objects.with_counts().
+    message_count = serializers.IntegerField(read_only=True)
+    artifact_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Chat
+        fields = [
+            "id",
+            "url",
+            "title",
+            "agent",
+            "agent_name",
+            "owner",
+            "message_count",
+            "artifact_count",
+            "messages_url",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A chat message; clients write only `content`, which posts a user message."""
+
+    artifact = ArtifactSummarySerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "chat",
+            "role",
+            "content",
+            "status",
+            "error",
+            "artifact",
+            "artifact_action",
+            "input_tokens",
+            "output_tokens",
+            "created_at",
+        ]
+        read_only_fields = [name for name in fields if name != "content"]
+        extra_kwargs = {"content": {"required": True}}

@@ -1,0 +1,22 @@
+"""Writes in a chat that span models: the page, the API and the agent share them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from apps.llm_chat.models import Chat, Message
+
+
+def post_user_message(chat: Chat, *, content: str) -> Message:
+    """Save what the user wrote, before anything else happens, so it is never lost.
+
+    This is the one place a user message enters a chat. The agent turn (issue 4) starts
+    from here once the message is saved; until then the message waits for a reply.
+    """
+    message = Message(chat=chat, role=Message.Role.USER, content=content)
+    message.full_clean()
+    with transaction.atomic():
+        message.save()
+        # The chat list is ordered by activity, so a new message moves its chat to the top.
+        chat.save(update_fields=["updated_at"])
+    return message

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(client) -> dict:
+    response = client.get(reverse("api-schema"), {"format": "json"})
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def test_schema_generates_and_validates_without_warnings(tmp_path):
+    path = tmp_path / "schema.yaml"
+
+    # --fail-on-warn turns any warning (an untyped field, a guessed path parameter, an enum
+    # name collision) into an error.
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+
+    assert yaml.safe_load(path.read_text())["openapi"].startswith("3.")
+
+
+def test_schema_lists_every_endpoint_and_method(schema):
+    methods = {path: set(operations) for path, operations in schema["paths"].items()}
+
+    assert methods == {
+        "/api/auth/token/": {"post"},
+        "/api/agents/": {"get", "post"},
+        "/api/agents/{id}/": {"get", "put", "patch", "delete"},
+        "/api/chats/": {"get", "post"},
+        "/api/chats/{id}/": {"get", "put", "patch", "delete"},
+        "/api/chats/{id}/messages/": {"get", "post"},
+        "/api/artifacts/": {"get", "post"},
+        "/api/artifacts/{id}/": {"get", "put", "patch", "delete"},
+    }
+
+
+def _ref(content: dict) -> str:
+    return content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+def test_messages_endpoint_is_described_as_used(schema):
+    messages = schema["paths"]["/api/chats/{id}/messages/"]
+
+    assert _ref(messages["get"]["responses"]["200"]["content"]) == "PaginatedMessageList"
+    assert {p["name"] for p in messages["get"]["parameters"]} == {"id", "page", "page_size"}
+    assert set(messages["post"]["responses"]) == {"201"}
+    assert _ref(messages["post"]["requestBody"]["content"]) == "MessageRequest"
+    request_fields = schema["components"]["schemas"]["MessageRequest"]
+    assert set(request_fields["properties"]) == {"content"}
+    assert request_fields["required"] == ["content"]
+    message = schema["components"]["schemas"]["Message"]["properties"]
+    assert message["artifact"]["allOf"][0]["$ref"].endswith("/ArtifactSummary")
+    assert message["artifact"]["nullable"] is True
+
+
+def test_artifact_list_documents_filters_search_ordering_and_paging(schema):
+    parameters = {p["name"] for p in schema["paths"]["/api/artifacts/"]["get"]["parameters"]}
+
+    assert parameters == {
+        "status",
+        "artifact_type",
+        "chat",
+        "agent",
+        "data_source",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "updated_before",
+        "last_executed_after",
+        "last_executed_before",
+        "search",
+        "ordering",
+        "page",
+        "page_size",
+    }
+
+
+def test_artifact_json_fields_have_their_shapes(schema):
+    artifact = schema["components"]["schemas"]["ArtifactRequest"]["properties"]
+
+    assert artifact["query_params"]["type"] == "array"
+    assert artifact["query_params"]["items"]["properties"]["type"]["enum"] == [
+        "string",
+        "integer",
+        "number",
+        "boolean",
+        "date",
+        "datetime",
+    ]
+    assert artifact["visualization_config"]["type"] == "object"
+    assert "owner" not in artifact
+    assert "execution_count" not in artifact
+
+
+def test_agent_schema_exposes_the_key_variable_never_the_key(schema):
+    agent = schema["components"]["schemas"]["Agent"]["properties"]
+    agent_request = schema["components"]["schemas"]["AgentRequest"]["properties"]
+
+    assert agent["api_key_is_set"] == {"type": "boolean", "readOnly": True}
+    assert "api_key_env" in agent_request
+    assert "api_key_is_set" not in agent_request
+    assert not [name for name in agent if name in {"api_key", "key", "secret"}]
+
+
+def test_token_and_session_authentication_are_documented(schema):
+    schemes = schema["components"]["securitySchemes"]
+    token = schema["paths"]["/api/auth/token/"]["post"]
+
+    assert schemes["tokenAuth"]["in"] == "header"
+    assert "cookieAuth" in schemes
+    # No security requirement, neither on the operation nor globally: anyone may ask.
+    assert token.get("security", []) == []
+    assert "security" not in schema
+    assert _ref(token["responses"]["200"]["content"]) == "AuthToken"
+    assert _ref(token["requestBody"]["content"]) == "AuthTokenRequest"
+
+
+def test_docs_page_loads_swagger_ui_from_our_static_files(client):
+    response = client.get(reverse("api-docs"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert not re.search(r"cdn|jsdelivr|unpkg|cdnjs", page, re.IGNORECASE)
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
+        assert client.get(asset).status_code == 200, asset
