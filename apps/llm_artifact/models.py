@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
+from django.utils import timezone
 
+from apps.datasources.guard import SQLRejected, referenced_parameters
+from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import validate_data_source
 from apps.llm_artifact.parameters import validate_declarations
 
@@ -91,6 +97,8 @@ class Artifact(models.Model):
     comment = models.TextField(blank=True)
     execution_count = models.PositiveIntegerField(default=0, editable=False)
     last_executed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the latest run failed, shown beside a failed artifact; cleared by a good run.
+    last_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -143,8 +151,80 @@ class Artifact(models.Model):
                     errors[field] = exc.messages
         if self.artifact_type == self.ArtifactType.SQL_QUERY and not self.sql_query.strip():
             errors["sql_query"] = ["An SQL query artifact needs its SQL."]
+        elif self.artifact_type == self.ArtifactType.SQL_QUERY and "query_params" not in errors:
+            sql_errors = self._sql_errors()
+            if sql_errors:
+                errors["sql_query"] = sql_errors
         if errors:
             raise ValidationError(errors)
+
+    def _sql_errors(self) -> list[str]:
+        """Layer 1 of the guard at save time, so bad SQL is caught before anyone runs it."""
+        try:
+            dialect = get_data_source(self.data_source).dialect
+        except UnknownDataSource:
+            return []  # The data_source field reports that one.
+        try:
+            used = referenced_parameters(self.sql_query, dialect=dialect)
+        except SQLRejected as exc:
+            return [exc.message]
+        return undeclared_parameter_errors(used, self.query_params)
+
+    def record_run(
+        self,
+        *,
+        user: Any,
+        outcome: str,
+        started_at: dt.datetime,
+        params: dict,
+        duration_ms: float = 0,
+        row_count: int = 0,
+        truncated: bool = False,
+        error: str = "",
+    ) -> ArtifactRun:
+        """Record a run and apply its effect on the artifact's statistics and status.
+
+        A good run counts one execution, stamps last_executed_at and turns a failed
+        artifact active again; any other run marks an active artifact failed with the
+        error. Draft and deprecated artifacts keep their status whatever runs do.
+        """
+        ok = outcome == ArtifactRun.Outcome.OK
+        with transaction.atomic():
+            run = ArtifactRun.objects.create(
+                artifact=self,
+                user=user if user is not None and user.is_authenticated else None,
+                started_at=started_at,
+                duration_ms=duration_ms,
+                row_count=row_count,
+                truncated=truncated,
+                outcome=outcome,
+                error=error,
+                params=params,
+                data_source=self.data_source,
+            )
+            # One UPDATE decides the status in the database from the current row, so a
+            # run that ends while someone deprecates the artifact cannot undo that.
+            if ok:
+                changes = {
+                    "execution_count": F("execution_count") + 1,
+                    "last_executed_at": timezone.now(),
+                    "last_error": "",
+                    "status": Case(
+                        When(status=self.Status.FAILED, then=Value(self.Status.ACTIVE)),
+                        default=F("status"),
+                    ),
+                }
+            else:
+                changes = {
+                    "last_error": error,
+                    "status": Case(
+                        When(status=self.Status.ACTIVE, then=Value(self.Status.FAILED)),
+                        default=F("status"),
+                    ),
+                }
+            Artifact.objects.filter(pk=self.pk).update(**changes)
+        self.refresh_from_db(fields=["execution_count", "last_executed_at", "last_error", "status"])
+        return run
 
     @property
     def sql_preview(self) -> str:
@@ -152,3 +232,77 @@ class Artifact(models.Model):
         lines = self.sql_query.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
+
+
+def undeclared_parameter_errors(used: list[str], declarations: Any) -> list[str]:
+    """Messages for each `:name` in the SQL that no declaration covers."""
+    declared = (
+        {d.get("name") for d in declarations if isinstance(d, dict)}
+        if isinstance(declarations, list)
+        else set()
+    )
+    return [
+        f"The SQL uses :{name}, which is not declared as a parameter. "
+        f"Declare {name!r} or remove :{name} from the SQL."
+        for name in used
+        if name not in declared
+    ]
+
+
+class ArtifactRunQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ArtifactRunQuerySet:
+        """Runs follow their artifact: staff see all, everyone else their artifacts' runs."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(artifact__owner=user)
+
+
+class ArtifactRun(models.Model):
+    """One execution of an artifact, whatever its outcome."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Succeeded"
+        ERROR = "error", "Failed"
+        TIMEOUT = "timeout", "Timed out"
+        REJECTED = "rejected", "Rejected"
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="runs")
+    # The history outlives the account that ran it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="artifact_runs",
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(default=0)
+    row_count = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+    # The parameter values the run used, after coercion and defaults.
+    params = models.JSONField(default=dict, blank=True)
+    # Where it ran: the artifact's source may be changed later.
+    data_source = models.CharField(max_length=64)
+
+    objects = ArtifactRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["artifact", "-started_at"], name="artifactrun_artifact_started"),
+            models.Index(fields=["user", "-started_at"], name="artifactrun_user_started"),
+            models.Index(fields=["outcome"], name="artifactrun_outcome"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=["ok", "error", "timeout", "rejected"]),
+                name="artifactrun_outcome_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
