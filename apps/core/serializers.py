@@ -27,7 +27,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
     The rules live on the model (field validators, clean(), constraints), so the API, the
     forms and the admin give the same answer; this maps the model's errors to field-level
     400s. Fields the client cannot write (owner, timestamps, counters) are left out of the
-    check, as a ModelForm leaves out fields it does not show.
+    field checks, as a ModelForm leaves out fields it does not show; clean() always runs.
     """
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -37,11 +37,18 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         for name, value in attrs.items():
             setattr(candidate, name, value)
         try:
-            candidate.full_clean(exclude=self._fields_not_written())
+            candidate.full_clean(exclude=self._fields_not_to_check())
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
         return attrs
 
-    def _fields_not_written(self) -> set[str]:
-        written = {field.source for field in self.fields.values() if not field.read_only}
-        return {f.name for f in self.Meta.model._meta.concrete_fields if f.name not in written}
+    def _fields_not_to_check(self) -> set[str]:
+        # Related objects were already looked up in their field's queryset (which may be
+        # narrower than the model's, e.g. only the requester's chats); the model's own
+        # existence check would repeat that query.
+        checked = {
+            field.source
+            for field in self.fields.values()
+            if not field.read_only and not isinstance(field, serializers.RelatedField)
+        }
+        return {f.name for f in self.Meta.model._meta.concrete_fields if f.name not in checked}
