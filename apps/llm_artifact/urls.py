@@ -1,3 +1,14 @@
+from django.urls import path
+
+from apps.llm_artifact import views
+
 app_name = "llm_artifact"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.artifact_list, name="artifact_list"),
+    path("<int:pk>/", views.artifact_detail, name="artifact_detail"),
+    path("<int:pk>/edit/", views.artifact_edit, name="artifact_edit"),
+    # A confirmation page for browsers without JavaScript; deleting itself is POST only.
+    path("<int:pk>/confirm-delete/", views.artifact_confirm_delete, name="artifact_confirm_delete"),
+    path("<int:pk>/delete/", views.artifact_delete, name="artifact_delete"),
+]

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import F, Q, QuerySet
+
+from apps.llm_artifact.models import Artifact
+
+# The sort values a URL may carry ("title", or "-title" for descending), mapped to the field
+# they order by. Anything else is refused, so a query string never orders by an arbitrary
+# field or lookup.
+SORT_FIELDS = {
+    "title": "title",
+    "status": "status",
+    "type": "artifact_type",
+    "agent": "agent__name",
+    "chat": "chat__title",
+    "data_source": "data_source",
+    "runs": "execution_count",
+    "last_run": "last_executed_at",
+    "updated": "updated_at",
+}
+SORT_CHOICES = [(key, key) for key in SORT_FIELDS] + [(f"-{key}", f"-{key}") for key in SORT_FIELDS]
+DEFAULT_SORT = "-updated"
+
+
+def ordering_for(sort: str) -> list:
+    """Order by the chosen column, rows without a value last, then by id for stable pages."""
+    field = SORT_FIELDS[sort.removeprefix("-")]
+    if sort.startswith("-"):
+        return [F(field).desc(nulls_last=True), "-id"]
+    return [F(field).asc(nulls_last=True), "id"]
+
+
+def _related_choices(artifacts: QuerySet[Artifact], relation: str) -> list[tuple[int, str]]:
+    label = "agent__name" if relation == "agent" else "chat__title"
+    return list(
+        artifacts.filter(**{f"{relation}__isnull": False})
+        .order_by(label, f"{relation}_id")
+        .values_list(f"{relation}_id", label)
+        .distinct()
+    )
+
+
+class ArtifactFilterForm(forms.Form):
+    """The artifact list's filters, read from the query string.
+
+    Invalid values are reported and ignored rather than failing the page: a stale bookmark
+    still shows the list.
+    """
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Artifact.Status.choices]
+    )
+    type = forms.ChoiceField(
+        required=False, choices=[("", "Any type"), *Artifact.ArtifactType.choices]
+    )
+    agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    chat = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args, artifacts: QuerySet[Artifact], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the agents and chats the user's artifacts came from: that keeps the choices
+        # relevant, and lets this app name chats without importing the chat app above it.
+        self.fields["agent"].choices = [("", "Any agent"), *_related_choices(artifacts, "agent")]
+        self.fields["chat"].choices = [("", "Any chat"), *_related_choices(artifacts, "chat")]
+
+    @property
+    def choice_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("status", "type", "agent", "chat")]
+
+    def value(self, name: str):
+        """The cleaned value of a field, or None when it was missing or invalid."""
+        if not self.is_valid() and name in self.errors:
+            return None
+        return self.cleaned_data.get(name) or None
+
+    @property
+    def chosen_sort(self) -> str:
+        return self.value("sort") or DEFAULT_SORT
+
+    def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
+        if q := self.value("q"):
+            artifacts = artifacts.filter(
+                Q(title__icontains=q)
+                | Q(description__icontains=q)
+                | Q(comment__icontains=q)
+                | Q(sql_query__icontains=q)
+            )
+        if status := self.value("status"):
+            artifacts = artifacts.filter(status=status)
+        if artifact_type := self.value("type"):
+            artifacts = artifacts.filter(artifact_type=artifact_type)
+        if agent := self.value("agent"):
+            artifacts = artifacts.filter(agent_id=agent)
+        if chat := self.value("chat"):
+            artifacts = artifacts.filter(chat_id=chat)
+        return artifacts.order_by(*ordering_for(self.chosen_sort))
+
+
+class ArtifactEditForm(forms.ModelForm):
+    class Meta:
+        model = Artifact
+        fields = ["title", "status", "description", "comment"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "comment": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            is_select = isinstance(field.widget, forms.Select)
+            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
+        self.fields["title"].widget.attrs["autofocus"] = True
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model validates the whole artifact, but this form edits four fields: an error
+        # about another field (its SQL, say) is shown at the top instead of crashing the form.
+        if hasattr(errors, "error_dict"):
+            outside = {
+                name: messages
+                for name, messages in errors.error_dict.items()
+                if name != NON_FIELD_ERRORS and name not in self.fields
+            }
+            if outside:
+                kept = {k: v for k, v in errors.error_dict.items() if k not in outside}
+                for name, messages in outside.items():
+                    label = Artifact._meta.get_field(name).verbose_name
+                    kept.setdefault(NON_FIELD_ERRORS, []).extend(
+                        ValidationError(f"{label[:1].upper()}{label[1:]}: {message}")
+                        for error in messages
+                        for message in error.messages
+                    )
+                errors = ValidationError(kept)
+        super()._update_errors(errors)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django import forms
+
+from apps.llm_agent.models import Agent
+from apps.llm_chat.models import Chat, Message
+
+# Long enough for a pasted query or error log, short enough to keep one message readable.
+MESSAGE_MAX_LENGTH = 10_000
+
+
+class ChatCreateForm(forms.ModelForm):
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.active(),
+        empty_label="Choose an agent…",
+        error_messages={"required": "Choose the agent to talk to."},
+    )
+
+    class Meta:
+        model = Chat
+        fields = ["agent", "title"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A title is optional here: the chat is named after its agent until the user renames it.
+        self.fields["title"].required = False
+        self.fields["title"].widget.attrs["placeholder"] = "Optional title"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        agent = cleaned.get("agent")
+        if agent and not cleaned.get("title"):
+            cleaned["title"] = f"Chat with {agent.name}"
+        return cleaned
+
+
+class MessageForm(forms.ModelForm):
+    """The composer. Build it with `instance=Message(chat=chat, role=Message.Role.USER)`
+    so the model's own rule (a user message needs content) decides what is valid."""
+
+    # Not required here: emptiness is the model's rule, checked by full_clean.
+    content = forms.CharField(
+        label="Message",
+        required=False,
+        max_length=MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    class Meta:
+        model = Message
+        fields = ["content"]

@@ -1,0 +1,381 @@
+"""The chat list, the chat page and its composer, as users see them."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.llm_chat.models import Chat, Message
+from tests.conftest import UserFactory
+from tests.llm_agent.factories import AgentFactory
+from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_chat.factories import ChatFactory, MessageFactory
+
+HTMX = {"HX-Request": "true"}
+WAITING = "Waiting for the agent — replies arrive once a provider is connected."
+
+
+@pytest.fixture
+def chat(owner):
+    return ChatFactory(owner=owner, title="Revenue questions")
+
+
+def chat_url(chat: Chat) -> str:
+    return reverse("llm_chat:chat_detail", args=[chat.pk])
+
+
+def post_url(chat: Chat) -> str:
+    return reverse("llm_chat:message_create", args=[chat.pk])
+
+
+def with_card(chat: Chat, **artifact_fields) -> tuple[Message, object]:
+    artifact = ArtifactFactory(owner=chat.owner, chat=chat, agent=chat.agent, **artifact_fields)
+    message = MessageFactory(
+        chat=chat,
+        role=Message.Role.ASSISTANT,
+        content="Saved the query.",
+        artifact=artifact,
+        artifact_action=Message.ArtifactAction.CREATED,
+    )
+    return message, artifact
+
+
+# --- Anonymous visitors are sent to the sign-in page ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "needs_chat"),
+    [
+        ("get", "llm_chat:chat_list", False),
+        ("post", "llm_chat:chat_create", False),
+        ("get", "llm_chat:chat_detail", True),
+        ("post", "llm_chat:message_create", True),
+    ],
+)
+def test_anonymous_is_redirected_to_sign_in(client, chat, method, name, needs_chat):
+    url = reverse(name, args=[chat.pk] if needs_chat else [])
+    response = getattr(client, method)(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+    assert Message.objects.count() == 0
+
+
+def test_home_leads_to_the_chat_list(owner_client):
+    response = owner_client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == reverse("llm_chat:chat_list")
+
+
+# --- Chat list -------------------------------------------------------------------------------
+
+
+def test_chat_list_shows_own_chats_newest_first_with_counts(owner_client, owner, other_user):
+    older = ChatFactory(owner=owner, title="Older chat")
+    newer = ChatFactory(owner=owner, title="Newer chat")
+    Chat.objects.filter(pk=older.pk).update(updated_at=timezone.now() - timezone.timedelta(days=1))
+    MessageFactory.create_batch(3, chat=newer)
+    ArtifactFactory.create_batch(2, owner=owner, chat=newer)
+    ChatFactory(owner=other_user, title="Someone else's chat")
+
+    response = owner_client.get(reverse("llm_chat:chat_list"))
+
+    assert response.status_code == 200
+    page = list(response.context["page_obj"])
+    assert page == [newer, older]
+    assert (page[0].message_count, page[0].artifact_count) == (3, 2)
+    content = response.content.decode()
+    assert "Someone else&#x27;s chat" not in content
+    assert content.index("Newer chat") < content.index("Older chat")
+    assert '3<span class="visually-hidden"> messages</span>' in content
+
+
+def test_staff_see_every_chat_with_its_owner(client, staff, owner, other_user):
+    ChatFactory(owner=owner, title="Owner's chat")
+    ChatFactory(owner=other_user, title="Other's chat")
+    client.force_login(staff)
+
+    response = client.get(reverse("llm_chat:chat_list"))
+
+    content = response.content.decode()
+    assert "Owner&#x27;s chat" in content and "Other&#x27;s chat" in content
+    assert 'aria-hidden="true"></i>owner</span>' in content
+    assert "All chats" in content
+
+
+def test_chat_list_offers_only_active_agents(owner_client):
+    AgentFactory(name="Active helper")
+    AgentFactory(name="Retired helper", is_active=False)
+    content = owner_client.get(reverse("llm_chat:chat_list")).content.decode()
+    assert "Active helper" in content
+    assert "Retired helper" not in content
+
+
+def test_chat_list_is_paginated(owner_client, owner):
+    ChatFactory.create_batch(27, owner=owner)
+    first = owner_client.get(reverse("llm_chat:chat_list"))
+    second = owner_client.get(reverse("llm_chat:chat_list"), {"page": 2})
+    assert len(first.context["page_obj"]) == 25
+    assert len(second.context["page_obj"]) == 2
+    # A page number that is not one falls back to a real page instead of failing.
+    assert owner_client.get(reverse("llm_chat:chat_list"), {"page": "x"}).status_code == 200
+
+
+# --- Starting a chat -------------------------------------------------------------------------
+
+
+def test_start_a_chat_with_an_agent(owner_client, owner):
+    agent = AgentFactory(name="Analyst")
+    response = owner_client.post(
+        reverse("llm_chat:chat_create"), {"agent": agent.pk, "title": "Churn"}
+    )
+    chat = Chat.objects.get()
+    assert response.status_code == 302
+    assert response.url == chat_url(chat)
+    assert (chat.owner, chat.agent, chat.title) == (owner, agent, "Churn")
+
+
+def test_a_chat_without_title_is_named_after_its_agent(owner_client):
+    agent = AgentFactory(name="Analyst")
+    owner_client.post(reverse("llm_chat:chat_create"), {"agent": agent.pk, "title": ""})
+    assert Chat.objects.get().title == "Chat with Analyst"
+
+
+@pytest.mark.parametrize("agent_value", ["", "inactive", "999999", "not-a-number"])
+def test_starting_a_chat_needs_an_active_agent(owner_client, agent_value):
+    AgentFactory(name="Analyst")
+    inactive = AgentFactory(name="Retired", is_active=False)
+    value = str(inactive.pk) if agent_value == "inactive" else agent_value
+    response = owner_client.post(reverse("llm_chat:chat_create"), {"agent": value, "title": "x"})
+    assert response.status_code == 422
+    assert Chat.objects.count() == 0
+    content = response.content.decode()
+    assert "is-invalid" in content
+    assert "Choose the agent to talk to." in content or "Select a valid choice" in content
+
+
+def test_start_chat_is_post_only(owner_client):
+    assert owner_client.get(reverse("llm_chat:chat_create")).status_code == 405
+
+
+# --- The chat page ---------------------------------------------------------------------------
+
+
+def test_owner_sees_messages_in_order(owner_client, chat):
+    MessageFactory(chat=chat, content="First question")
+    MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="First answer")
+    MessageFactory(chat=chat, content="Second question")
+
+    response = owner_client.get(chat_url(chat))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    positions = [content.index(text) for text in ("First question", "First answer", "Second")]
+    assert positions == sorted(positions)
+    assert content.count("chat-message-user") == 2
+    assert content.count("chat-message-assistant") == 1
+
+
+def test_other_user_gets_404(client, other_user, chat):
+    client.force_login(other_user)
+    assert client.get(chat_url(chat)).status_code == 404
+
+
+def test_staff_can_open_any_chat(client, staff, chat):
+    MessageFactory(chat=chat, content="Owner's question")
+    client.force_login(staff)
+    response = client.get(chat_url(chat))
+    assert response.status_code == 200
+    assert "Owner&#x27;s question" in response.content.decode()
+
+
+def test_unknown_chat_is_404(owner_client):
+    assert owner_client.get(reverse("llm_chat:chat_detail", args=[424242])).status_code == 404
+
+
+def test_artifact_card_shows_the_artifact(owner_client, chat):
+    _, artifact = with_card(
+        chat,
+        title="Orders by status",
+        status="draft",
+        sql_query="SELECT status, COUNT(*) FROM orders\nGROUP BY status",
+        execution_count=7,
+        last_executed_at=timezone.now(),
+    )
+
+    content = owner_client.get(chat_url(chat)).content.decode()
+
+    assert f'id="artifact-card-{artifact.pk}"' in content
+    assert "Orders by status" in content
+    assert "SQL query" in content
+    assert 'class="badge text-bg-secondary">Draft</span>' in content
+    assert '<span class="artifact-action">Created</span>' in content
+    assert 'class="sql-highlight"' in content
+    # Pygments wraps keywords in styled spans: the SQL really is highlighted.
+    assert "SELECT</span>" in content
+    assert "7 runs" in content
+    assert "Last run" in content
+    assert f'href="{artifact.get_absolute_url()}"' in content
+
+
+def test_artifact_card_shows_only_the_first_lines_of_sql(owner_client, chat):
+    columns = [f"  {word}_col," for word in ("one", "two", "three", "four", "five", "six")]
+    with_card(chat, sql_query="\n".join(["SELECT", *columns, "  1 FROM orders"]))
+    content = owner_client.get(chat_url(chat)).content.decode()
+    assert "five_col" in content
+    assert "six_col" not in content
+    assert "…" in content
+
+
+def test_a_never_run_artifact_says_so(owner_client, chat):
+    with_card(chat)
+    content = owner_client.get(chat_url(chat)).content.decode()
+    assert "0 runs" in content
+    assert "Never run" in content
+
+
+def test_a_message_whose_artifact_is_gone_says_so(owner_client, chat):
+    message, artifact = with_card(chat, title="Soon gone")
+    # A link whose artifact row is gone but whose action survives (the database allows it).
+    Message.objects.filter(pk=message.pk).update(artifact=None)
+    artifact.delete()
+
+    content = owner_client.get(chat_url(chat)).content.decode()
+
+    assert "The artifact this message created has been deleted." in content
+    assert "Soon gone" not in content
+
+
+def test_llm_content_is_escaped(owner_client, chat):
+    MessageFactory(
+        chat=chat,
+        role=Message.Role.ASSISTANT,
+        content='<script>alert("reply")</script><img src=x onerror=alert(1)>',
+    )
+    with_card(chat, title="<script>alert('title')</script>", sql_query="SELECT '<script>'")
+
+    content = owner_client.get(chat_url(chat)).content.decode()
+
+    assert "<script>alert" not in content
+    assert "<img src=x" not in content
+    assert "&lt;script&gt;alert(&quot;reply&quot;)&lt;/script&gt;" in content
+    assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;" in content
+
+
+def test_a_user_message_without_reply_is_shown_as_waiting(owner_client, chat):
+    MessageFactory(chat=chat, content="Anyone there?")
+    assert WAITING in owner_client.get(chat_url(chat)).content.decode()
+
+
+def test_no_waiting_notice_once_the_agent_replied(owner_client, chat):
+    MessageFactory(chat=chat, content="Question")
+    MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Answer")
+    assert WAITING not in owner_client.get(chat_url(chat)).content.decode()
+
+
+def test_an_empty_chat_invites_a_question(owner_client, chat):
+    content = owner_client.get(chat_url(chat)).content.decode()
+    assert "No messages yet" in content
+    assert WAITING not in content
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_chat_page_runs_a_fixed_number_of_queries(
+    owner_client, chat, count, django_assert_max_num_queries
+):
+    for n in range(count):
+        MessageFactory(chat=chat, content=f"Question {n}")
+        with_card(chat)
+    # Session, user, the chat with its agent and owner, the messages with their artifacts.
+    with django_assert_max_num_queries(4):
+        response = owner_client.get(chat_url(chat))
+    assert response.content.decode().count("artifact-card ") == count
+
+
+# --- The composer ----------------------------------------------------------------------------
+
+
+def test_posting_without_javascript_redirects_back_to_the_chat(owner_client, chat):
+    response = owner_client.post(post_url(chat), {"content": "How many orders?"})
+    message = Message.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"{chat_url(chat)}#message-{message.pk}"
+    assert (message.chat, message.role, message.content) == (chat, "user", "How many orders?")
+
+
+def test_posting_with_htmx_returns_the_message_to_append(owner_client, chat):
+    response = owner_client.post(
+        post_url(chat), {"content": "How many <b>orders</b>?"}, headers=HTMX
+    )
+
+    assert response.status_code == 200
+    message = Message.objects.get()
+    content = response.content.decode()
+    assert content.lstrip().startswith(f'<article id="message-{message.pk}"')
+    assert "How many &lt;b&gt;orders&lt;/b&gt;?" in content
+    assert "<html" not in content
+    # The waiting notice and a fresh, empty composer come along out of band.
+    assert '<div id="agent-status" hx-swap-oob="true">' in content
+    assert WAITING in content
+    assert 'id="composer"' in content and 'hx-swap-oob="true"' in content
+    assert "How many &lt;b&gt;orders&lt;/b&gt;?</textarea>" not in content
+
+
+def test_posting_moves_the_chat_to_the_top(owner_client, owner, chat):
+    other_chat = ChatFactory(owner=owner)
+    owner_client.post(post_url(chat), {"content": "Bump"})
+    assert list(Chat.objects.visible_to(owner)) == [chat, other_chat]
+
+
+@pytest.mark.parametrize("content", ["", "   \n  "])
+def test_an_empty_message_is_an_inline_error_with_htmx(owner_client, chat, content):
+    response = owner_client.post(post_url(chat), {"content": content}, headers=HTMX)
+
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#composer"
+    assert response.headers["HX-Reswap"] == "outerHTML"
+    body = response.content.decode()
+    assert body.lstrip().startswith('<form id="composer"')
+    assert "Write a message before sending it." in body
+    assert Message.objects.count() == 0
+
+
+def test_an_empty_message_is_an_inline_error_without_javascript(owner_client, chat):
+    MessageFactory(chat=chat, content="Earlier question")
+    response = owner_client.post(post_url(chat), {"content": ""})
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Write a message before sending it." in body
+    assert "Earlier question" in body  # the whole chat page, not a fragment
+    assert Message.objects.count() == 1
+
+
+def test_a_too_long_message_keeps_what_was_typed(owner_client, chat):
+    text = "x" * 10_001
+    response = owner_client.post(post_url(chat), {"content": text}, headers=HTMX)
+    assert response.status_code == 422
+    assert f">{text}</textarea>" in response.content.decode()
+    assert Message.objects.count() == 0
+
+
+def test_other_user_cannot_post_in_a_chat(client, other_user, chat):
+    client.force_login(other_user)
+    response = client.post(post_url(chat), {"content": "Let me in"}, headers=HTMX)
+    assert response.status_code == 404
+    assert Message.objects.count() == 0
+
+
+def test_staff_can_post_in_a_chat_they_can_see(client, staff, chat):
+    client.force_login(staff)
+    assert client.post(post_url(chat), {"content": "From support"}).status_code == 302
+    assert Message.objects.get().content == "From support"
+
+
+def test_posting_is_post_only(owner_client, chat):
+    assert owner_client.get(post_url(chat)).status_code == 405
+
+
+def test_a_new_user_sees_an_empty_chat_list(client, chat):
+    client.force_login(UserFactory(username="newcomer"))
+    response = client.get(reverse("llm_chat:chat_list"))
+    assert response.status_code == 200
+    assert "No chats yet" in response.content.decode()
