@@ -86,6 +86,7 @@ def test_owner_retrieves_their_artifact_with_every_field(owner_api, owner):
     assert body["data_source"] == "marketplace"
     assert body["execution_count"] == 0
     assert body["last_executed_at"] is None
+    assert body["last_error"] == ""
     assert body["url"].endswith(detail_url(artifact))
 
 
@@ -175,6 +176,7 @@ def test_create_ignores_read_only_fields(owner_api, owner, other_user):
             owner=other_user.pk,
             execution_count=99,
             last_executed_at="2024-01-01T00:00:00Z",
+            last_error="made up",
             created_at="2000-01-01T00:00:00Z",
         ),
         format="json",
@@ -185,6 +187,7 @@ def test_create_ignores_read_only_fields(owner_api, owner, other_user):
     assert artifact.owner == owner
     assert artifact.execution_count == 0
     assert artifact.last_executed_at is None
+    assert artifact.last_error == ""
     assert artifact.created_at.year == timezone.now().year
 
 
@@ -290,6 +293,8 @@ def test_owner_deletes_their_artifact_and_the_chat_message_stays(owner_api, owne
         ({"visualization_config": "bar"}, "visualization_config", "JSON object"),
         ({"sql_query": ""}, "sql_query", "needs its SQL"),
         ({"sql_query": "   "}, "sql_query", "needs its SQL"),
+        ({"sql_query": "DELETE FROM orders"}, "sql_query", "DELETE"),
+        ({"sql_query": "SELECT * FROM orders WHERE status = :status"}, "sql_query", ":status"),
         ({"data_source": "nowhere"}, "data_source", "Unknown data source"),
         ({"status": "published"}, "status", "not a valid choice"),
         ({"artifact_type": "python"}, "artifact_type", "not a valid choice"),

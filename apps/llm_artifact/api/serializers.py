@@ -76,6 +76,7 @@ class ArtifactSerializer(ModelCleanSerializer):
             "comment",
             "execution_count",
             "last_executed_at",
+            "last_error",
             "created_at",
             "updated_at",
         ]
