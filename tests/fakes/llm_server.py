@@ -11,8 +11,8 @@ Each request takes the next scripted reply from the queue:
   given (each chunk is one SSE event) and tool calls whose JSON arguments arrive in pieces;
 - `HTTPError(status, ...)`: an error response, e.g. 500, or 429 with a tiny Retry-After;
 - `Stall(seconds)`: say nothing for a while (to trip the client's timeout);
-- `Cut(step, after=n)`: send the first n events of a step, then drop the connection without
-  ending the chunked body, as a crashed server or a broken network would.
+- `Cut(step, after=n)`: stream a step until n text chunks are out, then drop the connection
+  without ending the chunked body, as a crashed server or a broken network would.
 
 Every request is recorded (`requests`), and every text chunk's flush time is recorded
 (`emitted`), which the latency benchmark compares with the time the client receives it.
@@ -76,7 +76,7 @@ class Stall:
 @dataclass
 class Cut:
     step: Step
-    after: int
+    after: int  # text chunks sent before the connection drops
 
 
 Reply = Step | HTTPError | Stall | Cut
@@ -147,8 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        for number, (event, text) in enumerate(fake.wire.events(step, body)):
-            if cut_after is not None and number >= cut_after:
+        sent_texts = 0
+        for event, text in fake.wire.events(step, body):
+            if cut_after is not None and sent_texts >= cut_after:
                 # Drop the connection mid-body: no terminating chunk, no [DONE].
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -157,6 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             if text is not None:
                 fake.emitted.append((text, time.perf_counter()))
+                sent_texts += 1
             if fake.chunk_delay:
                 time.sleep(fake.chunk_delay)
         self.wfile.write(b"0\r\n\r\n")

@@ -42,6 +42,7 @@ from pydantic_ai import (
     TextPart,
     TextPartDelta,
     ToolCallPart,
+    UnexpectedModelBehavior,
 )
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
@@ -387,7 +388,9 @@ async def _turn(
             logger.warning(
                 "Agent turn failed (chat %s, message %s): %r", chat_id, turn.reply.pk, exc
             )
-        await _fail_async(turn, deps, reply, reason, run)
+        # The model answered, but unusably (e.g. tool arguments it would not fix).
+        blame_last = isinstance(exc, UnexpectedModelBehavior)
+        await _fail_async(turn, deps, reply, reason, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
 
 
@@ -395,7 +398,15 @@ class _SetupError(Exception):
     """The turn could not start for a reason already phrased for the user."""
 
 
-async def _fail_async(turn: _Turn, deps: TurnDeps, reply: _Reply, reason: str, run: object) -> None:
+async def _fail_async(
+    turn: _Turn,
+    deps: TurnDeps,
+    reply: _Reply,
+    reason: str,
+    run: object,
+    *,
+    blame_last: bool = False,
+) -> None:
     messages: list = []
     usage = RunUsage()
     if run is not None:
@@ -404,7 +415,9 @@ async def _fail_async(turn: _Turn, deps: TurnDeps, reply: _Reply, reason: str, r
             usage = run.usage
         except Exception:  # the run never started; there is nothing to keep
             logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
-    await sync_to_async(_fail)(turn, deps, reply.text, reason, messages, usage)
+    await sync_to_async(_fail)(
+        turn, deps, reply.text, reason, messages, usage, blame_last=blame_last
+    )
 
 
 def _complete(turn: _Turn, deps: TurnDeps, text: str, messages: list, usage: RunUsage) -> None:
@@ -431,7 +444,14 @@ def _complete(turn: _Turn, deps: TurnDeps, text: str, messages: list, usage: Run
 
 
 def _fail(
-    turn: _Turn, deps: TurnDeps, text: str, reason: str, messages: list, usage: RunUsage
+    turn: _Turn,
+    deps: TurnDeps,
+    text: str,
+    reason: str,
+    messages: list,
+    usage: RunUsage,
+    *,
+    blame_last: bool = False,
 ) -> None:
     reply = turn.reply
     reply.content = text
@@ -452,16 +472,25 @@ def _fail(
                 "output_tokens",
             ]
         )
-        _log_calls(turn, deps, reason)
+        _log_calls(turn, deps, reason, blame_last=blame_last)
         Chat.objects.filter(pk=turn.chat.pk).update(updated_at=timezone.now())
 
 
-def _log_calls(turn: _Turn, deps: TurnDeps, turn_error: str) -> None:
+def _log_calls(turn: _Turn, deps: TurnDeps, turn_error: str, *, blame_last: bool = False) -> None:
+    """Save the turn's model requests. A request still open when the turn failed is the one
+    that failed it; with `blame_last`, so is the last response (its tool arguments were
+    unusable), so operators see the failure against the call that caused it."""
     now = time.perf_counter()
     rows = []
+    last = deps.calls[-1] if deps.calls else None
     for record in deps.calls:
-        # A request still open when the turn ended is the one that failed it.
-        error = record.error or (turn_error if record.finished is None else "")
+        error = record.error
+        if (
+            not error
+            and turn_error
+            and (record.finished is None or (blame_last and record is last))
+        ):
+            error = turn_error
         rows.append(
             ModelCall(
                 agent=turn.agent,

@@ -1,0 +1,143 @@
+"""Building a pydantic-ai model from an Agent row, and the admin's connection check."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_ai.models.anthropic import AnthropicModel
+from pydantic_ai.models.openai import OpenAIChatModel
+
+from apps.llm_agent.providers import (
+    ProviderNotConfigured,
+    build_model,
+    check_connection,
+)
+from tests.fakes.llm_server import FakeLLMServer, HTTPError, say
+from tests.llm_agent.factories import AgentFactory
+
+KEY = "sk-test-secret-value-42"
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_keys(monkeypatch):
+    for name in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "AGENT_KEY"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_openai_compatible_model_carries_the_agents_settings(db, settings):
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 42.0
+    settings.LLM_MAX_RETRIES = 3
+    agent = AgentFactory(
+        base_url="http://127.0.0.1:11434/v1",
+        model_name="qwen2.5-coder:7b",
+        temperature="0.70",
+        max_output_tokens=321,
+    )
+    model = build_model(agent)
+    assert isinstance(model, OpenAIChatModel)
+    assert model.model_name == "qwen2.5-coder:7b"
+    assert str(model.client.base_url) == "http://127.0.0.1:11434/v1/"
+    assert model.settings == {
+        "temperature": 0.7,
+        "max_tokens": 321,
+        "timeout": 42.0,
+        "max_retries": 3,
+    }
+
+
+def test_openai_compatible_never_sends_the_openai_key(db, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    model = build_model(AgentFactory(api_key_env=""))
+    assert model.client.api_key != KEY
+
+
+def test_openai_compatible_uses_a_named_key(db, monkeypatch):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    model = build_model(AgentFactory(api_key_env="AGENT_KEY"))
+    assert model.client.api_key == KEY
+
+
+def test_openai_compatible_with_a_named_but_missing_key_is_not_configured(db):
+    with pytest.raises(ProviderNotConfigured, match="AGENT_KEY"):
+        build_model(AgentFactory(api_key_env="AGENT_KEY"))
+
+
+def test_openai_uses_the_key_from_the_named_variable(db, monkeypatch):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    agent = AgentFactory(
+        provider="openai", base_url="", model_name="gpt-x", api_key_env="AGENT_KEY"
+    )
+    model = build_model(agent)
+    assert isinstance(model, OpenAIChatModel)
+    assert model.client.api_key == KEY
+    assert str(model.client.base_url) == "https://api.openai.com/v1/"
+
+
+@pytest.mark.parametrize(
+    ("provider", "default_env"),
+    [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")],
+)
+def test_missing_key_names_the_variable(db, provider, default_env):
+    agent = AgentFactory(provider=provider, base_url="", api_key_env="")
+    with pytest.raises(ProviderNotConfigured) as caught:
+        build_model(agent)
+    assert default_env in str(caught.value)
+    assert "README" in str(caught.value)
+
+
+def test_anthropic_model(db, monkeypatch):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    agent = AgentFactory(
+        provider="anthropic", base_url="", model_name="claude-x", api_key_env="AGENT_KEY"
+    )
+    model = build_model(agent)
+    assert isinstance(model, AnthropicModel)
+    assert model.settings["max_tokens"] == agent.max_output_tokens
+
+
+def test_openai_compatible_without_base_url_is_not_configured(db):
+    with pytest.raises(ProviderNotConfigured, match="base URL"):
+        build_model(AgentFactory(base_url=""))
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+def test_check_connection_answers(db, monkeypatch, wire):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    with FakeLLMServer(wire, [say("OK")]) as server:
+        agent = AgentFactory(
+            provider="openai_compatible" if wire == "openai" else "anthropic",
+            base_url=server.base_url,
+            api_key_env="AGENT_KEY",
+        )
+        check = check_connection(agent)
+    assert check.ok, check.detail
+    assert check.detail.endswith("answered: OK")
+    assert check.latency_ms > 0
+    assert (
+        server.requests[0]["json"]["max_tokens" if wire == "anthropic" else "max_completion_tokens"]
+        == 16
+    )
+
+
+def test_check_connection_reports_an_unreachable_server(db):
+    check = check_connection(AgentFactory(base_url="http://127.0.0.1:9/v1"))
+    assert not check.ok
+    assert check.detail.startswith("Could not reach the model server at http://127.0.0.1:9/v1")
+
+
+def test_check_connection_never_shows_the_key(db, monkeypatch):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    with FakeLLMServer("openai", [HTTPError(401, f"Incorrect API key provided: {KEY}")]) as server:
+        agent = AgentFactory(provider="openai", base_url=server.base_url, api_key_env="AGENT_KEY")
+        check = check_connection(agent)
+    assert not check.ok
+    assert "rejected the API key from AGENT_KEY" in check.detail
+    assert KEY not in check.detail
+
+
+def test_check_connection_reports_an_unknown_model(db):
+    with FakeLLMServer("openai", [HTTPError(404, "model 'nope' not found")]) as server:
+        agent = AgentFactory(base_url=server.base_url, model_name="nope")
+        check = check_connection(agent)
+    assert not check.ok
+    assert "does not know the model 'nope'" in check.detail
+    assert "ollama pull nope" in check.detail
