@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Model, QuerySet
+from django.db.models.expressions import OrderBy
 from django_filters import rest_framework as filters
 from rest_framework.filters import OrderingFilter
 
@@ -28,26 +29,29 @@ class ArtifactFilter(filters.FilterSet):
 class StableOrderingFilter(OrderingFilter):
     """OrderingFilter whose pages neither repeat nor skip rows.
 
-    Never-run artifacts (no last_executed_at) go last in both directions, as SQLite and
-    PostgreSQL disagree on where NULLs sort, and the id breaks ties between equal values.
+    The id breaks ties between equal values, and NULLs (never-run artifacts have no
+    last_executed_at) go last in both directions, where SQLite and PostgreSQL disagree.
     """
 
     def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
         ordering = self.get_ordering(request, queryset, view)
         if not ordering:
             return queryset
-        terms = []
-        for term in ordering:
-            name = term.lstrip("-")
-            expression = F(name)
-            terms.append(
-                expression.desc(nulls_last=True)
-                if term.startswith("-")
-                else expression.asc(nulls_last=True)
-            )
+        terms = [self._order_term(queryset.model, term) for term in ordering]
         if not any(term.lstrip("-") in {"id", "pk"} for term in ordering):
-            terms.append(F("id").desc() if ordering[0].startswith("-") else F("id").asc())
+            terms.append("-id" if ordering[0].startswith("-") else "id")
         return queryset.order_by(*terms)
+
+    @staticmethod
+    def _order_term(model: type[Model], term: str) -> str | OrderBy:
+        name = term.lstrip("-")
+        # Only nullable columns get NULLS LAST: on others it would stop PostgreSQL from
+        # reading the order straight off an index.
+        if not model._meta.get_field(name).null:
+            return term
+        if term.startswith("-"):
+            return F(name).desc(nulls_last=True)
+        return F(name).asc(nulls_last=True)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
