@@ -127,7 +127,7 @@ def checksum(admin_url: str) -> dict[str, str]:
         ).fetchall():
             fingerprint[f"sequence {name}"] = state
         fingerprint["relations"] = connection.execute(
-            "SELECT string_agg(c.relname || ':' || c.relkind, ',' ORDER BY c.relname) "
+            "SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname) "
             "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
             "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%'"

@@ -641,7 +641,10 @@ def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Con
             f"SET LOCAL lock_timeout = {_milliseconds(min(timeout, 5))}; "
             # Streams pause between batches while the client reads; allow for that, but
             # never leave a transaction open indefinitely.
-            f"SET LOCAL idle_in_transaction_session_timeout = {_milliseconds(timeout + 60)}"
+            f"SET LOCAL idle_in_transaction_session_timeout = {_milliseconds(timeout + 60)}; "
+            # Taking a snapshot locks the READ ONLY mode in: until the first query,
+            # `SET TRANSACTION READ WRITE` could still turn it off.
+            "SELECT 1"
         )
         yield connection
     finally:
@@ -668,10 +671,12 @@ def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSourc
     if isinstance(exc, pg_errors.LockNotAvailable):
         return QueryFailed(Outcome.TIMEOUT, "The query waited too long for a lock and was stopped.")
     diag = getattr(exc, "diag", None)
-    message = (diag.message_primary if diag else None) or str(exc).strip()
+    sqlstate = diag.sqlstate if diag else None
+    message = (diag.message_primary if diag else None) or " ".join(str(exc).split())
     if isinstance(exc, (pg_errors.ReadOnlySqlTransaction, pg_errors.InsufficientPrivilege)):
         return QueryFailed(Outcome.REJECTED, f"The data source refused the statement: {message}.")
-    if isinstance(exc, psycopg.OperationalError) and not diag:
+    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
+        # No SQLSTATE: the server never answered (refused, unreachable, bad credentials).
         return QueryFailed(
             Outcome.ERROR, f"Cannot connect to the data source {data_source.name!r}: {message}"
         )

@@ -143,7 +143,7 @@ ANALYTICS_BOTH = {
 }
 ANALYTICS_POSTGRES = {
     "parenthesised": "(SELECT 1)",
-    "casts": "SELECT total::numeric(10, 2), ordered_at::date, '2024-01-01'::date + 1",
+    "casts": "SELECT total::numeric(10, 2), ordered_at::date, '2024-01-01'::date + 1 FROM orders",
     "date_functions": (
         "SELECT date_trunc('month', ordered_at) AS month, extract(dow FROM ordered_at), "
         "ordered_at - interval '7 days', age(now(), ordered_at) FROM orders"
