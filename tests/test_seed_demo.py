@@ -342,6 +342,36 @@ def test_seed_demo_creates_the_dataset_user_agent_chats_and_artifacts(demo_targe
 
 
 @pytest.mark.django_db
+def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
+    seed()
+    quoting = Message.objects.filter(content__contains="| --- |").select_related("artifact")
+    # One reply per artifact shows its final results; earlier versions' replies do not.
+    assert sorted(m.artifact.title for m in quoting) == sorted(a.title for a in ARTIFACTS.values())
+    with connect_ro(demo_target) as conn:
+        for message in quoting:
+            artifact = message.artifact
+            cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))
+            header = " | ".join(d[0] for d in cursor.description)
+            first_value = cursor.fetchone()[0]
+            assert f"| {header} |" in message.content
+            expected = f"{first_value:,}" if isinstance(first_value, int) else first_value
+            assert f"| {expected} |" in message.content
+    revenue = ARTIFACTS["revenue_by_category"].title
+    created = Message.objects.get(artifact__title=revenue, artifact_action="created")
+    assert "| --- |" not in created.content
+
+
+@pytest.mark.django_db
+def test_every_demo_link_is_recorded_for_the_chat_cards(demo_target):
+    seed()
+    linked = Message.objects.exclude(artifact=None)
+    assert linked.count() == sum(1 for turns in CHATS.values() for t in turns if t.artifact)
+    for message in linked:
+        link = message.artifact_links.get()
+        assert (link.artifact_id, link.action) == (message.artifact_id, message.artifact_action)
+
+
+@pytest.mark.django_db
 def test_seed_demo_twice_creates_no_duplicates_and_skips_the_rebuild(demo_target):
     seed()
     counts = (Chat.objects.count(), Message.objects.count(), Artifact.objects.count())

@@ -20,8 +20,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from apps.datasources.executor import QueryFailed, execute
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.parameters import resolve_values
 from apps.llm_chat.models import Chat, Message
 
 DEMO_USERNAME = "demo"
@@ -508,6 +510,62 @@ def ensure_demo_agent() -> tuple[Agent, bool]:
     return agent, created
 
 
+def _last_changes() -> set[tuple[str, int]]:
+    """(chat title, turn index) of each artifact's last created/updated turn in a chat.
+
+    That message shows the artifact's first rows: the artifact's SQL is its final version,
+    so earlier turns, which describe earlier versions, must not show its results.
+    """
+    last: dict[tuple[str, str], int] = {}
+    for title, turns in CHATS.items():
+        for index, turn in enumerate(turns):
+            if turn.action in (CREATED, UPDATED):
+                last[(title, turn.artifact)] = index
+    return {(title, index) for (title, _key), index in last.items()}
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value).replace("|", "\\|")
+
+
+def results_preview(artifact: Artifact, *, rows: int = 5) -> str:
+    """The artifact's first rows with its default parameters, as a Markdown table.
+
+    Runs through the read-only executor, like any other run. Empty when the query fails
+    (for example when the data source is unreachable): a demo reply then says what the
+    artifact does without quoting figures.
+    """
+    try:
+        result = execute(
+            artifact.data_source,
+            artifact.sql_query,
+            resolve_values(artifact.query_params, {}),
+            max_rows=rows,
+        )
+    except QueryFailed:
+        return ""
+    if not result.rows:
+        return ""
+    header = [column.name for column in result.columns]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+        *("| " + " | ".join(_format_value(v) for v in row) + " |" for row in result.rows),
+    ]
+    intro = (
+        "First rows with the default parameters:"
+        if result.truncated
+        else "Results with the default parameters:"
+    )
+    return f"{intro}\n\n" + "\n".join(lines)
+
+
 def _home_chats() -> dict[str, str]:
     """Artifact key -> title of the chat whose message created it."""
     homes: dict[str, str] = {}
@@ -541,13 +599,14 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
         chats[title] = chat
 
     homes = _home_chats()
+    previews = _last_changes()
     artifacts: dict[str, Artifact] = {}
     # Spread the conversations over the last days so lists look lived in.
     now = timezone.now()
     for chat_index, title in enumerate(new_chats):
         chat = chats[title]
         moment = now - dt.timedelta(days=len(new_chats) - chat_index, hours=3)
-        for turn in CHATS[title]:
+        for turn_index, turn in enumerate(CHATS[title]):
             moment += dt.timedelta(minutes=2 if turn.role == Message.Role.USER else 1)
             artifact = None
             if turn.artifact:
@@ -568,16 +627,22 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
                     artifacts[turn.artifact] = artifact
                 if turn.action == UPDATED:
                     Artifact.objects.filter(pk=artifact.pk).update(updated_at=moment)
+            content = turn.content
+            if artifact is not None and (title, turn_index) in previews:
+                preview = results_preview(artifact)
+                content = f"{content}\n\n{preview}" if preview else content
             message = Message(
                 chat=chat,
                 role=turn.role,
-                content=turn.content,
+                content=content,
                 status=Message.Status.COMPLETE,
                 artifact=artifact,
                 artifact_action=turn.action,
             )
             message.full_clean()
             message.save()
+            if artifact is not None:
+                message.link_artifact(artifact, turn.action)
             Message.objects.filter(pk=message.pk).update(created_at=moment)
         Chat.objects.filter(pk=chat.pk).update(
             created_at=moment - dt.timedelta(minutes=20), updated_at=moment
