@@ -208,6 +208,14 @@ def load_postgres(connection) -> None:
     connection.commit()
 
 
+def use_sqlite(directory: Path, settings, name: str = "marketplace") -> Path:
+    """Build the shop in `directory` and configure it as the only data source, `name`."""
+    path = build_sqlite(directory / "shop.sqlite3")
+    settings.DATA_SOURCES = f"{name}=sqlite:///{path}"
+    settings.DEFAULT_DATA_SOURCE = name
+    return path
+
+
 def sqlite_fingerprint(path: Path) -> tuple[str, tuple[str, ...]]:
     """The database file's bytes and the names of the files beside it.
 
