@@ -18,9 +18,16 @@ error texts below name the variable, not its value.
 from __future__ import annotations
 
 import os
+import ssl
 import time
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
+from urllib.parse import urlsplit
 
+import httpx2
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from pydantic_ai import (
@@ -39,7 +46,7 @@ from pydantic_ai import (
     UsageLimitExceeded,
 )
 from pydantic_ai.direct import model_request
-from pydantic_ai.models import Model
+from pydantic_ai.models import Model, create_async_httpx2_client
 from pydantic_ai.settings import ModelSettings
 
 from apps.llm_agent.models import Agent
@@ -92,10 +99,39 @@ def model_settings(agent: Agent) -> ModelSettings:
     )
 
 
-def build_model(agent: Agent) -> Model:
+@cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs 30-100 ms of CPU. Every new HTTP client would do it again,
+    # on the event loop, stalling every other streaming chat; once per process is enough.
+    return httpx2.create_ssl_context()
+
+
+def new_http_client(base_url: str) -> httpx2.AsyncClient:
+    """An HTTP client for one turn: pydantic-ai's defaults, the process's TLS context, and the
+    environment's proxy (HTTPS_PROXY / NO_PROXY) for this URL."""
+    host = urlsplit(base_url).hostname or ""
+    proxy = None
+    if host and not urllib.request.proxy_bypass(host):
+        proxy = urllib.request.getproxies().get(urlsplit(base_url).scheme)
+    transport = httpx2.AsyncHTTPTransport(verify=_tls_context(), proxy=proxy)
+    return create_async_httpx2_client(transport=transport)
+
+
+@asynccontextmanager
+async def open_model(agent: Agent) -> AsyncIterator[Model]:
+    """build_model with an HTTP client that is closed when the block ends."""
+    client = new_http_client(provider_base_url(agent))
+    try:
+        yield build_model(agent, http_client=client)
+    finally:
+        await client.aclose()
+
+
+def build_model(agent: Agent, *, http_client: httpx2.AsyncClient | None = None) -> Model:
     """The pydantic-ai model for an agent row, with its temperature and token limit applied.
 
-    Raises ProviderNotConfigured when a needed key or URL is missing.
+    Without `http_client` the provider makes (and owns) its own. Raises ProviderNotConfigured
+    when a needed key or URL is missing.
     """
     key = _read_api_key(agent)
     env_name = api_key_env_name(agent)
@@ -105,7 +141,9 @@ def build_model(agent: Agent) -> Model:
 
         if not key:
             raise ProviderNotConfigured(_missing_key_message(agent, env_name))
-        provider = OpenAIProvider(base_url=agent.base_url or None, api_key=key)
+        provider = OpenAIProvider(
+            base_url=agent.base_url or None, api_key=key, http_client=http_client
+        )
         return OpenAIChatModel(agent.model_name, provider=provider, settings=model_settings(agent))
     if agent.provider == Agent.Provider.ANTHROPIC:
         from pydantic_ai.models.anthropic import AnthropicModel
@@ -113,7 +151,9 @@ def build_model(agent: Agent) -> Model:
 
         if not key:
             raise ProviderNotConfigured(_missing_key_message(agent, env_name))
-        provider = AnthropicProvider(api_key=key, base_url=agent.base_url or None)
+        provider = AnthropicProvider(
+            api_key=key, base_url=agent.base_url or None, http_client=http_client
+        )
         return AnthropicModel(agent.model_name, provider=provider, settings=model_settings(agent))
     if agent.provider == Agent.Provider.OPENAI_COMPATIBLE:
         from pydantic_ai.models.openai import OpenAIChatModel
@@ -128,7 +168,10 @@ def build_model(agent: Agent) -> Model:
             # The operator asked for a key; sending none would fail later with a vaguer error.
             raise ProviderNotConfigured(_missing_key_message(agent, env_name))
         provider = OpenAICompatibleProvider(
-            OPENAI_COMPATIBLE_PROVIDER_NAME, base_url=agent.base_url, api_key=key
+            OPENAI_COMPATIBLE_PROVIDER_NAME,
+            base_url=agent.base_url,
+            api_key=key,
+            http_client=http_client,
         )
         return OpenAIChatModel(agent.model_name, provider=provider, settings=model_settings(agent))
     raise ProviderNotConfigured(
@@ -236,8 +279,7 @@ async def acheck_connection(agent: Agent) -> ConnectionCheck:
     """One short request to the agent's provider: does it answer, and how fast."""
     started = time.perf_counter()
     try:
-        model = build_model(agent)
-        async with model:
+        async with open_model(agent) as model:
             response = await model_request(
                 model,
                 [ModelRequest.user_text_prompt("Reply with the single word: OK")],

@@ -20,6 +20,7 @@ attempt's model calls stay in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,7 +51,7 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import Agent
-from apps.llm_agent.providers import build_model, describe_error
+from apps.llm_agent.providers import describe_error, open_model
 from apps.llm_chat.agent import history, prompts
 from apps.llm_chat.agent.events import (
     ArtifactSaved,
@@ -264,6 +265,7 @@ class _Reply:
     last_save: float = field(default_factory=time.monotonic)
     separate: bool = False
     tools: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pending: asyncio.Task | None = None
 
     def add_text(self, piece: str) -> list[TurnEvent]:
         if not piece:
@@ -313,17 +315,31 @@ class _Reply:
             events.append(ArtifactSaved(meta["artifact_id"], meta["action"], meta["title"]))
         return events
 
-    def due(self) -> bool:
-        return (
-            self.text != self.saved_text
-            and time.monotonic() - self.last_save >= SAVE_INTERVAL_SECONDS
-        )
+    def save_in_background(self) -> None:
+        """Write the text so far, at most every SAVE_INTERVAL_SECONDS, without waiting for it.
 
-    async def save_progress(self) -> None:
-        text = self.text
-        await Message.objects.filter(pk=self.message_id).aupdate(content=text)
-        self.saved_text = text
+        The write runs as its own task: a slow database must not hold back the next token.
+        One write at a time per reply, so they land in order.
+        """
+        if self.text == self.saved_text or (self.pending and not self.pending.done()):
+            return
+        if time.monotonic() - self.last_save < SAVE_INTERVAL_SECONDS:
+            return
         self.last_save = time.monotonic()
+        self.pending = asyncio.create_task(self._save(self.text))
+
+    async def _save(self, text: str) -> None:
+        try:
+            await Message.objects.filter(pk=self.message_id).aupdate(content=text)
+        except Exception:  # the final save writes everything again; log and go on
+            logger.warning("Could not save the streaming reply %s", self.message_id, exc_info=True)
+        else:
+            self.saved_text = text
+
+    async def settle(self) -> None:
+        """Wait for a write in flight, so the final save is the last one."""
+        if self.pending is not None:
+            await self.pending
 
 
 async def _turn(
@@ -344,29 +360,30 @@ async def _turn(
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
             raise _SetupError(turn.setup_error)
-        if model is None:
-            model = build_model(turn.agent)
-        agent = build_agent(turn.agent, model, dialect=turn.dialect)
         result = None
-        async with (
-            agent,
-            agent.run_stream_events(
-                turn.user_message.content,
-                message_history=turn.history,
-                deps=deps,
-                usage_limits=UsageLimits(request_limit=MAX_MODEL_REQUESTS_PER_TURN),
-            ) as run,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            if model is None:
+                model = await stack.enter_async_context(open_model(turn.agent))
+            agent = build_agent(turn.agent, model, dialect=turn.dialect)
+            await stack.enter_async_context(agent)
+            run = await stack.enter_async_context(
+                agent.run_stream_events(
+                    turn.user_message.content,
+                    message_history=turn.history,
+                    deps=deps,
+                    usage_limits=UsageLimits(request_limit=MAX_MODEL_REQUESTS_PER_TURN),
+                )
+            )
             async for event in run:
                 if isinstance(event, AgentRunResultEvent):
                     result = event.result
                     continue
                 for ours in reply.translate(event):
                     yield ours
-                if reply.due():
-                    await reply.save_progress()
+                reply.save_in_background()
         assert result is not None
         usage = result.usage
+        await reply.settle()
         await sync_to_async(_complete)(
             turn, deps, reply.text, history.dump_messages(result.new_messages()), usage
         )
@@ -407,6 +424,7 @@ async def _fail_async(
     *,
     blame_last: bool = False,
 ) -> None:
+    await reply.settle()
     messages: list = []
     usage = RunUsage()
     if run is not None:
