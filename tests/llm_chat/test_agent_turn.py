@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
+from django.utils import timezone
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
@@ -14,9 +17,11 @@ from apps.llm_chat.agent import (
     TurnFailed,
     TurnRefused,
     TurnStarted,
+    is_retryable,
     retry_turn_sync,
     run_turn,
     run_turn_sync,
+    runner,
 )
 from apps.llm_chat.agent.runner import INTERRUPTED
 from apps.llm_chat.models import Message, MessageArtifact, ModelCall
@@ -392,3 +397,82 @@ def test_unreachable_server_says_how_to_configure_one(chat, settings):
     assert reply.error.startswith("Could not reach the model server at http://127.0.0.1:9/v1")
     assert "LLM_BASE_URL" in reply.error and "README" in reply.error
     assert ModelCall.objects.get(message=reply).outcome == "error"
+
+
+def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
+    """Under ASGI a closed browser cancels the task that streams the reply."""
+    script = ScriptedModel(Say("Partial ", "answer ", "never finished"))
+    user_message = post_user_message(chat, content="Tell me")
+
+    async def cancel_after_first_text() -> None:
+        first_text = asyncio.Event()
+
+        async def consume() -> None:
+            async for event in run_turn(chat, user_message, model=script.model):
+                if isinstance(event, TextDelta):
+                    first_text.set()
+                    await asyncio.sleep(10)  # the browser stops reading
+
+        task = asyncio.create_task(consume())
+        await first_text.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async_to_sync(cancel_after_first_text)()
+
+    reply = Message.objects.get(reply_to=user_message)
+    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
+    assert reply.content == "Partial "
+    assert is_retryable(reply)
+
+
+def test_reply_is_saved_while_it_streams(chat, monkeypatch):
+    monkeypatch.setattr(runner, "SAVE_INTERVAL_SECONDS", 0)
+    script = ScriptedModel(Say("First ", "second ", "third"))
+    user_message = post_user_message(chat, content="Go")
+    seen: list[tuple[str, str]] = []
+
+    async def watch() -> None:
+        async for event in run_turn(chat, user_message, model=script.model):
+            if isinstance(event, TextDelta) and event.text == "third":
+                await asyncio.sleep(0.05)  # let the background write land
+                reply = await Message.objects.aget(reply_to=user_message)
+                seen.append((reply.status, reply.content))
+
+    async_to_sync(watch)()
+    status, content = seen[0]
+    assert status == Message.Status.PENDING
+    assert content.startswith("First ")
+
+
+def test_a_reply_pending_for_too_long_can_be_retried(chat):
+    user_message = post_user_message(chat, content="Hello")
+    stale = Message.objects.create(
+        chat=chat, role="assistant", status="pending", reply_to=user_message
+    )
+    with pytest.raises(TurnRefused, match="being answered"):
+        retry_turn_sync(chat, user_message, model=ScriptedModel(Say("Hi")).model)
+    Message.objects.filter(pk=stale.pk).update(
+        created_at=timezone.now() - runner.STALE_PENDING_AFTER
+    )
+    outcome = retry_turn_sync(chat, user_message, model=ScriptedModel(Say("Hi")).model)
+    assert outcome.reply.pk == stale.pk and outcome.reply.status == "complete"
+
+
+def test_a_deactivated_agent_says_so(chat):
+    chat.agent.is_active = False
+    chat.agent.save()
+    outcome = ask(chat, "Hello?", ScriptedModel())
+    assert outcome.reply.status == Message.Status.ERROR
+    assert "deactivated" in outcome.reply.error
+
+
+def test_model_call_totals_per_agent(chat):
+    ask(chat, "One", ScriptedModel(Call("list_tables", {}), Say("Tables.")))
+    ask(chat, "Two", ScriptedModel(Raise(("x",), RuntimeError("down"))))
+    (totals,) = ModelCall.objects.totals_by_agent()
+    assert totals["agent__name"] == chat.agent.name
+    assert (totals["calls"], totals["errors"]) == (3, 1)
+    replies = Message.objects.filter(role="assistant")
+    assert totals["input_tokens"] == sum(m.input_tokens or 0 for m in replies)

@@ -12,6 +12,7 @@ from apps.llm_chat.agent.events import (
 from apps.llm_chat.agent.runner import (
     TurnOutcome,
     TurnRefused,
+    is_retryable,
     retry_turn,
     retry_turn_sync,
     run_turn,
@@ -28,6 +29,7 @@ __all__ = [
     "TurnOutcome",
     "TurnRefused",
     "TurnStarted",
+    "is_retryable",
     "retry_turn",
     "retry_turn_sync",
     "run_turn",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -83,6 +84,9 @@ INTERRUPTED = (
     "Retry to run the turn again."
 )
 TOOL_ARGS_MAX_CHARS = 2000
+# Longer than any turn can run (MAX_MODEL_REQUESTS_PER_TURN requests, each bounded by the
+# request timeout), so a reply still pending after this was orphaned by a crash.
+STALE_PENDING_AFTER = dt.timedelta(hours=1)
 
 
 class TurnRefused(Exception):
@@ -161,7 +165,7 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
             .order_by("-id")
             .first()
         )
-        if reply is not None and not (retry and reply.status == Message.Status.ERROR):
+        if reply is not None and not (retry and is_retryable(reply)):
             raise TurnRefused(
                 "This message is being answered."
                 if reply.status == Message.Status.PENDING
@@ -203,7 +207,23 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
         turn.dialect = get_data_source(chat.agent.data_source).dialect
     except UnknownDataSource as exc:
         turn.setup_error = f"The agent's data source is not configured: {exc}"
+    if not chat.agent.is_active:
+        turn.setup_error = (
+            f"The agent {chat.agent.name!r} has been deactivated; start a new chat with an "
+            "active agent."
+        )
     return turn
+
+
+def is_retryable(reply: Message) -> bool:
+    """Whether the Retry button applies: the reply failed, or it has been pending so long that
+    the process writing it must have died (a cancelled turn marks itself `error`)."""
+    if reply.status == Message.Status.ERROR:
+        return True
+    return (
+        reply.status == Message.Status.PENDING
+        and reply.created_at < timezone.now() - STALE_PENDING_AFTER
+    )
 
 
 class _CallLog(AbstractCapability[TurnDeps]):
@@ -429,13 +449,29 @@ async def _fail_async(
     usage = RunUsage()
     if run is not None:
         try:
-            messages = history.dump_messages(run.new_messages())
+            new_messages = run.new_messages()
             usage = run.usage
         except Exception:  # the run never started; there is nothing to keep
             logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
+        else:
+            messages = history.dump_messages(new_messages)
+            _note_interrupted_response(deps, new_messages)
     await sync_to_async(_fail)(
         turn, deps, reply.text, reason, messages, usage, blame_last=blame_last
     )
+
+
+def _note_interrupted_response(deps: TurnDeps, messages: list[ModelMessage]) -> None:
+    """Credit the tokens of a response cut short to the request that was still open."""
+    record = deps.calls[-1] if deps.calls else None
+    response = messages[-1] if messages else None
+    if record is None or record.finished is not None or not isinstance(response, ModelResponse):
+        return
+    record.input_tokens = response.usage.input_tokens
+    record.output_tokens = response.usage.output_tokens
+    record.tool_calls = [
+        _tool_call_summary(part) for part in response.parts if isinstance(part, ToolCallPart)
+    ]
 
 
 def _complete(turn: _Turn, deps: TurnDeps, text: str, messages: list, usage: RunUsage) -> None:
