@@ -476,3 +476,29 @@ def test_model_call_totals_per_agent(chat):
     assert (totals["calls"], totals["errors"]) == (3, 1)
     replies = Message.objects.filter(role="assistant")
     assert totals["input_tokens"] == sum(m.input_tokens or 0 for m in replies)
+
+
+def test_save_artifact_validates_the_sql_like_any_artifact(chat):
+    def check(messages):
+        feedback = tool_text(messages)
+        assert "- sql:" in feedback
+        return Call(
+            "save_artifact",
+            {
+                "title": "Orders since",
+                "sql": "SELECT * FROM orders WHERE ordered_at >= :since",
+                "params": [{"name": "since", "type": "date", "default": "2024-05-01"}],
+            },
+        )
+
+    script = ScriptedModel(
+        Call("save_artifact", {"title": "Wipe", "sql": "DELETE FROM orders"}),
+        check,
+        Say("Saved."),
+    )
+    ask(chat, "Orders since a date", script)
+    artifact = Artifact.objects.get()
+    assert artifact.title == "Orders since"
+    assert artifact.query_params == [
+        {"name": "since", "type": "date", "label": "", "default": "2024-05-01", "required": False}
+    ]
