@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -502,3 +503,18 @@ def test_save_artifact_validates_the_sql_like_any_artifact(chat):
     assert artifact.query_params == [
         {"name": "since", "type": "date", "label": "", "default": "2024-05-01", "required": False}
     ]
+
+
+def test_events_serialise_for_the_api_and_sse():
+    event = ToolActivity("call_1", "describe_table", "Looking at table <orders>", "started")
+    assert event.as_dict() == {
+        "type": "tool",
+        "call_id": "call_1",
+        "tool": "describe_table",
+        "label": "Looking at table <orders>",
+        "state": "started",
+    }
+    lines = TextDelta("a\nb").as_sse().split("\n")
+    assert lines[0] == "event: text"
+    assert json.loads(lines[1].removeprefix("data: ")) == {"type": "text", "text": "a\nb"}
+    assert lines[2:] == ["", ""]

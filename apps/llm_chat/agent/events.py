@@ -2,12 +2,13 @@
 
 `run_turn` yields these in order: one `TurnStarted`, then any mix of `TextDelta`,
 `ToolActivity` and `ArtifactSaved`, and finally exactly one `TurnDone` or `TurnFailed`.
-Each event turns into a plain dict (`as_dict()`, with its `type`), which is what the SSE
-stream and the API send.
+Each event turns into a plain dict (`as_dict()`, with its `type`) for the API, or into one
+Server-Sent Event (`as_sse()`: `event: <type>` and the dict as JSON `data`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal
 
@@ -18,6 +19,10 @@ class TurnEvent:
 
     def as_dict(self) -> dict:
         return {"type": self.type, **asdict(self)}
+
+    def as_sse(self) -> str:
+        """One Server-Sent Event: the type as the event name, the dict as JSON data."""
+        return f"event: {self.type}\ndata: {json.dumps(self.as_dict(), ensure_ascii=False)}\n\n"
 
 
 @dataclass(frozen=True)
