@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
+from apps.datasources import schema
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
     ArtifactSaved,
@@ -518,3 +519,30 @@ def test_events_serialise_for_the_api_and_sse():
     assert lines[0] == "event: text"
     assert json.loads(lines[1].removeprefix("data: ")) == {"type": "text", "text": "a\nb"}
     assert lines[2:] == ["", ""]
+
+
+def test_closing_the_stream_after_done_keeps_the_reply_complete(chat):
+    script = ScriptedModel(Say("All done."))
+    user_message = post_user_message(chat, content="Go")
+
+    async def stop_at_done() -> None:
+        events = run_turn(chat, user_message, model=script.model)
+        async for event in events:
+            if isinstance(event, TurnDone):
+                break
+        await events.aclose()
+
+    async_to_sync(stop_at_done)()
+    reply = Message.objects.get(reply_to=user_message)
+    assert (reply.status, reply.content) == (Message.Status.COMPLETE, "All done.")
+
+
+def test_a_crash_in_a_tool_is_reported_without_details(chat, monkeypatch, caplog):
+    def broken(source):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(schema, "list_tables", broken)
+    outcome = ask(chat, "Tables?", ScriptedModel(Call("list_tables", {})))
+    assert outcome.reply.status == Message.Status.ERROR
+    assert outcome.reply.error == runner.INTERNAL_ERROR
+    assert "secret internals" in caplog.text  # for operators, in the log

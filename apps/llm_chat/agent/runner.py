@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 from django.utils import timezone
+from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import (
-    Agent as PydanticAgent,
-)
-from pydantic_ai import (
+    AgentRunError,
     AgentRunResultEvent,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
@@ -52,7 +51,7 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import Agent
-from apps.llm_agent.providers import describe_error, open_model
+from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model
 from apps.llm_chat.agent import history, prompts
 from apps.llm_chat.agent.events import (
     ArtifactSaved,
@@ -83,10 +82,21 @@ INTERRUPTED = (
     "The reply was interrupted before it finished (the connection closed). "
     "Retry to run the turn again."
 )
+INTERNAL_ERROR = (
+    "Something went wrong on our side while answering; it is in the server log. "
+    "Retry, or tell an operator if it keeps happening."
+)
 TOOL_ARGS_MAX_CHARS = 2000
 # Longer than any turn can run (MAX_MODEL_REQUESTS_PER_TURN requests, each bounded by the
 # request timeout), so a reply still pending after this was orphaned by a crash.
 STALE_PENDING_AFTER = dt.timedelta(hours=1)
+
+
+REFUSALS = {
+    Message.Status.PENDING: "This message is being answered.",
+    Message.Status.COMPLETE: "This message already has a reply.",
+    Message.Status.ERROR: "This reply failed; retry it instead.",
+}
 
 
 class TurnRefused(Exception):
@@ -109,7 +119,11 @@ class TurnOutcome:
 async def run_turn(
     chat: Chat, user_message: Message, *, model: Model | None = None
 ) -> AsyncIterator[TurnEvent]:
-    """Answer a saved user message. `model` overrides the agent's provider (tests, benchmarks)."""
+    """Answer a saved user message, yielding TurnEvents (see events.py).
+
+    Raises TurnRefused on the first iteration if the message already has a reply. `model`
+    overrides the agent's provider (tests, benchmarks).
+    """
     async for event in _turn(chat.pk, user_message.pk, retry=False, model=model):
         yield event
 
@@ -117,7 +131,7 @@ async def run_turn(
 async def retry_turn(
     chat: Chat, user_message: Message, *, model: Model | None = None
 ) -> AsyncIterator[TurnEvent]:
-    """Run the turn again for a user message whose reply ended in `error`."""
+    """Run the turn again for a user message whose reply failed (see is_retryable)."""
     async for event in _turn(chat.pk, user_message.pk, retry=True, model=model):
         yield event
 
@@ -166,13 +180,7 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
             .first()
         )
         if reply is not None and not (retry and is_retryable(reply)):
-            raise TurnRefused(
-                "This message is being answered."
-                if reply.status == Message.Status.PENDING
-                else "This message already has a reply."
-                if reply.status == Message.Status.COMPLETE
-                else "This reply failed; retry it instead."
-            )
+            raise TurnRefused(REFUSALS[reply.status])
         if reply is None:
             reply = Message.objects.create(
                 chat=chat,
@@ -376,6 +384,7 @@ async def _turn(
         message=turn.reply,
     )
     run = None
+    completed = False
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -401,12 +410,14 @@ async def _turn(
                 for ours in reply.translate(event):
                     yield ours
                 reply.save_in_background()
-        assert result is not None
+        if result is None:
+            raise RuntimeError("The agent run ended without a result.")
         usage = result.usage
         await reply.settle()
         await sync_to_async(_complete)(
             turn, deps, reply.text, history.dump_messages(result.new_messages()), usage
         )
+        completed = True
         yield TurnDone(
             message_id=turn.reply.pk,
             input_tokens=usage.input_tokens,
@@ -415,16 +426,20 @@ async def _turn(
     except (asyncio.CancelledError, GeneratorExit):
         # The caller went away (browser closed the stream). Keep what arrived, then let the
         # cancellation carry on; the shield stops a second cancel from losing the save.
-        await asyncio.shield(_fail_async(turn, deps, reply, INTERRUPTED, run))
+        if not completed:
+            await asyncio.shield(_fail_async(turn, deps, reply, INTERRUPTED, run))
         raise
     except Exception as exc:
         if isinstance(exc, _SetupError):
             reason = str(exc)
-        else:
+        elif isinstance(exc, AgentRunError | ProviderNotConfigured):
             reason = describe_error(exc, turn.agent)
             logger.warning(
                 "Agent turn failed (chat %s, message %s): %r", chat_id, turn.reply.pk, exc
             )
+        else:  # a bug of ours, or the database: say so, and keep the traceback for operators
+            reason = INTERNAL_ERROR
+            logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
         await _fail_async(turn, deps, reply, reason, run, blame_last=blame_last)
