@@ -49,7 +49,20 @@ ensure_os_user() {
 }
 
 is_running() {
-    [ -f "$PG_DATA/PG_VERSION" ] && as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+    [ -f "$PG_DATA/PG_VERSION" ] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+}
+
+# A server killed without a shutdown (a machine's processes ended between sessions) leaves its
+# postmaster.pid behind; its process id may since belong to anything, so look at what it is.
+clear_stale_pid() {
+    local pid_file="$PG_DATA/postmaster.pid" pid
+    [ -f "$pid_file" ] || return 0
+    pid=$(head -n 1 "$pid_file")
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "postgres" ]; then
+        return 0
+    fi
+    log "removing a stale postmaster.pid (process $pid is not a postgres server)"
+    rm -f "$pid_file"
 }
 
 start() {
@@ -66,6 +79,7 @@ start() {
             --locale=C >"$PG_DATA.initdb.log" 2>&1 || { cat "$PG_DATA.initdb.log" >&2; exit 1; }
     fi
     if ! is_running; then
+        clear_stale_pid
         log "starting on 127.0.0.1:$PG_PORT"
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 start \
             -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off \
@@ -88,7 +102,7 @@ wait_ready() {
 }
 
 stop() {
-    if is_running; then
+    if [ -f "$PG_DATA/postmaster.pid" ]; then
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
         log "stopped"
     fi
@@ -98,7 +112,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     url) echo "$DSN" ;;
-    status) is_running && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" ;;
+    status) is_running ;;
     *)
         echo "usage: $0 start|stop|url|status" >&2
         exit 2
