@@ -460,6 +460,25 @@ def test_seed_demo_rejects_a_bad_scale_or_url(demo_target):
     assert not demo_target.exists()
 
 
+@pytest.mark.django_db
+def test_seed_demo_refuses_an_empty_demo_password(demo_target, settings):
+    settings.DEMO_PASSWORD = ""
+    with pytest.raises(CommandError, match="DEMO_PASSWORD"):
+        seed()
+    assert not get_user_model().objects.filter(username=DEMO_USERNAME).exists()
+
+
+def test_seed_demo_says_when_postgresql_cannot_be_reached():
+    with pytest.raises(CommandError, match="Cannot reach"):
+        call_command(
+            "seed_demo",
+            "--scale",
+            str(SCALE),
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2",
+        )
+
+
 def test_seed_demo_never_writes_into_the_app_database(tmp_path):
     """Run as a real process so the app database is a file, as in production."""
     app_db = tmp_path / "app.sqlite3"

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -55,6 +56,8 @@ class Command(BaseCommand):
             dataset.validate_scale(scale)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if not database_url and not settings.DEMO_PASSWORD:
+            raise CommandError("DEMO_PASSWORD is empty: set a password for the demo user.")
 
         if database_url:
             target = self._parse_target(database_url)
@@ -118,6 +121,10 @@ class Command(BaseCommand):
                 dataset.write_postgresql(data, target.location)
         except dataset.DemoTargetError as exc:
             raise CommandError(str(exc)) from None
+        except psycopg.Error as exc:
+            raise CommandError(
+                f"Loading the dataset into {target.display_location} failed: {exc}"
+            ) from None
         counts = ", ".join(f"{len(rows):,} {name}" for name, rows in data.rows.items())
         self.stdout.write(
             f"Built the demo dataset in {target.display_location} in "
