@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from apps.datasources import demo
+from apps.datasources.executor import execute
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
@@ -566,6 +567,27 @@ def test_loads_the_same_dataset_into_postgresql(postgres_database, small_dataset
             rows = conn.execute(to_psycopg(spec.sql), bound_defaults(spec.params(AS_OF))).fetchall()
             lite_rows = lite.execute(spec.sql, bound_defaults(spec.params(AS_OF))).fetchall()
             assert len(rows) == len(lite_rows), key
+
+
+@pytest.mark.postgres
+def test_demo_artifacts_give_the_same_results_on_both_engines_through_the_executor(
+    postgres_database, small_dataset, small_db, settings
+):
+    demo.write_postgresql(small_dataset, postgres_database)
+    settings.DATA_SOURCES = f"lite=sqlite:///{small_db} pg={postgres_database}"
+    for key, spec in ARTIFACTS.items():
+        params = bound_defaults(spec.params(AS_OF))
+        lite = execute("lite", spec.sql, params)
+        pg = execute("pg", spec.sql, params)
+        assert [c.name for c in pg.columns] == [c.name for c in lite.columns], key
+        assert pg.row_count == lite.row_count > 0, key
+        # Money is exact numeric on PostgreSQL and a float on SQLite: compare to the cent.
+        for pg_row, lite_row in zip(pg.rows, lite.rows, strict=True):
+            for pg_value, lite_value in zip(pg_row, lite_row, strict=True):
+                if isinstance(lite_value, float):
+                    assert pg_value == pytest.approx(lite_value, abs=0.01), key
+                else:
+                    assert str(pg_value)[:19] == str(lite_value)[:19], key
 
 
 @pytest.mark.postgres

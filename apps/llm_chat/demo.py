@@ -167,7 +167,7 @@ JOIN reviews AS r ON r.product_id = p.id
 GROUP BY s.id, s.name, s.country
 HAVING COUNT(r.id) >= :min_reviews
    AND AVG(r.rating) >= :min_rating
-ORDER BY avg_rating DESC, reviews DESC
+ORDER BY avg_rating DESC, reviews DESC, seller
 LIMIT 15""",
         params=lambda as_of: [
             {
@@ -276,7 +276,7 @@ FROM orders AS o
 JOIN customers AS c ON c.id = o.customer_id
 WHERE o.status = :status
   AND o.ordered_at >= :since
-ORDER BY o.ordered_at DESC
+ORDER BY o.ordered_at DESC, o.id DESC
 LIMIT 100""",
         params=lambda as_of: [
             {
