@@ -24,12 +24,21 @@ SORT_CHOICES = [(key, key) for key in SORT_FIELDS] + [(f"-{key}", f"-{key}") for
 DEFAULT_SORT = "-updated"
 
 
+# NULLS LAST only where a column can be NULL: on the others it would keep the database from
+# ordering by their index.
+NULLABLE_SORTS = {"agent", "chat", "last_run"}
+
+
 def ordering_for(sort: str) -> list:
     """Order by the chosen column, rows without a value last, then by id for stable pages."""
-    field = SORT_FIELDS[sort.removeprefix("-")]
-    if sort.startswith("-"):
-        return [F(field).desc(nulls_last=True), "-id"]
-    return [F(field).asc(nulls_last=True), "id"]
+    key = sort.removeprefix("-")
+    descending = sort.startswith("-")
+    field = SORT_FIELDS[key]
+    if key in NULLABLE_SORTS:
+        primary = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    else:
+        primary = f"-{field}" if descending else field
+    return [primary, "-id" if descending else "id"]
 
 
 def _related_choices(artifacts: QuerySet[Artifact], relation: str) -> list[tuple[int, str]]:
