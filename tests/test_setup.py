@@ -1,0 +1,82 @@
+"""The two README commands do the whole set-up: pinned through `make --dry-run`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from django.conf import settings
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def dry_run(target: str, *variables: str) -> list[str]:
+    # -B: as on a fresh clone, where no stamp file exists yet.
+    result = subprocess.run(
+        ["make", "--dry-run", "-B", target, *variables],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def position(lines: list[str], fragment: str) -> int:
+    for index, line in enumerate(lines):
+        if fragment in line:
+            return index
+    raise AssertionError(f"{fragment!r} is not among the commands:\n" + "\n".join(lines))
+
+
+def test_make_run_sets_everything_up_then_serves_asgi_on_localhost():
+    lines = dry_run("run")
+    steps = [
+        "-m venv .venv",
+        "pip install --quiet -r requirements.txt",
+        "npm ci",
+        "manage.py migrate",
+        "manage.py seed_demo",
+        "manage.py demo_credentials --host 127.0.0.1 --port 8000",
+        "uvicorn config.asgi:application --host 127.0.0.1 --port 8000",
+    ]
+    assert [position(lines, step) for step in steps] == sorted(
+        position(lines, step) for step in steps
+    )
+
+
+def test_make_run_takes_another_port():
+    lines = dry_run("run", "PORT=8123")
+    assert "--port 8123" in lines[position(lines, "uvicorn")]
+
+
+def test_make_test_lints_checks_migrations_and_runs_pytest_after_the_set_up():
+    lines = dry_run("test")
+    steps = [
+        "npm ci",
+        "manage.py migrate",
+        "ruff check .",
+        "ruff format --check .",
+        "makemigrations --check",
+        ".venv/bin/pytest",
+    ]
+    assert [position(lines, step) for step in steps] == sorted(
+        position(lines, step) for step in steps
+    )
+
+
+def test_ci_scripts_are_valid_bash():
+    for script in (".ci/run", ".ci/postgres.sh"):
+        subprocess.run(["bash", "-n", script], cwd=settings.BASE_DIR, check=True)
+
+
+def test_postgres_script_prints_the_test_server_url():
+    result = subprocess.run(
+        ["bash", ".ci/postgres.sh", "url"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "postgresql://postgres@127.0.0.1:54329/postgres"
