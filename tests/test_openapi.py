@@ -40,6 +40,12 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/chats/{id}/messages/": {"get", "post"},
         "/api/artifacts/": {"get", "post"},
         "/api/artifacts/{id}/": {"get", "put", "patch", "delete"},
+        "/api/artifacts/{id}/execute/": {"post"},
+        "/api/artifacts/{id}/runs/": {"get"},
+        "/api/artifacts/{id}/export/": {"get"},
+        "/api/data-sources/": {"get"},
+        "/api/data-sources/{name}/schema/": {"get"},
+        "/api/sql/validate/": {"post"},
     }
 
 

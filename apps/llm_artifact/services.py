@@ -1,14 +1,18 @@
 """Running an artifact: the one workflow the artifact page, the chat card, the API, the
-admin action and the command line share."""
+admin action and the command line share; and exporting its full result as a file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from django.utils import timezone
 
-from apps.datasources.executor import QueryFailed, execute
+from apps.datasources.executor import QueryFailed, RowBatches, execute, stream
+from apps.datasources.exports import EXPORT_FORMATS, export_filename
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_artifact.models import Artifact, ArtifactRun, undeclared_parameter_errors
@@ -62,3 +66,154 @@ def _check_parameters(artifact: Artifact) -> None:
     problems = undeclared_parameter_errors(used, artifact.query_params)
     if problems:
         raise QueryFailed(ArtifactRun.Outcome.ERROR, " ".join(problems))
+
+
+class ExportFailed(Exception):
+    """The export could not start; `run` is the recorded run that says why."""
+
+    def __init__(self, run: ArtifactRun) -> None:
+        super().__init__(run.error)
+        self.run = run
+
+
+def export_artifact(
+    artifact: Artifact, *, user: Any, raw_params: dict, export_format: str
+) -> ArtifactExport:
+    """Validate the parameters and start exporting the artifact's full result as a file.
+
+    `export_format` is a key of apps.datasources.exports.EXPORT_FORMATS. Bad or missing
+    parameter values raise ValidationError({name: message}) and record nothing, as in
+    run_artifact. The query starts here and its first batch is fetched before this
+    returns, so a query that is refused or fails at once raises ExportFailed, with its
+    recorded run, before a byte of the file exists; the caller can still answer with an
+    error status. Rows go up to the data source's export cap, not the display cap.
+
+    An export is one run of the artifact: it is recorded (and counted in the statistics)
+    once, when the file is finished, fails part way or is abandoned; see ArtifactExport.
+    """
+    export = EXPORT_FORMATS[export_format]
+    values = resolve_values(artifact.query_params, raw_params)
+    started_at = timezone.now()
+    clock = time.perf_counter()
+    stack = ExitStack()
+    try:
+        _check_parameters(artifact)
+        columns, batches = stack.enter_context(
+            stream(artifact.data_source, artifact.sql_query, values)
+        )
+    except QueryFailed as exc:
+        stack.close()
+        run = artifact.record_run(
+            user=user,
+            outcome=exc.outcome,
+            started_at=started_at,
+            params=values,
+            duration_ms=round((time.perf_counter() - clock) * 1000, 3),
+            error=exc.message,
+        )
+        raise ExportFailed(run) from None
+    return ArtifactExport(
+        artifact,
+        user=user,
+        values=values,
+        started_at=started_at,
+        clock=clock,
+        stack=stack,
+        chunks=export.write(columns, batches),
+        batches=batches,
+        filename=export_filename(artifact.title, export_format),
+        content_type=export.content_type,
+    )
+
+
+class ArtifactExport:
+    """An export under way: iterate it for the file's bytes, then close() it.
+
+    It holds an open read-only connection until it ends. The run is recorded exactly once:
+    - when the rows run out (outcome ok, with the row count and whether the export cap cut
+      the result);
+    - when a later batch fails (error or timeout). The QueryFailed is raised on, so the
+      server aborts the response: a download cut short is visibly broken, never a
+      shorter file that looks complete;
+    - when close() comes first: the client went away (or never read the body). The query
+      did not fail, so the outcome is ok, with the rows read so far and a note.
+    Django's StreamingHttpResponse calls close() when it is done with the response.
+    """
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        user: Any,
+        values: dict,
+        started_at: dt.datetime,
+        clock: float,
+        stack: ExitStack,
+        chunks: Iterator[bytes],
+        batches: RowBatches,
+        filename: str,
+        content_type: str,
+    ) -> None:
+        self.artifact = artifact
+        self.filename = filename
+        self.content_type = content_type
+        self.run: ArtifactRun | None = None
+        self._user = user
+        self._values = values
+        self._started_at = started_at
+        self._clock = clock
+        self._stack = stack
+        self._writer = chunks
+        self._batches = batches
+        self._chunks: Iterator[bytes] | None = None
+        self._finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._chunks is None:
+            self._chunks = self._generate()
+        return self._chunks
+
+    def _generate(self) -> Iterator[bytes]:
+        outcome, error = ArtifactRun.Outcome.OK, ""
+        try:
+            yield from self._writer
+        except QueryFailed as exc:
+            outcome, error = exc.outcome, exc.message
+            raise
+        except GeneratorExit:
+            error = self._stopped_message()
+            raise
+        except Exception as exc:
+            outcome, error = ArtifactRun.Outcome.ERROR, f"The export failed: {exc}"
+            raise
+        finally:
+            self._finish(outcome, error)
+
+    def close(self) -> None:
+        if self._chunks is not None:
+            # Runs the generator's cleanup: the XLSX writer deletes its temporary file.
+            self._chunks.close()
+        # A body never iterated has not started its generator, which then has nothing
+        # to clean up: finish here.
+        self._finish(ArtifactRun.Outcome.OK, self._stopped_message())
+
+    def _stopped_message(self) -> str:
+        rows = self._batches.row_count
+        return f"The download stopped after {rows:,} row{'s' if rows != 1 else ''}."
+
+    def _finish(self, outcome: str, error: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        # Let go of the data source before writing to the app's database.
+        self._stack.close()
+        self.run = self.artifact.record_run(
+            user=self._user,
+            outcome=outcome,
+            started_at=self._started_at,
+            params=self._values,
+            duration_ms=round((time.perf_counter() - self._clock) * 1000, 3),
+            row_count=self._batches.row_count,
+            truncated=self._batches.truncated,
+            error=error,
+        )

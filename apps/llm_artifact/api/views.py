@@ -1,12 +1,77 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import filters, viewsets
+import math
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import filters, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.streaming import streaming_body
+from apps.datasources.executor import ColumnType, QueryResult
+from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.api.filters import ArtifactFilter, StableOrderingFilter
-from apps.llm_artifact.api.serializers import ArtifactSerializer
-from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.api.serializers import (
+    ArtifactRunSerializer,
+    ArtifactSerializer,
+    ExecuteSerializer,
+    ExportFormatErrorSerializer,
+    ExportQuerySerializer,
+    ParameterErrorsSerializer,
+    QueryResultSerializer,
+    RunFailedSerializer,
+)
+from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
+
+
+class ExportNegotiation(DefaultContentNegotiation):
+    """Content negotiation for the export, which answers with a file, not a rendering.
+
+    There `format` names the file type (csv, json, xlsx), where DRF would read it as the
+    renderer to use and 404 on "csv"; and a client may send `Accept: text/csv`, which no
+    renderer offers (a 406). So the query string and Accept are left alone, and the
+    answers the view renders itself (errors) are always JSON.
+    """
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next((r for r in renderers if isinstance(r, JSONRenderer)), renderers[0])
+        return renderer, renderer.media_type
+
+
+EXECUTE_ERROR = PolymorphicProxySerializer(
+    component_name="ExecuteError",
+    serializers=[ParameterErrorsSerializer, RunFailedSerializer],
+    resource_type_field_name=None,
+)
+EXPORT_ERROR = PolymorphicProxySerializer(
+    component_name="ExportError",
+    serializers=[ExportFormatErrorSerializer, ParameterErrorsSerializer, RunFailedSerializer],
+    resource_type_field_name=None,
+)
+EXPORT_FILE_TYPES = {
+    "csv": OpenApiTypes.STR,
+    "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    "xlsx": OpenApiTypes.BINARY,
+}
 
 
 class ArtifactViewSet(viewsets.ModelViewSet):
@@ -23,3 +88,174 @@ class ArtifactViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ArtifactSerializer) -> None:
         serializer.save(owner=self.request.user)
+
+    # The actions below pass filter_backends=[]: their query strings are parameter values
+    # (an artifact parameter may well be called "status" or "search"), which the list's
+    # filters must not read when get_object() looks the artifact up.
+
+    @extend_schema(
+        summary="Run the artifact with parameter values",
+        description="Runs the SQL read-only on the artifact's data source and returns at "
+        "most the source's display cap of rows (`truncated` says whether there were more; "
+        "the export endpoint returns them all). Every run that reaches the data source is "
+        "recorded and updates the artifact's statistics and status.\n\n"
+        "400 answers are either `params` (bad, missing or unknown values, keyed by "
+        "parameter name; nothing ran) or `detail` + `outcome` + `run_id` (the query was "
+        "rejected as unsafe, failed or timed out; that run is recorded).",
+        request=ExecuteSerializer,
+        responses={
+            200: QueryResultSerializer,
+            400: OpenApiResponse(
+                EXECUTE_ERROR, description="Bad parameter values, or a failed run."
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        serializer_class=ExecuteSerializer,
+        # `params` is an object: only JSON can carry it.
+        parser_classes=[JSONParser],
+    )
+    def execute(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            run = run_artifact(
+                artifact, user=request.user, raw_params=serializer.validated_data["params"]
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError({"params": exc.message_dict}) from exc
+        if run.outcome != ArtifactRun.Outcome.OK:
+            return _run_failed(run)
+        # Built by hand rather than through QueryResultSerializer (which documents it): a
+        # serializer would walk every one of up to 1,000 rows' values in Python.
+        result: QueryResult = run.result
+        return Response(
+            {
+                "columns": [{"name": c.name, "type": c.type} for c in result.columns],
+                "rows": _json_safe_rows(result),
+                "row_count": result.row_count,
+                "truncated": result.truncated,
+                "duration_ms": result.duration_ms,
+                "run_id": run.pk,
+            }
+        )
+
+    @extend_schema(
+        summary="List the artifact's runs, newest first",
+        description="Runs from the API, the pages, the admin, the command line and exports, "
+        "whatever their outcome.",
+        responses=ArtifactRunSerializer(many=True),
+    )
+    @action(
+        detail=True, methods=["get"], filter_backends=[], serializer_class=ArtifactRunSerializer
+    )
+    def runs(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
+        page = self.paginate_queryset(artifact.runs.select_related("user"))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Download the artifact's full result as CSV, JSON or XLSX",
+        description="Streams every row up to the data source's export cap (not only the "
+        "display cap of the execute endpoint), as a file named after the artifact. Every "
+        "query parameter except `format` is a value for the artifact's parameter of that "
+        "name, e.g. `?format=xlsx&status=paid&since=2024-01-01`.\n\n"
+        "Parameters and format are checked, and the query is started, before the first "
+        "byte: a bad value, or a query that is rejected or fails at once, is a 400 like the "
+        "execute endpoint's. A query that fails after rows were sent cannot change the "
+        "status any more: the response is then cut off (an incomplete chunked body), "
+        "never ended as if the file were complete.\n\n"
+        "The export is recorded as one run of the artifact (counted once in its "
+        "statistics) when the file is finished.",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                enum=list(EXPORT_FORMATS),
+                default="csv",
+                description="The file type.",
+            ),
+            OpenApiParameter(
+                "params",
+                type={"type": "object", "additionalProperties": {"type": "string"}},
+                style="form",
+                explode=True,
+                description="The artifact's parameter values, each as its own query "
+                "parameter (`?status=paid`); left out, a parameter takes its default.",
+            ),
+        ],
+        responses={
+            **{
+                (200, export.content_type.split(";")[0]): OpenApiResponse(
+                    EXPORT_FILE_TYPES[name],
+                    description="The file, as an attachment named after the artifact.",
+                )
+                for name, export in EXPORT_FORMATS.items()
+            },
+            400: OpenApiResponse(
+                EXPORT_ERROR,
+                description="A bad format, bad parameter values, or a query that failed "
+                "before the first row.",
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        content_negotiation_class=ExportNegotiation,
+    )
+    def export(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> StreamingHttpResponse | Response:
+        artifact = self.get_object()
+        # The router's suffix route (/export.xlsx) names the format too.
+        query = ExportQuerySerializer(data={"format": format} if format else request.query_params)
+        query.is_valid(raise_exception=True)
+        values = {name: value for name, value in request.query_params.items() if name != "format"}
+        try:
+            export = export_artifact(
+                artifact,
+                user=request.user,
+                raw_params=values,
+                export_format=query.validated_data["format"],
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError({"params": exc.message_dict}) from exc
+        except ExportFailed as exc:
+            return _run_failed(exc.run)
+        # A plain Django response: DRF's renderers have nothing to do with a file.
+        response = StreamingHttpResponse(
+            streaming_body(request._request, export), content_type=export.content_type
+        )
+        response["Content-Disposition"] = content_disposition_header(True, export.filename)
+        return response
+
+
+def _run_failed(run: ArtifactRun) -> Response:
+    return Response(
+        {"detail": run.error, "outcome": run.outcome, "run_id": run.pk},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def _json_safe_rows(result: QueryResult) -> list[list]:
+    # JSON has no NaN or Infinity (SQLite computes 9e999 as infinity): they become null,
+    # as in the JSON export. Only columns that can hold floats are looked at.
+    floats = [
+        index
+        for index, column in enumerate(result.columns)
+        if column.type in (ColumnType.NUMBER, ColumnType.UNKNOWN)
+    ]
+    rows = result.rows
+    for position, row in enumerate(rows):
+        if any(_non_finite(row[index]) for index in floats):
+            rows[position] = [None if _non_finite(value) else value for value in row]
+    return rows
+
+
+def _non_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)

@@ -1,0 +1,128 @@
+"""Data sources over the API: what is configured, what its schema holds, and whether a
+piece of SQL would be allowed to run there (the guard's verdict; nothing runs)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.datasources import schema
+from apps.datasources.api.serializers import (
+    DataSourceSchemaSerializer,
+    DataSourceSerializer,
+    SQLCheckResultSerializer,
+    SQLCheckSerializer,
+)
+from apps.datasources.executor import QueryFailed
+from apps.datasources.guard import SQLRejected, referenced_parameters
+from apps.datasources.sources import (
+    NAME_RE,
+    DataSource,
+    UnknownDataSource,
+    all_data_sources,
+    default_data_source_name,
+    get_data_source,
+)
+
+
+class DataSourceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The data source cannot be reached."
+    default_code = "data_source_unavailable"
+
+
+NAME_PARAMETER = OpenApiParameter(
+    "name", str, OpenApiParameter.PATH, description="The data source's name."
+)
+
+
+class DataSourceViewSet(viewsets.ViewSet):
+    """The configured data sources, for every signed-in user."""
+
+    lookup_field = "name"
+    # The name rule without its anchors: the router anchors the URL pattern itself.
+    lookup_value_regex = NAME_RE.pattern.removeprefix("^").removesuffix("$")
+
+    @extend_schema(
+        summary="List the data sources artifacts can run on",
+        responses=DataSourceSerializer(many=True),
+    )
+    def list(self, request: Request) -> Response:
+        default = default_data_source_name()
+        staff = request.user.is_staff
+        data = [
+            _describe(source, is_default=source.name == default, show_location=staff)
+            for _, source in sorted(all_data_sources().items())
+        ]
+        return Response(DataSourceSerializer(data, many=True).data)
+
+    @extend_schema(
+        summary="The tables and columns of a data source",
+        description="Tables and views with their columns' declared types, as the agent sees "
+        "them. Read fresh at most once a minute.",
+        parameters=[NAME_PARAMETER],
+        responses={
+            200: DataSourceSchemaSerializer,
+            404: OpenApiResponse(description="No data source has that name."),
+            503: OpenApiResponse(description="The data source cannot be reached."),
+        },
+    )
+    # Not named `schema`: that attribute of a view is its OpenAPI generator.
+    @action(detail=True, methods=["get"], url_path="schema", url_name="schema")
+    def tables(self, request: Request, name: str) -> Response:
+        try:
+            source = get_data_source(name)
+        except UnknownDataSource as exc:
+            raise NotFound(str(exc)) from None
+        try:
+            tables = schema.list_tables(source.name)
+        except QueryFailed as exc:
+            raise DataSourceUnavailable(exc.message) from None
+        return Response(DataSourceSchemaSerializer({"data_source": name, "tables": tables}).data)
+
+
+def _describe(source: DataSource, *, is_default: bool, show_location: bool) -> dict:
+    return {
+        "name": source.name,
+        "engine": source.engine,
+        "dialect": source.dialect,
+        "is_default": is_default,
+        "timeout_seconds": source.timeout_seconds,
+        "max_rows": source.max_rows,
+        "export_max_rows": source.export_max_rows,
+        # A file path or a server address is for operators, not every user.
+        "location": source.display_location if show_location else None,
+    }
+
+
+class SQLViewSet(viewsets.ViewSet):
+    """SQL checks that never run the SQL."""
+
+    @extend_schema(
+        summary="Check whether SQL may run on a data source",
+        description="Applies the SQL guard in the data source's dialect: one statement that "
+        "only reads, no state-changing or dangerous functions, within the length limit. "
+        "Nothing is run. A rejected statement is still a 200, with `valid` false and the "
+        "reason in `error`; only a malformed request (no `sql`, an unknown data source) is "
+        "a 400.",
+        request=SQLCheckSerializer,
+        responses={200: SQLCheckResultSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        serializer = SQLCheckSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        source = get_data_source(serializer.validated_data["data_source"])
+        try:
+            parameters = referenced_parameters(
+                serializer.validated_data["sql"], dialect=source.dialect
+            )
+        except SQLRejected as exc:
+            result = {"valid": False, "error": exc.message, "parameters": []}
+        else:
+            result = {"valid": True, "error": None, "parameters": parameters}
+        return Response(SQLCheckResultSerializer(result).data)
