@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -9,7 +11,7 @@ from django_htmx.http import reswap, retarget
 
 from apps.core.http import HtmxHttpRequest
 from apps.llm_chat.forms import ChatCreateForm, MessageForm
-from apps.llm_chat.models import Chat, Message
+from apps.llm_chat.models import Chat, Message, MessageArtifact
 from apps.llm_chat.services import post_user_message
 
 CHATS_PER_PAGE = 25
@@ -46,10 +48,23 @@ def chat_create(request: HtmxHttpRequest) -> HttpResponse:
     return redirect(chat)
 
 
+def _chat_messages(chat: Chat) -> list[Message]:
+    """The chat's messages in order, with their artifacts, in two queries however many.
+
+    Each message gets `cards`: the (artifact, action) pairs of its links, since one message
+    may create or update several artifacts. Without links the template shows the message's
+    main artifact, so a message rendered on its own (as the composer does) still has its card.
+    """
+    links = Prefetch("artifact_links", queryset=MessageArtifact.objects.select_related("artifact"))
+    chat_messages = list(chat.messages.with_artifact().prefetch_related(links))
+    for message in chat_messages:
+        message.cards = [(link.artifact, link.action) for link in message.artifact_links.all()]
+    return chat_messages
+
+
 def _chat_context(chat: Chat, form: MessageForm) -> dict:
-    # One query for every message and its artifact, however long the chat is.
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
-    chat_messages = list(chat.messages.with_artifact())
+    chat_messages = _chat_messages(chat)
     return {
         "chat": chat,
         "chat_messages": chat_messages,
@@ -80,6 +95,9 @@ def _new_message_form(chat: Chat, data: dict | None = None) -> MessageForm:
 @require_POST
 def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = _visible_chat(request, pk)
+    # Staff may read any chat, but a message always speaks for the chat's owner (as in the API).
+    if chat.owner_id != request.user.pk:
+        raise PermissionDenied("Only the chat's owner can post in it.")
     form = _new_message_form(chat, request.POST)
     if not form.is_valid():
         if request.htmx:

@@ -330,6 +330,16 @@ def test_detail_escapes_llm_written_fields(owner_client, owner):
     assert "&lt;/pre&gt;&lt;script&gt;" in content
 
 
+def test_detail_shows_why_the_last_run_failed(owner_client, artifact):
+    Artifact.objects.filter(pk=artifact.pk).update(
+        status=Artifact.Status.FAILED, last_error="no such column: <statuz>"
+    )
+    content = owner_client.get(url("artifact_detail", artifact)).content.decode()
+    assert 'id="artifact-status">Failed</span>' in content
+    assert "The last run failed" in content
+    assert "no such column: &lt;statuz&gt;" in content
+
+
 def test_detail_as_htmx_returns_the_summary(owner_client, artifact):
     response = owner_client.get(url("artifact_detail", artifact), headers=HTMX)
     content = response.content.decode()

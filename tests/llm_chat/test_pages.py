@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.llm_chat.models import Chat, Message
-from tests.conftest import UserFactory
+from tests.conftest import PASSWORD, UserFactory
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -226,6 +229,21 @@ def test_artifact_card_shows_only_the_first_lines_of_sql(owner_client, chat):
     assert "…" in content
 
 
+def test_a_message_that_made_several_artifacts_shows_a_card_for_each(owner_client, chat):
+    message = MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Two queries.")
+    first = ArtifactFactory(owner=chat.owner, chat=chat, title="First query")
+    second = ArtifactFactory(owner=chat.owner, chat=chat, title="Second query")
+    message.link_artifact(first, Message.ArtifactAction.CREATED)
+    message.link_artifact(second, Message.ArtifactAction.UPDATED)
+
+    content = owner_client.get(chat_url(chat)).content.decode()
+
+    assert content.count('class="artifact-card card') == 2
+    assert f'id="artifact-card-{first.pk}"' in content
+    assert f'id="artifact-card-{second.pk}"' in content
+    assert '<span class="artifact-action">Updated</span>' in content
+
+
 def test_a_never_run_artifact_says_so(owner_client, chat):
     with_card(chat)
     content = owner_client.get(chat_url(chat)).content.decode()
@@ -285,8 +303,9 @@ def test_chat_page_runs_a_fixed_number_of_queries(
     for n in range(count):
         MessageFactory(chat=chat, content=f"Question {n}")
         with_card(chat)
-    # Session, user, the chat with its agent and owner, the messages with their artifacts.
-    with django_assert_max_num_queries(4):
+    # Session, user, the chat with its agent and owner, the messages with their main
+    # artifacts, and their artifact links.
+    with django_assert_max_num_queries(5):
         response = owner_client.get(chat_url(chat))
     assert response.content.decode().count("artifact-card ") == count
 
@@ -364,10 +383,15 @@ def test_other_user_cannot_post_in_a_chat(client, other_user, chat):
     assert Message.objects.count() == 0
 
 
-def test_staff_can_post_in_a_chat_they_can_see(client, staff, chat):
+def test_staff_read_but_cannot_post_in_someone_elses_chat(client, staff, chat):
     client.force_login(staff)
-    assert client.post(post_url(chat), {"content": "From support"}).status_code == 302
-    assert Message.objects.get().content == "From support"
+    page = client.get(chat_url(chat)).content.decode()
+    assert 'id="composer"' not in page
+    assert "only they can write in it" in page
+    response = client.post(post_url(chat), {"content": "From support"})
+    assert response.status_code == 403
+    assert "You cannot do that" in response.content.decode()
+    assert Message.objects.count() == 0
 
 
 def test_posting_is_post_only(owner_client, chat):
@@ -379,3 +403,69 @@ def test_a_new_user_sees_an_empty_chat_list(client, chat):
     response = client.get(reverse("llm_chat:chat_list"))
     assert response.status_code == 200
     assert "No chats yet" in response.content.decode()
+
+
+# --- Sign-in, navigation and error pages (templates/) ----------------------------------------
+
+
+def test_sign_in_page_signs_in_and_leads_to_the_chats(client, owner):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert 'name="username"' in page.content.decode()
+    response = client.post(reverse("login"), {"username": "owner", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.url == reverse("llm_chat:chat_list")
+
+
+def test_sign_in_with_a_wrong_password_says_so(client, owner):
+    response = client.post(reverse("login"), {"username": "owner", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password." in response.content.decode()
+
+
+def test_sign_in_returns_to_the_page_asked_for(client, owner, chat):
+    response = client.get(chat_url(chat))
+    response = client.post(
+        response.url, {"username": "owner", "password": PASSWORD, "next": chat_url(chat)}
+    )
+    assert response.url == chat_url(chat)
+
+
+def test_sign_out_is_a_post_that_leads_to_sign_in(owner_client):
+    page = owner_client.get(reverse("llm_chat:chat_list")).content.decode()
+    assert f'<form method="post" action="{reverse("logout")}"' in page
+    response = owner_client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert response.url == reverse("login")
+    assert owner_client.get(reverse("llm_chat:chat_list")).status_code == 302
+
+
+def test_navbar_links_and_admin_only_for_staff(client, owner, staff):
+    client.force_login(owner)
+    page = client.get(reverse("llm_chat:chat_list")).content.decode()
+    for name in ("llm_chat:chat_list", "llm_artifact:artifact_list", "api-docs"):
+        assert f'href="{reverse(name)}"' in page
+    assert f'href="{reverse("admin:index")}"' not in page
+    client.force_login(staff)
+    page = client.get(reverse("llm_chat:chat_list")).content.decode()
+    assert f'href="{reverse("admin:index")}"' in page
+
+
+def test_pages_load_assets_from_staticfiles_and_send_csrf_from_body(owner_client):
+    page = owner_client.get(reverse("llm_chat:chat_list")).content.decode()
+    assert "/static/vendor/bootstrap/css/bootstrap.min.css" in page
+    assert "/static/vendor/htmx/htmx.min.js" in page
+    assert "/static/vendor/bootstrap-icons/bootstrap-icons.min.css" in page
+    assert "cdn" not in page.lower()
+    assert re.search(r"<body[^>]*hx-headers='\{\"X-CSRFToken\": \"[^\"]+\"\}'", page)
+
+
+def test_404_page_is_ours(owner_client):
+    response = owner_client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_500_page_renders_without_a_request():
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html
