@@ -1,10 +1,13 @@
-"""Admin for artifacts: curate the queries agents wrote, see where they came from."""
+"""Admin for artifacts: curate the queries agents wrote, see where they came from, run
+them and read their run history."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -14,7 +17,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from apps.core.highlight import highlight_sql
-from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
 STATUS_COLOURS = {
@@ -24,8 +28,17 @@ STATUS_COLOURS = {
     Artifact.Status.FAILED: "#dc3545",
 }
 
+OUTCOME_COLOURS = {
+    ArtifactRun.Outcome.OK: "#198754",
+    ArtifactRun.Outcome.ERROR: "#dc3545",
+    ArtifactRun.Outcome.TIMEOUT: "#b35c00",
+    ArtifactRun.Outcome.REJECTED: "#6f42c1",
+}
+
 # The change page lists this many referencing messages and links to the rest.
 MESSAGES_SHOWN = 20
+# The change page's run history shows this many of the latest runs and links to the rest.
+RUNS_SHOWN = 20
 
 
 def status_badge(artifact: Artifact) -> SafeString:
@@ -38,10 +51,88 @@ def status_badge(artifact: Artifact) -> SafeString:
     )
 
 
+def outcome_badge(run: ArtifactRun) -> SafeString:
+    return format_html(
+        '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px;'
+        'white-space:nowrap">{}</span>',
+        OUTCOME_COLOURS.get(run.outcome, "#6c757d"),
+        run.get_outcome_display(),
+    )
+
+
 def _change_link(app_model: str, pk: int, label: object) -> SafeString:
     return format_html(
         '<a href="{}">{}</a>', reverse(f"admin:{app_model}_change", args=[pk]), label
     )
+
+
+class LatestRunsFormSet(BaseInlineFormSet):
+    """The latest runs, for display only.
+
+    Posted data is never bound, so saving the artifact neither needs this formset's
+    management form nor can it change a run, whatever is posted.
+    """
+
+    def __init__(self, data=None, files=None, *args, **kwargs) -> None:
+        super().__init__(None, None, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[ArtifactRun]:
+        # Cached: the formset asks for its queryset once per form, and a fresh slice would
+        # query again each time.
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:RUNS_SHOWN]
+        return self._latest
+
+    def is_valid(self) -> bool:
+        return True
+
+    def save(self, commit: bool = True) -> list:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        return []
+
+
+class ArtifactRunInline(admin.TabularInline):
+    model = ArtifactRun
+    formset = LatestRunsFormSet
+    verbose_name_plural = f"latest runs (up to {RUNS_SHOWN}, newest first)"
+    fields = [
+        "started_at",
+        "outcome_badge",
+        "user",
+        "duration_ms",
+        "row_count",
+        "truncated",
+        "data_source",
+        "short_error",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ArtifactRun]:
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request: HttpRequest, obj: Artifact | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Artifact | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Artifact | None = None) -> bool:
+        return False
+
+    @admin.display(description="outcome")
+    def outcome_badge(self, run: ArtifactRun) -> SafeString:
+        return outcome_badge(run)
+
+    @admin.display(description="error")
+    def short_error(self, run: ArtifactRun) -> str:
+        return _shorten(run.error) or self.get_empty_value_display()
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @admin.register(Artifact)
@@ -64,13 +155,16 @@ class ArtifactAdmin(admin.ModelAdmin):
     search_fields = ["title", "description", "comment", "sql_query"]
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
-    actions = ["mark_active", "mark_draft", "mark_deprecated"]
+    actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
+    inlines = [ArtifactRunInline]
     readonly_fields = [
         "sql_highlighted",
         "origin_links",
         "referencing_messages",
         "execution_count",
         "last_executed_at",
+        "last_error",
+        "all_runs",
         "created_at",
         "updated_at",
     ]
@@ -88,7 +182,16 @@ class ArtifactAdmin(admin.ModelAdmin):
         ),
         (
             "Statistics",
-            {"fields": ["execution_count", "last_executed_at", "created_at", "updated_at"]},
+            {
+                "fields": [
+                    "execution_count",
+                    "last_executed_at",
+                    "last_error",
+                    "all_runs",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
 
@@ -159,6 +262,57 @@ class ArtifactAdmin(admin.ModelAdmin):
         )
         return format_html('<ul style="margin:0;padding-left:1.2em">{}</ul>{}', items, all_link)
 
+    @admin.display(description="run history")
+    def all_runs(self, artifact: Artifact) -> SafeString:
+        if artifact.pk is None:
+            return self.get_empty_value_display()
+        total = artifact.runs.count()
+        if not total:
+            return format_html("{}", "Never run.")
+        return format_html(
+            '<a href="{}?{}">{}</a>',
+            reverse("admin:llm_artifact_artifactrun_changelist"),
+            urlencode({"artifact__id__exact": artifact.pk}),
+            ngettext("All %d run", "All %d runs", total) % total,
+        )
+
+    @admin.action(description="Run selected artifacts", permissions=["change"])
+    def run_selected(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
+        """Run each with its default parameter values, as the signed-in operator.
+
+        Each run is recorded like any other; one artifact failing does not stop the rest,
+        and each gets its own message.
+        """
+        for artifact in queryset.order_by("title", "pk"):
+            try:
+                run = run_artifact(artifact, user=request.user, raw_params={})
+            except ValidationError as exc:
+                # A required parameter without a default: nothing ran, nothing recorded.
+                problems = " ".join(
+                    message for messages_ in exc.message_dict.values() for message in messages_
+                )
+                self.message_user(
+                    request,
+                    f"“{artifact}” did not run: {problems} Run it from its page instead.",
+                    messages.WARNING,
+                )
+                continue
+            if run.outcome == ArtifactRun.Outcome.OK:
+                rows = ngettext("%d row", "%d rows", run.row_count) % run.row_count
+                if run.truncated:
+                    rows += " (display cap reached)"
+                self.message_user(
+                    request,
+                    f"“{artifact}” ran: {rows} in {run.duration_ms:.0f} ms.",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"“{artifact}” {run.get_outcome_display().lower()}: {run.error}",
+                    messages.ERROR,
+                )
+
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet[Artifact], status: Artifact.Status
     ) -> None:
@@ -198,3 +352,46 @@ class ArtifactAdmin(admin.ModelAdmin):
     @admin.action(description="Mark as deprecated", permissions=["change"])
     def mark_deprecated(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.DEPRECATED)
+
+
+@admin.register(ArtifactRun)
+class ArtifactRunAdmin(admin.ModelAdmin):
+    """The history of every run. Read-only: runs are facts, recorded by running."""
+
+    list_display = [
+        "started_at",
+        "artifact_link",
+        "outcome_badge",
+        "user",
+        "data_source",
+        "duration_ms",
+        "row_count",
+        "truncated",
+        "short_error",
+    ]
+    list_display_links = ["started_at"]
+    list_filter = ["outcome", "data_source", "truncated"]
+    list_select_related = ["artifact", "user"]
+    search_fields = ["artifact__title", "error", "user__username"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ArtifactRun | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ArtifactRun | None = None) -> bool:
+        return False
+
+    @admin.display(description="artifact", ordering="artifact__title")
+    def artifact_link(self, run: ArtifactRun) -> SafeString:
+        return _change_link("llm_artifact_artifact", run.artifact_id, run.artifact)
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, run: ArtifactRun) -> SafeString:
+        return outcome_badge(run)
+
+    @admin.display(description="error")
+    def short_error(self, run: ArtifactRun) -> str:
+        return _shorten(run.error) or self.get_empty_value_display()
