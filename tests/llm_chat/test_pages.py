@@ -251,18 +251,6 @@ def test_a_never_run_artifact_says_so(owner_client, chat):
     assert "Never run" in content
 
 
-def test_a_message_whose_artifact_is_gone_says_so(owner_client, chat):
-    message, artifact = with_card(chat, title="Soon gone")
-    # A link whose artifact row is gone but whose action survives (the database allows it).
-    Message.objects.filter(pk=message.pk).update(artifact=None)
-    artifact.delete()
-
-    content = owner_client.get(chat_url(chat)).content.decode()
-
-    assert "The artifact this message created has been deleted." in content
-    assert "Soon gone" not in content
-
-
 def test_llm_content_is_escaped(owner_client, chat):
     MessageFactory(
         chat=chat,
