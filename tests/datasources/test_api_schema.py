@@ -252,3 +252,18 @@ def test_anonymous_is_refused_the_check(api_client, two_sources):
     response = api_client.post(VALIDATE_URL, {"sql": "SELECT 1"}, format="json")
 
     assert response.status_code == 401
+
+
+@pytest.mark.postgres
+def test_schema_of_a_postgresql_source_through_a_select_only_role(owner_api, postgres_sources):
+    response = owner_api.get(schema_url("reader"))
+
+    assert response.status_code == 200
+    tables = {table["name"]: table["columns"] for table in response.json()["tables"]}
+    assert set(tables) == {*sample.TABLE_NAMES, "paid_orders"}
+    assert {"name": "total", "type": "numeric", "nullable": False} in tables["orders"]
+    assert {
+        "name": "ordered_at",
+        "type": "timestamp without time zone",
+        "nullable": False,
+    } in tables["orders"]

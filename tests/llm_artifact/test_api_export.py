@@ -425,3 +425,58 @@ def test_the_export_is_documented_with_its_format_and_free_form_parameters(clien
         "ParameterErrors",
         "RunFailed",
     }
+
+
+# --- on PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_shop(postgres_url: str):
+    from tests.postgres import shop_database
+
+    with shop_database(postgres_url, sample.load_postgres) as database:
+        yield database
+
+
+@pytest.fixture
+def postgres_artifact(postgres_shop, settings, owner) -> Artifact:
+    # `owner` owns the tables: only the READ ONLY transaction stands between it and a write.
+    settings.DATA_SOURCES = f"pg={postgres_shop.owner_url}?max_rows=2"
+    settings.DEFAULT_DATA_SOURCE = "pg"
+    return ArtifactFactory(
+        owner=owner,
+        title="Paid orders on PostgreSQL",
+        data_source="pg",
+        sql_query=ORDERS,
+        query_params=DECLARATIONS,
+    )
+
+
+@pytest.mark.postgres
+def test_postgresql_export_streams_every_row_past_the_display_cap(owner_api, postgres_artifact):
+    response = owner_api.get(export_url(postgres_artifact), {"format": "json", "minimum": "10"})
+
+    assert response.status_code == 200
+    assert json.loads(body(response)) == [
+        {"id": row[0], "status": row[1], "total": row[2], "ordered_at": row[3]} for row in PAID
+    ]
+    run = ArtifactRun.objects.get()
+    assert (run.outcome, run.row_count, run.data_source) == ("ok", 4, "pg")
+
+
+@pytest.mark.postgres
+def test_postgresql_export_of_a_write_is_refused_and_changes_nothing(
+    owner_api, postgres_shop, postgres_artifact
+):
+    from tests.postgres import checksum
+
+    Artifact.objects.filter(pk=postgres_artifact.pk).update(
+        sql_query="WITH gone AS (DELETE FROM orders RETURNING id) SELECT * FROM gone"
+    )
+    before = checksum(postgres_shop.admin_url)
+
+    response = owner_api.get(export_url(postgres_artifact), {"format": "csv", "minimum": "1"})
+
+    assert response.status_code == 400
+    assert response.json()["outcome"] == "rejected"
+    assert checksum(postgres_shop.admin_url) == before

@@ -421,3 +421,32 @@ def test_execute_and_runs_are_documented(client):
     assert {p["name"] for p in runs["parameters"]} == {"id", "page", "page_size"}
     result = schema["components"]["schemas"]["QueryResult"]["properties"]
     assert set(result) == {"columns", "rows", "row_count", "truncated", "duration_ms", "run_id"}
+
+
+@pytest.mark.postgres
+def test_execute_on_postgresql_types_the_columns(owner_api, owner, postgres_url, settings):
+    from tests.postgres import shop_database
+
+    with shop_database(postgres_url, sample.load_postgres) as database:
+        settings.DATA_SOURCES = f"pg={database.reader_url}"
+        artifact = ArtifactFactory(
+            owner=owner, data_source="pg", sql_query=ORDERS_SINCE, query_params=DECLARATIONS
+        )
+
+        response = owner_api.post(
+            execute_url(artifact), {"params": {"since": "2024-02-01"}}, format="json"
+        )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["columns"] == [
+        {"name": "id", "type": "integer"},
+        {"name": "status", "type": "text"},
+        {"name": "total", "type": "number"},
+        {"name": "ordered_at", "type": "datetime"},
+    ]
+    assert body["rows"] == [
+        [4, "paid", 250, "2024-02-10 18:45:00"],
+        [9, "paid", 18.75, "2024-04-02 10:05:00"],
+        [10, "paid", 310, "2024-04-18 19:30:00"],
+    ]
