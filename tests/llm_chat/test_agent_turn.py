@@ -31,7 +31,7 @@ from apps.llm_chat.services import post_user_message
 from tests.fakes.datasource import build_shop, order_count
 from tests.fakes.scripted import Call, Raise, Say, ScriptedModel, tool_text
 from tests.llm_artifact.factories import ArtifactFactory
-from tests.llm_chat.factories import ChatFactory
+from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 TOP_SQL = (
     "SELECT c.name, SUM(o.total) AS revenue FROM orders o "
@@ -416,7 +416,7 @@ def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
                     await asyncio.sleep(10)  # the browser stops reading
 
         task = asyncio.create_task(consume())
-        await first_text.wait()
+        await asyncio.wait_for(first_text.wait(), timeout=10)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -546,3 +546,14 @@ def test_a_crash_in_a_tool_is_reported_without_details(chat, monkeypatch, caplog
     assert outcome.reply.status == Message.Status.ERROR
     assert outcome.reply.error == runner.INTERNAL_ERROR
     assert "secret internals" in caplog.text  # for operators, in the log
+
+
+def test_history_pairs_replies_without_a_link_by_order(chat):
+    """Demo chats were written without reply_to: each reply answers the question before it."""
+    MessageFactory(chat=chat, role="user", content="Old question")
+    MessageFactory(chat=chat, role="assistant", content="Old answer")
+    script = ScriptedModel(Say("New answer."))
+    ask(chat, "New question", script)
+    texts = [part.content for message in script.requests[0] for part in message.parts]
+    assert texts[:2] == ["Old question", "Old answer"]
+    assert texts[-1] == "New question"

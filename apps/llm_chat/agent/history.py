@@ -40,20 +40,34 @@ def recent_history(user_message: Message, *, turns: int | None = None) -> list[M
     turns = settings.LLM_HISTORY_TURNS if turns is None else turns
     if turns <= 0:
         return []
+    # Ids grow with time, and unlike timestamps they never tie.
     earlier = list(
-        # Ids grow with time, and unlike timestamps they never tie.
         Message.objects.filter(
             chat_id=user_message.chat_id, role=Message.Role.USER, pk__lt=user_message.pk
-        ).order_by("-id")[:turns]
+        )
+        .order_by("-id")
+        .values_list("pk", flat=True)[:turns]
     )
-    earlier.reverse()
+    if not earlier:
+        return []
+    first = earlier[-1]
+    window = Message.objects.filter(
+        chat_id=user_message.chat_id,
+        role__in=[Message.Role.USER, Message.Role.ASSISTANT],
+        pk__gte=first,
+        pk__lt=user_message.pk,
+    ).order_by("id")
+    questions: list[Message] = []
     replies: dict[int, Message] = {}
-    for reply in Message.objects.filter(reply_to__in=earlier, role=Message.Role.ASSISTANT).order_by(
-        "created_at", "id"
-    ):
-        replies[reply.reply_to_id] = reply  # the latest reply wins
+    for message in window:
+        if message.role == Message.Role.USER:
+            questions.append(message)
+        elif message.reply_to_id or questions:
+            # Replies written by the agent name their question; older ones (demo data) answer
+            # the question before them.
+            replies[message.reply_to_id or questions[-1].pk] = message
     history: list[ModelMessage] = []
-    for question in earlier:
+    for question in questions:
         history.extend(_turn_messages(question, replies.get(question.pk)))
     return history
 
