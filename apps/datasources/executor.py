@@ -13,12 +13,15 @@ Three layers stand between a query and a write, and each holds on its own:
    the transaction is always rolled back;
 3. the work is bounded: a deadline per query (a progress handler on SQLite, the statement
    timeout on PostgreSQL) and a row cap, fetching cap + 1 rows to report truncation.
-   Results are never loaded beyond the cap: PostgreSQL reads through a server-side cursor.
+   Results are never loaded beyond the cap: SQLite steps through rows with fetchmany;
+   PostgreSQL's execute() wraps the query in `LIMIT cap + 1` (a bound parameter), and
+   stream() reads a server-side cursor batch by batch.
 
-Values come back JSON-friendly, chosen for speed as much as for the wire:
-- integers and floats stay numbers; PostgreSQL `numeric` becomes an int when the server
-  writes it without a fraction (sums of integers, numeric(p, 0)) and a float otherwise
-  (beyond ~15 significant digits precision is lost, an accepted trade for analytics);
+Rows are the driver's tuples and their values JSON-friendly, chosen for speed as much as
+for the wire:
+- integers and floats stay numbers; PostgreSQL `numeric` becomes a float, parsed by
+  psycopg's C loader (beyond ~15 significant digits precision is lost, an accepted trade
+  for analytics), except numeric(p, 0) columns, which become ints;
 - dates, times and timestamps are ISO text: SQLite stores them as text already, and
   PostgreSQL's own ISO output is passed through without a Python conversion per value
   (`2024-05-01`, `2024-05-01 12:30:00+00`);
@@ -46,7 +49,8 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.adapt import AdaptersMap, Loader
+from psycopg.adapt import AdaptersMap
+from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
 from apps.datasources.guard import (
@@ -54,7 +58,6 @@ from apps.datasources.guard import (
     SQLRejected,
     denied_function_reason,
     parse_checked,
-    render_for_postgres,
 )
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
 
@@ -85,7 +88,9 @@ class ResultColumn:
 @dataclass
 class QueryResult:
     columns: list[ResultColumn]
-    rows: list[list]
+    # Row tuples straight from the driver: copying 100,000 rows into lists would cost a
+    # quarter of the fetch itself.
+    rows: list[tuple]
     row_count: int
     truncated: bool
     duration_ms: float
@@ -283,15 +288,15 @@ def _decimal_number(value: decimal.Decimal) -> int | float | str:
     return float(value)
 
 
-def _convert_columns(rows: list, converters: dict[int, Any]) -> list[list]:
+def _convert_columns(rows: list[tuple], converters: dict[int, Any]) -> list[tuple]:
     if not converters:
-        return list(map(list, rows))
+        return rows
     converted = []
     for row in rows:
         values = list(row)
         for index, convert in converters.items():
             values[index] = convert(values[index])
-        converted.append(values)
+        converted.append(tuple(values))
     return converted
 
 
@@ -419,25 +424,28 @@ def _sqlite_value(value: Any) -> Any:
 
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
-# Text columns are checked for ISO dates on this many values.
+# Column types are read from this many rows, and text columns checked for ISO dates on
+# this many values.
+TYPE_SAMPLE_ROWS = 1000
 DATE_SAMPLE = 50
 
 
-def _sqlite_columns(description, rows: list) -> tuple[list[ResultColumn], dict[int, Any]]:
-    """Column types from the values (SQLite types values, not columns), and converters for
-    the columns holding values JSON lacks (blobs)."""
+def _sqlite_columns(description, rows: list[tuple]) -> list[ResultColumn]:
+    """Column types from the values, as SQLite types values, not columns.
+
+    The first rows decide: scanning every value of a large result would cost more than
+    fetching it, and a column's type rarely changes past its first thousand values.
+    """
     names = [item[0] for item in description]
-    if not rows:
-        return [ResultColumn(name, ColumnType.UNKNOWN) for name in names], {}
+    sample = rows[:TYPE_SAMPLE_ROWS]
+    if not sample:
+        return [ResultColumn(name, ColumnType.UNKNOWN) for name in names]
     columns: list[ResultColumn] = []
-    converters: dict[int, Any] = {}
-    for index, values in enumerate(zip(*rows, strict=True)):
+    for name, values in zip(names, zip(*sample, strict=True), strict=True):
         seen = set(map(type, values))
         seen.discard(type(None))
-        if bytes in seen:
-            converters[index] = json_friendly
-        columns.append(ResultColumn(names[index], _sqlite_type(seen, values)))
-    return columns, converters
+        columns.append(ResultColumn(name, _sqlite_type(seen, values)))
+    return columns
 
 
 def _sqlite_type(seen: set[type], values: tuple) -> str:
@@ -459,7 +467,7 @@ def _sqlite_type(seen: set[type], values: tuple) -> str:
 
 def _execute_sqlite(
     data_source: DataSource, sql: str, values: dict, fetch: int, seconds: float
-) -> tuple[list[ResultColumn], list[list]]:
+) -> tuple[list[ResultColumn], list[tuple]]:
     # SQLite runs the original text: sqlite3 refuses a second statement, and the
     # authorizer judges what SQLite itself parsed, so there is nothing to re-render.
     with _sqlite_cursor(data_source, sql, values, seconds) as (cursor, deadline):
@@ -467,16 +475,16 @@ def _execute_sqlite(
             rows = cursor.fetchmany(fetch)
         except sqlite3.Error as exc:
             raise _sqlite_failure(exc, deadline, data_source) from None
-        columns, converters = _sqlite_columns(cursor.description or [], rows)
-    return columns, _convert_columns(rows, converters)
+        columns = _sqlite_columns(cursor.description or [], rows)
+    return columns, _blob_free(rows)
 
 
-def _blob_free(batch: list[tuple]) -> list[tuple]:
-    # SQLite may put a blob in any column of any row, so each batch is checked; the
-    # check runs at C speed and only batches that hold blobs are rebuilt.
-    if bytes not in set(map(type, itertools.chain.from_iterable(batch))):
-        return batch
-    return [tuple(json_friendly(value) for value in row) for row in batch]
+def _blob_free(rows: list[tuple]) -> list[tuple]:
+    # SQLite may put a blob in any column of any row, so every value is checked; the check
+    # runs at C speed, and only results that hold blobs are rebuilt.
+    if bytes not in set(map(type, itertools.chain.from_iterable(rows))):
+        return rows
+    return [tuple(map(json_friendly, row)) for row in rows]
 
 
 @contextmanager
@@ -496,24 +504,11 @@ def _stream_sqlite(
         batches = RowBatches(fetch, limit=limit, batch_size=batch_size, clean=_blob_free)
         first = batches.prefetch()
         # SQLite types values, not columns: the first batch tells the column types.
-        columns, _ = _sqlite_columns(cursor.description or [], first)
+        columns = _sqlite_columns(cursor.description or [], first)
         yield columns, batches
 
 
 # --- PostgreSQL ----------------------------------------------------------------------
-
-
-class _NumberLoader(Loader):
-    """numeric as int when whole, float otherwise (see the module docstring)."""
-
-    def load(self, data: Any) -> int | float | str:
-        text = bytes(data)
-        if b"." in text:
-            return float(text)
-        try:
-            return int(text)
-        except ValueError:
-            return text.decode()  # NaN and the infinities, which JSON cannot carry
 
 
 # Types whose PostgreSQL text is what we return: no Python object per value.
@@ -545,12 +540,14 @@ def _postgres_adapters() -> AdaptersMap:
     adapters = AdaptersMap(psycopg.adapters)
     for name in POSTGRES_TEXT_TYPES:
         adapters.register_loader(name, TextLoader)
-    adapters.register_loader("numeric", _NumberLoader)
+    # psycopg swaps in its C implementation: a numeric costs what a float8 costs.
+    adapters.register_loader("numeric", FloatLoader)
     return adapters
 
 
 POSTGRES_ADAPTERS = _postgres_adapters()
 
+NUMERIC_OID = 1700
 # Built-in type OIDs (stable across PostgreSQL versions) to the types users see.
 POSTGRES_COLUMN_TYPES = {
     16: ColumnType.BOOLEAN,
@@ -601,6 +598,10 @@ POSTGRES_PLAIN_OIDS = frozenset(POSTGRES_COLUMN_TYPES) | {
 }
 
 
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _postgres_columns(description) -> tuple[list[ResultColumn], dict[int, Any]]:
     columns = []
     converters: dict[int, Any] = {}
@@ -609,7 +610,9 @@ def _postgres_columns(description) -> tuple[list[ResultColumn], dict[int, Any]]:
         columns.append(
             ResultColumn(column.name, POSTGRES_COLUMN_TYPES.get(oid, ColumnType.UNKNOWN))
         )
-        if oid not in POSTGRES_PLAIN_OIDS:
+        if oid == NUMERIC_OID and column.scale == 0:
+            converters[index] = _whole_number
+        elif oid not in POSTGRES_PLAIN_OIDS:
             converters[index] = json_friendly
     return columns, converters
 
@@ -658,10 +661,25 @@ def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Con
 
 
 def _run_postgres(connection: psycopg.Connection, sql: str, params: list) -> psycopg.Cursor:
-    """Declare a server-side cursor for one statement (DECLARE always uses the extended
-    protocol, which runs exactly one statement); rows are fetched from it in batches."""
+    """Declare a server-side cursor for one statement, for streaming in batches.
+
+    DECLARE always uses the extended protocol, which runs exactly one statement.
+    """
     cursor = psycopg.RawServerCursor(connection, "artifact_query")
     cursor.execute(sql, params)
+    return cursor
+
+
+def _run_postgres_capped(
+    connection: psycopg.Connection, capped_sql: str, params: list, limit: int
+) -> psycopg.Cursor:
+    """Run a statement whose LIMIT is its last parameter, bound to `limit`.
+
+    A plain cursor receives the whole result, so the LIMIT is what bounds it; the bound
+    parameter also means the extended protocol, which runs exactly one statement.
+    """
+    cursor = psycopg.RawCursor(connection)
+    cursor.execute(capped_sql, [*params, limit])
     return cursor
 
 
@@ -683,22 +701,18 @@ def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSourc
     return QueryFailed(Outcome.ERROR, message)
 
 
-def _postgres_sql(checked: CheckedSQL, values: dict) -> tuple[str, list]:
-    try:
-        rendered, order = render_for_postgres(checked)
-    except SQLRejected as exc:
-        raise QueryFailed(Outcome.REJECTED, exc.message) from None
-    return rendered, [values[name] for name in order]
+def _postgres_params(checked: CheckedSQL, values: dict) -> list:
+    return [values[name] for name in checked.parameters]
 
 
 def _execute_postgres(
     data_source: DataSource, checked: CheckedSQL, values: dict, fetch: int, seconds: float
-) -> tuple[list[ResultColumn], list[list]]:
-    sql, params = _postgres_sql(checked, values)
+) -> tuple[list[ResultColumn], list[tuple]]:
+    params = _postgres_params(checked, values)
     try:
         with postgres_read_only(data_source.location, timeout=seconds) as connection:
-            cursor = _run_postgres(connection, sql, params)
-            rows = cursor.fetchmany(fetch)
+            cursor = _run_postgres_capped(connection, checked.capped_statement, params, fetch)
+            rows = cursor.fetchall()
             columns, converters = _postgres_columns(cursor.description)
     except psycopg.Error as exc:
         raise _postgres_failure(exc, seconds, data_source) from None
@@ -714,13 +728,13 @@ def _stream_postgres(
     batch_size: int,
     seconds: float,
 ) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
-    sql, params = _postgres_sql(checked, values)
+    params = _postgres_params(checked, values)
     with ExitStack() as stack:
         try:
             connection = stack.enter_context(
                 postgres_read_only(data_source.location, timeout=seconds)
             )
-            cursor = _run_postgres(connection, sql, params)
+            cursor = _run_postgres(connection, checked.statement, params)
         except psycopg.Error as exc:
             raise _postgres_failure(exc, seconds, data_source) from None
         columns, converters = _postgres_columns(cursor.description)
@@ -732,9 +746,7 @@ def _stream_postgres(
                 raise _postgres_failure(exc, seconds, data_source) from None
 
         def clean(batch: list[tuple]) -> list[tuple]:
-            if not converters:
-                return batch
-            return [tuple(row) for row in _convert_columns(batch, converters)]
+            return _convert_columns(batch, converters)
 
         batches = RowBatches(fetch, limit=limit, batch_size=batch_size, clean=clean)
         batches.prefetch()

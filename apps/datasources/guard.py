@@ -184,11 +184,20 @@ def denied_function_reason(name: str, *, dialect: str) -> str | None:
 
 @dataclass(frozen=True)
 class CheckedSQL:
-    """A statement the guard accepted, with the `:name` parameters it uses in text order."""
+    """A statement the guard accepted.
+
+    `parameters` are the `:name` parameters it uses, in text order. `statement` is the text
+    the executor sends: the original SQL for SQLite; for PostgreSQL, sqlglot's rendering
+    of the checked tree with `$1`, `$2`, ... standing for `parameters` in that order.
+    `capped_statement` (PostgreSQL only) wraps it in `LIMIT $n+1`, the row cap bound as one
+    more parameter, so a plain cursor never receives more rows than it asked for.
+    """
 
     tree: exp.Expression
     parameters: tuple[str, ...]
     dialect: str
+    statement: str
+    capped_statement: str = ""
 
 
 def check_sql(sql: str, *, dialect: str) -> None:
@@ -245,10 +254,23 @@ def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
     if problem:
         return problem
     placeholders = {node.name for node in tree.find_all(exp.Placeholder)}
+    parameters = tuple(_in_text_order(sql, dialect, placeholders))
+    if dialect != "postgres":
+        return CheckedSQL(tree=tree, parameters=parameters, dialect=dialect, statement=sql)
+    try:
+        statement = _render_for_postgres(tree, parameters)
+        # The subquery keeps its ORDER BY: PostgreSQL never flattens a sorted subquery,
+        # and LIMIT passes rows on in the order it gets them.
+        capped = f"SELECT * FROM ({statement}) AS artifact_result LIMIT ${len(parameters) + 1}"
+        _recheck_postgres(capped)
+    except SQLRejected as exc:
+        return exc.message
     return CheckedSQL(
         tree=tree,
-        parameters=tuple(_in_text_order(sql, dialect, placeholders)),
+        parameters=parameters,
         dialect=dialect,
+        statement=statement,
+        capped_statement=capped,
     )
 
 
@@ -339,26 +361,29 @@ def _in_text_order(sql: str, dialect: str, names: set[str]) -> list[str]:
     return ordered
 
 
-def render_for_postgres(checked: CheckedSQL) -> tuple[str, list[str]]:
+def _render_for_postgres(tree: exp.Expression, parameters: tuple[str, ...]) -> str:
     """The SQL that PostgreSQL runs, with `:name` replaced by `$1`, `$2`, ...
 
     The server runs sqlglot's rendering of the checked tree, never the original text:
     what was checked is exactly what runs, even where sqlglot and PostgreSQL would read
     the original text differently. Comments are dropped. The rendering is parsed and
-    checked again, so a generator slip cannot smuggle in a second statement. Returns the
-    SQL and the parameter names in `$n` order.
+    checked again, so a generator slip cannot smuggle in a second statement.
     """
-    order = list(checked.parameters)
-    position = {name: index + 1 for index, name in enumerate(order)}
+    position = {name: index + 1 for index, name in enumerate(parameters)}
 
     def to_positional(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder):
             return exp.Parameter(this=exp.Literal.number(position[node.name]))
         return node
 
-    rendered = checked.tree.transform(to_positional).sql(
+    rendered = tree.transform(to_positional).sql(
         dialect="postgres", comments=False, normalize_functions=False
     )
+    _recheck_postgres(rendered)
+    return rendered
+
+
+def _recheck_postgres(rendered: str) -> None:
     try:
         statements = [s for s in sqlglot.parse(rendered, read="postgres") if s is not None]
     except SqlglotError as exc:
@@ -370,4 +395,3 @@ def render_for_postgres(checked: CheckedSQL) -> tuple[str, list[str]]:
     )
     if problem:
         raise SQLRejected(problem)
-    return rendered, order

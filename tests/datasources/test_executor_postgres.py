@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -13,10 +14,12 @@ from apps.datasources.executor import (
     QueryFailed,
     ResultColumn,
     _run_postgres,
+    _run_postgres_capped,
     execute,
     postgres_read_only,
     stream,
 )
+from apps.datasources.guard import CheckedSQL
 from tests.datasources import sample
 from tests.datasources.test_guard import POSTGRES_FUNCTIONS, POSTGRES_ONLY, WRITES
 from tests.postgres import ShopDatabase, checksum
@@ -43,7 +46,7 @@ def test_join_with_grouping_returns_rows_and_typed_columns(
         ResultColumn("orders", "integer"),
         ResultColumn("revenue", "number"),
     ]
-    assert result.rows == [["GB", 5, 1484.24], ["US", 4, 982.25], ["NL", 1, 42.0]]
+    assert result.rows == [("GB", 5, 1484.24), ("US", 4, 982.25), ("NL", 1, 42.0)]
     assert result.truncated is False
 
 
@@ -69,7 +72,7 @@ def test_column_types_come_from_the_server(postgres_sources: ShopDatabase) -> No
         ("doc", "text"),
     ]
     assert result.rows == [
-        [
+        (
             "2023-01-05",
             "2024-01-03 10:00:00",
             "ada@example.com",
@@ -81,7 +84,7 @@ def test_column_types_come_from_the_server(postgres_sources: ShopDatabase) -> No
             None,
             [1, 2],
             '{"a": 1}',
-        ]
+        )
     ]
     json.dumps(result.rows)
 
@@ -106,10 +109,10 @@ def test_legitimate_analytics_sql_runs(
 def test_recursive_cte_walks_the_category_tree(postgres_sources: ShopDatabase) -> None:
     result = execute("owner", sample.ANALYTICS_BOTH["recursive_cte"])
     assert sorted(result.rows, key=lambda row: (row[2], row[0])) == [
-        [1, "Electronics", 0],
-        [4, "Books", 0],
-        [2, "Phones", 1],
-        [3, "Smartphones", 2],
+        (1, "Electronics", 0),
+        (4, "Books", 0),
+        (2, "Phones", 1),
+        (3, "Smartphones", 2),
     ]
 
 
@@ -122,7 +125,7 @@ def test_casts_percent_signs_and_colons_survive_with_parameters(
         "'DROP TABLE orders; --' AS text, total::int FROM orders WHERE id = :n",
         {"n": 2},
     )
-    assert result.rows == [[3, True, ":notaparam", "DROP TABLE orders; --", 35]]
+    assert result.rows == [(3, True, ":notaparam", "DROP TABLE orders; --", 35)]
 
 
 def test_parameter_values_are_never_sql(postgres_sources: ShopDatabase) -> None:
@@ -133,7 +136,7 @@ def test_parameter_values_are_never_sql(postgres_sources: ShopDatabase) -> None:
         "SELECT :value AS v, count(*) FROM orders WHERE status = :value",
         {"value": injection},
     )
-    assert result.rows == [[injection, 0]]
+    assert result.rows == [(injection, 0)]
     assert checksum(postgres_sources.admin_url) == before
 
 
@@ -144,12 +147,12 @@ def test_typed_parameters_bind(postgres_sources: ShopDatabase) -> None:
         "AND (status = :status OR :any_status) ORDER BY id",
         {"minimum": 100.5, "since": "2024-02-01", "status": "paid", "any_status": False},
     )
-    assert result.rows == [[4], [10]]
+    assert result.rows == [(4,), (10,)]
 
 
 def test_truncates_at_max_rows_and_says_so(postgres_sources: ShopDatabase) -> None:
     result = execute("reader", "SELECT id FROM orders ORDER BY id", max_rows=3)
-    assert result.rows == [[1], [2], [3]]
+    assert result.rows == [(1,), (2,), (3,)]
     assert result.truncated is True
     assert execute("reader", "SELECT id FROM orders", max_rows=10).truncated is False
 
@@ -165,7 +168,7 @@ def test_runaway_query_is_stopped_at_the_timeout_and_the_server_keeps_answering(
     elapsed = time.monotonic() - started
     assert caught.value.outcome == "timeout"
     assert 0.9 <= elapsed < 2.0
-    assert execute(source, "SELECT count(*) FROM orders").rows == [[10]]
+    assert execute(source, "SELECT count(*) FROM orders").rows == [(10,)]
     assert checksum(postgres_sources.admin_url) == before
     with psycopg.connect(postgres_sources.admin_url) as admin:
         # Nothing of ours is left running or holding a transaction open.
@@ -287,14 +290,20 @@ def test_the_rollback_undoes_what_read_only_lets_through(
         "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE",
     ],
 )
-def test_the_executors_statement_path_cannot_leave_the_transaction(
+def test_the_executors_statement_paths_cannot_leave_the_transaction(
     postgres_sources: ShopDatabase, sql: str
 ) -> None:
     before = checksum(postgres_sources.admin_url)
-    with postgres_read_only(postgres_sources.owner_url, timeout=5) as connection:
-        with pytest.raises(psycopg.Error):
-            _run_postgres(connection, sql, []).fetchall()
-        connection.execute("ROLLBACK")
+    for run in (
+        lambda connection: _run_postgres(connection, sql, []).fetchall(),
+        lambda connection: _run_postgres_capped(
+            connection, f"SELECT * FROM ({sql}) AS r LIMIT $1", [], 10
+        ).fetchall(),
+    ):
+        with postgres_read_only(postgres_sources.owner_url, timeout=5) as connection:
+            with pytest.raises(psycopg.Error):
+                run(connection)
+            connection.execute("ROLLBACK")
     assert checksum(postgres_sources.admin_url) == before
 
 
@@ -314,9 +323,15 @@ def test_a_write_refused_by_the_transaction_is_reported_as_rejected(
     # Simulate a guard that lets a write through: the transaction still refuses it.
     from apps.datasources import executor
 
-    monkeypatch.setattr(
-        executor, "render_for_postgres", lambda checked: ("SELECT nextval('orders_id_seq')", [])
-    )
+    real = executor.parse_checked
+
+    def lenient_guard(sql: str, *, dialect: str) -> CheckedSQL:
+        return replace(
+            real(sql, dialect=dialect),
+            capped_statement="SELECT nextval('orders_id_seq') LIMIT $1",
+        )
+
+    monkeypatch.setattr(executor, "parse_checked", lenient_guard)
     before = checksum(postgres_sources.admin_url)
     with pytest.raises(QueryFailed) as caught:
         execute("owner", "SELECT 1")

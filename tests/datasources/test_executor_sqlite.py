@@ -37,7 +37,7 @@ def test_join_with_grouping_returns_rows_and_typed_columns(shop_sqlite: Path) ->
         ResultColumn("orders", "integer"),
         ResultColumn("revenue", "number"),
     ]
-    assert result.rows == [["GB", 5, 1484.24], ["US", 4, 982.25], ["NL", 1, 42.0]]
+    assert result.rows == [("GB", 5, 1484.24), ("US", 4, 982.25), ("NL", 1, 42.0)]
     assert result.row_count == 3
     assert result.truncated is False
     assert result.duration_ms > 0
@@ -57,14 +57,14 @@ def test_column_types_follow_the_values(shop_sqlite: Path) -> None:
         "number",
         "unknown",
     ]
-    assert result.rows[0] == [
+    assert result.rows[0] == (
         "2023-01-05",
         "2024-01-03 10:00:00",
         "ada@example.com",
         1,
         120.5,
         None,
-    ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,10 +86,10 @@ def test_legitimate_analytics_sql_runs(shop_sqlite: Path, sql: str) -> None:
 def test_recursive_cte_walks_the_category_tree(shop_sqlite: Path) -> None:
     result = execute("shop", sample.ANALYTICS_BOTH["recursive_cte"])
     assert result.rows == [
-        [1, "Electronics", 0],
-        [4, "Books", 0],
-        [2, "Phones", 1],
-        [3, "Smartphones", 2],
+        (1, "Electronics", 0),
+        (4, "Books", 0),
+        (2, "Phones", 1),
+        (3, "Smartphones", 2),
     ]
 
 
@@ -100,7 +100,7 @@ def test_window_functions_and_case(shop_sqlite: Path) -> None:
         "CASE WHEN total > 100 THEN 'big' ELSE 'small' END AS size "
         "FROM orders WHERE status = 'paid' ORDER BY id",
     )
-    assert result.rows == [[1, 3, "big"], [4, 2, "big"], [9, 4, "small"], [10, 1, "big"]]
+    assert result.rows == [(1, 3, "big"), (4, 2, "big"), (9, 4, "small"), (10, 1, "big")]
 
 
 def test_date_functions(shop_sqlite: Path) -> None:
@@ -109,12 +109,12 @@ def test_date_functions(shop_sqlite: Path) -> None:
         "SELECT strftime('%Y-%m', ordered_at) AS month, count(*) FROM orders "
         "WHERE date(ordered_at) >= date('2024-03-01') GROUP BY month ORDER BY month",
     )
-    assert result.rows == [["2024-03", 3], ["2024-04", 2]]
+    assert result.rows == [("2024-03", 3), ("2024-04", 2)]
 
 
 def test_string_literals_that_look_like_sql_or_parameters_are_data(shop_sqlite: Path) -> None:
     result = execute("shop", "SELECT ':notaparam' AS a, 'DROP TABLE orders; --' AS b")
-    assert result.rows == [[":notaparam", "DROP TABLE orders; --"]]
+    assert result.rows == [(":notaparam", "DROP TABLE orders; --")]
 
 
 def test_parameters_are_bound_by_the_driver(shop_sqlite: Path) -> None:
@@ -123,7 +123,7 @@ def test_parameters_are_bound_by_the_driver(shop_sqlite: Path) -> None:
         "SELECT id FROM orders WHERE status = :status AND total > :minimum ORDER BY id",
         {"status": "paid", "minimum": 100, "unused": "ignored"},
     )
-    assert result.rows == [[1], [4], [10]]
+    assert result.rows == [(1,), (4,), (10,)]
 
 
 def test_parameter_values_are_never_sql(shop_sqlite: Path) -> None:
@@ -134,8 +134,8 @@ def test_parameter_values_are_never_sql(shop_sqlite: Path) -> None:
         "SELECT :value AS v, count(*) FROM orders WHERE status = :value",
         {"value": injection},
     )
-    assert result.rows == [[injection, 0]]
-    assert execute("shop", "SELECT count(*) FROM orders").rows == [[10]]
+    assert result.rows == [(injection, 0)]
+    assert execute("shop", "SELECT count(*) FROM orders").rows == [(10,)]
     assert sample.sqlite_fingerprint(shop_sqlite) == before
 
 
@@ -153,7 +153,7 @@ def test_a_parameter_value_that_cannot_be_bound_is_an_error(shop_sqlite: Path) -
 
 def test_truncates_at_max_rows_and_says_so(shop_sqlite: Path) -> None:
     result = execute("shop", "SELECT id FROM orders ORDER BY id", max_rows=3)
-    assert result.rows == [[1], [2], [3]]
+    assert result.rows == [(1,), (2,), (3,)]
     assert result.row_count == 3
     assert result.truncated is True
     exact = execute("shop", "SELECT id FROM orders", max_rows=10)
@@ -175,7 +175,7 @@ def test_blobs_come_back_as_hex_text(tmp_path: Path, settings) -> None:
         connection.executemany("INSERT INTO files VALUES (?, ?)", [(1, b"\x00\xff"), (2, None)])
     settings.DATA_SOURCES = f"files=sqlite:///{path}"
     result = execute("files", "SELECT * FROM files ORDER BY id")
-    assert result.rows == [[1, "\\x00ff"], [2, None]]
+    assert result.rows == [(1, "\\x00ff"), (2, None)]
 
 
 def test_runaway_query_is_stopped_at_the_timeout_and_the_next_query_works(
@@ -189,7 +189,7 @@ def test_runaway_query_is_stopped_at_the_timeout_and_the_next_query_works(
     assert caught.value.outcome == "timeout"
     assert "1 s" in caught.value.message
     assert 0.9 <= elapsed < 2.0
-    assert execute("shop", "SELECT count(*) FROM orders").rows == [[10]]
+    assert execute("shop", "SELECT count(*) FROM orders").rows == [(10,)]
     assert sample.sqlite_fingerprint(shop_sqlite) == before
 
 

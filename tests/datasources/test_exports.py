@@ -140,7 +140,7 @@ def test_exports_stream_a_whole_query_result(shop_sqlite: Path, export_format: s
         assert parsed[0] == ["id", "name", "total", "ordered_at"]
         assert parsed[1:] == [[str(value) for value in row] for row in expected]
     elif export_format == "json":
-        assert [list(item.values()) for item in json.loads(data)] == expected
+        assert [tuple(item.values()) for item in json.loads(data)] == expected
     else:
         assert len(_sheet_cells(data)) == len(expected) + 1
 

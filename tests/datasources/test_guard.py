@@ -10,7 +10,6 @@ from apps.datasources.guard import (
     check_sql,
     parse_checked,
     referenced_parameters,
-    render_for_postgres,
 )
 from tests.datasources.sample import ANALYTICS_BOTH, ANALYTICS_POSTGRES, ANALYTICS_SQLITE
 
@@ -259,22 +258,28 @@ def test_referenced_parameters_of_rejected_sql_raise() -> None:
         referenced_parameters("DELETE FROM orders WHERE id = :id", dialect="sqlite")
 
 
+def test_sqlite_runs_the_original_text() -> None:
+    sql = "SELECT ':a' AS literal /* note */ FROM orders WHERE id = :a"
+    assert parse_checked(sql, dialect="sqlite").statement == sql
+
+
 def test_postgres_rendering_binds_positionally_and_keeps_literals() -> None:
     checked = parse_checked(
         "SELECT :b AS b, ':a' AS literal, '50%' AS pct, total::int /* note */ "
         "FROM orders WHERE status = :a AND id > :b",
         dialect="postgres",
     )
-    rendered, order = render_for_postgres(checked)
-    assert order == ["b", "a"]
+    rendered, order = checked.statement, checked.parameters
+    assert order == ("b", "a")
     assert "$1 AS b" in rendered and "status = $2" in rendered and "id > $1" in rendered
     assert "':a'" in rendered and "'50%'" in rendered
     assert ":b" not in rendered.replace("':a'", "")
     assert "note" not in rendered  # comments are not sent
+    assert checked.capped_statement == f"SELECT * FROM ({rendered}) AS artifact_result LIMIT $3"
 
 
 def test_postgres_rendering_cannot_be_tricked_by_comment_text() -> None:
     checked = parse_checked("SELECT 1 -- */ ; DELETE FROM orders; /*", dialect="postgres")
-    rendered, _ = render_for_postgres(checked)
+    rendered = checked.statement
     assert "DELETE" not in rendered
     check_sql(rendered, dialect="postgres")

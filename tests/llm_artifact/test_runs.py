@@ -34,7 +34,7 @@ def test_a_good_run_is_recorded_and_counted(shop: Path, owner) -> None:
     artifact = ArtifactFactory(owner=owner, sql_query=PAID_ORDERS, query_params=PARAMS)
     run = run_artifact(artifact, user=owner, raw_params={"minimum": "100"})
     assert run.outcome == ArtifactRun.Outcome.OK
-    assert run.result.rows == [[1, 120.5], [4, 250.0], [10, 310.0]]
+    assert run.result.rows == [(1, 120.5), (4, 250.0), (10, 310.0)]
     assert (run.row_count, run.truncated, run.error) == (3, False, "")
     assert run.user == owner
     assert run.params == {"status": "paid", "minimum": 100.0}
@@ -131,7 +131,7 @@ def test_defaults_apply_and_values_are_coerced(shop: Path, owner) -> None:
         ],
     )
     run = run_artifact(artifact, user=owner, raw_params={"day": "2024-02-29", "n": "7"})
-    assert run.result.rows == [[1, "2024-02-29", 7, None]]
+    assert run.result.rows == [(1, "2024-02-29", 7, None)]
     assert run.params == {"flag": True, "day": "2024-02-29", "n": 7, "label": None}
 
 
@@ -164,7 +164,7 @@ def test_a_parameter_value_is_only_ever_data(shop: Path, owner) -> None:
     )
     run = run_artifact(artifact, user=owner, raw_params={"status": "'; DROP TABLE orders; --"})
     assert run.outcome == ArtifactRun.Outcome.OK
-    assert run.result.rows == [[0]]
+    assert run.result.rows == [(0,)]
     assert sample.sqlite_fingerprint(shop) == before
 
 
