@@ -557,3 +557,20 @@ def test_history_pairs_replies_without_a_link_by_order(chat):
     texts = [part.content for message in script.requests[0] for part in message.parts]
     assert texts[:2] == ["Old question", "Old answer"]
     assert texts[-1] == "New question"
+
+
+def test_run_sql_binds_parameters_and_names_missing_ones(chat):
+    sql = "SELECT COUNT(*) AS n FROM orders WHERE status = :status"
+
+    def with_value(messages):
+        assert "No value was given for :status" in tool_text(messages)
+        return Call("run_sql", {"sql": sql, "params": {"status": "delivered"}})
+
+    def counted(messages):
+        assert tool_text(messages).splitlines()[:2] == ["n (integer)", "3"]
+        return Say("3 delivered.")
+
+    outcome = ask(
+        chat, "Delivered?", ScriptedModel(Call("run_sql", {"sql": sql}), with_value, counted)
+    )
+    assert outcome.reply.status == Message.Status.COMPLETE
