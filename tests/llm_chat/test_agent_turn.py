@@ -574,3 +574,12 @@ def test_run_sql_binds_parameters_and_names_missing_ones(chat):
         chat, "Delivered?", ScriptedModel(Call("run_sql", {"sql": sql}), with_value, counted)
     )
     assert outcome.reply.status == Message.Status.COMPLETE
+
+
+def test_instructions_carry_the_agents_prompt_the_dialect_and_the_date(chat):
+    script = ScriptedModel(Say("Hi."))
+    ask(chat, "Hello", script)
+    instructions = script.requests[0][-1].instructions
+    assert instructions.startswith(chat.agent.system_prompt)
+    assert "SQLite SQL" in instructions and "save_artifact" in instructions
+    assert f"Today is {timezone.localdate().isoformat()}." in instructions

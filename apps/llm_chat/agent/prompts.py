@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils import timezone
+
 from apps.llm_agent.models import Agent
 from apps.llm_chat.agent.tools import SQL_ROW_CAP
 
@@ -32,7 +34,7 @@ def instructions(agent: Agent, *, dialect: str, today: dt.date | None = None) ->
     workflow = WORKFLOW.format(
         data_source=agent.data_source,
         dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
-        today=(today or dt.date.today()).isoformat(),
+        today=(today or timezone.localdate()).isoformat(),
         row_cap=SQL_ROW_CAP,
     )
     own = agent.system_prompt.strip()
