@@ -1,0 +1,169 @@
+"""The schema browser pages: /data-sources/ and /data-sources/<name>/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from apps.datasources.schema import clear_schema_cache
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+LIST_URL = reverse("datasources:data_source_list")
+SHOP_URL = reverse("datasources:data_source_detail", args=["shop"])
+
+
+def table_names(content: str) -> list[str]:
+    return re.findall(
+        r'<span class="fw-semibold font-monospace schema-table-name">(.*?)</span>', content
+    )
+
+
+@pytest.fixture
+def sources(shop_sqlite: Path, settings) -> Path:
+    """`shop` (SQLite, the default) and `warehouse`, a PostgreSQL URL with a password."""
+    settings.DATA_SOURCES = (
+        f"shop=sqlite:///{shop_sqlite} "
+        "warehouse=postgresql://reader:s3cret-pass@db.internal:5433/shop?timeout=5&max_rows=500"
+    )
+    clear_schema_cache()
+    return shop_sqlite
+
+
+@pytest.mark.parametrize("url", [LIST_URL, SHOP_URL])
+def test_anonymous_is_sent_to_sign_in(client, sources, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("persona", ["owner", "other_user", "staff"])
+def test_every_signed_in_user_sees_the_sources(client, sources, persona, request):
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(LIST_URL)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert f'href="{SHOP_URL}">shop</a>' in content
+    assert 'href="/data-sources/warehouse/">warehouse</a>' in content
+    assert "PostgreSQL" in content and "SQLite" in content
+    assert ">default</span>" in content
+    assert "500" in content  # the warehouse's display cap
+    # Passwords never show; where a source lives is for staff only.
+    assert "s3cret-pass" not in content
+    assert ("db.internal" in content) is (persona == "staff")
+
+
+def test_list_shows_a_message_without_sources(owner_client, settings):
+    settings.DATA_SOURCES = ""
+    settings.DEFAULT_DATA_SOURCE = ""
+    assert "No data sources are configured" in owner_client.get(LIST_URL).content.decode()
+
+
+@pytest.mark.parametrize("persona", ["owner", "other_user", "staff"])
+def test_schema_page_lists_tables_with_columns_types_and_nullability(
+    client, sources, persona, request
+):
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(SHOP_URL)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert table_names(content) == ["categories", "customers", "orders", "paid_orders"]
+    assert "4 tables, 21 columns" in content
+    customers = content.split(">customers</span>", 1)[1].split("</details>", 1)[0]
+    assert "6 columns" in customers
+    # A nullable column gets the NULL badge, a NOT NULL one says so; types as declared.
+    assert re.search(
+        r'<td class="font-monospace">email</td>\s*<td[^>]*>TEXT</td>\s*'
+        r'<td class="small"><span class="null-badge">NULL</span></td>',
+        customers,
+    )
+    assert re.search(
+        r'<td class="font-monospace">name</td>\s*<td[^>]*>TEXT</td>\s*'
+        r'<td class="small"><span class="text-body-secondary">NOT NULL</span></td>',
+        customers,
+    )
+    # Tables are collapsible, and closed until a filter picks them out.
+    assert '<details class="schema-table card shadow-sm mb-2" id="table-customers">' in content
+    assert 'role="search"' in content
+
+
+def test_unknown_source_is_404(owner_client, sources):
+    response = owner_client.get(reverse("datasources:data_source_detail", args=["nope"]))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("q", "tables", "note"),
+    [
+        ("customers", ["customers"], "1 of 4 tables match “customers”"),
+        ("vip", ["customers"], "1 of 4 tables match “vip”"),
+        ("CUSTOMER_ID", ["orders", "paid_orders"], "2 of 4 tables match"),
+        ("parent", ["categories"], "1 of 4 tables"),
+        ("zzz", [], "No table or column matches “zzz”."),
+    ],
+)
+def test_filter_by_table_or_column_name(owner_client, sources, q, tables, note):
+    content = owner_client.get(SHOP_URL, {"q": q}).content.decode()
+    assert table_names(content) == tables
+    assert note in content
+    if tables:
+        assert " open>" in content  # matches are shown opened
+
+
+def test_filter_marks_the_matching_columns(owner_client, sources):
+    content = owner_client.get(SHOP_URL, {"q": "customer_id"}).content.decode()
+    assert content.count('<tr class="schema-match">') == 2  # orders and paid_orders
+
+
+def test_filter_with_htmx_returns_only_the_tables(owner_client, sources):
+    response = owner_client.get(SHOP_URL, {"q": "orders"}, headers=HTMX)
+    content = response.content.decode()
+    assert content.lstrip().startswith('<div id="schema-tables"')
+    assert "<html" not in content
+    assert table_names(content) == ["orders", "paid_orders"]
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_filter_is_wired_for_htmx_and_plain_get(owner_client, sources):
+    content = owner_client.get(SHOP_URL, {"q": "orders"}).content.decode()
+    assert f'method="get" action="{SHOP_URL}"' in content
+    assert 'hx-trigger="input changed delay:250ms, search"' in content
+    assert 'hx-push-url="true"' in content
+    assert 'value="orders"' in content
+
+
+def test_filter_input_is_escaped(owner_client, sources):
+    content = owner_client.get(SHOP_URL, {"q": "<script>x</script>"}).content.decode()
+    assert "<script>x</script>" not in content
+    assert "&lt;script&gt;x&lt;/script&gt;" in content
+
+
+def test_an_unreachable_source_says_why(owner_client, sources, tmp_path, settings):
+    settings.DATA_SOURCES = f"shop=sqlite:///{tmp_path / 'missing' / 'gone.sqlite3'}"
+    clear_schema_cache()
+    response = owner_client.get(SHOP_URL)
+    assert response.status_code == 503
+    content = response.content.decode()
+    assert "The schema of shop cannot be read right now." in content
+    assert "cannot be opened" in content
+
+
+def test_navbar_links_to_the_data_sources(owner_client, sources):
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert re.search(rf'<a class="nav-link active" aria-current="page" href="{LIST_URL}">', content)
+    other_page = owner_client.get(reverse("llm_artifact:artifact_list")).content.decode()
+    assert re.search(rf'<a class="nav-link"\s+href="{LIST_URL}">', other_page)
+
+
+def test_pages_query_only_the_session_and_user(
+    owner_client, sources, django_assert_max_num_queries
+):
+    # The schema comes from the data source, not the app's database: session and user only.
+    with django_assert_max_num_queries(2):
+        assert owner_client.get(SHOP_URL).status_code == 200
+    with django_assert_max_num_queries(2):
+        assert owner_client.get(LIST_URL).status_code == 200
