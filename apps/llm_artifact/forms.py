@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import F, Q, QuerySet
 
 from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.parameters import ParamType, coerce
 
 # The sort values a URL may carry ("title", or "-title" for descending), mapped to the field
 # they order by. Anything else is refused, so a query string never orders by an arbitrary
@@ -145,3 +149,92 @@ class ArtifactEditForm(forms.ModelForm):
                     )
                 errors = ValidationError(kept)
         super()._update_errors(errors)
+
+
+BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
+
+
+def _input_value(param_type: str, value: Any) -> str:
+    """A declared default as the text its input shows ("" for none)."""
+    if value is None:
+        return ""
+    try:
+        value = coerce(param_type, value)
+    except ValueError:
+        # validate_declarations refuses such defaults on save; one stored anyway is shown
+        # as it is, and the run reports it beside the input.
+        return str(value)
+    if param_type == ParamType.BOOLEAN:
+        return "true" if value else "false"
+    if param_type == ParamType.DATETIME:
+        # <input type="datetime-local"> wants a "T" between the date and the time.
+        return str(value).replace(" ", "T", 1)
+    return str(value)
+
+
+def _parameter_field(declaration: dict) -> forms.Field:
+    param_type = declaration["type"]
+    default = declaration.get("default")
+    required = bool(declaration.get("required")) and default is None
+    attrs: dict[str, str] = {"class": "form-control"}
+    if param_type == ParamType.INTEGER:
+        widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})
+    elif param_type == ParamType.NUMBER:
+        widget = forms.NumberInput(attrs={**attrs, "step": "any"})
+    elif param_type == ParamType.DATE:
+        widget = forms.DateInput(attrs={**attrs, "type": "date"})
+    elif param_type == ParamType.DATETIME:
+        widget = forms.DateTimeInput(attrs={**attrs, "type": "datetime-local", "step": "1"})
+    elif param_type == ParamType.BOOLEAN:
+        # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
+        blank = "Choose…" if required else "Not set (null)"
+        choices = BOOLEAN_CHOICES if default is not None else [("", blank), *BOOLEAN_CHOICES]
+        widget = forms.Select(choices=choices, attrs={"class": "form-select"})
+    else:
+        widget = forms.TextInput(attrs=attrs)
+    if required:
+        widget.attrs["aria-required"] = "true"
+    help_text = ParamType(param_type).label
+    if default is not None:
+        # A blank input takes the default: say which.
+        shown = _input_value(param_type, default)
+        if param_type == ParamType.BOOLEAN:
+            shown = dict(BOOLEAN_CHOICES).get(shown, shown).lower()
+        elif param_type == ParamType.DATETIME:
+            shown = shown.replace("T", " ", 1)
+        help_text = f"{help_text}, default {shown}" if shown else help_text
+    field = forms.CharField(
+        label=declaration.get("label") or declaration["name"].replace("_", " ").capitalize(),
+        # Every field is optional to the form: resolve_values decides what is missing, so
+        # defaults and required parameters follow one rule wherever an artifact runs.
+        required=False,
+        # Text is passed on exactly as typed; the other types ignore surrounding spaces.
+        strip=param_type != ParamType.STRING,
+        initial=_input_value(param_type, default),
+        help_text=help_text,
+        widget=widget,
+    )
+    field.param_required = required
+    return field
+
+
+class ArtifactRunForm(forms.Form):
+    """One typed input per declared parameter of an artifact, for running or exporting it.
+
+    The fields only collect text: run_artifact and export_artifact coerce and check the
+    values by their declarations (apps.llm_artifact.parameters.resolve_values), and the
+    views put the ValidationError they raise back on the form with add_error(None, exc),
+    so the rules live in one place for the pages, the API and the command line.
+    """
+
+    def __init__(self, declarations: list[dict], data: Any = None) -> None:
+        # "param-" ids: a parameter may be called "title", like a field of the edit form
+        # that can be open on the same page.
+        super().__init__(data, auto_id="param-%s")
+        for declaration in declarations:
+            self.fields[declaration["name"]] = _parameter_field(declaration)
+
+    def query_string(self) -> str:
+        """The current values as a query string ("since=2024-01-01&limit=5"), for exports."""
+        values = {name: self[name].value() or "" for name in self.fields}
+        return urlencode(values)

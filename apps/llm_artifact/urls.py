@@ -11,4 +11,7 @@ urlpatterns = [
     # A confirmation page for browsers without JavaScript; deleting itself is POST only.
     path("<int:pk>/confirm-delete/", views.artifact_confirm_delete, name="artifact_confirm_delete"),
     path("<int:pk>/delete/", views.artifact_delete, name="artifact_delete"),
+    path("<int:pk>/run/", views.artifact_run, name="artifact_run"),
+    path("<int:pk>/card-run/", views.artifact_card_run, name="artifact_card_run"),
+    path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
 ]

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -13,10 +14,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.http import HtmxHttpRequest
-from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm
-from apps.llm_artifact.models import Artifact
+from apps.datasources.executor import ResultColumn
+from apps.datasources.exports import EXPORT_FORMATS
+from apps.datasources.sources import all_data_sources
+from apps.llm_artifact.exports import export_response
+from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm, ArtifactRunForm
+from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.parameters import validate_declarations
+from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
+from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS
 
 ARTIFACTS_PER_PAGE = 25
+# The run history on the artifact page.
+RECENT_RUNS = 10
+# Rows a chat card shows; the artifact page shows the whole displayed result.
+CARD_ROWS = 10
+EXPORT_LABELS = {"csv": "CSV", "json": "JSON", "xlsx": "XLSX"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,94 @@ def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@dataclass(frozen=True)
+class ResultTable:
+    """The rows of a run's result to show, and what to say about the rest."""
+
+    columns: list[ResultColumn]
+    rows: list
+    # Rows the run returned (at most the source's display cap) and whether it had more.
+    row_count: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, run: ArtifactRun, *, limit: int | None = None) -> ResultTable | None:
+        result = getattr(run, "result", None)
+        if result is None:
+            return None
+        rows = result.rows if limit is None else result.rows[:limit]
+        return cls(result.columns, rows, result.row_count, result.truncated)
+
+    @property
+    def shown(self) -> int:
+        return len(self.rows)
+
+    @property
+    def cut(self) -> bool:
+        """Fewer rows are shown than the run returned (a chat card's preview)."""
+        return self.shown < self.row_count
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    label: str
+    base_url: str
+    query: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}?{self.query}" if self.query else self.base_url
+
+
+def _data_source_url(artifact: Artifact) -> str:
+    # Only a configured source has a schema page; a link to a 404 helps nobody.
+    if artifact.data_source in all_data_sources():
+        return reverse("datasources:data_source_detail", args=[artifact.data_source])
+    return ""
+
+
+def _declarations_error(artifact: Artifact) -> str:
+    """Why the artifact's parameter declarations cannot make a form ("" when they can).
+
+    Saving validates them, but a row can be stored without full_clean (bulk tools)."""
+    try:
+        validate_declarations(artifact.query_params)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
+def _run_context(
+    artifact: Artifact,
+    *,
+    form: ArtifactRunForm | None = None,
+    run: ArtifactRun | None = None,
+    export_format: str = "",
+) -> dict:
+    """What the run panel, the run history and the statistics show."""
+    declarations_error = _declarations_error(artifact)
+    if form is None and not declarations_error:
+        form = ArtifactRunForm(artifact.query_params)
+    query = form.query_string() if form is not None else ""
+    return {
+        "artifact": artifact,
+        "run_form": form,
+        "declarations_error": declarations_error,
+        "run": run,
+        "result_table": ResultTable.of(run) if run else None,
+        "export_format": EXPORT_LABELS.get(export_format, ""),
+        "export_links": [
+            ExportLink(
+                label, reverse("llm_artifact:artifact_export", args=[artifact.pk, key]), query
+            )
+            for key, label in EXPORT_LABELS.items()
+            if key in EXPORT_FORMATS
+        ],
+        "recent_runs": artifact.runs.select_related("user")[:RECENT_RUNS],
+        "data_source_url": _data_source_url(artifact),
+    }
+
+
 def _detail_context(request: HtmxHttpRequest, artifact: Artifact) -> dict:
     created_by = (
         artifact.messages.filter(artifact_action="created")
@@ -118,11 +219,138 @@ def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact}
         )
     else:
-        response = render(
-            request, "llm_artifact/artifact_detail.html", _detail_context(request, artifact)
-        )
+        context = {**_detail_context(request, artifact), **_run_context(artifact)}
+        response = render(request, "llm_artifact/artifact_detail.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+@login_required
+@require_POST
+def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Run the artifact with the posted parameter values and show the result in place.
+
+    htmx gets the run panel with the result, plus the status badge, statistics and run
+    history out of band; a plain POST gets the whole page. Bad values come back beside
+    their inputs with a 422, and nothing runs or is recorded.
+    """
+    artifact = _visible_artifact(request, pk)
+    run = None
+    form = None
+    if not _declarations_error(artifact):
+        form = ArtifactRunForm(artifact.query_params, request.POST)
+        if form.is_valid():
+            try:
+                run = run_artifact(artifact, user=request.user, raw_params=form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+    context = _run_context(artifact, form=form, run=run)
+    status = 200 if run is not None else 422
+    if request.htmx:
+        return render(
+            request, "llm_artifact/artifact_detail.html#run_response", context, status=status
+        )
+    context.update(_detail_context(request, artifact))
+    return render(request, "llm_artifact/artifact_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> HttpResponse:
+    """Download the artifact's full result (up to the export cap) with the given values.
+
+    The values arrive on the query string, as the run form names them. Bad values, or a
+    query refused or failing before the first row, show the artifact page with the
+    errors (400) instead of a file.
+    """
+    artifact = _visible_artifact(request, pk)
+    if export_format not in EXPORT_FORMATS:
+        raise Http404(f"No export format {export_format!r}.")
+    form = None
+    failed = None
+    if not _declarations_error(artifact):
+        form = ArtifactRunForm(artifact.query_params, request.GET)
+        if form.is_valid():
+            try:
+                export = export_artifact(
+                    artifact,
+                    user=request.user,
+                    raw_params=form.cleaned_data,
+                    export_format=export_format,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            except ExportFailed as exc:
+                failed = exc.run
+            else:
+                return export_response(request, export)
+    context = {
+        **_detail_context(request, artifact),
+        **_run_context(artifact, form=form, run=failed, export_format=export_format),
+    }
+    return render(request, "llm_artifact/artifact_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Run the artifact from its card in a chat, with its default parameter values.
+
+    htmx gets the card back with its first rows (or the error) and fresh statistics. A
+    plain POST runs it too and goes to the artifact page, where the run is in the history.
+    Parameters that need a value send the user to the artifact page to give one.
+    """
+    artifact = _visible_artifact(request, pk)
+    # The card's caption ("Created artifact") comes from the chat; only known words return.
+    action = request.POST.get("action", "")
+    action = action if action in ACTION_ICONS else ""
+    run = None
+    needs_values: list[str] = []
+    declarations_error = _declarations_error(artifact)
+    if not declarations_error:
+        try:
+            run = run_artifact(artifact, user=request.user, raw_params={})
+        except ValidationError as exc:
+            labels = {d["name"]: d.get("label") or d["name"] for d in artifact.query_params}
+            needs_values = [labels.get(name, name) for name in exc.message_dict]
+    if not request.htmx:
+        _card_run_message(request, artifact, run, needs_values, declarations_error)
+        return redirect(f"{artifact.get_absolute_url()}#artifact-run-panel")
+    context = {
+        "artifact": artifact,
+        "action": action,
+        "card_ran": True,
+        "run": run,
+        "result_table": ResultTable.of(run, limit=CARD_ROWS) if run else None,
+        "needs_values": needs_values,
+        "declarations_error": declarations_error,
+    }
+    return render(request, "llm_artifact/artifact_card.html", context)
+
+
+def _card_run_message(
+    request: HtmxHttpRequest,
+    artifact: Artifact,
+    run: ArtifactRun | None,
+    needs_values: list[str],
+    declarations_error: str,
+) -> None:
+    if declarations_error:
+        messages.error(request, f"“{artifact.title}” cannot run: {declarations_error}")
+    elif run is None:
+        messages.warning(
+            request,
+            f"“{artifact.title}” needs values for {', '.join(needs_values)}: "
+            "fill them in below and run it.",
+        )
+    elif run.outcome == ArtifactRun.Outcome.OK:
+        rows = f"{run.row_count:,} row{'s' if run.row_count != 1 else ''}"
+        messages.success(
+            request,
+            f"Ran “{artifact.title}” with its default values: {rows}. Run it below to see them.",
+        )
+    else:
+        messages.error(request, f"“{artifact.title}” failed: {run.error}")
 
 
 @login_required

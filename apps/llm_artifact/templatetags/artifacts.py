@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from apps.datasources.executor import ColumnType, ResultColumn
 
 register = template.Library()
 
@@ -24,6 +30,18 @@ ACTION_ICONS = {
 }
 
 
+# Bootstrap colour per run outcome, for the run history and results.
+OUTCOME_COLOURS = {
+    "ok": "success",
+    "error": "danger",
+    "timeout": "warning",
+    "rejected": "danger",
+}
+
+NUMERIC_TYPES = {ColumnType.INTEGER, ColumnType.NUMBER}
+NULL_CELL = SafeString('<td class="cell-null"><span class="null-badge">NULL</span></td>')
+
+
 @register.filter
 def status_colour(status: str) -> str:
     """{{ artifact.status|status_colour }} -> a Bootstrap colour name for the badge."""
@@ -40,3 +58,70 @@ def action_icon(action: str) -> str:
 def pretty_json(value: object) -> str:
     """Indented JSON for display; the template's autoescaping still applies to the result."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.filter
+def outcome_colour(outcome: str) -> str:
+    """{{ run.outcome|outcome_colour }} -> a Bootstrap colour name for the outcome badge."""
+    return OUTCOME_COLOURS.get(outcome, "secondary")
+
+
+@register.filter
+def duration(milliseconds: float | None) -> str:
+    """{{ run.duration_ms|duration }} -> "0.4 ms", "12 ms" or "1.3 s"."""
+    if milliseconds is None:
+        return ""
+    if milliseconds < 10:
+        return f"{milliseconds:.1f} ms"
+    if milliseconds < 1000:
+        return f"{milliseconds:.0f} ms"
+    return f"{milliseconds / 1000:.1f} s"
+
+
+@register.filter
+def params_summary(params: Any) -> str:
+    """{{ run.params|params_summary }} -> "since=2024-01-01, limit=5" ("" for none)."""
+    if not isinstance(params, dict):
+        return ""
+    return ", ".join(f"{name}={_param_text(value)}" for name, value in params.items())
+
+
+def _param_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@register.filter
+def column_class(column: ResultColumn) -> str:
+    """{{ column|column_class }} -> the CSS class that aligns a result column's cells."""
+    if column.type in NUMERIC_TYPES:
+        return "cell-num"
+    if column.type in (ColumnType.DATE, ColumnType.DATETIME):
+        return "cell-date"
+    return "cell-text"
+
+
+@register.simple_tag
+def result_row(row: Sequence, columns: Sequence[ResultColumn]) -> SafeString:
+    """{% result_row row columns %} -> the <td> cells of one result row.
+
+    One tag per row rather than per cell: a 1,000-row result renders in a blink. Numbers
+    are right-aligned (by column type, or by value where the type is unknown), NULL is a
+    badge rather than an empty cell, and every value is escaped.
+    """
+    return format_html_join(
+        "", "{}", ((_cell(value, column),) for value, column in zip(row, columns, strict=False))
+    )
+
+
+def _cell(value: Any, column: ResultColumn) -> SafeString:
+    if value is None:
+        return NULL_CELL
+    if isinstance(value, bool):
+        return format_html('<td class="cell-bool">{}</td>', "true" if value else "false")
+    if isinstance(value, (int, float)):
+        return format_html('<td class="cell-num">{}</td>', value)
+    return format_html('<td class="{}">{}</td>', column_class(column), value)
