@@ -253,8 +253,12 @@ def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
     problem = _problem_with(tree, sql=sql, dialect=dialect, positional_ok=False)
     if problem:
         return problem
+    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
+    if dialect == "postgres" and _has_unicode_identifier(tokens):
+        # PostgreSQL reads U&"\0070g_sleep" as pg_sleep; sqlglot reads `U & "..."`.
+        return 'Unicode-escaped identifiers (U&"...") are not supported; write the name plainly.'
     placeholders = {node.name for node in tree.find_all(exp.Placeholder)}
-    parameters = tuple(_in_text_order(sql, dialect, placeholders))
+    parameters = tuple(_in_text_order(tokens, placeholders))
     if dialect != "postgres":
         return CheckedSQL(tree=tree, parameters=parameters, dialect=dialect, statement=sql)
     try:
@@ -341,12 +345,22 @@ def _function_names(node: exp.Func) -> set[str]:
     return {name for name in names if name}
 
 
-def _in_text_order(sql: str, dialect: str, names: set[str]) -> list[str]:
+def _has_unicode_identifier(tokens: list) -> bool:
+    return any(
+        u.text in ("U", "u")
+        and amp.token_type == TokenType.AMP
+        and quoted.token_type == TokenType.IDENTIFIER
+        and amp.start == u.end + 1
+        and quoted.start == amp.end + 1
+        for u, amp, quoted in zip(tokens, tokens[1:], tokens[2:], strict=False)
+    )
+
+
+def _in_text_order(tokens: list, names: set[str]) -> list[str]:
     if not names:
         return []
     # The tree does not keep source positions, so order the parameters by scanning the
     # tokens for ":" directly followed by one of the names the parser found.
-    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
     ordered: list[str] = []
     for colon, following in itertools.pairwise(tokens):
         if (

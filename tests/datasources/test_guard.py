@@ -137,6 +137,8 @@ POSTGRES_FUNCTIONS = {
     "database_to_xml": "SELECT database_to_xml(true, false, '')",
     "ts_stat": "SELECT * FROM ts_stat('DELETE FROM orders RETURNING 1')",
     "pg_reload_conf": "SELECT pg_reload_conf()",
+    "unicode_escaped_name": 'SELECT U&"\\0070g_sleep"(10)',
+    "unicode_escaped_name_lower_case": 'SELECT u&"\\0070g_terminate_backend"(1)',
 }
 
 SQLITE_ONLY = {
