@@ -5,7 +5,6 @@ import math
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils.http import content_disposition_header
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,7 +22,6 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.streaming import streaming_body
 from apps.datasources.executor import ColumnType, QueryResult
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.api.filters import ArtifactFilter, StableOrderingFilter
@@ -37,6 +35,7 @@ from apps.llm_artifact.api.serializers import (
     QueryResultSerializer,
     RunFailedSerializer,
 )
+from apps.llm_artifact.exports import export_response
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
 
@@ -229,11 +228,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         except ExportFailed as exc:
             return _run_failed(exc.run)
         # A plain Django response: DRF's renderers have nothing to do with a file.
-        response = StreamingHttpResponse(
-            streaming_body(request._request, export), content_type=export.content_type
-        )
-        response["Content-Disposition"] = content_disposition_header(True, export.filename)
-        return response
+        return export_response(request._request, export)
 
 
 def _run_failed(run: ArtifactRun) -> Response:
