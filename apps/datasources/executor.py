@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import postgres
 from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
@@ -126,7 +127,7 @@ def execute(
     seconds = timeout or data_source.timeout_seconds
     started = time.perf_counter()
     if data_source.engine == Engine.SQLITE:
-        columns, rows = _execute_sqlite(data_source, sql, values, limit + 1, seconds)
+        columns, rows = _execute_sqlite(data_source, checked.statement, values, limit + 1, seconds)
     else:
         columns, rows = _execute_postgres(data_source, checked, values, limit + 1, seconds)
     truncated = len(rows) > limit
@@ -215,7 +216,7 @@ def stream(
     limit = max_rows or data_source.export_max_rows
     seconds = timeout or data_source.timeout_seconds
     if data_source.engine == Engine.SQLITE:
-        opened = _stream_sqlite(data_source, sql, values, limit, batch_size, seconds)
+        opened = _stream_sqlite(data_source, checked.statement, values, limit, batch_size, seconds)
     else:
         opened = _stream_postgres(data_source, checked, values, limit, batch_size, seconds)
     with opened as (columns, batches):
@@ -547,55 +548,37 @@ def _postgres_adapters() -> AdaptersMap:
 
 POSTGRES_ADAPTERS = _postgres_adapters()
 
-NUMERIC_OID = 1700
-# Built-in type OIDs (stable across PostgreSQL versions) to the types users see.
+NUMERIC_OID = postgres.types["numeric"].oid
+# The types users see, by PostgreSQL type name.
+POSTGRES_TYPE_NAMES = {
+    ColumnType.BOOLEAN: "bool",
+    ColumnType.INTEGER: "int2 int4 int8 oid",
+    ColumnType.NUMBER: "float4 float8 numeric",
+    ColumnType.DATE: "date",
+    ColumnType.DATETIME: "timestamp timestamptz",
+    # Text, and the types loaded as their text (POSTGRES_TEXT_TYPES).
+    ColumnType.TEXT: "name text bpchar varchar json jsonb uuid time timetz interval inet cidr "
+    "bytea money xml",
+}
 POSTGRES_COLUMN_TYPES = {
-    16: ColumnType.BOOLEAN,
-    20: ColumnType.INTEGER,
-    21: ColumnType.INTEGER,
-    23: ColumnType.INTEGER,
-    26: ColumnType.INTEGER,
-    700: ColumnType.NUMBER,
-    701: ColumnType.NUMBER,
-    1700: ColumnType.NUMBER,
-    1082: ColumnType.DATE,
-    1114: ColumnType.DATETIME,
-    1184: ColumnType.DATETIME,
-    18: ColumnType.TEXT,
-    19: ColumnType.TEXT,
-    25: ColumnType.TEXT,
-    1042: ColumnType.TEXT,
-    1043: ColumnType.TEXT,
-    705: ColumnType.TEXT,  # unknown, e.g. SELECT 'literal'
-    114: ColumnType.TEXT,
-    3802: ColumnType.TEXT,
-    2950: ColumnType.TEXT,
-    1083: ColumnType.TEXT,
-    1266: ColumnType.TEXT,
-    1186: ColumnType.TEXT,
-    869: ColumnType.TEXT,
-    650: ColumnType.TEXT,
-    17: ColumnType.TEXT,
-    790: ColumnType.TEXT,
-    142: ColumnType.TEXT,
+    postgres.types[name].oid: column_type
+    for column_type, names in POSTGRES_TYPE_NAMES.items()
+    for name in names.split()
 }
-# Values of these OIDs arrive JSON-friendly already; any other column is converted.
-POSTGRES_PLAIN_OIDS = frozenset(POSTGRES_COLUMN_TYPES) | {
-    3904,
-    3926,
-    3906,
-    3908,
-    3910,
-    3912,
-    1005,  # int2[]
-    1007,  # int4[]
-    1016,  # int8[]
-    1009,  # text[]
-    1015,  # varchar[]
-    1000,  # bool[]
-    1021,  # float4[]
-    1022,  # float8[]
-}
+# "char" and unknown (the type of a bare literal: SELECT 'x') are not in psycopg's registry.
+POSTGRES_COLUMN_TYPES |= {18: ColumnType.TEXT, 705: ColumnType.TEXT}
+# Values of these types arrive JSON-friendly already (ranges as text, arrays of plain types
+# as lists of them); any other column is converted value by value.
+POSTGRES_PLAIN_OIDS = frozenset(
+    [
+        *POSTGRES_COLUMN_TYPES,
+        *(postgres.types[name].oid for name in POSTGRES_TEXT_TYPES),
+        *(
+            postgres.types[name].array_oid
+            for name in ["bool", "int2", "int4", "int8", "float4", "float8", "text", "varchar"]
+        ),
+    ]
+)
 
 
 def _whole_number(value: Any) -> Any:

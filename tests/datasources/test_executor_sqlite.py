@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from apps.datasources.executor import (
     read_only_authorizer,
     stream,
 )
+from apps.datasources.guard import CheckedSQL
 from tests.datasources import sample
 from tests.datasources.test_guard import SQLITE_ONLY, WRITES
 
@@ -382,11 +384,11 @@ def test_a_write_refused_by_the_connection_is_reported_as_rejected(
     from apps.datasources import executor
 
     real = executor.parse_checked
-    monkeypatch.setattr(
-        executor,
-        "parse_checked",
-        lambda sql, *, dialect: real("SELECT 1", dialect=dialect),
-    )
+
+    def lenient_guard(sql: str, *, dialect: str) -> CheckedSQL:
+        return replace(real("SELECT 1", dialect=dialect), statement=sql)
+
+    monkeypatch.setattr(executor, "parse_checked", lenient_guard)
     before = sample.sqlite_fingerprint(shop_sqlite)
     with pytest.raises(QueryFailed) as caught:
         execute("shop", "DELETE FROM orders")
