@@ -1,6 +1,7 @@
 """A pydantic-ai FunctionModel that plays a script, for unit tests of the agent turn.
 
-Each model request takes the next step: `Say("text", ...)` streams text in those chunks,
+Each model request takes the next step: `Say("text", ...)` streams text in those chunks
+(a number among them is a pause, in seconds),
 `Call(tool, args)` streams tool calls (JSON arguments in two pieces, or raw pieces that may be
 malformed), and a plain function receives the messages so far and returns a step, so a test
 can check what the model was told (a tool's error, the replayed history) before answering.
@@ -9,6 +10,7 @@ Every request's messages are kept in `requests`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -22,9 +24,9 @@ _ids = itertools.count(1)
 
 @dataclass
 class Say:
-    chunks: tuple[str, ...]
+    chunks: tuple[str | float, ...]
 
-    def __init__(self, *chunks: str) -> None:
+    def __init__(self, *chunks: str | float) -> None:
         self.chunks = chunks
 
 
@@ -61,7 +63,10 @@ class ScriptedModel:
             step = step(messages)
         if isinstance(step, Say):
             for chunk in step.chunks:
-                yield chunk
+                if isinstance(chunk, int | float):
+                    await asyncio.sleep(chunk)  # a slow model, between two chunks
+                else:
+                    yield chunk
         elif isinstance(step, Raise):
             for chunk in step.chunks:
                 yield chunk

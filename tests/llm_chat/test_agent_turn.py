@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -410,10 +411,14 @@ def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
         first_text = asyncio.Event()
 
         async def consume() -> None:
-            async for event in run_turn(chat, user_message, model=script.model):
-                if isinstance(event, TextDelta):
-                    first_text.set()
-                    await asyncio.sleep(10)  # the browser stops reading
+            # As a server does, close the stream when the task streaming it ends.
+            async with contextlib.aclosing(
+                run_turn(chat, user_message, model=script.model)
+            ) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        first_text.set()
+                        await asyncio.sleep(10)  # the browser stops reading
 
         task = asyncio.create_task(consume())
         await asyncio.wait_for(first_text.wait(), timeout=10)
@@ -583,3 +588,28 @@ def test_instructions_carry_the_agents_prompt_the_dialect_and_the_date(chat):
     assert instructions.startswith(chat.agent.system_prompt)
     assert "SQLite SQL" in instructions and "save_artifact" in instructions
     assert f"Today is {timezone.localdate().isoformat()}." in instructions
+
+
+def test_cancelled_while_waiting_for_the_model_keeps_what_arrived(chat):
+    script = ScriptedModel(Say("Partial ", 30.0, "never sent"))
+    user_message = post_user_message(chat, content="Tell me")
+
+    async def cancel_while_waiting() -> None:
+        first_text = asyncio.Event()
+
+        async def consume() -> None:
+            async for event in run_turn(chat, user_message, model=script.model):
+                if isinstance(event, TextDelta):
+                    first_text.set()  # then wait for the model, inside the turn
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first_text.wait(), timeout=10)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async_to_sync(cancel_while_waiting)()
+    reply = Message.objects.get(reply_to=user_message)
+    assert (reply.status, reply.error, reply.content) == ("error", INTERRUPTED, "Partial ")
+    assert ModelCall.objects.get(message=reply).outcome == "error"
