@@ -58,7 +58,7 @@ def card_run_url(artifact: Artifact) -> str:
 
 def result_rows(content: str) -> list[str]:
     """The rows of the result table, as the text of their cells joined by '|'."""
-    table = content.split('class="table table-sm table-hover result-table', 1)[1]
+    table = content.split('class="table table-sm table-striped table-hover result-table', 1)[1]
     body = table.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
     return [
@@ -159,13 +159,13 @@ def test_run_with_htmx_shows_the_table_and_updates_the_page(owner_client, artifa
     assert "<html" not in content
     assert result_rows(content) == [
         "3|Alan Turing|alan@example.com|999.99|2024-02-01 09:15:00",
-        "4|Grace Hopper|grace@example.com|250.0|2024-02-10 18:45:00",
-        "8|Barbara Liskov|NULL|640.0|2024-03-21 11:11:00",
-        "10|Ada Lovelace|ada@example.com|310.0|2024-04-18 19:30:00",
+        "4|Grace Hopper|grace@example.com|250|2024-02-10 18:45:00",
+        "8|Barbara Liskov|NULL|640|2024-03-21 11:11:00",
+        "10|Ada Lovelace|ada@example.com|310|2024-04-18 19:30:00",
     ]
     # NULL is a badge, not an empty cell; numbers are right-aligned cells and headers.
     assert '<td class="cell-null"><span class="null-badge">NULL</span></td>' in content
-    assert '<td class="cell-num">640.0</td>' in content
+    assert '<td class="cell-num">640</td>' in content
     assert '<th scope="col" class="cell-num" title="number">total</th>' in content
     assert '<th scope="col" class="cell-text" title="text">email</th>' in content
     assert '<span class="run-row-count fw-semibold">4 rows</span>' in content
@@ -201,8 +201,8 @@ def test_run_without_javascript_renders_the_page_with_the_result(owner_client, a
     assert "<html" in content
     assert result_rows(content) == [
         "3|Alan Turing|alan@example.com|999.99|2024-02-01 09:15:00",
-        "8|Barbara Liskov|NULL|640.0|2024-03-21 11:11:00",
-        "10|Ada Lovelace|ada@example.com|310.0|2024-04-18 19:30:00",
+        "8|Barbara Liskov|NULL|640|2024-03-21 11:11:00",
+        "10|Ada Lovelace|ada@example.com|310|2024-04-18 19:30:00",
     ]
     assert 'id="artifact-execution-count">1</div>' in content
     assert 'class="history-row" data-outcome="ok"' in content
@@ -224,6 +224,12 @@ def test_a_result_beyond_the_display_cap_says_so(owner_client, shop, settings, o
 def test_an_empty_result_says_so(owner_client, artifact):
     content = owner_client.post(run_url(artifact), {"minimum": "100000"}, headers=HTMX)
     assert "The query returned no rows." in content.content.decode()
+
+
+def test_numbers_show_without_float_noise(owner_client, shop, owner):
+    artifact = ArtifactFactory(owner=owner, sql_query="SELECT 0.1 + 0.2, 35.0, 7, -2.5e-7, 1")
+    content = owner_client.post(run_url(artifact), headers=HTMX).content.decode()
+    assert result_rows(content) == ["0.3|35|7|-2.5e-07|1"]
 
 
 def test_result_values_are_escaped(owner_client, shop, owner):

@@ -39,6 +39,8 @@ OUTCOME_COLOURS = {
 }
 
 NUMERIC_TYPES = {ColumnType.INTEGER, ColumnType.NUMBER}
+# Result text longer than this wraps in its cell; shorter text stays on one line.
+LONG_TEXT = 40
 NULL_CELL = SafeString('<td class="cell-null"><span class="null-badge">NULL</span></td>')
 
 
@@ -122,6 +124,14 @@ def _cell(value: Any, column: ResultColumn) -> SafeString:
         return NULL_CELL
     if isinstance(value, bool):
         return format_html('<td class="cell-bool">{}</td>', "true" if value else "false")
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        # 15 significant digits: 0.1 + 0.2 reads 0.3; exports keep every digit.
+        return format_html('<td class="cell-num">{}</td>', format(value, ".15g"))
+    if isinstance(value, int):
         return format_html('<td class="cell-num">{}</td>', value)
-    return format_html('<td class="{}">{}</td>', column_class(column), value)
+    css = column_class(column)
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        # Short values keep to one line so columns stay readable; long ones wrap instead
+        # of stretching the table.
+        css = f"{css} cell-long"
+    return format_html('<td class="{}">{}</td>', css, value)
