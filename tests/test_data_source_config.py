@@ -82,27 +82,23 @@ def test_the_app_database_is_never_a_data_source(tmp_path, app_database, source_
 
     databases = {"default": {key: fill(value) for key, value in app_database.items()}}
     source = parse_data_sources(f"marketplace={fill(source_url)}")["marketplace"]
-    with override_settings(DATABASES=databases):
-        assert points_at_app_database(source)
+    assert points_at_app_database(source, databases)
 
 
 def test_start_up_refuses_a_data_source_on_the_app_database(tmp_path):
     app_db = tmp_path / "app.sqlite3"
+    databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(app_db)}}
     with (
-        override_settings(
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(app_db)}},
-            DATA_SOURCES=f"marketplace=sqlite:///{app_db}",
-        ),
+        override_settings(DATA_SOURCES=f"marketplace=sqlite:///{app_db}"),
         pytest.raises(ImproperlyConfigured, match="app's own database"),
     ):
-        check_configuration()
+        check_configuration(databases)
 
 
 def test_a_separate_database_is_accepted(tmp_path):
     source = parse_data_sources(f"m=sqlite:///{tmp_path}/marketplace.sqlite3")["m"]
     app_db = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{tmp_path}/app.db"}}
-    with override_settings(DATABASES=app_db):
-        assert not points_at_app_database(source)
+    assert not points_at_app_database(source, app_db)
 
 
 def test_the_default_data_source_must_be_configured():

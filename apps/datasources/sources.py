@@ -156,8 +156,8 @@ def _same_sqlite_file(a: str, b: str) -> bool:
         return False
 
 
-def points_at_app_database(source: DataSource) -> bool:
-    for db in settings.DATABASES.values():
+def points_at_app_database(source: DataSource, databases: dict | None = None) -> bool:
+    for db in (settings.DATABASES if databases is None else databases).values():
         vendor_engine = db.get("ENGINE", "")
         if (
             source.engine == Engine.SQLITE
@@ -175,10 +175,10 @@ def points_at_app_database(source: DataSource) -> bool:
     return False
 
 
-def check_configuration() -> None:
+def check_configuration(databases: dict | None = None) -> None:
     sources = all_data_sources()
     for source in sources.values():
-        if points_at_app_database(source):
+        if points_at_app_database(source, databases):
             raise ImproperlyConfigured(
                 f"Data source {source.name!r} points at the app's own database "
                 f"({source.display_location}). Artifact SQL must never reach it: point "
