@@ -443,8 +443,14 @@ def test_reply_is_saved_while_it_streams(chat, monkeypatch):
     async def watch() -> None:
         async for event in run_turn(chat, user_message, model=script.model):
             if isinstance(event, TextDelta) and event.text == "third":
-                await asyncio.sleep(0.05)  # let the background write land
-                reply = await Message.objects.aget(reply_to=user_message)
+                # The turn waits at this event until we ask for the next one, so the reply
+                # stays pending while the background write lands; poll rather than guess
+                # how long that takes on a busy machine.
+                for _ in range(500):
+                    reply = await Message.objects.aget(reply_to=user_message)
+                    if reply.content:
+                        break
+                    await asyncio.sleep(0.01)
                 seen.append((reply.status, reply.content))
 
     async_to_sync(watch)()
@@ -613,3 +619,23 @@ def test_cancelled_while_waiting_for_the_model_keeps_what_arrived(chat):
     reply = Message.objects.get(reply_to=user_message)
     assert (reply.status, reply.error, reply.content) == ("error", INTERRUPTED, "Partial ")
     assert ModelCall.objects.get(message=reply).outcome == "error"
+
+
+def test_closing_the_stream_marks_the_reply_interrupted_before_aclose_returns(chat):
+    """A server closes the stream of a gone browser; the reply must be settled by then, in
+    the server's task, not later by the garbage collector (possibly as the loop shuts down)."""
+    script = ScriptedModel(Say("Partial ", 30.0, "never sent"))
+    user_message = post_user_message(chat, content="Tell me")
+    seen: list[tuple[str, str, str]] = []
+
+    async def close_after_first_text() -> None:
+        events = run_turn(chat, user_message, model=script.model)
+        async for event in events:
+            if isinstance(event, TextDelta):
+                break
+        await events.aclose()
+        reply = await Message.objects.aget(reply_to=user_message)
+        seen.append((reply.status, reply.error, reply.content))
+
+    async_to_sync(close_after_first_text)()
+    assert seen == [(Message.Status.ERROR, INTERRUPTED, "Partial ")]

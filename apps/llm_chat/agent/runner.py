@@ -123,17 +123,29 @@ async def run_turn(
 
     Raises TurnRefused on the first iteration if the message already has a reply. `model`
     overrides the agent's provider (tests, benchmarks).
+
+    Closing this generator closes the turn inside it before `aclose()` returns, so a reply
+    cut off by the caller is marked `error` in the caller's task. Left to the garbage
+    collector, that clean-up would run in a task of its own, possibly while the event loop
+    shuts down (asgiref's executor for the loop already gone): the reply stayed `pending`, or
+    its save landed on another thread and database connection.
     """
-    async for event in _turn(chat.pk, user_message.pk, retry=False, model=model):
-        yield event
+    async with contextlib.aclosing(
+        _turn(chat.pk, user_message.pk, retry=False, model=model)
+    ) as events:
+        async for event in events:
+            yield event
 
 
 async def retry_turn(
     chat: Chat, user_message: Message, *, model: Model | None = None
 ) -> AsyncIterator[TurnEvent]:
     """Run the turn again for a user message whose reply failed (see is_retryable)."""
-    async for event in _turn(chat.pk, user_message.pk, retry=True, model=model):
-        yield event
+    async with contextlib.aclosing(
+        _turn(chat.pk, user_message.pk, retry=True, model=model)
+    ) as events:
+        async for event in events:
+            yield event
 
 
 def run_turn_sync(chat: Chat, user_message: Message, *, model: Model | None = None) -> TurnOutcome:
