@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -113,25 +114,14 @@ class ArtifactFilterForm(forms.Form):
         return artifacts.order_by(*ordering_for(self.chosen_sort))
 
 
-class ArtifactEditForm(forms.ModelForm):
-    class Meta:
-        model = Artifact
-        fields = ["title", "status", "description", "comment"]
-        widgets = {
-            "description": forms.Textarea(attrs={"rows": 3}),
-            "comment": forms.Textarea(attrs={"rows": 3}),
-        }
+class OutsideErrorsMixin:
+    """For model forms that edit a few fields of an artifact.
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            is_select = isinstance(field.widget, forms.Select)
-            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
-        self.fields["title"].widget.attrs["autofocus"] = True
+    The model validates the whole artifact, but these forms edit some fields: an error about
+    another field (its SQL, say) is shown at the top instead of crashing the form.
+    """
 
     def _update_errors(self, errors: ValidationError) -> None:
-        # The model validates the whole artifact, but this form edits four fields: an error
-        # about another field (its SQL, say) is shown at the top instead of crashing the form.
         if hasattr(errors, "error_dict"):
             outside = {
                 name: messages
@@ -149,6 +139,82 @@ class ArtifactEditForm(forms.ModelForm):
                     )
                 errors = ValidationError(kept)
         super()._update_errors(errors)
+
+
+class ArtifactEditForm(OutsideErrorsMixin, forms.ModelForm):
+    class Meta:
+        model = Artifact
+        fields = ["title", "status", "description", "comment"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "comment": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            is_select = isinstance(field.widget, forms.Select)
+            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
+        self.fields["title"].widget.attrs["autofocus"] = True
+
+
+def parse_chart_text(text: str) -> Any:
+    """The chart editor's text as JSON: blank means {} (table only).
+
+    Raises ValidationError saying where the JSON breaks, in the words a person can act on.
+    """
+    if not text or not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
+            code="invalid_json",
+        ) from None
+
+
+class ChartSpecField(forms.JSONField):
+    """A Vega-Lite spec typed as JSON; blank is {} (table only)."""
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or not isinstance(value, str):
+            return value
+        return parse_chart_text(value)
+
+    def prepare_value(self, value: Any) -> str:
+        # The stored {} shows as an empty editor rather than as "{}".
+        if value == {} or value is None:
+            return ""
+        if isinstance(value, str):
+            return value  # what was typed, kept as it was when the form comes back
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Invalid JSON stays in the editor as typed.
+        return data
+
+
+class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
+    """The chart editor: the Vega-Lite spec as JSON. The model checks it (full_clean)."""
+
+    visualization_config = ChartSpecField(
+        label="Vega-Lite spec",
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 18,
+                "class": "form-control font-monospace chart-editor-text",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "autocapitalize": "off",
+            }
+        ),
+    )
+
+    class Meta:
+        model = Artifact
+        fields = ["visualization_config"]
 
 
 BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import validate_data_source
+from apps.llm_artifact.charts import ChartError, validate_visualization
 from apps.llm_artifact.parameters import validate_declarations
 
 
@@ -43,6 +46,18 @@ class ArtifactQuerySet(models.QuerySet):
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")
+
+    def with_last_result_columns(self) -> ArtifactQuerySet:
+        """Annotate what Artifact.last_result_columns() needs, so a list asks no query per row."""
+        latest_ok = ArtifactRun.objects.filter(
+            artifact=OuterRef("pk"),
+            outcome=ArtifactRun.Outcome.OK,
+            data_source=OuterRef("data_source"),
+        ).order_by("-started_at", "-id")
+        return self.annotate(
+            last_ok_columns=Subquery(latest_ok.values("columns")[:1]),
+            last_ok_sql_digest=Subquery(latest_ok.values("sql_digest")[:1]),
+        )
 
 
 class Artifact(models.Model):
@@ -135,6 +150,28 @@ class Artifact(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("llm_artifact:artifact_detail", args=[self.pk])
 
+    def clean_fields(self, exclude: Any = None) -> None:
+        """The field checks, with the chart checked as Vega-Lite against the latest result.
+
+        The chart is checked here rather than in clean() because its errors can appear
+        without anyone touching it (a later run no longer has a column it draws): a form
+        that does not edit the chart (the title, say) excludes it and is not blocked.
+        """
+        errors: dict[str, list] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        checked = exclude is None or "visualization_config" not in exclude
+        if checked and "visualization_config" not in errors:
+            chart_errors = [p for p in self.visualization_problems() if p.is_error]
+            if chart_errors:
+                errors["visualization_config"] = [
+                    ValidationError(str(problem), code="invalid_chart") for problem in chart_errors
+                ]
+        if errors:
+            raise ValidationError(errors)
+
     def clean(self) -> None:
         super().clean()
         errors: dict[str, list] = {}
@@ -170,6 +207,41 @@ class Artifact(models.Model):
             return [exc.message]
         return undeclared_parameter_errors(used, self.query_params)
 
+    def last_result_columns(self) -> list[dict] | None:
+        """The columns ({"name", "type"}) of the latest successful run, or None.
+
+        None when there is no such run on the artifact's data source, when it ran other SQL
+        than the artifact holds now (its columns may be gone), or when it predates recorded
+        columns. One query, or none on a queryset annotated with_last_result_columns().
+        """
+        if hasattr(self, "last_ok_sql_digest"):
+            digest, columns = self.last_ok_sql_digest, self.last_ok_columns
+        elif self.pk is None:
+            return None
+        else:
+            latest = (
+                self.runs.filter(outcome=ArtifactRun.Outcome.OK, data_source=self.data_source)
+                .order_by("-started_at", "-id")
+                .values_list("sql_digest", "columns")
+                .first()
+            )
+            digest, columns = latest if latest else ("", None)
+        if digest != sql_digest(self.sql_query) or not isinstance(columns, list):
+            return None
+        return columns
+
+    def visualization_problems(self) -> list[ChartError]:
+        """What is wrong with the chart config against the latest result, errors first.
+
+        Warnings (the fields could not be checked because nothing ran yet) do not stop a
+        save; errors do (see clean_fields()). [] for a table-only artifact.
+        """
+        if not isinstance(self.visualization_config, dict) or not self.visualization_config:
+            return []
+        columns = self.last_result_columns()
+        names = [column["name"] for column in columns] if columns is not None else None
+        return validate_visualization(self.visualization_config, columns=names)
+
     def record_run(
         self,
         *,
@@ -181,12 +253,15 @@ class Artifact(models.Model):
         row_count: int = 0,
         truncated: bool = False,
         error: str = "",
+        columns: Sequence[Any] | None = None,
     ) -> ArtifactRun:
         """Record a run and apply its effect on the artifact's statistics and status.
 
         A good run counts one execution, stamps last_executed_at and turns a failed
         artifact active again; any other run marks an active artifact failed with the
         error. Draft and deprecated artifacts keep their status whatever runs do.
+        `columns` (ResultColumn-like, or {"name", "type"} dicts) are the result's columns,
+        kept so charts can be checked against them.
         """
         ok = outcome == ArtifactRun.Outcome.OK
         with transaction.atomic():
@@ -201,6 +276,8 @@ class Artifact(models.Model):
                 error=error,
                 params=params,
                 data_source=self.data_source,
+                columns=_column_dicts(columns) if columns is not None else None,
+                sql_digest=sql_digest(self.sql_query),
             )
             # One UPDATE decides the status in the database from the current row, so a
             # run that ends while someone deprecates the artifact cannot undo that.
@@ -224,6 +301,9 @@ class Artifact(models.Model):
                 }
             Artifact.objects.filter(pk=self.pk).update(**changes)
         self.refresh_from_db(fields=["execution_count", "last_executed_at", "last_error", "status"])
+        if ok and hasattr(self, "last_ok_sql_digest"):
+            # An instance annotated with_last_result_columns() now knows this result.
+            self.last_ok_columns, self.last_ok_sql_digest = run.columns, run.sql_digest
         return run
 
     @property
@@ -232,6 +312,21 @@ class Artifact(models.Model):
         lines = self.sql_query.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
+
+
+def sql_digest(sql: str) -> str:
+    """A fingerprint of the SQL a run ran: its recorded columns only hold for that SQL."""
+    return hashlib.sha256(sql.encode("utf-8")).hexdigest()
+
+
+def _column_dicts(columns: Sequence[Any]) -> list[dict]:
+    out = []
+    for column in columns:
+        if isinstance(column, dict):
+            out.append({"name": str(column["name"]), "type": str(column.get("type", "unknown"))})
+        else:
+            out.append({"name": str(column.name), "type": str(column.type)})
+    return out
 
 
 def undeclared_parameter_errors(used: list[str], declarations: Any) -> list[str]:
@@ -287,6 +382,11 @@ class ArtifactRun(models.Model):
     params = models.JSONField(default=dict, blank=True)
     # Where it ran: the artifact's source may be changed later.
     data_source = models.CharField(max_length=64)
+    # The result's columns ([{"name", "type"}]) of a successful run, which charts are checked
+    # against; None for failed runs and runs recorded before columns were kept.
+    columns = models.JSONField(null=True, blank=True)
+    # sql_digest() of the SQL that ran, so columns are only trusted while the SQL is unchanged.
+    sql_digest = models.CharField(max_length=64, blank=True)
 
     objects = ArtifactRunQuerySet.as_manager()
 

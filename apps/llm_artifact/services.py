@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.datasources.executor import QueryFailed, RowBatches, execute, stream
+from apps.datasources.executor import QueryFailed, ResultColumn, RowBatches, execute, stream
 from apps.datasources.exports import EXPORT_FORMATS, export_filename
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
@@ -48,6 +48,7 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> Artifact
         row_count=result.row_count if result else 0,
         truncated=result.truncated if result else False,
         error=error,
+        columns=result.columns if result else None,
     )
     run.result = result
     return run
@@ -119,6 +120,7 @@ def export_artifact(
         started_at=started_at,
         clock=clock,
         stack=stack,
+        columns=columns,
         chunks=export.write(columns, batches),
         batches=batches,
         filename=export_filename(artifact.title, export_format),
@@ -149,6 +151,7 @@ class ArtifactExport:
         started_at: dt.datetime,
         clock: float,
         stack: ExitStack,
+        columns: list[ResultColumn],
         chunks: Iterator[bytes],
         batches: RowBatches,
         filename: str,
@@ -163,6 +166,7 @@ class ArtifactExport:
         self._started_at = started_at
         self._clock = clock
         self._stack = stack
+        self._columns = columns
         self._writer = chunks
         self._batches = batches
         self._chunks: Iterator[bytes] | None = None
@@ -216,4 +220,6 @@ class ArtifactExport:
             row_count=self._batches.row_count,
             truncated=self._batches.truncated,
             error=error,
+            # Known from the first batch, whatever happened after it.
+            columns=self._columns if outcome == ArtifactRun.Outcome.OK else None,
         )

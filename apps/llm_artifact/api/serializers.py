@@ -38,6 +38,19 @@ class VisualizationConfigField(serializers.JSONField):
     pass
 
 
+class ChartProblemSerializer(serializers.Serializer):
+    """One problem of a chart spec, where it is and how bad."""
+
+    path = serializers.CharField(
+        help_text='Where in the spec, e.g. "encoding.x.field"; empty for the spec as a whole.'
+    )
+    message = serializers.CharField()
+    severity = serializers.ChoiceField(
+        choices=["error", "warning"],
+        help_text="Errors stop a save; warnings do not (e.g. fields not checked yet).",
+    )
+
+
 class ArtifactSummarySerializer(serializers.ModelSerializer):
     """What a chat message shows of the artifact it links."""
 
@@ -57,7 +70,17 @@ class ArtifactSerializer(ModelCleanSerializer):
     query_params = ParameterDeclarationsField(
         required=False, help_text=Artifact._meta.get_field("query_params").help_text
     )
-    visualization_config = VisualizationConfigField(required=False)
+    visualization_config = VisualizationConfigField(
+        required=False,
+        help_text='A Vega-Lite spec drawing the run\'s rows as {"data": {"name": "results"}}; '
+        "{} for a table only. Checked against the official schema, and its fields against "
+        "the columns of the latest successful run.",
+    )
+    visualization_problems = serializers.SerializerMethodField(
+        help_text="What is wrong with the stored chart against the latest result: warnings "
+        "(no successful run yet, so its fields are unchecked) and errors that appeared "
+        "after it was saved (a later run without a column it draws)."
+    )
 
     class Meta:
         model = Artifact
@@ -70,6 +93,7 @@ class ArtifactSerializer(ModelCleanSerializer):
             "sql_query",
             "query_params",
             "visualization_config",
+            "visualization_problems",
             "data_source",
             "chat",
             "agent",
@@ -92,6 +116,10 @@ class ArtifactSerializer(ModelCleanSerializer):
                 "error_messages": {"does_not_exist": "You have no chat with id {pk_value}."},
             },
         }
+
+    @extend_schema_field(ChartProblemSerializer(many=True))
+    def get_visualization_problems(self, artifact: Artifact) -> list[dict]:
+        return [problem.as_dict() for problem in artifact.visualization_problems()]
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -224,3 +252,60 @@ class ExportQuerySerializer(serializers.Serializer):
         default="csv",
         error_messages={"invalid_choice": INVALID_FORMAT},
     )
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+CHART_FORMATS = ["png", "svg"]
+# Big enough for print, small enough that one request cannot ask for a gigapixel PNG.
+CHART_MAX_SIZE = 2000
+CHART_MIN_SIZE = 50
+CHART_MAX_SCALE = 2.0
+
+
+class ChartQuerySerializer(serializers.Serializer):
+    """The chart endpoint's own query parameters; every other one is a parameter value."""
+
+    format = serializers.ChoiceField(
+        choices=CHART_FORMATS,
+        default="png",
+        error_messages={"invalid_choice": '"{input}" is not a chart format; use png or svg.'},
+    )
+    width = serializers.IntegerField(
+        required=False,
+        min_value=CHART_MIN_SIZE,
+        max_value=CHART_MAX_SIZE,
+        help_text="Width of the whole image in CSS pixels, axes and legend included "
+        "(single-view charts; the spec's own width otherwise).",
+    )
+    height = serializers.IntegerField(
+        required=False,
+        min_value=CHART_MIN_SIZE,
+        max_value=CHART_MAX_SIZE,
+        help_text="Height of the whole image in CSS pixels (as width).",
+    )
+    scale = serializers.FloatField(
+        default=1.0,
+        min_value=0.5,
+        max_value=CHART_MAX_SCALE,
+        help_text="Pixels per CSS pixel of a PNG (2 for sharp screens); SVGs ignore it.",
+    )
+
+
+class ChartFailedSerializer(serializers.Serializer):
+    """The chart cannot be drawn: the artifact has none, or its spec does not fit the result."""
+
+    detail = serializers.CharField(help_text="Why, in plain words.")
+    problems = ChartProblemSerializer(many=True, help_text="The spec's errors, with paths.")
+    run_id = serializers.IntegerField(
+        allow_null=True, help_text="The run whose rows were to be drawn, when one ran."
+    )
+
+
+class ChartQueryErrorSerializer(serializers.Serializer):
+    """A bad format, width, height or scale: messages keyed by the query parameter."""
+
+    format = serializers.ListField(child=serializers.CharField(), required=False)
+    width = serializers.ListField(child=serializers.CharField(), required=False)
+    height = serializers.ListField(child=serializers.CharField(), required=False)
+    scale = serializers.ListField(child=serializers.CharField(), required=False)

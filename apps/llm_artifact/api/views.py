@@ -4,7 +4,8 @@ import math
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.text import slugify
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,6 +29,9 @@ from apps.llm_artifact.api.filters import ArtifactFilter, StableOrderingFilter
 from apps.llm_artifact.api.serializers import (
     ArtifactRunSerializer,
     ArtifactSerializer,
+    ChartFailedSerializer,
+    ChartQueryErrorSerializer,
+    ChartQuerySerializer,
     ExecuteSerializer,
     ExportFormatErrorSerializer,
     ExportQuerySerializer,
@@ -35,17 +39,18 @@ from apps.llm_artifact.api.serializers import (
     QueryResultSerializer,
     RunFailedSerializer,
 )
+from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
 from apps.llm_artifact.exports import export_response
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
 
 
 class ExportNegotiation(DefaultContentNegotiation):
-    """Content negotiation for the export, which answers with a file, not a rendering.
+    """Content negotiation for the export and the chart, which answer with a file.
 
-    There `format` names the file type (csv, json, xlsx), where DRF would read it as the
-    renderer to use and 404 on "csv"; and a client may send `Accept: text/csv`, which no
-    renderer offers (a 406). So the query string and Accept are left alone, and the
+    There `format` names the file type (csv, json, xlsx; png, svg), where DRF would read it
+    as the renderer to use and 404 on "csv"; and a client may send `Accept: text/csv`, which
+    no renderer offers (a 406). So the query string and Accept are left alone, and the
     answers the view renders itself (errors) are always JSON.
     """
 
@@ -66,6 +71,19 @@ EXPORT_ERROR = PolymorphicProxySerializer(
     serializers=[ExportFormatErrorSerializer, ParameterErrorsSerializer, RunFailedSerializer],
     resource_type_field_name=None,
 )
+CHART_ERROR = PolymorphicProxySerializer(
+    component_name="ChartError",
+    serializers=[
+        ChartQueryErrorSerializer,
+        ParameterErrorsSerializer,
+        RunFailedSerializer,
+        ChartFailedSerializer,
+    ],
+    resource_type_field_name=None,
+)
+CHART_CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+# The chart endpoint's own query parameters; the others are the artifact's parameter values.
+CHART_QUERY_NAMES = {"format", "width", "height", "scale"}
 EXPORT_FILE_TYPES = {
     "csv": OpenApiTypes.STR,
     "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
@@ -83,7 +101,9 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
     def get_queryset(self) -> QuerySet[Artifact]:
-        return Artifact.objects.visible_to(self.request.user).with_related()
+        # visualization_problems checks charts against the latest result: in the same query.
+        artifacts = Artifact.objects.visible_to(self.request.user).with_related()
+        return artifacts.with_last_result_columns()
 
     def perform_create(self, serializer: ArtifactSerializer) -> None:
         serializer.save(owner=self.request.user)
@@ -229,6 +249,111 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             return _run_failed(exc.run)
         # A plain Django response: DRF's renderers have nothing to do with a file.
         return export_response(request._request, export)
+
+    @extend_schema(
+        summary="Draw the artifact's chart as PNG or SVG",
+        description="Runs the artifact with the given parameter values and draws its "
+        "Vega-Lite chart over the rows on the server (no browser). `/chart.png` and "
+        "`/chart.svg` are the same as `/chart/?format=png` and `?format=svg`. Every query "
+        "parameter other than `format`, `width`, `height` and `scale` is a value for the "
+        "artifact's parameter of that name, e.g. `/chart.png?since=2024-01-01&width=800` "
+        "(so parameters with those four names can only take their defaults here).\n\n"
+        "The run is recorded like any other and counts in the artifact's statistics. The "
+        "chart draws at most 10,000 rows of the result (the data source's display cap "
+        "applies first); a chart that does not show every row says so in its subtitle.\n\n"
+        "400 answers: a bad `format`, `width`, `height` or `scale` (keyed by name); `params` "
+        "(bad parameter values, nothing ran); `detail` + `outcome` + `run_id` (the query "
+        "failed, that run is recorded); or `detail` + `problems` (the artifact has no chart, "
+        "or its spec does not fit the result, each problem with its path in the spec).",
+        parameters=[
+            ChartQuerySerializer,
+            OpenApiParameter(
+                "params",
+                type={"type": "object", "additionalProperties": {"type": "string"}},
+                style="form",
+                explode=True,
+                description="The artifact's parameter values, each as its own query "
+                "parameter (`?status=paid`); left out, a parameter takes its default.",
+            ),
+        ],
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart as a PNG."),
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The chart as an SVG."),
+            400: OpenApiResponse(
+                CHART_ERROR,
+                description="Bad options or parameter values, a failed run, or no chart "
+                "that fits the result.",
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        content_negotiation_class=ExportNegotiation,
+    )
+    def chart(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> HttpResponse | Response:
+        artifact = self.get_object()
+        data = request.query_params.dict()
+        if format:
+            data["format"] = format  # the suffix route: /chart.png
+        query = ChartQuerySerializer(data=data)
+        query.is_valid(raise_exception=True)
+        options = query.validated_data
+        spec = artifact.visualization_config
+        # Worth knowing before running the query: no chart, or one no result could fit.
+        problems = [p for p in validate_visualization(spec, columns=None) if p.is_error]
+        if not spec or problems:
+            detail = (
+                "This artifact has no chart; it is shown as a table."
+                if not spec
+                else f"The chart spec is not valid: {problems[0]}"
+            )
+            return _chart_failed(detail, problems, run=None)
+        values = {name: value for name, value in data.items() if name not in CHART_QUERY_NAMES}
+        try:
+            run = run_artifact(artifact, user=request.user, raw_params=values)
+        except DjangoValidationError as exc:
+            raise ValidationError({"params": exc.message_dict}) from exc
+        if run.outcome != ArtifactRun.Outcome.OK:
+            return _run_failed(run)
+        result: QueryResult = run.result
+        fmt = options["format"]
+        try:
+            image = render_chart(
+                spec,
+                result.columns,
+                result.rows,
+                fmt=fmt,
+                width=options.get("width"),
+                height=options.get("height"),
+                scale=options["scale"],
+                truncated=result.truncated,
+            )
+        except ChartRenderError as exc:
+            return _chart_failed(exc.message, exc.problems, run=run)
+        response = HttpResponse(image, content_type=CHART_CONTENT_TYPES[fmt])
+        filename = f"{slugify(artifact.title) or 'chart'}.{fmt}"
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        # Each request runs the query: a cached image would show stale rows.
+        response["Cache-Control"] = "private, no-store"
+        if fmt == "svg":
+            # Opened on its own, an SVG is a document of this site: let it run nothing.
+            response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        return response
+
+
+def _chart_failed(detail: str, problems: list, *, run: ArtifactRun | None) -> Response:
+    return Response(
+        {
+            "detail": detail,
+            "problems": [problem.as_dict() for problem in problems],
+            "run_id": run.pk if run else None,
+        },
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
 def _run_failed(run: ArtifactRun) -> Response:
