@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,8 +20,21 @@ from apps.core.http import HtmxHttpRequest
 from apps.datasources.executor import ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import all_data_sources
+from apps.llm_artifact.charts import (
+    ChartError,
+    chart_payload,
+    chart_records,
+    suggest_visualization,
+    validate_visualization,
+)
 from apps.llm_artifact.exports import export_response
-from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm, ArtifactRunForm
+from apps.llm_artifact.forms import (
+    ArtifactChartForm,
+    ArtifactEditForm,
+    ArtifactFilterForm,
+    ArtifactRunForm,
+    parse_chart_text,
+)
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.parameters import validate_declarations
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
@@ -75,7 +91,9 @@ def _columns(sort: str) -> list[Column]:
 
 
 def _visible_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
-    return get_object_or_404(Artifact.objects.visible_to(request.user).with_related(), pk=pk)
+    artifacts = Artifact.objects.visible_to(request.user).with_related()
+    # The chart editor checks fields against the latest result: fetched in the same query.
+    return get_object_or_404(artifacts.with_last_result_columns(), pk=pk)
 
 
 def _is_partial(request: HtmxHttpRequest) -> bool:
@@ -143,6 +161,103 @@ class ExportLink:
         return f"{self.base_url}?{self.query}" if self.query else self.base_url
 
 
+def _page_chart(artifact: Artifact, run: ArtifactRun | None) -> dict | None:
+    """What the artifact page's run panel draws: the chart, or at least the rows.
+
+    A table-only artifact still gets the rows (spec None), so the chart editor can preview
+    a spec being written over the result on the page.
+    """
+    result = getattr(run, "result", None) if run else None
+    if result is None:
+        return None
+    if artifact.visualization_config:
+        return chart_payload(
+            artifact.visualization_config, result.columns, result.rows, result.truncated
+        )
+    records, _note = chart_records(result.columns, result.rows, result.truncated)
+    return {"spec": None, "datasets": {"results": records}, "errors": []}
+
+
+def _card_chart(artifact: Artifact, run: ArtifactRun | None) -> dict | None:
+    """The chart a chat card draws after a run: all the run's rows, not only those listed."""
+    result = getattr(run, "result", None) if run else None
+    if result is None or not artifact.visualization_config:
+        return None
+    return chart_payload(
+        artifact.visualization_config, result.columns, result.rows, result.truncated
+    )
+
+
+def _chart_image_links(artifact: Artifact, query: str) -> list[ExportLink]:
+    """Server-drawn PNG and SVG of the chart (the API endpoint; it runs the query)."""
+    if not artifact.visualization_config:
+        return []
+    return [
+        ExportLink(
+            label,
+            reverse("api:artifact-chart", kwargs={"pk": artifact.pk, "format": fmt}),
+            query,
+        )
+        for fmt, label in (("png", "PNG"), ("svg", "SVG"))
+    ]
+
+
+@dataclass(frozen=True)
+class ChartCheck:
+    """The chart editor's text, checked: what to say about it and what the preview draws."""
+
+    problems: list[ChartError]
+    # The spec to preview: None while it has errors; {} for "table only".
+    spec: dict | None
+    columns_known: bool
+
+    @property
+    def errors(self) -> list[ChartError]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[ChartError]:
+        return [p for p in self.problems if not p.is_error]
+
+
+def _check_chart_text(artifact: Artifact, text: str) -> ChartCheck:
+    """The same check the model makes on save, for showing while the spec is typed."""
+    columns = artifact.last_result_columns()
+    try:
+        spec: Any = parse_chart_text(text)
+    except ValidationError as exc:
+        return ChartCheck([ChartError("", exc.messages[0])], None, columns is not None)
+    names = [column["name"] for column in columns] if columns is not None else None
+    problems = validate_visualization(spec, columns=names)
+    has_errors = any(p.is_error for p in problems)
+    return ChartCheck(problems, None if has_errors else spec, columns is not None)
+
+
+def _chart_context(
+    artifact: Artifact,
+    *,
+    form: ArtifactChartForm | None = None,
+    note: str = "",
+    saved: bool = False,
+    form_errors: list[str] | None = None,
+) -> dict:
+    """What the chart editor shows: the form, its check, and what happened last.
+
+    `form_errors` are the save's errors about other fields than the chart (its SQL, say);
+    the chart's own problems come from the check, with their paths.
+    """
+    if form is None:
+        form = ArtifactChartForm(instance=artifact)
+    text = form["visualization_config"].value() or ""
+    return {
+        "chart_form": form,
+        "chart_check": _check_chart_text(artifact, text),
+        "chart_note": note,
+        "chart_saved": saved,
+        "chart_form_errors": form_errors or [],
+    }
+
+
 def _data_source_url(artifact: Artifact) -> str:
     # Only a configured source has a schema page; a link to a 404 helps nobody.
     if artifact.data_source in all_data_sources():
@@ -179,6 +294,7 @@ def _run_context(
         "declarations_error": declarations_error,
         "run": run,
         "result_table": ResultTable.of(run) if run else None,
+        "chart": _page_chart(artifact, run),
         "export_format": EXPORT_LABELS.get(export_format, ""),
         "export_links": [
             ExportLink(
@@ -187,12 +303,15 @@ def _run_context(
             for key, label in EXPORT_LABELS.items()
             if key in EXPORT_FORMATS
         ],
+        "chart_links": _chart_image_links(artifact, query),
         "recent_runs": artifact.runs.select_related("user")[:RECENT_RUNS],
         "data_source_url": _data_source_url(artifact),
     }
 
 
-def _detail_context(request: HtmxHttpRequest, artifact: Artifact) -> dict:
+def _detail_context(
+    request: HtmxHttpRequest, artifact: Artifact, chart: dict | None = None
+) -> dict:
     created_by = (
         artifact.messages.filter(artifact_action="created")
         .select_related("chat")
@@ -206,7 +325,12 @@ def _detail_context(request: HtmxHttpRequest, artifact: Artifact) -> dict:
     )
     if created_by and not (user.is_staff or created_by.chat.owner_id == user.pk):
         created_by = None
-    return {"artifact": artifact, "created_by": created_by, "chat_visible": chat_visible}
+    return {
+        "artifact": artifact,
+        "created_by": created_by,
+        "chat_visible": chat_visible,
+        **(chart if chart is not None else _chart_context(artifact)),
+    }
 
 
 @login_required
@@ -316,12 +440,16 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         _card_run_message(request, artifact, run, needs_values, declarations_error)
         return redirect(f"{artifact.get_absolute_url()}#artifact-run-panel")
+    chart = _card_chart(artifact, run)
     context = {
         "artifact": artifact,
         "action": action,
         "card_ran": True,
         "run": run,
         "result_table": ResultTable.of(run, limit=CARD_ROWS) if run else None,
+        "chart": chart,
+        # Under a chart the rows are one click away, so the card stays short.
+        "fold_rows": bool(chart and not chart["errors"]),
         "needs_values": needs_values,
         "declarations_error": declarations_error,
     }
@@ -387,6 +515,95 @@ def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
     messages.success(request, "Saved.")
     return redirect(artifact)
+
+
+CHART_ACTIONS = {"check", "suggest", "save", "remove"}
+
+
+@login_required
+@require_POST
+def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The chart editor's verbs, by the `action` posted:
+
+    - check: the problems of the spec being typed and the spec to preview (htmx, as the
+      editor changes; nothing is saved);
+    - suggest: fill the editor with a chart proposed from the latest result's columns;
+    - save: store the spec after the model's checks (422 with the errors in place);
+    - remove: store {} so the result shows as a table.
+    htmx gets the editor (or, for check, its feedback) back; a plain POST gets the page, or
+    a redirect to it once saved.
+    """
+    artifact = _visible_artifact(request, pk)
+    action = request.POST.get("action", "save")
+    if action not in CHART_ACTIONS:
+        action = "save"
+    template = "llm_artifact/artifact_detail.html"
+
+    # The form writes into its instance even when the spec is refused: give it a copy, so
+    # the rest of the page keeps showing the stored chart.
+    if action == "check":
+        form = ArtifactChartForm(request.POST, instance=copy.copy(artifact))
+        context = {"artifact": artifact, **_chart_context(artifact, form=form)}
+        if request.htmx:
+            return render(request, f"{template}#chart_check", context)
+        return _detail_page(request, artifact, context)
+
+    if action == "suggest":
+        form, note = _suggestion_form(artifact)
+        context = {"artifact": artifact, **_chart_context(artifact, form=form, note=note)}
+        if request.htmx:
+            return render(request, f"{template}#chart_editor", context)
+        return _detail_page(request, artifact, context)
+
+    data = request.POST.copy()
+    if action == "remove":
+        data["visualization_config"] = ""
+    form = ArtifactChartForm(data, instance=copy.copy(artifact))
+    if not form.is_valid():
+        chart = _chart_context(artifact, form=form, form_errors=form.non_field_errors())
+        context = {"artifact": artifact, **chart}
+        if request.htmx:
+            return render(request, f"{template}#chart_editor", context, status=422)
+        return _detail_page(request, artifact, context, status=422)
+    artifact = form.save(commit=False)
+    # Only the chart: a run finishing meanwhile keeps its count and timestamp.
+    artifact.save(update_fields=["visualization_config", "updated_at"])
+    note = "Chart saved." if artifact.visualization_config else "Chart removed: a table only."
+    if request.htmx:
+        context = {"artifact": artifact, **_chart_context(artifact, note=note, saved=True)}
+        return render(request, f"{template}#chart_editor", context)
+    messages.success(request, note)
+    return redirect(f"{artifact.get_absolute_url()}#artifact-chart")
+
+
+def _suggestion_form(artifact: Artifact) -> tuple[ArtifactChartForm, str]:
+    """The editor filled with a suggested spec (not saved), and a note saying what it is."""
+    columns = artifact.last_result_columns()
+    if columns is None:
+        return (
+            ArtifactChartForm(instance=artifact),
+            "Run the query first: a chart is suggested from its result's columns.",
+        )
+    spec = suggest_visualization(columns)
+    if not spec:
+        return (
+            ArtifactChartForm(instance=artifact),
+            "No chart suits these columns (a chart needs a number with a date, a category "
+            "or another number); the result stays a table.",
+        )
+    form = ArtifactChartForm(
+        {"visualization_config": json.dumps(spec, indent=2, ensure_ascii=False)},
+        instance=copy.copy(artifact),
+    )
+    return form, "Suggested from the result's columns. Adjust it and Save to keep it."
+
+
+def _detail_page(
+    request: HtmxHttpRequest, artifact: Artifact, chart_context: dict, status: int = 200
+) -> HttpResponse:
+    """The whole artifact page with the chart editor in the given state (no JavaScript)."""
+    context = {**_detail_context(request, artifact, chart_context), **_run_context(artifact)}
+    return render(request, "llm_artifact/artifact_detail.html", context, status=status)
 
 
 @login_required
