@@ -277,8 +277,12 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             ),
         ],
         responses={
-            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart as a PNG."),
-            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The chart as an SVG."),
+            (200, "image/png"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The chart as a PNG."
+            ),
+            (200, "image/svg+xml"): OpenApiResponse(
+                OpenApiTypes.STR, description="The chart as an SVG."
+            ),
             400: OpenApiResponse(
                 CHART_ERROR,
                 description="Bad options or parameter values, a failed run, or no chart "
