@@ -159,6 +159,7 @@ class ArtifactAdmin(admin.ModelAdmin):
     inlines = [ArtifactRunInline]
     readonly_fields = [
         "sql_highlighted",
+        "chart_preview",
         "origin_links",
         "referencing_messages",
         "execution_count",
@@ -174,7 +175,7 @@ class ArtifactAdmin(admin.ModelAdmin):
             "Query",
             {"fields": ["data_source", "sql_highlighted", "sql_query", "query_params"]},
         ),
-        ("Presentation", {"fields": ["visualization_config"]}),
+        ("Presentation", {"fields": ["visualization_config", "chart_preview"]}),
         ("Notes", {"fields": ["description", "comment"]}),
         (
             "Origin",
@@ -195,9 +196,52 @@ class ArtifactAdmin(admin.ModelAdmin):
         ),
     ]
 
+    class Media:
+        # The chart preview's button (static/js/charts.js loads vega only where it draws).
+        js = ["js/charts.js"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
-        # The change page reads owner, agent and chat too, not only the changelist.
-        return super().get_queryset(request).with_related()
+        # The change page reads owner, agent and chat too, not only the changelist, and
+        # checks the chart against the latest result (two subqueries, not two queries).
+        return super().get_queryset(request).with_related().with_last_result_columns()
+
+    @admin.display(description="chart preview")
+    def chart_preview(self, artifact: Artifact) -> SafeString:
+        """The chart drawn on the server, on demand: drawing it runs the query."""
+        if artifact.pk is None or not artifact.visualization_config:
+            return format_html("{}", "No chart: the results show as a table.")
+        problems = format_html_join(
+            "",
+            '<li style="color:{}">{}{}</li>',
+            (
+                (
+                    "#dc3545" if problem.is_error else "#b35c00",
+                    format_html("<code>{}</code>: ", problem.path) if problem.path else "",
+                    problem.message,
+                )
+                for problem in artifact.visualization_problems()
+            ),
+        )
+        url = reverse("api:artifact-chart", kwargs={"pk": artifact.pk, "format": "svg"})
+        png = reverse("api:artifact-chart", kwargs={"pk": artifact.pk, "format": "png"})
+        return format_html(
+            "<div data-chart-image>{}"
+            '<p style="margin:0 0 .5em"><button type="button" class="button" '
+            'data-chart-image-src="{}?width=640&amp;height=360">Preview with the default '
+            "values</button> (runs the query) · open as "
+            '<a href="{}" target="_blank" rel="noopener">SVG</a> or '
+            '<a href="{}" target="_blank" rel="noopener">PNG</a></p>'
+            '<p data-chart-image-note style="margin:0"></p>'
+            '<img hidden alt="Chart of {}" style="max-width:100%;border:1px solid #ddd;'
+            'background:#fff"></div>',
+            format_html('<ul style="margin:0 0 .5em;padding-left:1.2em">{}</ul>', problems)
+            if problems
+            else "",
+            url,
+            url,
+            png,
+            artifact.title,
+        )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, artifact: Artifact) -> SafeString:
