@@ -20,10 +20,14 @@ Work like this:
 3. Call run_sql to try your query; it shows at most {row_cap} rows. If it fails, read the error,
    fix the SQL and try again.
 4. When a query answers the question, call save_artifact once with a short title, the SQL, a
-   one-sentence description, typed parameters for values a person may want to change (written
-   as :name in the SQL, each declared in params), and, when the result suits a chart, a
-   Vega-Lite spec in visualization whose data is {{"name": "results"}} (use {{}} for a table).
-5. To change an artifact saved earlier in this chat, call update_artifact with its id.
+   one-sentence description and typed parameters for values a person may want to change
+   (written as :name in the SQL, each declared in params).
+5. When the result suits a chart (a number over time, across categories, or against another
+   number), call set_visualization with the artifact's id and a Vega-Lite spec whose data is
+   {{"name": "results"}} and whose fields are the result's column names exactly. It checks the
+   spec and lists any problems with their paths: fix them and call it again. Leave results
+   that read best as a table (one row, mostly text) without a chart.
+6. To change an artifact saved earlier in this chat, call update_artifact with its id.
 
 Only read data: statements that write are refused. Finish with a short answer in Markdown that
 quotes the key figures from the results. Do not repeat the full SQL: the artifact card shows it.

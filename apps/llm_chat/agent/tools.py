@@ -9,6 +9,7 @@ as every other path to a data source.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,7 +23,9 @@ from pydantic_ai import RunContext, Tool, ToolReturn
 
 from apps.datasources import executor, schema
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.parameters import resolve_values
 from apps.llm_chat.models import Chat, Message
 
 # Enough rows for the model to judge a result; more would only fill its context.
@@ -282,18 +285,26 @@ async def save_artifact(
     )
 
 
+def _artifact_in_reach(deps: TurnDeps, artifact_id: int) -> Artifact | None:
+    # Only artifacts this chat made, on the agent's data source, are in reach.
+    return Artifact.objects.filter(
+        pk=artifact_id, chat=deps.chat, data_source=deps.data_source
+    ).first()
+
+
+def _out_of_reach(artifact_id: int) -> str:
+    return (
+        f"Artifact #{artifact_id} is out of reach: you can only update artifacts saved in "
+        "this chat. Use save_artifact to save a new one instead."
+    )
+
+
 def _update_artifact(
     deps: TurnDeps, artifact_id: int, values: dict
 ) -> Artifact | str | ValidationError:
-    # Only artifacts this chat made, on the agent's data source, are in reach.
-    artifact = Artifact.objects.filter(
-        pk=artifact_id, chat=deps.chat, data_source=deps.data_source
-    ).first()
+    artifact = _artifact_in_reach(deps, artifact_id)
     if artifact is None:
-        return (
-            f"Artifact #{artifact_id} is out of reach: you can only update artifacts saved in "
-            "this chat. Use save_artifact to save a new one instead."
-        )
+        return _out_of_reach(artifact_id)
     for name, value in values.items():
         setattr(artifact, name, value)
     try:
@@ -364,6 +375,103 @@ async def update_artifact(
     )
 
 
+def _result_column_names(artifact: Artifact) -> list[str] | None:
+    """The columns a chart of the artifact can draw, or None when they cannot be known.
+
+    From its latest good run of the current SQL; failing that, the SQL runs once here with
+    the parameters' defaults (read-only, one row, not recorded as a run of the artifact).
+    """
+    columns = artifact.last_result_columns()
+    if columns is not None:
+        return [column["name"] for column in columns]
+    try:
+        values = resolve_values(artifact.query_params, {})
+    except ValidationError:
+        return None  # a required parameter has no default: nothing to run with
+    try:
+        result = executor.execute(
+            artifact.data_source, artifact.sql_query, values or None, max_rows=1
+        )
+    except (executor.QueryFailed, LookupError):
+        return None
+    return [column.name for column in result.columns]
+
+
+@dataclass(frozen=True)
+class ChartRefused:
+    """The spec has errors: nothing was saved."""
+
+    problems: list[dict]
+    columns: list[str] | None
+
+
+def _set_visualization(
+    deps: TurnDeps, artifact_id: int, spec: dict
+) -> Artifact | str | ValidationError | ChartRefused:
+    artifact = _artifact_in_reach(deps, artifact_id)
+    if artifact is None:
+        return _out_of_reach(artifact_id)
+    columns = _result_column_names(artifact)
+    errors = [p for p in validate_visualization(spec, columns=columns) if p.is_error]
+    if errors:
+        return ChartRefused([p.as_dict() for p in errors], columns)
+    # The same path as update_artifact: the model's checks, then the message's link.
+    return _update_artifact(deps, artifact_id, {"visualization_config": spec})
+
+
+async def set_visualization(
+    ctx: RunContext[TurnDeps], artifact_id: int, spec: dict[str, Any]
+) -> ToolReturn:
+    """Give an artifact saved in this chat a chart, checked against its result's columns.
+
+    If the spec has problems nothing is saved and you get them back with their paths in the
+    spec: fix them and call set_visualization again.
+
+    Args:
+        artifact_id: The id save_artifact reported.
+        spec: A Vega-Lite spec whose data is {"name": "results"} (the query's rows), e.g.
+            {"data": {"name": "results"}, "mark": "bar", "encoding": {"x": {"field":
+            "category", "type": "nominal"}, "y": {"field": "revenue", "type":
+            "quantitative"}}}. Fields must be result column names. {} removes the chart.
+    """
+    outcome = await sync_to_async(_set_visualization)(ctx.deps, artifact_id, spec)
+    if isinstance(outcome, str):
+        return ToolReturn(
+            return_value=outcome,
+            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+        )
+    if isinstance(outcome, ChartRefused):
+        columns = ", ".join(outcome.columns) if outcome.columns is not None else "unknown"
+        return ToolReturn(
+            return_value=(
+                "The chart was not saved. Fix these problems and call set_visualization "
+                f"again (the result's columns: {columns}):\n"
+                + json.dumps(outcome.problems, ensure_ascii=False, indent=1)
+            ),
+            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+        )
+    if isinstance(outcome, ValidationError):
+        return ToolReturn(
+            return_value=_validation_feedback("set_visualization", outcome),
+            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+        )
+    verb = "Set the chart of" if spec else "Removed the chart of"
+    return ToolReturn(
+        return_value=(
+            f"{verb} artifact #{outcome.pk} “{outcome.title}”; its card in the chat draws it."
+            if spec
+            else f"{verb} artifact #{outcome.pk} “{outcome.title}”: it shows as a table."
+        ),
+        metadata={
+            "ok": True,
+            "activity": f"{verb} “{outcome.title}”",
+            "artifact_id": outcome.pk,
+            "action": Message.ArtifactAction.UPDATED.value,
+            "title": outcome.title,
+        },
+    )
+
+
 def _search(deps: TurnDeps, query: str) -> list[Artifact]:
     artifacts = Artifact.objects.visible_to(deps.owner).filter(
         status=Artifact.Status.ACTIVE, data_source=deps.data_source
@@ -404,6 +512,7 @@ TOOLS = [
     # Writes run one at a time so two calls in one response cannot race on the message's link.
     Tool(save_artifact, takes_ctx=True, sequential=True),
     Tool(update_artifact, takes_ctx=True, sequential=True),
+    Tool(set_visualization, takes_ctx=True, sequential=True),
 ]
 
 
@@ -421,4 +530,6 @@ def started_label(tool: str, args: dict) -> str:
         return f"Saving artifact “{args.get('title') or '…'}”"
     if tool == "update_artifact":
         return f"Updating artifact #{args.get('artifact_id') or '…'}"
+    if tool == "set_visualization":
+        return f"Charting artifact #{args.get('artifact_id') or '…'}"
     return f"Calling {tool}"
