@@ -9,4 +9,16 @@ urlpatterns = [
     path("new/", views.chat_create, name="chat_create"),
     path("<int:pk>/", views.chat_detail, name="chat_detail"),
     path("<int:pk>/messages/", views.message_create, name="message_create"),
+    # The reply to a saved question, as Server-Sent Events (started here if it has none).
+    path(
+        "<int:pk>/messages/<int:message_pk>/stream/",
+        views.message_stream,
+        name="message_stream",
+    ),
+    # Retry (or first run) of a question's turn: streamed for chat.js, a redirect otherwise.
+    path(
+        "<int:pk>/messages/<int:message_pk>/reply/",
+        views.message_reply,
+        name="message_reply",
+    ),
 ]

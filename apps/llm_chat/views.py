@@ -1,26 +1,57 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from apps.core.http import HtmxHttpRequest
+from apps.core.markdown import render_markdown
+from apps.llm_artifact.models import Artifact
+from apps.llm_chat.agent import (
+    ArtifactSaved,
+    TextDelta,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    TurnRefused,
+    TurnStarted,
+    is_retryable,
+    retry_turn,
+    run_turn,
+    run_turn_sync,
+)
 from apps.llm_chat.forms import ChatCreateForm, MessageForm
 from apps.llm_chat.models import Chat, Message, MessageArtifact
 from apps.llm_chat.services import post_user_message
+from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
 
 CHATS_PER_PAGE = 25
+# While a reply streams, the page shows the raw text as it arrives and, this often, the
+# server's sanitised Markdown of everything so far (tables, lists), never the browser's own.
+MARKDOWN_REFRESH_SECONDS = 0.5
 
 
 def _visible_chat(request: HtmxHttpRequest, pk: int) -> Chat:
     return get_object_or_404(
         Chat.objects.visible_to(request.user).select_related("agent", "owner"), pk=pk
     )
+
+
+def _check_owner(chat: Chat, user) -> None:
+    # Staff may read any chat, but a message always speaks for the chat's owner (as in the API).
+    if chat.owner_id != user.pk:
+        raise PermissionDenied("Only the chat's owner can post in it.")
 
 
 def _render_chat_list(
@@ -48,18 +79,31 @@ def chat_create(request: HtmxHttpRequest) -> HttpResponse:
     return redirect(chat)
 
 
-def _chat_messages(chat: Chat) -> list[Message]:
-    """The chat's messages in order, with their artifacts, in two queries however many.
+def _with_cards(chat_messages: list[Message]) -> list[Message]:
+    """Give each message `cards`, the (artifact, action) pairs of its links (one message may
+    create or update several artifacts), and `retryable` for the Retry button.
 
-    Each message gets `cards`: the (artifact, action) pairs of its links, since one message
-    may create or update several artifacts. Without links the template shows the message's
-    main artifact, so a message rendered on its own (as the composer does) still has its card.
+    Without links the template shows the message's main artifact, so a message rendered on
+    its own still has its card.
     """
-    links = Prefetch("artifact_links", queryset=MessageArtifact.objects.select_related("artifact"))
-    chat_messages = list(chat.messages.with_artifact().prefetch_related(links))
     for message in chat_messages:
         message.cards = [(link.artifact, link.action) for link in message.artifact_links.all()]
+        message.retryable = (
+            message.role == Message.Role.ASSISTANT
+            and message.reply_to_id is not None
+            and is_retryable(message)
+        )
     return chat_messages
+
+
+def _messages_with_cards(messages):
+    links = Prefetch("artifact_links", queryset=MessageArtifact.objects.select_related("artifact"))
+    return messages.with_artifact().prefetch_related(links)
+
+
+def _chat_messages(chat: Chat) -> list[Message]:
+    """The chat's messages in order, with their artifacts, in two queries however many."""
+    return _with_cards(list(_messages_with_cards(chat.messages.all())))
 
 
 def _chat_context(chat: Chat, form: MessageForm) -> dict:
@@ -69,13 +113,15 @@ def _chat_context(chat: Chat, form: MessageForm) -> dict:
         "chat": chat,
         "chat_messages": chat_messages,
         "form": form,
-        "awaiting_reply": _awaiting_reply(chat_messages),
+        "awaiting": _awaiting_reply(chat_messages),
     }
 
 
-def _awaiting_reply(messages: list[Message]) -> bool:
-    """A user message with nothing after it is waiting for the agent's turn."""
-    return bool(messages) and messages[-1].role == Message.Role.USER
+def _awaiting_reply(chat_messages: list[Message]) -> Message | None:
+    """The user message at the end of the chat, still without a reply: its turn is to run."""
+    if chat_messages and chat_messages[-1].role == Message.Role.USER:
+        return chat_messages[-1]
+    return None
 
 
 @login_required
@@ -95,9 +141,7 @@ def _new_message_form(chat: Chat, data: dict | None = None) -> MessageForm:
 @require_POST
 def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = _visible_chat(request, pk)
-    # Staff may read any chat, but a message always speaks for the chat's owner (as in the API).
-    if chat.owner_id != request.user.pk:
-        raise PermissionDenied("Only the chat's owner can post in it.")
+    _check_owner(chat, request.user)
     form = _new_message_form(chat, request.POST)
     if not form.is_valid():
         if request.htmx:
@@ -111,19 +155,142 @@ def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return reswap(retarget(response, "#composer"), "outerHTML")
         return render(request, "llm_chat/chat_detail.html", _chat_context(chat, form), status=422)
 
+    # Saved before the model is asked anything, so the question is never lost.
     message = post_user_message(chat, content=form.cleaned_data["content"])
     if not request.htmx:
-        return redirect(f"{chat.get_absolute_url()}#message-{message.pk}")
-    # The new message is appended to the list; the waiting notice and a fresh composer ride
-    # along as out-of-band swaps.
+        # Without JavaScript the turn runs here, and the page after the redirect shows how it
+        # went (slow, but it works). A new message cannot be refused: it has no reply yet.
+        outcome = run_turn_sync(chat, message)
+        return redirect(f"{chat.get_absolute_url()}#message-{outcome.reply.pk}")
+    # The question is appended with a placeholder for the reply, which chat.js fills from the
+    # message's event stream; a fresh composer rides along out of band.
     return render(
         request,
         "llm_chat/chat_detail.html#message_posted",
         {
             "chat": chat,
             "message": message,
+            "awaiting": message,
             "form": _new_message_form(chat),
-            "awaiting_reply": True,
             "oob": True,
         },
     )
+
+
+# --- The reply, streamed -----------------------------------------------------------------------
+
+
+async def _owned_chat_and_question(request: HtmxHttpRequest, pk: int, message_pk: int):
+    user = await request.auser()
+    # Django renders the 403/404 pages of an async view in a thread of its own; with the user
+    # resolved here they (and the templates below) need no query for it.
+    request.user = user
+    chat = await aget_object_or_404(
+        Chat.objects.visible_to(user).select_related("agent", "owner"), pk=pk
+    )
+    _check_owner(chat, user)
+    question = await aget_object_or_404(
+        Message.objects.filter(chat=chat, role=Message.Role.USER), pk=message_pk
+    )
+    return chat, question
+
+
+def _render_message(request: HtmxHttpRequest, chat: Chat, message_pk: int) -> str:
+    message = _with_cards([_messages_with_cards(Message.objects).get(pk=message_pk)])[0]
+    return render_to_string(
+        "llm_chat/chat_detail.html#message",
+        {"chat": chat, "message": message},
+        request=request,
+    )
+
+
+def _render_card(request: HtmxHttpRequest, artifact_id: int, action: str) -> str:
+    artifact = Artifact.objects.visible_to(request.user).with_related().filter(pk=artifact_id)
+    found = artifact.first()
+    if found is None:  # deleted meanwhile: the final message shows what is left
+        return ""
+    return render_to_string(
+        "llm_artifact/artifact_card.html",
+        {"artifact": found, "action": action},
+        request=request,
+    )
+
+
+def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], Awaitable]:
+    """Server-rendered HTML for the page's events: the card of a saved artifact, the whole
+    message when the turn ends, and now and then the sanitised Markdown of the text so far."""
+    text: list[str] = []
+    last_render = time.monotonic()
+
+    async def extra(event: TurnEvent) -> dict | None:
+        nonlocal last_render
+        if isinstance(event, TurnStarted):
+            text.clear()
+        elif isinstance(event, TextDelta):
+            text.append(event.text)
+            if time.monotonic() - last_render >= MARKDOWN_REFRESH_SECONDS:
+                last_render = time.monotonic()
+                return {"html": str(render_markdown("".join(text)))}
+        elif isinstance(event, ArtifactSaved):
+            html = await sync_to_async(_render_card)(request, event.artifact_id, event.action)
+            return {"html": html}
+        elif isinstance(event, TurnDone | TurnFailed):
+            return {"html": await sync_to_async(_render_message)(request, chat, event.message_id)}
+        return None
+
+    return extra
+
+
+def _page_refusal(request: HtmxHttpRequest, chat: Chat, question: Message):
+    """When the question already has a reply (another window answered it), show that reply."""
+
+    async def on_refused(refused: TurnRefused) -> str:
+        reply = await question.replies.filter(role=Message.Role.ASSISTANT).order_by("-id").afirst()
+        html = await sync_to_async(_render_message)(request, chat, reply.pk) if reply else ""
+        return sse("refused", {"type": "refused", "reason": str(refused), "html": html})
+
+    return on_refused
+
+
+@login_required
+@require_GET
+async def message_stream(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    """Answer a saved question as Server-Sent Events (GET: EventSource and fetch alike).
+
+    The turn starts only if the question has no reply yet; otherwise the stream carries one
+    `refused` event with the existing reply, rendered.
+    """
+    chat, question = await _owned_chat_and_question(request, pk, message_pk)
+    return event_stream_response(
+        run_turn(chat, question),
+        extra=_page_extra(request, chat),
+        on_refused=_page_refusal(request, chat, question),
+    )
+
+
+@login_required
+@require_POST
+async def message_reply(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    """Run the turn of a question again (Retry), or for the first time if it has no reply.
+
+    The failed reply row is reused. Asked for `text/event-stream` (chat.js) the turn streams
+    like message_stream; a plain form post (no JavaScript) waits for the turn and redirects.
+    """
+    chat, question = await _owned_chat_and_question(request, pk, message_pk)
+    events = retry_turn(chat, question)
+    if wants_event_stream(request):
+        return event_stream_response(
+            events,
+            extra=_page_extra(request, chat),
+            on_refused=_page_refusal(request, chat, question),
+        )
+    reply_pk = None
+    try:
+        async for event in events:
+            if isinstance(event, TurnStarted):
+                reply_pk = event.message_id
+    except TurnRefused as refused:
+        messages.info(request, str(refused))
+        reply = await question.replies.order_by("-id").afirst()
+        reply_pk = reply.pk if reply else question.pk
+    return redirect(f"{chat.get_absolute_url()}#message-{reply_pk}")

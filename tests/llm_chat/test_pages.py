@@ -16,7 +16,7 @@ from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 HTMX = {"HX-Request": "true"}
-WAITING = "Waiting for the agent — replies arrive once a provider is connected."
+WAITING = "Your question is saved; the agent has not answered it yet."
 
 
 @pytest.fixture
@@ -175,7 +175,9 @@ def test_owner_sees_messages_in_order(owner_client, chat):
     positions = [content.index(text) for text in ("First question", "First answer", "Second")]
     assert positions == sorted(positions)
     assert content.count("chat-message-user") == 2
-    assert content.count("chat-message-assistant") == 1
+    # The answer, and the placeholder where the reply to the second question will stream.
+    assert content.count("chat-message-assistant") == 2
+    assert content.count('id="reply-to-') == 1
 
 
 def test_other_user_gets_404(client, other_user, chat):
@@ -263,13 +265,28 @@ def test_llm_content_is_escaped(owner_client, chat):
 
     assert "<script>alert" not in content
     assert "<img src=x" not in content
-    assert "&lt;script&gt;alert(&quot;reply&quot;)&lt;/script&gt;" in content
+    # Assistant text is sanitised Markdown: raw HTML stays text (quotes need no escaping there).
+    assert '&lt;script&gt;alert("reply")&lt;/script&gt;' in content
     assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;" in content
 
 
 def test_a_user_message_without_reply_is_shown_as_waiting(owner_client, chat):
+    question = MessageFactory(chat=chat, content="Anyone there?")
+    content = owner_client.get(chat_url(chat)).content.decode()
+    assert WAITING in content
+    # chat.js streams the reply from here; without JavaScript the form asks for it.
+    stream = reverse("llm_chat:message_stream", args=[chat.pk, question.pk])
+    reply = reverse("llm_chat:message_reply", args=[chat.pk, question.pk])
+    assert f'data-stream-url="{stream}"' in content
+    assert f'action="{reply}"' in content
+
+
+def test_staff_see_a_waiting_question_without_starting_its_turn(client, staff, chat):
     MessageFactory(chat=chat, content="Anyone there?")
-    assert WAITING in owner_client.get(chat_url(chat)).content.decode()
+    client.force_login(staff)
+    content = client.get(chat_url(chat)).content.decode()
+    assert "Waiting for the agent's reply." in content
+    assert "data-stream-url" not in content and WAITING not in content
 
 
 def test_no_waiting_notice_once_the_agent_replied(owner_client, chat):
@@ -301,12 +318,18 @@ def test_chat_page_runs_a_fixed_number_of_queries(
 # --- The composer ----------------------------------------------------------------------------
 
 
-def test_posting_without_javascript_redirects_back_to_the_chat(owner_client, chat):
+def test_posting_without_javascript_runs_the_turn_and_redirects_to_the_reply(owner_client, chat):
+    # The factory's agent points at 127.0.0.1:9, where nothing answers: the reply says so.
     response = owner_client.post(post_url(chat), {"content": "How many orders?"})
-    message = Message.objects.get()
+    message, reply = Message.objects.order_by("id")
     assert response.status_code == 302
-    assert response.url == f"{chat_url(chat)}#message-{message.pk}"
+    assert response.url == f"{chat_url(chat)}#message-{reply.pk}"
     assert (message.chat, message.role, message.content) == (chat, "user", "How many orders?")
+    assert (reply.role, reply.status, reply.reply_to) == ("assistant", "error", message)
+    page = owner_client.get(response.url).content.decode()
+    assert "How many orders?" in page
+    assert "Could not reach the model server at http://127.0.0.1:9/v1" in page
+    assert reverse("llm_chat:message_reply", args=[chat.pk, message.pk]) in page  # Retry
 
 
 def test_posting_with_htmx_returns_the_message_to_append(owner_client, chat):
@@ -320,9 +343,11 @@ def test_posting_with_htmx_returns_the_message_to_append(owner_client, chat):
     assert content.lstrip().startswith(f'<article id="message-{message.pk}"')
     assert "How many &lt;b&gt;orders&lt;/b&gt;?" in content
     assert "<html" not in content
-    # The waiting notice and a fresh, empty composer come along out of band.
-    assert '<div id="agent-status" hx-swap-oob="true">' in content
-    assert WAITING in content
+    # The reply's placeholder follows (chat.js streams into it, the turn is not run here)
+    # and a fresh, empty composer comes along out of band.
+    stream = reverse("llm_chat:message_stream", args=[chat.pk, message.pk])
+    assert f'<article id="reply-to-{message.pk}"' in content
+    assert f'data-stream-url="{stream}"' in content
     assert 'id="composer"' in content and 'hx-swap-oob="true"' in content
     assert "How many &lt;b&gt;orders&lt;/b&gt;?</textarea>" not in content
 

@@ -1,0 +1,292 @@
+// The chat page, live: stream the agent's reply into the page as Server-Sent Events.
+//
+// The page works without this file: the composer and Retry are plain forms whose posts wait
+// for the reply. With it, a question's placeholder (an article with data-stream-url) streams
+// from the server as soon as it appears, and Retry streams the same way.
+//
+// Nothing here turns model output into HTML. Raw text goes in with textContent; every piece of
+// HTML (Markdown so far, artifact cards, the finished message) was rendered and sanitised by
+// the server and arrives in an event's `html` field.
+(function () {
+  "use strict";
+
+  var ICONS = {
+    started: "spinner-border spinner-border-sm",
+    done: "bi bi-check-circle text-success",
+    failed: "bi bi-exclamation-circle text-warning",
+  };
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function fromHTML(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  // Let htmx wire up what the server sent (the cards' Run buttons, Retry forms).
+  function activate(node) {
+    if (window.htmx && node) {
+      window.htmx.process(node);
+    }
+    return node;
+  }
+
+  function nearBottom() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+  }
+
+  function keepInView(follow) {
+    if (follow) {
+      window.scrollTo(0, document.body.scrollHeight);
+    }
+  }
+
+  // One reply being streamed into its article.
+  function Reply(article) {
+    this.article = article;
+    this.finished = false;
+    this.calls = {};
+    article.classList.add("chat-message-pending");
+    // Keep the heading line; everything else is rebuilt for the stream.
+    Array.prototype.slice.call(article.children).forEach(function (child) {
+      if (!child.classList.contains("chat-message-meta")) {
+        child.remove();
+      }
+    });
+    this.bubble = el("div", "chat-bubble markdown chat-bubble-streaming");
+    this.bubble.hidden = true;
+    this.rendered = el("div", "chat-stream-rendered");
+    this.tail = el("span", "chat-stream-tail");
+    this.bubble.append(this.rendered, this.tail);
+    this.activity = el("ol", "chat-activity list-unstyled small mb-0 mt-1");
+    this.activity.setAttribute("aria-label", "What the agent is doing");
+    this.cards = el("div", "chat-stream-cards");
+    this.status = el("div", "chat-stream-status small text-body-secondary mt-1");
+    this.status.setAttribute("role", "status");
+    this.setStatus("Waiting for the agent…", true);
+    article.append(this.bubble, this.activity, this.cards, this.status);
+  }
+
+  Reply.prototype.setStatus = function (text, busy) {
+    this.status.replaceChildren();
+    if (busy) {
+      var spinner = el("span", "spinner-border spinner-border-sm me-1");
+      spinner.setAttribute("aria-hidden", "true");
+      this.status.append(spinner);
+    }
+    this.status.append(document.createTextNode(text));
+  };
+
+  Reply.prototype.handle = function (type, data) {
+    var follow = nearBottom();
+    if (type === "start") {
+      this.article.id = "message-" + data.message_id;
+      this.article.dataset.messageId = data.message_id;
+      this.setStatus("Thinking…", true);
+    } else if (type === "text") {
+      this.bubble.hidden = false;
+      if (typeof data.html === "string") {
+        // The server's sanitised Markdown of everything so far replaces the raw text.
+        this.rendered.innerHTML = data.html;
+        this.tail.textContent = "";
+      } else {
+        this.tail.textContent += data.text;
+      }
+      this.setStatus("Writing…", true);
+    } else if (type === "tool") {
+      this.tool(data);
+    } else if (type === "artifact") {
+      this.card(data);
+    } else if (type === "done" || type === "error" || type === "refused") {
+      this.finish(data);
+    }
+    keepInView(follow);
+  };
+
+  Reply.prototype.tool = function (data) {
+    var item = this.calls[data.call_id];
+    if (!item) {
+      item = el("li", "chat-activity-item");
+      item.dataset.callId = data.call_id;
+      this.calls[data.call_id] = item;
+      this.activity.append(item);
+    }
+    item.dataset.state = data.state;
+    var icon = el("span", "chat-activity-icon me-1 " + (ICONS[data.state] || ""));
+    icon.setAttribute("aria-hidden", "true");
+    item.replaceChildren(icon, el("span", "chat-activity-label", data.label));
+  };
+
+  Reply.prototype.card = function (data) {
+    if (!data.html) {
+      return;
+    }
+    var card = activate(fromHTML(data.html));
+    var existing = this.cards.querySelector("#" + CSS.escape(card.id));
+    if (existing) {
+      existing.replaceWith(card);
+    } else {
+      this.cards.append(card);
+    }
+  };
+
+  // The server's rendering of the finished (or failed) message takes the placeholder's place;
+  // the steps the agent took stay beneath its heading, folded.
+  Reply.prototype.finish = function (data) {
+    this.finished = true;
+    if (!data.html) {
+      this.fail(data.reason || "The reply could not be shown.");
+      return;
+    }
+    var message = activate(fromHTML(data.html));
+    if (this.activity.children.length) {
+      var steps = el("details", "chat-activity-log small text-body-secondary mt-1");
+      var count = this.activity.children.length;
+      steps.append(el("summary", "", count + (count === 1 ? " step" : " steps")), this.activity);
+      var meta = message.querySelector(".chat-message-meta");
+      if (meta) {
+        meta.after(steps);
+      } else {
+        message.prepend(steps);
+      }
+    }
+    this.article.replaceWith(message);
+  };
+
+  // Something went wrong between us and the server: the server keeps what arrived.
+  Reply.prototype.fail = function (reason) {
+    this.finished = true;
+    this.article.classList.remove("chat-message-pending");
+    this.status.replaceChildren();
+    var alert = el("div", "alert alert-danger small py-2 mt-2 mb-0", reason + " ");
+    alert.setAttribute("role", "alert");
+    var reload = el("a", "alert-link", "Reload the page");
+    reload.href = window.location.pathname;
+    alert.append(reload, document.createTextNode(" to see what was saved."));
+    this.status.append(alert);
+  };
+
+  function parseEvent(block) {
+    var type = "message";
+    var data = [];
+    block.split("\n").forEach(function (line) {
+      if (line.startsWith("event:")) {
+        type = line.slice(6).trim();
+      } else if (line.startsWith("data:")) {
+        data.push(line.slice(5).replace(/^ /, ""));
+      }
+    });
+    if (!data.length) {
+      return null; // a keep-alive comment
+    }
+    return { type: type, data: JSON.parse(data.join("\n")) };
+  }
+
+  async function errorText(response) {
+    try {
+      var body = await response.json();
+      return body.detail || body.reason || "The server answered " + response.status + ".";
+    } catch (error) {
+      return "The server answered " + response.status + ".";
+    }
+  }
+
+  async function stream(reply, url, init) {
+    var response;
+    try {
+      response = await fetch(url, Object.assign({ credentials: "same-origin" }, init));
+    } catch (error) {
+      reply.fail("Could not reach the server.");
+      return;
+    }
+    var type = response.headers.get("Content-Type") || "";
+    if (!response.ok || type.indexOf("text/event-stream") !== 0) {
+      reply.fail(await errorText(response));
+      return;
+    }
+    var reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    var buffer = "";
+    try {
+      for (;;) {
+        var chunk = await reader.read();
+        if (chunk.done) {
+          break;
+        }
+        buffer += chunk.value.replace(/\r\n/g, "\n");
+        var end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          var event = parseEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          if (event) {
+            reply.handle(event.type, event.data);
+          }
+        }
+      }
+    } catch (error) {
+      // The connection broke; fall through to the notice below.
+    }
+    if (!reply.finished) {
+      reply.fail("The connection to the server was lost before the reply finished.");
+    }
+  }
+
+  function startStream(article) {
+    if (article.dataset.streaming) {
+      return;
+    }
+    article.dataset.streaming = "true";
+    stream(new Reply(article), article.dataset.streamUrl, {
+      headers: { Accept: "text/event-stream" },
+    });
+  }
+
+  function scan(root) {
+    if (root.matches && root.matches("article[data-stream-url]")) {
+      startStream(root);
+    }
+    if (root.querySelectorAll) {
+      root.querySelectorAll("article[data-stream-url]").forEach(startStream);
+    }
+  }
+
+  // Retry (and "Get the reply") post the form and stream the answer into the same article.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-stream-retry], form[data-stream-fallback]")) {
+      return;
+    }
+    var article = form.closest("article");
+    if (!article || !window.fetch || !window.TextDecoderStream) {
+      return; // the plain post still works
+    }
+    event.preventDefault();
+    var body = new FormData(form);
+    var reply = new Reply(article);
+    stream(reply, form.action, {
+      method: "POST",
+      body: body,
+      headers: { Accept: "text/event-stream", "X-CSRFToken": body.get("csrfmiddlewaretoken") },
+    });
+  });
+
+  if (window.fetch && window.TextDecoderStream) {
+    if (window.htmx) {
+      // Called for the page once it is ready and for everything htmx swaps in later.
+      window.htmx.onLoad(scan);
+    } else {
+      document.addEventListener("DOMContentLoaded", function () {
+        scan(document);
+      });
+    }
+  }
+})();

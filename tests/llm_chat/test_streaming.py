@@ -1,0 +1,461 @@
+"""The chat page's reply stream: Server-Sent Events from an async view, under ASGI.
+
+The agent row points at a loopback fake provider (tests/fakes/llm_server.py) speaking the
+OpenAI wire format, so the whole stack runs: view -> run_turn -> pydantic-ai -> openai SDK ->
+HTTP. Requests go through Django's AsyncClient, or straight to the ASGI application when the
+test needs to play the browser going away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+from django.urls import reverse
+
+from apps.llm_chat import views
+from apps.llm_chat.agent.runner import INTERRUPTED
+from apps.llm_chat.models import Message, ModelCall
+from apps.llm_chat.services import post_user_message
+from tests.fakes.datasource import build_shop
+from tests.fakes.llm_server import FakeLLMServer, HTTPError, Stall, call, say
+from tests.llm_chat.factories import ChatFactory, MessageFactory
+
+TOP_SQL = (
+    "SELECT c.name, SUM(o.total) AS revenue FROM orders o "
+    "JOIN categories c ON c.id = o.category_id GROUP BY c.name ORDER BY revenue DESC"
+)
+SSE = {"Accept": "text/event-stream"}
+
+
+@pytest.fixture
+def shop(tmp_path, settings):
+    path = build_shop(tmp_path / "shop.sqlite3")
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
+    settings.LLM_MAX_RETRIES = 0
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
+    return path
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer("openai") as server:
+        yield server
+
+
+@pytest.fixture
+def chat(owner, shop, server):
+    chat = ChatFactory(owner=owner)
+    chat.agent.base_url = server.base_url
+    chat.agent.save()
+    return chat
+
+
+def stream_url(chat, message) -> str:
+    return reverse("llm_chat:message_stream", args=[chat.pk, message.pk])
+
+
+def reply_url(chat, message) -> str:
+    return reverse("llm_chat:message_reply", args=[chat.pk, message.pk])
+
+
+def parse_events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
+            continue
+        name = next(line[7:] for line in lines if line.startswith("event: "))
+        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
+        events.append((name, json.loads(data)))
+    return events
+
+
+def request(user, method: str, url: str, **kwargs):
+    """An AsyncClient request, its streamed body read to the end: (response, body)."""
+
+    async def go():
+        client = AsyncClient()
+        if user is not None:
+            await client.aforce_login(user)
+        response = await getattr(client, method)(url, **kwargs)
+        if response.streaming:
+            body = b"".join([chunk async for chunk in response.streaming_content])
+        else:
+            body = response.content
+        return response, body.decode()
+
+    return async_to_sync(go)()
+
+
+def stream(user, chat, message):
+    response, body = request(user, "get", stream_url(chat, message))
+    assert response.status_code == 200, body
+    return response, parse_events(body)
+
+
+def types(events) -> list[str]:
+    return [name for name, _ in events]
+
+
+# --- A whole turn, streamed ------------------------------------------------------------------
+
+
+def test_stream_carries_tools_the_artifact_card_text_and_the_final_message(chat, owner, server):
+    server.queue(
+        call("list_tables", {}),
+        call("run_sql", {"sql": TOP_SQL}),
+        call("save_artifact", {"title": "Revenue by category", "sql": TOP_SQL}),
+        say("**Games** ", "lead with ", "105."),
+    )
+    question = post_user_message(chat, content="Which category earns most?")
+
+    response, events = stream(owner, chat, question)
+
+    assert response["Content-Type"] == "text/event-stream"
+    assert response["Cache-Control"] == "no-cache"
+    assert response["X-Accel-Buffering"] == "no"
+    reply = Message.objects.get(reply_to=question)
+    assert reply.status == Message.Status.COMPLETE
+    assert reply.content == "**Games** lead with 105."
+
+    assert events[0] == (
+        "start",
+        {"type": "start", "user_message_id": question.pk, "message_id": reply.pk},
+    )
+    labels = [(data["label"], data["state"]) for name, data in events if name == "tool"]
+    assert labels == [
+        ("Listing tables", "started"),
+        ("Listing tables", "done"),
+        ("Running SQL", "started"),
+        ("Ran SQL (3 rows)", "done"),
+        ("Saving artifact “Revenue by category”", "started"),
+        ("Saved artifact “Revenue by category”", "done"),
+    ]
+    [(_, card)] = [e for e in events if e[0] == "artifact"]
+    assert card["action"] == "created" and card["title"] == "Revenue by category"
+    assert f'id="artifact-card-{card["artifact_id"]}"' in card["html"]
+    assert "Revenue by category" in card["html"]
+    # The card arrives before the text that follows the tool calls.
+    assert types(events).index("artifact") < types(events).index("text")
+    assert "".join(data["text"] for name, data in events if name == "text") == reply.content
+
+    name, done = events[-1]
+    assert name == "done"
+    assert done["message_id"] == reply.pk
+    assert done["input_tokens"] == 80 and done["output_tokens"] == 40
+    assert done["html"].lstrip().startswith(f'<article id="message-{reply.pk}"')
+    assert "<strong>Games</strong> lead with 105." in done["html"]
+    assert f'id="artifact-card-{card["artifact_id"]}"' in done["html"]
+
+
+def test_markdown_so_far_is_sent_rendered_and_sanitised(chat, owner, server, monkeypatch):
+    monkeypatch.setattr(views, "MARKDOWN_REFRESH_SECONDS", 0)
+    server.queue(say("<script>alert(1)</script> ", "[x](javascript:alert(1)) ", "**bold**"))
+    question = post_user_message(chat, content="Hi")
+
+    _, events = stream(owner, chat, question)
+
+    texts = [data for name, data in events if name == "text"]
+    # Raw text for textContent, and the server's sanitised Markdown of everything so far.
+    assert [t["text"] for t in texts] == [
+        "<script>alert(1)</script> ",
+        "[x](javascript:alert(1)) ",
+        "**bold**",
+    ]
+    assert texts[-1]["html"] == (
+        "<p>&lt;script&gt;alert(1)&lt;/script&gt; [x](javascript:alert(1)) "
+        "<strong>bold</strong></p>\n"
+    )
+    html = events[-1][1]["html"]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript' not in html
+
+
+def test_markdown_is_refreshed_at_most_so_often(chat, owner, server, monkeypatch):
+    monkeypatch.setattr(views, "MARKDOWN_REFRESH_SECONDS", 3600)
+    server.queue(say("a ", "b ", "c"))
+    question = post_user_message(chat, content="Hi")
+    _, events = stream(owner, chat, question)
+    assert not [data for name, data in events if name == "text" and "html" in data]
+
+
+def test_a_question_with_a_reply_is_not_answered_again(chat, owner, server):
+    question = post_user_message(chat, content="Hi")
+    reply = MessageFactory(
+        chat=chat, role="assistant", content="Already *answered*.", reply_to=question
+    )
+
+    _, events = stream(owner, chat, question)
+
+    [(name, refused)] = events
+    assert name == "refused"
+    assert refused["reason"] == "This message already has a reply."
+    assert refused["html"].lstrip().startswith(f'<article id="message-{reply.pk}"')
+    assert "<em>answered</em>" in refused["html"]
+    assert server.requests == [] and not ModelCall.objects.exists()
+
+
+def test_no_provider_reachable_says_how_to_configure_one_and_keeps_the_question(owner, shop):
+    chat = ChatFactory(owner=owner)  # the factory's agent points at 127.0.0.1:9: nothing there
+    question = post_user_message(chat, content="Top categories?")
+
+    _, events = stream(owner, chat, question)
+
+    assert types(events) == ["start", "error"]
+    error = events[-1][1]
+    assert error["reason"].startswith("Could not reach the model server at http://127.0.0.1:9/v1")
+    assert "LLM_BASE_URL" in error["reason"] and "README" in error["reason"]
+    assert "chat-error" in error["html"] and "Retry" in error["html"]
+    assert f'action="{reply_url(chat, question)}"' in error["html"]
+    assert Message.objects.get(pk=question.pk).content == "Top categories?"
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.error) == ("error", error["reason"])
+
+
+def test_provider_failure_keeps_the_partial_text_and_offers_retry(chat, owner, server):
+    server.queue(HTTPError(500), HTTPError(500))
+    question = post_user_message(chat, content="Hi")
+
+    _, events = stream(owner, chat, question)
+
+    assert types(events) == ["start", "error"]
+    assert "failed (HTTP 500)" in events[-1][1]["reason"]
+    assert Message.objects.get(reply_to=question).status == "error"
+
+
+# --- Retry -----------------------------------------------------------------------------------
+
+
+def failed_turn(chat):
+    question = post_user_message(chat, content="Top categories?")
+    reply = MessageFactory(
+        chat=chat,
+        role="assistant",
+        status="error",
+        error="The model server failed.",
+        content="Partial",
+        reply_to=question,
+    )
+    return question, reply
+
+
+def test_retry_streams_into_the_same_reply(chat, owner, server):
+    question, reply = failed_turn(chat)
+    server.queue(say("Games ", "lead."))
+
+    response, body = request(owner, "post", reply_url(chat, question), headers=SSE)
+
+    assert response.status_code == 200
+    events = parse_events(body)
+    assert events[0][1]["message_id"] == reply.pk
+    assert types(events)[-1] == "done"
+    reply.refresh_from_db()
+    assert (reply.status, reply.content, reply.error) == ("complete", "Games lead.", "")
+    assert Message.objects.filter(role="assistant").count() == 1
+
+
+def test_retry_without_javascript_waits_and_redirects_to_the_reply(chat, owner, server):
+    question, reply = failed_turn(chat)
+    server.queue(say("Games lead."))
+
+    response, _ = request(owner, "post", reply_url(chat, question))
+
+    assert response.status_code == 302
+    assert response.url == f"{chat.get_absolute_url()}#message-{reply.pk}"
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("complete", "Games lead.")
+
+
+def test_retry_answers_a_question_that_never_got_a_reply(chat, owner, server):
+    question = post_user_message(chat, content="Hi")
+    server.queue(say("Hello."))
+    response, _ = request(owner, "post", reply_url(chat, question))
+    reply = Message.objects.get(reply_to=question)
+    assert response.url.endswith(f"#message-{reply.pk}")
+    assert reply.content == "Hello."
+
+
+def test_retry_of_a_complete_reply_is_refused(chat, owner, server):
+    question = post_user_message(chat, content="Hi")
+    reply = MessageFactory(chat=chat, role="assistant", content="Done.", reply_to=question)
+
+    plain, _ = request(owner, "post", reply_url(chat, question))
+    streamed, body = request(owner, "post", reply_url(chat, question), headers=SSE)
+
+    assert streamed.status_code == 200
+    assert plain.status_code == 302 and plain.url.endswith(f"#message-{reply.pk}")
+    [(name, refused)] = parse_events(body)
+    assert name == "refused" and refused["reason"] == "This message already has a reply."
+    assert server.requests == []
+    reply.refresh_from_db()
+    assert reply.content == "Done."
+
+
+def test_the_page_offers_retry_only_to_the_owner_of_a_failed_reply(chat, owner, staff, client):
+    question, _ = failed_turn(chat)
+    client.force_login(owner)
+    page = client.get(chat.get_absolute_url()).content.decode()
+    assert f'action="{reply_url(chat, question)}"' in page
+    assert "The model server failed." in page and "Partial" in page
+    client.force_login(staff)
+    page = client.get(chat.get_absolute_url()).content.decode()
+    assert "The model server failed." in page
+    assert f'action="{reply_url(chat, question)}"' not in page
+
+
+# --- Who may stream --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_other_user_gets_404(chat, other_user, server, method):
+    question = post_user_message(chat, content="Hi")
+    url = stream_url(chat, question) if method == "get" else reply_url(chat, question)
+    response, _ = request(other_user, method, url, headers=SSE)
+    assert response.status_code == 404
+    assert not Message.objects.filter(reply_to=question).exists()
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_staff_read_but_cannot_start_a_turn_in_someone_elses_chat(chat, staff, server, method):
+    question = post_user_message(chat, content="Hi")
+    url = stream_url(chat, question) if method == "get" else reply_url(chat, question)
+    response, _ = request(staff, method, url, headers=SSE)
+    assert response.status_code == 403
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_anonymous_is_sent_to_sign_in(chat, server, method):
+    question = post_user_message(chat, content="Hi")
+    url = stream_url(chat, question) if method == "get" else reply_url(chat, question)
+    response, _ = request(None, method, url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_only_questions_of_the_chat_can_be_streamed(chat, owner, server):
+    question = post_user_message(chat, content="Hi")
+    answer = MessageFactory(chat=chat, role="assistant", reply_to=question)
+    elsewhere = MessageFactory(chat=ChatFactory(owner=owner))
+    for message in (answer, elsewhere):
+        response, _ = request(owner, "get", stream_url(chat, message))
+        assert response.status_code == 404
+
+
+def test_stream_is_get_only_and_reply_post_only(chat, owner, server):
+    question = post_user_message(chat, content="Hi")
+    assert request(owner, "post", stream_url(chat, question))[0].status_code == 405
+    assert request(owner, "get", reply_url(chat, question))[0].status_code == 405
+
+
+# --- The browser going away ------------------------------------------------------------------
+
+
+def asgi_scope(client, owner, path: str) -> dict:
+    client.force_login(owner)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
+    chat, owner, client, server
+):
+    from config.asgi import application
+
+    server.queue(say("Partial ", "answer ", "that ", "never ", "ends"))
+    server.chunk_delay = 0.3
+    question = post_user_message(chat, content="Tell me")
+    scope = asgi_scope(client, owner, stream_url(chat, question))
+
+    async def leave_after_first_text() -> None:
+        inbox: asyncio.Queue = asyncio.Queue()
+        outbox: asyncio.Queue = asyncio.Queue()
+        await inbox.put({"type": "http.request", "body": b"", "more_body": False})
+        # Run in this context (not a fresh one, as asgiref's ApplicationCommunicator does), so
+        # the app's database work runs on the test's thread and sees its transaction.
+        app = asyncio.ensure_future(application(scope, inbox.get, outbox.put))
+        start = await asyncio.wait_for(outbox.get(), 10)
+        assert start["status"] == 200
+        received = b""
+        while b"event: text" not in received:
+            received += (await asyncio.wait_for(outbox.get(), 10))["body"]
+        await inbox.put({"type": "http.disconnect"})
+        await asyncio.wait_for(app, 10)
+
+    async_to_sync(leave_after_first_text)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
+    assert reply.content.startswith("Partial ")
+    assert "ends" not in reply.content
+
+
+def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(chat, owner, client, server):
+    """The disconnect lands while the server waits on the socket, not on the turn: Django
+    never resumes the response's iterator, and the turn must end all the same."""
+    from config.asgi import application
+
+    server.queue(say("Partial ", "answer ", "that ", "never ", "ends"))
+    server.chunk_delay = 0.3
+    question = post_user_message(chat, content="Tell me")
+    scope = asgi_scope(client, owner, stream_url(chat, question))
+
+    async def stop_reading() -> None:
+        disconnected = asyncio.Event()
+        first_text = asyncio.Event()
+        requested = False
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if b"event: text" in message.get("body", b""):
+                first_text.set()
+                await asyncio.Event().wait()  # a full socket buffer: this never returns
+
+        app = asyncio.ensure_future(application(scope, receive, send))
+        await asyncio.wait_for(first_text.wait(), 10)
+        disconnected.set()
+        await asyncio.wait_for(app, 10)
+
+    async_to_sync(stop_reading)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
+    assert reply.content.startswith("Partial ")
+
+
+def test_a_silent_provider_gets_keep_alive_comments(chat, owner, server, monkeypatch, settings):
+    monkeypatch.setattr("apps.llm_chat.streams.KEEP_ALIVE_SECONDS", 0.05)
+    # The first request stalls past the timeout; the SDK's retry gets the answer.
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 0.3
+    settings.LLM_MAX_RETRIES = 1
+    server.queue(Stall(1.0), say("Late."))
+    question = post_user_message(chat, content="Hi")
+
+    _, body = request(owner, "get", stream_url(chat, question))
+
+    assert ": keep-alive\n\n" in body
+    assert parse_events(body)[-1][0] == "done"
