@@ -549,7 +549,7 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _detail_page(request, artifact, context)
 
     if action == "suggest":
-        form, note = _suggestion_form(artifact)
+        form, note = _suggestion_form(artifact, request.POST)
         context = {"artifact": artifact, **_chart_context(artifact, form=form, note=note)}
         if request.htmx:
             return render(request, f"{template}#chart_editor", context)
@@ -576,18 +576,21 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(f"{artifact.get_absolute_url()}#artifact-chart")
 
 
-def _suggestion_form(artifact: Artifact) -> tuple[ArtifactChartForm, str]:
-    """The editor filled with a suggested spec (not saved), and a note saying what it is."""
+def _suggestion_form(artifact: Artifact, typed: Any) -> tuple[ArtifactChartForm, str]:
+    """The editor filled with a suggested spec (not saved), and a note saying what it is.
+
+    Without a suggestion the editor keeps what was typed (`typed`, the posted form).
+    """
     columns = artifact.last_result_columns()
     if columns is None:
         return (
-            ArtifactChartForm(instance=artifact),
+            ArtifactChartForm(typed, instance=copy.copy(artifact)),
             "Run the query first: a chart is suggested from its result's columns.",
         )
     spec = suggest_visualization(columns)
     if not spec:
         return (
-            ArtifactChartForm(instance=artifact),
+            ArtifactChartForm(typed, instance=copy.copy(artifact)),
             "No chart suits these columns (a chart needs a number with a date, a category "
             "or another number); the result stays a table.",
         )

@@ -336,12 +336,22 @@ def test_suggest_fills_the_editor_from_the_latest_result_without_saving(
     assert table_only.visualization_config == {}
 
 
-def test_suggest_before_any_run_says_to_run_first(owner_client, table_only):
+def test_suggest_before_any_run_says_to_run_first_and_keeps_the_typing(owner_client, table_only):
+    typed = '{"mark": "bar"'
     content = owner_client.post(
-        chart_url(table_only), {"action": "suggest"}, headers=HTMX
+        chart_url(table_only),
+        {"action": "suggest", "visualization_config": typed},
+        headers=HTMX,
     ).content.decode()
     assert "Run the query first" in content
-    assert editor_text(content) == ""
+    assert editor_text(content) == "{&quot;mark&quot;: &quot;bar&quot;"
+
+
+def test_suggest_leaves_a_result_without_a_measure_as_a_table(owner_client, owner, shop):
+    names = ArtifactFactory(owner=owner, sql_query="SELECT name, email FROM customers")
+    run_artifact(names, user=owner, raw_params={})
+    content = owner_client.post(chart_url(names), {"action": "suggest"}, headers=HTMX)
+    assert "No chart suits these columns" in content.content.decode()
 
 
 def test_suggest_without_javascript_is_the_page_with_the_suggestion(
