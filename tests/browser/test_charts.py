@@ -178,7 +178,9 @@ def test_suggest_then_save_and_the_chart_stays(page: Page, live_server, demo):
     editor.get_by_role("button", name="Suggest chart").click()
     expect(editor.locator(".chart-note")).to_contain_text("Suggested from the result's columns")
     expect(editor.locator("#chart-spec")).to_have_value(re.compile(r'"mark": \{\s*"type": "bar"'))
-    expect(editor.locator("[data-chart-preview] svg.marks g.mark-rect path")).to_have_count(STATUSES)
+    expect(editor.locator("[data-chart-preview] svg.marks g.mark-rect path")).to_have_count(
+        STATUSES
+    )
     table_only.refresh_from_db()
     assert table_only.visualization_config == {}
 
