@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import struct
 import xml.etree.ElementTree as ET
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_chat.demo import DEMO_USERNAME
 from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 
@@ -244,3 +248,34 @@ def test_a_signed_in_browser_session_may_load_the_image(client, owner, artifact)
     response = client.get(chart_url(artifact, "png"), {"width": 300, "height": 200})
     assert response.status_code == 200
     assert png_size(response.content) == (300, 200)
+
+
+# --- the demo ----------------------------------------------------------------------------------
+
+
+def test_every_demo_chart_draws_at_the_requested_size(tmp_path, settings):
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{tmp_path / 'marketplace.sqlite3'}"
+    settings.DEMO_PASSWORD = "demo-password"
+    call_command("seed_demo", "--scale", "0.01", stdout=StringIO())
+    charted = Artifact.objects.filter(owner__username=DEMO_USERNAME).exclude(
+        visualization_config={}
+    )
+    assert charted.count() >= 4
+    client = APIClient()
+    client.force_authenticate(charted[0].owner)
+
+    for artifact in charted:
+        png = client.get(chart_url(artifact, "png"), {"width": 600, "height": 320})
+        assert png.status_code == 200, (artifact.title, png.content[:300])
+        assert png_size(png.content) == (600, 320), artifact.title
+        svg = client.get(chart_url(artifact, "svg"))
+        assert svg.status_code == 200, artifact.title
+        # Drawn data, not an empty frame: bars, arcs or a line, each a path of its own.
+        marks = [
+            group
+            for group in svg_root(svg.content).iter(f"{SVG}g")
+            if group.get("class", "").split()[:1] in (["mark-rect"], ["mark-arc"], ["mark-line"])
+        ]
+        assert marks and all(group.find(f"{SVG}path") is not None for group in marks), (
+            artifact.title
+        )
