@@ -199,6 +199,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ArtifactStatusEnum": "apps.llm_artifact.models.Artifact.Status",
         "MessageStatusEnum": "apps.llm_chat.models.Message.Status",
+        # A message's main artifact_action and each of its artifact links share the choices.
+        "ArtifactActionEnum": "apps.llm_chat.models.Message.ArtifactAction",
     },
 }
 

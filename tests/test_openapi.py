@@ -38,6 +38,7 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/chats/": {"get", "post"},
         "/api/chats/{id}/": {"get", "put", "patch", "delete"},
         "/api/chats/{id}/messages/": {"get", "post"},
+        "/api/chats/{id}/messages/{message_id}/retry/": {"post"},
         "/api/artifacts/": {"get", "post"},
         "/api/artifacts/{id}/": {"get", "put", "patch", "delete"},
         "/api/artifacts/{id}/execute/": {"post"},
@@ -59,7 +60,14 @@ def test_messages_endpoint_is_described_as_used(schema):
 
     assert _ref(messages["get"]["responses"]["200"]["content"]) == "PaginatedMessageList"
     assert {p["name"] for p in messages["get"]["parameters"]} == {"id", "page", "page_size"}
-    assert set(messages["post"]["responses"]) == {"201"}
+    post = messages["post"]["responses"]
+    assert set(post) == {"200", "201", "400", "403", "409"}
+    # 201: the question and the reply; 200: the same turn as Server-Sent Events.
+    assert post["201"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert post["201"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith(
+        "/Message"
+    )
+    assert set(post["200"]["content"]) == {"text/event-stream"}
     assert _ref(messages["post"]["requestBody"]["content"]) == "MessageRequest"
     request_fields = schema["components"]["schemas"]["MessageRequest"]
     assert set(request_fields["properties"]) == {"content"}
@@ -67,6 +75,14 @@ def test_messages_endpoint_is_described_as_used(schema):
     message = schema["components"]["schemas"]["Message"]["properties"]
     assert message["artifact"]["allOf"][0]["$ref"].endswith("/ArtifactSummary")
     assert message["artifact"]["nullable"] is True
+    assert message["artifacts"]["items"]["$ref"].endswith("/LinkedArtifact")
+
+
+def test_retry_endpoint_documents_json_and_event_stream(schema):
+    retry = schema["paths"]["/api/chats/{id}/messages/{message_id}/retry/"]["post"]
+    assert set(retry["responses"]) == {"200", "403", "404", "409"}
+    assert set(retry["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert {p["name"] for p in retry["parameters"]} == {"id", "message_id"}
 
 
 def test_artifact_list_documents_filters_search_ordering_and_paging(schema):

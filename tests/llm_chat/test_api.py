@@ -248,13 +248,15 @@ def test_owner_posts_a_user_message(owner_api, owner):
         messages_url(chat), {"content": "How many orders were returned?"}, format="json"
     )
 
+    # The turn runs too (tests/llm_chat/test_api_turn.py); the question comes first.
     assert response.status_code == 201, response.json()
-    body = response.json()
+    body, reply = response.json()
     assert body["role"] == "user"
     assert body["status"] == "complete"
     assert body["content"] == "How many orders were returned?"
     assert body["chat"] == chat.pk
-    assert body["artifact"] is None
+    assert body["artifact"] is None and body["artifacts"] == []
+    assert (reply["role"], reply["reply_to"]) == ("assistant", body["id"])
     message = Message.objects.get(pk=body["id"])
     assert (message.chat, message.role, message.content) == (
         chat,
@@ -280,8 +282,9 @@ def test_clients_write_only_the_content_of_a_message(owner_api, owner):
     )
 
     assert response.status_code == 201
-    message = Message.objects.get()
+    message = Message.objects.get(role="user")
     assert (message.role, message.status, message.artifact) == ("user", "complete", None)
+    assert message.content == "Hello"
 
 
 @pytest.mark.parametrize("payload", [{"content": ""}, {"content": "   \n"}, {}])
@@ -366,7 +369,7 @@ def test_session_client_posts_a_message_with_csrf(client, owner):
 
     assert refused.status_code == 403
     assert accepted.status_code == 201
-    assert chat.messages.count() == 1
+    assert chat.messages.filter(role="user").count() == 1
 
 
 # --- query counts ------------------------------------------------------------------------------
@@ -394,12 +397,16 @@ def test_message_list_runs_a_fixed_number_of_queries(
     chat = ChatFactory(owner=owner)
     for n in range(rows):
         artifact = ArtifactFactory(owner=owner, chat=chat)
-        MessageFactory(chat=chat, role="assistant", artifact=artifact, artifact_action="created")
+        message = MessageFactory(chat=chat, role="assistant", content=f"Answer {n}")
+        message.link_artifact(artifact, "created")
         MessageFactory(chat=chat, content=f"Question {n}")
 
-    # The chat, a COUNT for the pager, and the messages joined to their artifacts.
-    with django_assert_max_num_queries(3):
+    # The chat, a COUNT for the pager, the messages joined to their main artifacts, and all
+    # their artifact links with the artifacts.
+    with django_assert_max_num_queries(4):
         response = owner_api.get(messages_url(chat), {"page_size": 200})
 
-    assert len(response.json()["results"]) == 2 * rows
-    assert all(m["artifact"] for m in response.json()["results"] if m["role"] == "assistant")
+    results = response.json()["results"]
+    assert len(results) == 2 * rows
+    assert all(m["artifact"] for m in results if m["role"] == "assistant")
+    assert all(len(m["artifacts"]) == 1 for m in results if m["role"] == "assistant")

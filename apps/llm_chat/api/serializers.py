@@ -5,7 +5,7 @@ from rest_framework import serializers
 from apps.core.serializers import ModelCleanSerializer
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.api.serializers import ArtifactSummarySerializer
-from apps.llm_chat.models import Chat, Message
+from apps.llm_chat.models import Chat, Message, MessageArtifact
 
 
 class ChatSerializer(ModelCleanSerializer):
@@ -42,10 +42,31 @@ class ChatSerializer(ModelCleanSerializer):
         ]
 
 
+class LinkedArtifactSerializer(serializers.ModelSerializer):
+    """An artifact a message created or updated, and which of the two."""
+
+    artifact = ArtifactSummarySerializer(read_only=True)
+
+    class Meta:
+        model = MessageArtifact
+        fields = ["action", "artifact"]
+        read_only_fields = fields
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """A chat message; clients write only `content`, which posts a user message."""
 
-    artifact = ArtifactSummarySerializer(read_only=True, allow_null=True)
+    artifact = ArtifactSummarySerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The main artifact the message links (the first it created or updated).",
+    )
+    artifacts = LinkedArtifactSerializer(
+        source="artifact_links",
+        many=True,
+        read_only=True,
+        help_text="Every artifact the message created or updated, in order.",
+    )
 
     class Meta:
         model = Message
@@ -56,11 +77,17 @@ class MessageSerializer(serializers.ModelSerializer):
             "content",
             "status",
             "error",
+            "reply_to",
             "artifact",
             "artifact_action",
+            "artifacts",
             "input_tokens",
             "output_tokens",
             "created_at",
         ]
         read_only_fields = [name for name in fields if name != "content"]
-        extra_kwargs = {"content": {"required": True}}
+        extra_kwargs = {
+            "content": {"required": True},
+            "reply_to": {"help_text": "For an assistant reply: the user message it answers."},
+            "error": {"help_text": "Why the reply failed (status error), in plain words."},
+        }
