@@ -407,3 +407,19 @@ def test_checking_and_suggesting_run_nothing(owner_client, artifact):
     owner_client.post(chart_url(artifact), {"action": "check", "visualization_config": "{}"})
     owner_client.post(chart_url(artifact), {"action": "suggest"})
     assert not ArtifactRun.objects.exists()
+
+
+def test_chart_libraries_come_from_our_static_files(owner_client, artifact):
+    content = owner_client.get(artifact.get_absolute_url()).content.decode()
+    script = re.search(r'<script src="(/static/js/charts\.js)"([^>]*)>', content)
+    assert script
+    libraries = dict(re.findall(r'data-(vega(?:-lite|-embed)?)="([^"]+)"', script.group(2)))
+    assert libraries == {
+        "vega": "/static/vendor/vega/vega.min.js",
+        "vega-lite": "/static/vendor/vega-lite/vega-lite.min.js",
+        "vega-embed": "/static/vendor/vega-embed/vega-embed.min.js",
+    }
+    for url in [script.group(1), *libraries.values()]:
+        response = owner_client.get(url)
+        assert response.status_code == 200, url
+        response.close()
