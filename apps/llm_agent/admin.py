@@ -1,18 +1,26 @@
 """Admin for agent configurations.
 
 The API key is never read here: operators see the name of the environment variable and
-whether the running process has it set, nothing more.
+whether the running process has it set, nothing more. "Test connection" sends one short
+request to the provider (providers.check_connection) and reports how it went; its error texts
+name the variable, never the key.
 """
 
 from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Aggregate, Avg, Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -20,6 +28,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from apps.llm_agent.models import Agent
+from apps.llm_agent.providers import ConnectionCheck, acheck_connection
 
 
 def _reverse_count(relation: str) -> Coalesce:
@@ -41,6 +50,55 @@ def _reverse_count(relation: str) -> Coalesce:
     return Coalesce(Subquery(counts), 0)
 
 
+def _reverse_aggregate(relation: str, aggregate: Aggregate, **filters: object) -> Subquery:
+    """One aggregate (SUM, AVG, a filtered COUNT) over a reverse relation of Agent, as a
+    correlated subquery; see _reverse_count for why not a join."""
+    rel = Agent._meta.get_field(relation)
+    fk_name = rel.field.name
+    value = (
+        rel.related_model._default_manager.filter(**{fk_name: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(fk_name)
+        .annotate(value=aggregate)
+        .values("value")
+    )
+    return Subquery(value)
+
+
+def _call_totals() -> dict[str, object]:
+    """Per-agent totals of the model-call log (ModelCall, in the chat app above this one)."""
+    return {
+        "call_count": _reverse_count("model_calls"),
+        "error_count": Coalesce(_reverse_aggregate("model_calls", Count("pk"), outcome="error"), 0),
+        "input_tokens_total": Coalesce(_reverse_aggregate("model_calls", Sum("input_tokens")), 0),
+        "output_tokens_total": Coalesce(_reverse_aggregate("model_calls", Sum("output_tokens")), 0),
+        "mean_latency_ms": _reverse_aggregate("model_calls", Avg("latency_ms")),
+    }
+
+
+def check_connections(agents: list[Agent]) -> list[ConnectionCheck]:
+    """Check several agents at once: a slow provider does not hold up the others."""
+
+    async def check_all() -> list[ConnectionCheck]:
+        return await asyncio.gather(*(acheck_connection(agent) for agent in agents))
+
+    return async_to_sync(check_all)()
+
+
+def _log_check(agent: Agent, check: ConnectionCheck) -> None:
+    """A connection check is a model request too: it goes in the call log, without a chat."""
+    model_call = Agent._meta.get_field("model_calls").related_model
+    model_call.objects.create(
+        agent=agent,
+        model_name=agent.model_name,
+        provider=agent.provider,
+        started_at=timezone.now(),
+        latency_ms=check.latency_ms,
+        outcome="ok" if check.ok else "error",
+        error="" if check.ok else check.detail,
+    )
+
+
 def _changelist_link(app_model: str, filters: dict[str, object], label: object) -> SafeString:
     url = reverse(f"admin:{app_model}_changelist")
     return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
@@ -56,6 +114,10 @@ class AgentAdmin(admin.ModelAdmin):
         "is_active",
         "chat_count",
         "artifact_count",
+        "calls",
+        "errors",
+        "tokens",
+        "mean_latency",
         "api_key_status",
     ]
     list_filter = ["provider", "is_active", "data_source"]
@@ -64,8 +126,18 @@ class AgentAdmin(admin.ModelAdmin):
     # Django 6 assumes https for scheme-less URLs; opt in now (a key must not travel in
     # the clear by accident) and keep the form free of the deprecation warning.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    actions = ["activate", "deactivate"]
-    readonly_fields = ["api_key_status", "chat_count", "artifact_count", "created_at", "updated_at"]
+    actions = ["activate", "deactivate", "test_connection"]
+    readonly_fields = [
+        "api_key_status",
+        "chat_count",
+        "artifact_count",
+        "calls",
+        "errors",
+        "tokens",
+        "mean_latency",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "description", "is_active"]}),
         (
@@ -90,7 +162,23 @@ class AgentAdmin(admin.ModelAdmin):
             },
         ),
         ("Behaviour", {"fields": ["data_source", "system_prompt"]}),
-        ("Usage", {"fields": ["chat_count", "artifact_count", "created_at", "updated_at"]}),
+        (
+            "Usage",
+            {
+                "fields": [
+                    "chat_count",
+                    "artifact_count",
+                    "calls",
+                    "errors",
+                    "tokens",
+                    "mean_latency",
+                    "created_at",
+                    "updated_at",
+                ],
+                "description": "Model calls are every request to the provider, connection "
+                "checks included; tokens as the provider counted them.",
+            },
+        ),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
@@ -98,9 +186,48 @@ class AgentAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                chat_count=_reverse_count("chats"), artifact_count=_reverse_count("artifacts")
+                chat_count=_reverse_count("chats"),
+                artifact_count=_reverse_count("artifacts"),
+                **_call_totals(),
             )
         )
+
+    def get_urls(self) -> list:
+        check = self.admin_site.admin_view(self.test_connection_view)
+        return [
+            path("<path:object_id>/test-connection/", check, name="llm_agent_agent_test"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The change page's "Test connection" button (a POST), then back to the page."""
+        if request.method != "POST":
+            raise Http404("Test the connection with the button on the agent's page.")
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        agent = get_object_or_404(Agent, pk=unquote(object_id))
+        self._report_checks(request, [agent])
+        return HttpResponseRedirect(reverse("admin:llm_agent_agent_change", args=[agent.pk]))
+
+    def _report_checks(self, request: HttpRequest, agents: list[Agent]) -> None:
+        for agent, check in zip(agents, check_connections(agents), strict=True):
+            _log_check(agent, check)
+            if check.ok:
+                self.message_user(
+                    request,
+                    f"{agent.name}: connected in {check.latency_ms:,.0f} ms. {check.detail}",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{agent.name}: no answer after {check.latency_ms:,.0f} ms. {check.detail}",
+                    messages.ERROR,
+                )
+
+    @admin.action(description="Test connection of selected agents", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        self._report_checks(request, list(queryset.order_by("name")))
 
     @admin.display(description="API key")
     def api_key_status(self, agent: Agent) -> str:
@@ -127,6 +254,36 @@ class AgentAdmin(admin.ModelAdmin):
         return _changelist_link(
             "llm_artifact_artifact", {"agent__id__exact": agent.pk}, agent.artifact_count
         )
+
+    @admin.display(description="model calls", ordering="call_count")
+    def calls(self, agent: Agent) -> SafeString | int:
+        if not agent.pk:
+            return 0
+        return _changelist_link(
+            "llm_chat_modelcall", {"agent__id__exact": agent.pk}, agent.call_count
+        )
+
+    @admin.display(description="errors", ordering="error_count")
+    def errors(self, agent: Agent) -> SafeString | int:
+        if not agent.pk:
+            return 0
+        return _changelist_link(
+            "llm_chat_modelcall",
+            {"agent__id__exact": agent.pk, "outcome__exact": "error"},
+            agent.error_count,
+        )
+
+    @admin.display(description="tokens in / out", ordering="input_tokens_total")
+    def tokens(self, agent: Agent) -> str:
+        if not agent.pk:
+            return "0 / 0"
+        return f"{agent.input_tokens_total:,} / {agent.output_tokens_total:,}"
+
+    @admin.display(description="mean latency", ordering="mean_latency_ms")
+    def mean_latency(self, agent: Agent) -> str:
+        if not agent.pk or agent.mean_latency_ms is None:
+            return self.get_empty_value_display()
+        return f"{agent.mean_latency_ms:,.0f} ms"
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Agent], active: bool) -> None:
         selected = list(queryset.order_by())
