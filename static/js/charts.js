@@ -285,7 +285,11 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", refresh);
+  document.addEventListener("DOMContentLoaded", function () {
+    // A result rendered with the page was checked with it: no re-check needed.
+    lastResult = pageResult();
+    refresh();
+  });
   document.addEventListener("htmx:afterSettle", refresh);
 
   // Views leave with their elements: their listeners and timers go too.
