@@ -7,7 +7,11 @@ skip on a laptop but fail under CI=true, so CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -72,3 +76,55 @@ def page_without_js(browser, live_server, transactional_db) -> Iterator:
     context = _new_context(browser, live_server, java_script_enabled=False)
     yield context.new_page()
     context.close()
+
+
+# --- A real ASGI server, for what only streams under ASGI ------------------------------------
+# pytest-django's live_server is a WSGI server: a streamed response reaches the browser only
+# once it is complete. The chat streams its replies (Server-Sent Events), so those tests run
+# the app under uvicorn, in a thread of this process (so factories, settings overrides and the
+# loopback fake provider are shared) against the test database, committed (transactional_db)
+# since the server's threads use their own connections.
+
+
+@dataclass
+class ASGIServer:
+    url: str
+
+
+@pytest.fixture
+def asgi_server(transactional_db) -> Iterator[ASGIServer]:
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from config.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        ASGIStaticFilesHandler(application), lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield ASGIServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture
+def asgi_page(browser, asgi_server) -> Iterator:
+    """A page on the uvicorn server; JavaScript errors fail the test, as with `page`."""
+    context = _new_context(browser, asgi_server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
