@@ -23,10 +23,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
+from apps.core.admin import changelist_link
 from apps.llm_agent.models import Agent
 from apps.llm_agent.providers import ConnectionCheck, acheck_connection
 
@@ -97,11 +97,6 @@ def _log_check(agent: Agent, check: ConnectionCheck) -> None:
         outcome="ok" if check.ok else "error",
         error="" if check.ok else check.detail,
     )
-
-
-def _changelist_link(app_model: str, filters: dict[str, object], label: object) -> SafeString:
-    url = reverse(f"admin:{app_model}_changelist")
-    return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
 
 
 @admin.register(Agent)
@@ -245,13 +240,13 @@ class AgentAdmin(admin.ModelAdmin):
     def chat_count(self, agent: Agent) -> SafeString | int:
         if not agent.pk:
             return 0
-        return _changelist_link("llm_chat_chat", {"agent__id__exact": agent.pk}, agent.chat_count)
+        return changelist_link("llm_chat_chat", {"agent__id__exact": agent.pk}, agent.chat_count)
 
     @admin.display(description="artifacts", ordering="artifact_count")
     def artifact_count(self, agent: Agent) -> SafeString | int:
         if not agent.pk:
             return 0
-        return _changelist_link(
+        return changelist_link(
             "llm_artifact_artifact", {"agent__id__exact": agent.pk}, agent.artifact_count
         )
 
@@ -259,7 +254,7 @@ class AgentAdmin(admin.ModelAdmin):
     def calls(self, agent: Agent) -> SafeString | int:
         if not agent.pk:
             return 0
-        return _changelist_link(
+        return changelist_link(
             "llm_chat_modelcall", {"agent__id__exact": agent.pk}, agent.call_count
         )
 
@@ -267,7 +262,7 @@ class AgentAdmin(admin.ModelAdmin):
     def errors(self, agent: Agent) -> SafeString | int:
         if not agent.pk:
             return 0
-        return _changelist_link(
+        return changelist_link(
             "llm_chat_modelcall",
             {"agent__id__exact": agent.pk, "outcome__exact": "error"},
             agent.error_count,

@@ -12,10 +12,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
+from apps.core.admin import badge, change_link, changelist_link
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -43,27 +43,11 @@ RUNS_SHOWN = 20
 
 def status_badge(artifact: Artifact) -> SafeString:
     """A coloured pill for an artifact's status; the chat admin's inline shares it."""
-    return format_html(
-        '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px;'
-        'white-space:nowrap">{}</span>',
-        STATUS_COLOURS.get(artifact.status, "#6c757d"),
-        artifact.get_status_display(),
-    )
+    return badge(STATUS_COLOURS.get(artifact.status, "#6c757d"), artifact.get_status_display())
 
 
 def outcome_badge(run: ArtifactRun) -> SafeString:
-    return format_html(
-        '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px;'
-        'white-space:nowrap">{}</span>',
-        OUTCOME_COLOURS.get(run.outcome, "#6c757d"),
-        run.get_outcome_display(),
-    )
-
-
-def _change_link(app_model: str, pk: int, label: object) -> SafeString:
-    return format_html(
-        '<a href="{}">{}</a>', reverse(f"admin:{app_model}_change", args=[pk]), label
-    )
+    return badge(OUTCOME_COLOURS.get(run.outcome, "#6c757d"), run.get_outcome_display())
 
 
 class LatestRunsFormSet(BaseInlineFormSet):
@@ -251,13 +235,13 @@ class ArtifactAdmin(admin.ModelAdmin):
     def agent_link(self, artifact: Artifact) -> SafeString:
         if artifact.agent_id is None:
             return self.get_empty_value_display()
-        return _change_link("llm_agent_agent", artifact.agent_id, artifact.agent)
+        return change_link("llm_agent_agent", artifact.agent_id, artifact.agent)
 
     @admin.display(description="chat", ordering="chat__title")
     def chat_link(self, artifact: Artifact) -> SafeString:
         if artifact.chat_id is None:
             return self.get_empty_value_display()
-        return _change_link("llm_chat_chat", artifact.chat_id, artifact.chat)
+        return change_link("llm_chat_chat", artifact.chat_id, artifact.chat)
 
     @admin.display(description="open")
     def origin_links(self, artifact: Artifact) -> SafeString:
@@ -289,19 +273,17 @@ class ArtifactAdmin(admin.ModelAdmin):
             "<li>{} — {} in {} ({})</li>",
             (
                 (
-                    _change_link("llm_chat_message", message.pk, f"Message #{message.pk}"),
+                    change_link("llm_chat_message", message.pk, f"Message #{message.pk}"),
                     message.get_artifact_action_display(),
-                    _change_link("llm_chat_chat", message.chat_id, message.chat),
+                    change_link("llm_chat_chat", message.chat_id, message.chat),
                     message.get_role_display(),
                 )
                 for message in related[:MESSAGES_SHOWN]
             ),
         )
-        url = reverse("admin:llm_chat_message_changelist")
-        all_link = format_html(
-            '<a href="{}?{}">{}</a>',
-            url,
-            urlencode({"artifact__id__exact": artifact.pk}),
+        all_link = changelist_link(
+            "llm_chat_message",
+            {"artifact__id__exact": artifact.pk},
             ngettext("All %d message", "All %d messages", total) % total,
         )
         return format_html('<ul style="margin:0;padding-left:1.2em">{}</ul>{}', items, all_link)
@@ -313,10 +295,9 @@ class ArtifactAdmin(admin.ModelAdmin):
         total = artifact.runs.count()
         if not total:
             return format_html("{}", "Never run.")
-        return format_html(
-            '<a href="{}?{}">{}</a>',
-            reverse("admin:llm_artifact_artifactrun_changelist"),
-            urlencode({"artifact__id__exact": artifact.pk}),
+        return changelist_link(
+            "llm_artifact_artifactrun",
+            {"artifact__id__exact": artifact.pk},
             ngettext("All %d run", "All %d runs", total) % total,
         )
 
@@ -430,7 +411,7 @@ class ArtifactRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="artifact", ordering="artifact__title")
     def artifact_link(self, run: ArtifactRun) -> SafeString:
-        return _change_link("llm_artifact_artifact", run.artifact_id, run.artifact)
+        return change_link("llm_artifact_artifact", run.artifact_id, run.artifact)
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, run: ArtifactRun) -> SafeString:

@@ -12,28 +12,16 @@ import json
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from apps.core.admin import badge, change_link, changelist_link
 from apps.llm_artifact.admin import status_badge
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Chat, Message, MessageArtifact, ModelCall
 
 SHORT_CONTENT_CHARS = 80
-
-
-def _change_link(app_model: str, pk: int, label: object) -> SafeString:
-    return format_html(
-        '<a href="{}">{}</a>', reverse(f"admin:{app_model}_change", args=[pk]), label
-    )
-
-
-def _changelist_link(app_model: str, filters: dict[str, object], label: object) -> SafeString:
-    url = reverse(f"admin:{app_model}_changelist")
-    return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
 
 
 def _short_content(message: Message) -> str:
@@ -47,7 +35,7 @@ def _artifact_with_action(message: Message) -> SafeString | None:
     return format_html(
         "{} {}",
         message.get_artifact_action_display(),
-        _change_link("llm_artifact_artifact", message.artifact_id, message.artifact),
+        change_link("llm_artifact_artifact", message.artifact_id, message.artifact),
     )
 
 
@@ -152,15 +140,13 @@ class ChatAdmin(admin.ModelAdmin):
     def message_count(self, chat: Chat) -> SafeString | int:
         if chat.pk is None:
             return 0
-        return _changelist_link(
-            "llm_chat_message", {"chat__id__exact": chat.pk}, chat.message_count
-        )
+        return changelist_link("llm_chat_message", {"chat__id__exact": chat.pk}, chat.message_count)
 
     @admin.display(description="artifacts", ordering="artifact_count")
     def artifact_count(self, chat: Chat) -> SafeString | int:
         if chat.pk is None:
             return 0
-        return _changelist_link(
+        return changelist_link(
             "llm_artifact_artifact", {"chat__id__exact": chat.pk}, chat.artifact_count
         )
 
@@ -180,7 +166,7 @@ class MessageArtifactInline(ReadOnlyInline):
 
     @admin.display(description="artifact")
     def artifact_link(self, link: MessageArtifact) -> SafeString:
-        return _change_link("llm_artifact_artifact", link.artifact_id, link.artifact)
+        return change_link("llm_artifact_artifact", link.artifact_id, link.artifact)
 
 
 @admin.register(Message)
@@ -213,7 +199,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="chat", ordering="chat__title")
     def chat_link(self, message: Message) -> SafeString:
-        return _change_link("llm_chat_chat", message.chat_id, message.chat)
+        return change_link("llm_chat_chat", message.chat_id, message.chat)
 
     @admin.display(description="content")
     def short_content(self, message: Message) -> str:
@@ -275,13 +261,13 @@ class ModelCallAdmin(admin.ModelAdmin):
     def chat_link(self, call: ModelCall) -> SafeString | str:
         if call.chat_id is None:  # a connection check from the agent admin
             return "— connection check"
-        return _change_link("llm_chat_chat", call.chat_id, call.chat)
+        return change_link("llm_chat_chat", call.chat_id, call.chat)
 
     @admin.display(description="message")
     def message_link(self, call: ModelCall) -> SafeString | str:
         if call.message_id is None:
             return self.get_empty_value_display()
-        return _change_link("llm_chat_message", call.message_id, f"#{call.message_id}")
+        return change_link("llm_chat_message", call.message_id, f"#{call.message_id}")
 
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, call: ModelCall) -> str:
@@ -294,11 +280,7 @@ class ModelCallAdmin(admin.ModelAdmin):
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, call: ModelCall) -> SafeString:
         colour = "#198754" if call.outcome == ModelCall.Outcome.OK else "#dc3545"
-        return format_html(
-            '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px">{}</span>',
-            colour,
-            call.get_outcome_display(),
-        )
+        return badge(colour, call.get_outcome_display())
 
     @admin.display(description="tool calls")
     def tool_calls_json(self, call: ModelCall) -> SafeString:

@@ -1,0 +1,35 @@
+"""Small builders for admin list and change pages, shared by every app's admin.
+
+They take admin URL names ("<app_label>_<model_name>") rather than models, so this bottom
+layer never imports an app's models. Labels are escaped by format_html: many are LLM output.
+"""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+
+
+def change_link(app_model: str, pk: object, label: object) -> SafeString:
+    """A link to one object's change page, e.g. change_link("llm_chat_chat", 3, chat)."""
+    return format_html(
+        '<a href="{}">{}</a>', reverse(f"admin:{app_model}_change", args=[pk]), label
+    )
+
+
+def changelist_link(app_model: str, filters: dict[str, object], label: object) -> SafeString:
+    """A link to a changelist with its filters set, e.g. {"chat__id__exact": 3}."""
+    url = reverse(f"admin:{app_model}_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
+
+
+def badge(colour: str, label: object) -> SafeString:
+    """A coloured pill with white text, for a status or an outcome."""
+    return format_html(
+        '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px;'
+        'white-space:nowrap">{}</span>',
+        colour,
+        label,
+    )
