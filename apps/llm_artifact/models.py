@@ -12,6 +12,7 @@ from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.querysets import OwnedQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import validate_data_source
@@ -35,14 +36,9 @@ def validate_visualization_config(value: object) -> None:
         )
 
 
-class ArtifactQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ArtifactQuerySet:
-        """Staff see every artifact; everyone else only their own."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
+class ArtifactQuerySet(OwnedQuerySet):
+    # visible_to(user): staff see every artifact; everyone else only their own.
+    owner_lookup = "owner"
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")
@@ -344,14 +340,10 @@ def undeclared_parameter_errors(used: list[str], declarations: Any) -> list[str]
     ]
 
 
-class ArtifactRunQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ArtifactRunQuerySet:
-        """Runs follow their artifact: staff see all, everyone else their artifacts' runs."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(artifact__owner=user)
+class ArtifactRunQuerySet(OwnedQuerySet):
+    # visible_to(user): runs follow their artifact, so staff see all and everyone else the
+    # runs of their own artifacts (whoever ran them).
+    owner_lookup = "artifact__owner"
 
 
 class ArtifactRun(models.Model):

@@ -6,18 +6,14 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
+from apps.core.querysets import OwnedQuerySet
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
 
 
-class ChatQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ChatQuerySet:
-        """Staff see every chat; everyone else only their own."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
+class ChatQuerySet(OwnedQuerySet):
+    # visible_to(user): staff see every chat; everyone else only their own.
+    owner_lookup = "owner"
 
     def with_counts(self) -> ChatQuerySet:
         # Subqueries rather than two joined Counts, which would multiply each other.
