@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -63,6 +64,7 @@ def event_stream_response(
 
 
 _END = object()
+_KEEP_ALIVE = object()
 
 
 async def _pump(events: AsyncIterator[TurnEvent], queue: asyncio.Queue) -> None:
@@ -76,33 +78,40 @@ async def _pump(events: AsyncIterator[TurnEvent], queue: asyncio.Queue) -> None:
         queue.put_nowait(_END)
 
 
+async def _keep_alive(queue: asyncio.Queue, last_sent: list[float]) -> None:
+    # One timer per stream, rather than a timeout around every event: at hundreds of
+    # tokens a second, per-event timers are a measurable share of the server's CPU.
+    while True:
+        await asyncio.sleep(KEEP_ALIVE_SECONDS)
+        if time.monotonic() - last_sent[0] >= KEEP_ALIVE_SECONDS:
+            queue.put_nowait(_KEEP_ALIVE)
+
+
 async def _stream(
     events: AsyncIterator[TurnEvent], *, extra: Extra | None, on_refused: OnRefused | None
 ) -> AsyncIterator[str]:
     queue: asyncio.Queue = asyncio.Queue()
     pump = asyncio.create_task(_pump(events, queue))
+    last_sent = [time.monotonic()]
+    keep_alive = asyncio.create_task(_keep_alive(queue, last_sent))
     streaming = asyncio.current_task()
     if streaming is not None:
         streaming.add_done_callback(lambda _: pump.cancel())
     try:
-        while True:
-            try:
-                async with asyncio.timeout(KEEP_ALIVE_SECONDS):
-                    item = await queue.get()
-            except TimeoutError:
+        while (item := await queue.get()) is not _END:
+            last_sent[0] = time.monotonic()
+            if item is _KEEP_ALIVE:
                 yield ": keep-alive\n\n"
-                continue
-            if item is _END:
-                break
-            if isinstance(item, TurnRefused):
+            elif isinstance(item, TurnRefused):
                 if on_refused is not None:
                     yield await on_refused(item)
                 else:
                     yield sse("refused", {"type": "refused", "reason": str(item)})
-                continue
-            data = await extra(item) if extra is not None else None
-            yield item.as_sse() if data is None else sse(item.type, {**item.as_dict(), **data})
+            else:
+                data = await extra(item) if extra is not None else None
+                yield item.as_sse() if data is None else sse(item.type, {**item.as_dict(), **data})
     finally:
+        keep_alive.cancel()
         pump.cancel()
         # The turn marks its reply interrupted as it stops: wait for that before the
         # response ends. asyncio.wait never raises the pump's own cancellation.
