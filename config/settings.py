@@ -106,6 +106,16 @@ ASGI_APPLICATION = "config.asgi.application"
 # The app's own database. It is never a data source that artifacts may query.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'app.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Under uvicorn each request and each streaming reply writes from its own thread and
+    # connection. A deferred transaction that must upgrade to a write lock fails at once with
+    # "database is locked"; IMMEDIATE ones take the lock up front and wait for it (timeout,
+    # seconds), and WAL lets readers go on while one connection writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL",
+    }
 
 # Named connections that artifact SQL runs against, as "name=url" pairs separated by commas
 # or whitespace. Per-source limits may ride on the URL's query string:
