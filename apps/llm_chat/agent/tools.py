@@ -268,18 +268,29 @@ async def save_artifact(
         "visualization_config": visualization if visualization is not None else {},
     }
     outcome = await sync_to_async(_save_new_artifact)(ctx.deps, values)
+    return _written_reply("save_artifact", outcome, Message.ArtifactAction.CREATED, "Saved")
+
+
+def _written_reply(
+    tool: str,
+    outcome: Artifact | ValidationError,
+    action: Message.ArtifactAction,
+    verb: str,
+) -> ToolReturn:
+    """What save_artifact and update_artifact answer after trying to write: the validation
+    errors to fix, or the artifact as it now is (`verb` is "Saved" or "Updated")."""
     if isinstance(outcome, ValidationError):
         return ToolReturn(
-            return_value=_validation_feedback("save_artifact", outcome),
-            metadata={"ok": False, "activity": "Artifact not saved (invalid)"},
+            return_value=_validation_feedback(tool, outcome),
+            metadata={"ok": False, "activity": f"Artifact not {verb.lower()} (invalid)"},
         )
     return ToolReturn(
-        return_value=_artifact_summary(outcome, "Saved"),
+        return_value=_artifact_summary(outcome, verb),
         metadata={
             "ok": True,
-            "activity": f"Saved artifact “{outcome.title}”",
+            "activity": f"{verb} artifact “{outcome.title}”",
             "artifact_id": outcome.pk,
-            "action": Message.ArtifactAction.CREATED.value,
+            "action": action.value,
             "title": outcome.title,
         },
     )
@@ -358,21 +369,7 @@ async def update_artifact(
             return_value=outcome,
             metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
         )
-    if isinstance(outcome, ValidationError):
-        return ToolReturn(
-            return_value=_validation_feedback("update_artifact", outcome),
-            metadata={"ok": False, "activity": "Artifact not updated (invalid)"},
-        )
-    return ToolReturn(
-        return_value=_artifact_summary(outcome, "Updated"),
-        metadata={
-            "ok": True,
-            "activity": f"Updated artifact “{outcome.title}”",
-            "artifact_id": outcome.pk,
-            "action": Message.ArtifactAction.UPDATED.value,
-            "title": outcome.title,
-        },
-    )
+    return _written_reply("update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated")
 
 
 def _result_column_names(artifact: Artifact) -> list[str] | None:
