@@ -127,3 +127,17 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def keep_db_connection_open(monkeypatch):
+    """Keep the test's database connection through request signals fired outside the client.
+
+    Django closes "old" connections when a request starts or finishes. The test client
+    suspends that while it handles a request, but a test that drives the ASGI app itself or
+    closes a streamed response later fires the signals too; on PostgreSQL the close ends the
+    test's transaction (SQLite's in-memory test database ignores it).
+    """
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)

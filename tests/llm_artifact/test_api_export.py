@@ -260,7 +260,9 @@ def test_an_export_is_recorded_as_one_run_and_counted_once(owner_api, owner, art
     assert artifact.last_executed_at is not None
 
 
-def test_an_abandoned_download_is_recorded_without_failing_the_artifact(owner_api, owner, shop):
+def test_an_abandoned_download_is_recorded_without_failing_the_artifact(
+    owner_api, owner, shop, keep_db_connection_open
+):
     artifact = ArtifactFactory(
         owner=owner, data_source="shop", sql_query="SELECT id FROM orders ORDER BY id"
     )
