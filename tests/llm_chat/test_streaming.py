@@ -374,8 +374,19 @@ def asgi_scope(client, owner, path: str) -> dict:
     }
 
 
+async def settled(question) -> Message:
+    """The reply once it has left `pending`: the turn settles it as it stops, in its own task,
+    which must finish before this test's event loop closes."""
+    for _ in range(500):
+        reply = await Message.objects.filter(reply_to=question).afirst()
+        if reply is not None and reply.status != Message.Status.PENDING:
+            return reply
+        await asyncio.sleep(0.01)
+    raise AssertionError("the reply is still pending")
+
+
 def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
-    chat, owner, client, server
+    chat, owner, client, server, keep_db_connection_open
 ):
     from config.asgi import application
 
@@ -398,6 +409,7 @@ def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
             received += (await asyncio.wait_for(outbox.get(), 10))["body"]
         await inbox.put({"type": "http.disconnect"})
         await asyncio.wait_for(app, 10)
+        await settled(question)
 
     async_to_sync(leave_after_first_text)()
 
@@ -407,7 +419,9 @@ def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
     assert "ends" not in reply.content
 
 
-def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(chat, owner, client, server):
+def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(
+    chat, owner, client, server, keep_db_connection_open
+):
     """The disconnect lands while the server waits on the socket, not on the turn: Django
     never resumes the response's iterator, and the turn must end all the same."""
     from config.asgi import application
@@ -439,6 +453,7 @@ def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(chat, owner, 
         await asyncio.wait_for(first_text.wait(), 10)
         disconnected.set()
         await asyncio.wait_for(app, 10)
+        await settled(question)
 
     async_to_sync(stop_reading)()
 
