@@ -6,7 +6,6 @@ from __future__ import annotations
 import struct
 import xml.etree.ElementTree as ET
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +14,6 @@ from rest_framework.test import APIClient
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_chat.demo import DEMO_USERNAME
-from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,11 +35,6 @@ SPEC = {
         "tooltip": [{"field": "status"}, {"field": "orders"}],
     },
 }
-
-
-@pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.template.loader import render_to_string
@@ -14,7 +13,6 @@ from django.urls import reverse
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
-from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +30,6 @@ BAR = {
         "y": {"field": "orders", "type": "quantitative"},
     },
 }
-
-
-@pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the API check an artifact's Vega-Lite spec against the columns of its latest goo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,7 +12,6 @@ from django.urls import reverse
 from apps.llm_artifact.forms import ArtifactChartForm, ArtifactEditForm
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import export_artifact, run_artifact
-from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +30,6 @@ def bar(x: str = "status", y: str = "orders", **extra) -> dict:
         },
         **extra,
     }
-
-
-@pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
-from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,11 +19,6 @@ SQL = (
     "GROUP BY c.id ORDER BY c.id"
 )
 PARAMS = [{"name": "status", "type": "string", "required": True}]
-
-
-@pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
 
 
 @pytest.fixture

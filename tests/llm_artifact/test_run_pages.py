@@ -37,11 +37,6 @@ FIFTEEN = (
 
 
 @pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
-
-
-@pytest.fixture
 def artifact(shop: Path, owner) -> Artifact:
     return ArtifactFactory(
         owner=owner, title="Big orders", sql_query=BIG_ORDERS, query_params=DECLARATIONS

@@ -25,11 +25,6 @@ PARAMS = [
 RUNAWAY = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
 
 
-@pytest.fixture
-def shop(tmp_path: Path, settings) -> Path:
-    return sample.use_sqlite(tmp_path, settings)
-
-
 def test_a_good_run_is_recorded_and_counted(shop: Path, owner) -> None:
     artifact = ArtifactFactory(owner=owner, sql_query=PAID_ORDERS, query_params=PARAMS)
     run = run_artifact(artifact, user=owner, raw_params={"minimum": "100"})
