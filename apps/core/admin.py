@@ -6,7 +6,11 @@ layer never imports an app's models. Labels are escaped by format_html: many are
 
 from __future__ import annotations
 
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
@@ -33,3 +37,31 @@ def badge(colour: str, label: object) -> SafeString:
         colour,
         label,
     )
+
+
+def set_field_logged(
+    request: HttpRequest, queryset: QuerySet, field: str, value: object, field_label: str
+) -> tuple[int, int]:
+    """A bulk admin action's write: set `field` on the selected rows that differ, stamp
+    updated_at (update() skips auto_now) and log each change in the admin history.
+
+    Returns (changed, already) so the action's message can be honest about both.
+    """
+    selected = list(queryset.order_by())
+    changing = [obj for obj in selected if getattr(obj, field) != value]
+    if changing:
+        queryset.model.objects.filter(pk__in=[obj.pk for obj in changing]).update(
+            **{field: value, "updated_at": timezone.now()}
+        )
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk,
+            queryset=changing,
+            action_flag=CHANGE,
+            change_message=[{"changed": {"fields": [field_label]}}],
+        )
+    return len(changing), len(selected) - len(changing)
+
+
+def already_note(count: int) -> str:
+    """The "N already was/were." tail of an action's message; empty when every row changed."""
+    return f" {count} already {'was' if count == 1 else 'were'}." if count else ""

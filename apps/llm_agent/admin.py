@@ -12,7 +12,6 @@ import asyncio
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -26,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from apps.core.admin import changelist_link
+from apps.core.admin import already_note, changelist_link, set_field_logged
 from apps.llm_agent.models import Agent
 from apps.llm_agent.providers import ConnectionCheck, acheck_connection
 
@@ -281,30 +280,14 @@ class AgentAdmin(admin.ModelAdmin):
         return f"{agent.mean_latency_ms:,.0f} ms"
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Agent], active: bool) -> None:
-        selected = list(queryset.order_by())
-        # Only rows that really change are updated and logged, so the message is honest.
-        changing = [agent for agent in selected if agent.is_active != active]
-        if changing:
-            Agent.objects.filter(pk__in=[agent.pk for agent in changing]).update(
-                # update() skips auto_now, so the timestamp is set here.
-                is_active=active,
-                updated_at=timezone.now(),
-            )
-            LogEntry.objects.log_actions(
-                user_id=request.user.pk,
-                queryset=changing,
-                action_flag=CHANGE,
-                change_message=[{"changed": {"fields": ["Is active"]}}],
-            )
+        changed, already = set_field_logged(request, queryset, "is_active", active, "Is active")
         state = "active" if active else "inactive"
         message = ngettext(
             "%(count)d agent marked as %(state)s.",
             "%(count)d agents marked as %(state)s.",
-            len(changing),
-        ) % {"count": len(changing), "state": state}
-        if unchanged := len(selected) - len(changing):
-            message += f" {unchanged} already {'was' if unchanged == 1 else 'were'}."
-        self.message_user(request, message, messages.SUCCESS)
+            changed,
+        ) % {"count": changed, "state": state}
+        self.message_user(request, message + already_note(already), messages.SUCCESS)
 
     @admin.action(description="Activate selected agents", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:

@@ -4,18 +4,22 @@ them and read their run history."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from apps.core.admin import badge, change_link, changelist_link
+from apps.core.admin import (
+    already_note,
+    badge,
+    change_link,
+    changelist_link,
+    set_field_logged,
+)
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -341,30 +345,13 @@ class ArtifactAdmin(admin.ModelAdmin):
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet[Artifact], status: Artifact.Status
     ) -> None:
-        selected = list(queryset.order_by())
-        # Only rows that really change are updated and logged, so the message is honest.
-        changing = [artifact for artifact in selected if artifact.status != status]
-        if changing:
-            Artifact.objects.filter(pk__in=[artifact.pk for artifact in changing]).update(
-                # update() skips auto_now, so the timestamp is set here.
-                status=status,
-                updated_at=timezone.now(),
-            )
-            LogEntry.objects.log_actions(
-                user_id=request.user.pk,
-                queryset=changing,
-                action_flag=CHANGE,
-                change_message=[{"changed": {"fields": ["Status"]}}],
-            )
-        label = status.label.lower()
+        changed, already = set_field_logged(request, queryset, "status", status, "Status")
         message = ngettext(
             "%(count)d artifact marked as %(status)s.",
             "%(count)d artifacts marked as %(status)s.",
-            len(changing),
-        ) % {"count": len(changing), "status": label}
-        if unchanged := len(selected) - len(changing):
-            message += f" {unchanged} already {'was' if unchanged == 1 else 'were'}."
-        self.message_user(request, message, messages.SUCCESS)
+            changed,
+        ) % {"count": changed, "status": status.label.lower()}
+        self.message_user(request, message + already_note(already), messages.SUCCESS)
 
     @admin.action(description="Mark as active", permissions=["change"])
     def mark_active(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
