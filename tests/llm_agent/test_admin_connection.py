@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.llm_agent.admin import AgentAdmin
 from apps.llm_agent.models import Agent
 from apps.llm_chat.models import ModelCall
 from tests.conftest import UserFactory
@@ -201,25 +202,9 @@ def test_agents_sort_by_their_call_count(staff_client):
         log_call(busy)
     log_call(quiet)
     # The "model calls" column, descending.
-    index = AgentAdminColumns.index("calls") + 1
+    index = AgentAdmin.list_display.index("calls") + 1
     response = staff_client.get(CHANGELIST, {"o": f"-{index}"})
     assert [a.name for a in response.context["cl"].result_list][:2] == ["Busy", "Quiet"]
-
-
-AgentAdminColumns = [
-    "name",
-    "provider",
-    "model_name",
-    "data_source",
-    "is_active",
-    "chat_count",
-    "artifact_count",
-    "calls",
-    "errors",
-    "tokens",
-    "mean_latency",
-    "api_key_status",
-]
 
 
 def changelist_queries(client) -> int:
