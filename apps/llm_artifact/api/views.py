@@ -141,12 +141,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         artifact = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            run = run_artifact(
-                artifact, user=request.user, raw_params=serializer.validated_data["params"]
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError({"params": exc.message_dict}) from exc
+        run = _run(artifact, request, serializer.validated_data["params"])
         if run.outcome != ArtifactRun.Outcome.OK:
             return _run_failed(run)
         # Built by hand rather than through QueryResultSerializer (which documents it): a
@@ -317,10 +312,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             )
             return _chart_failed(detail, problems, run=None)
         values = {name: value for name, value in data.items() if name not in CHART_QUERY_NAMES}
-        try:
-            run = run_artifact(artifact, user=request.user, raw_params=values)
-        except DjangoValidationError as exc:
-            raise ValidationError({"params": exc.message_dict}) from exc
+        run = _run(artifact, request, values)
         if run.outcome != ArtifactRun.Outcome.OK:
             return _run_failed(run)
         result: QueryResult = run.result
@@ -358,6 +350,14 @@ def _chart_failed(detail: str, problems: list, *, run: ArtifactRun | None) -> Re
         },
         status=status.HTTP_400_BAD_REQUEST,
     )
+
+
+def _run(artifact: Artifact, request: Request, raw_params: dict) -> ArtifactRun:
+    """Run through the one service; bad parameter values are a 400 keyed by their names."""
+    try:
+        return run_artifact(artifact, user=request.user, raw_params=raw_params)
+    except DjangoValidationError as exc:
+        raise ValidationError({"params": exc.message_dict}) from exc
 
 
 def _run_failed(run: ArtifactRun) -> Response:
