@@ -29,7 +29,7 @@ from apps.llm_chat.agent import (
 from apps.llm_chat.agent.runner import INTERRUPTED
 from apps.llm_chat.models import Message, MessageArtifact, ModelCall
 from apps.llm_chat.services import post_user_message
-from tests.fakes.datasource import build_shop, order_count
+from tests.fakes.datasource import order_count
 from tests.fakes.scripted import Call, Raise, Say, ScriptedModel, tool_text
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -38,13 +38,6 @@ TOP_SQL = (
     "SELECT c.name, SUM(o.total) AS revenue FROM orders o "
     "JOIN categories c ON c.id = o.category_id GROUP BY c.name ORDER BY revenue DESC"
 )
-
-
-@pytest.fixture
-def shop(tmp_path, settings):
-    path = build_shop(tmp_path / "shop.sqlite3")
-    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
-    return path
 
 
 @pytest.fixture

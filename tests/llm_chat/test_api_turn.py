@@ -17,8 +17,7 @@ from rest_framework.authtoken.models import Token
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Message
 from apps.llm_chat.services import post_user_message
-from tests.fakes.datasource import build_shop
-from tests.fakes.llm_server import FakeLLMServer, HTTPError, Step, ToolCall, call, say
+from tests.fakes.llm_server import HTTPError, Step, ToolCall, call, say
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,28 +26,6 @@ TOP_SQL = (
     "SELECT c.name, SUM(o.total) AS revenue FROM orders o "
     "JOIN categories c ON c.id = o.category_id GROUP BY c.name"
 )
-
-
-@pytest.fixture
-def shop(tmp_path, settings):
-    path = build_shop(tmp_path / "shop.sqlite3")
-    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
-    settings.LLM_MAX_RETRIES = 0
-    return path
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer("openai") as server:
-        yield server
-
-
-@pytest.fixture
-def chat(owner, shop, server):
-    chat = ChatFactory(owner=owner)
-    chat.agent.base_url = server.base_url
-    chat.agent.save()
-    return chat
 
 
 def messages_url(chat) -> str:

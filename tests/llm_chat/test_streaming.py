@@ -20,8 +20,7 @@ from apps.llm_chat import views
 from apps.llm_chat.agent.runner import INTERRUPTED
 from apps.llm_chat.models import Message, ModelCall
 from apps.llm_chat.services import post_user_message
-from tests.fakes.datasource import build_shop
-from tests.fakes.llm_server import FakeLLMServer, HTTPError, Stall, call, say
+from tests.fakes.llm_server import HTTPError, Stall, call, say
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 TOP_SQL = (
@@ -29,29 +28,6 @@ TOP_SQL = (
     "JOIN categories c ON c.id = o.category_id GROUP BY c.name ORDER BY revenue DESC"
 )
 SSE = {"Accept": "text/event-stream"}
-
-
-@pytest.fixture
-def shop(tmp_path, settings):
-    path = build_shop(tmp_path / "shop.sqlite3")
-    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
-    settings.LLM_MAX_RETRIES = 0
-    settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
-    return path
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer("openai") as server:
-        yield server
-
-
-@pytest.fixture
-def chat(owner, shop, server):
-    chat = ChatFactory(owner=owner)
-    chat.agent.base_url = server.base_url
-    chat.agent.save()
-    return chat
 
 
 def stream_url(chat, message) -> str:

@@ -1,0 +1,34 @@
+"""Fixtures for the agent's turn: a small data source and a loopback fake provider."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.datasource import build_shop
+from tests.fakes.llm_server import FakeLLMServer
+from tests.llm_chat.factories import ChatFactory
+
+
+@pytest.fixture
+def shop(tmp_path, settings):
+    path = build_shop(tmp_path / "shop.sqlite3")
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
+    # Fast failures: no SDK retries, and a short wait for a silent server.
+    settings.LLM_MAX_RETRIES = 0
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
+    return path
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer("openai") as server:
+        yield server
+
+
+@pytest.fixture
+def chat(owner, shop, server):
+    """A chat whose agent talks to the fake OpenAI-compatible server over loopback."""
+    chat = ChatFactory(owner=owner)
+    chat.agent.base_url = server.base_url
+    chat.agent.save()
+    return chat
