@@ -10,8 +10,8 @@ from apps.llm_chat.models import Chat, Message
 def post_user_message(chat: Chat, *, content: str) -> Message:
     """Save what the user wrote, before anything else happens, so it is never lost.
 
-    This is the one place a user message enters a chat. The agent turn (issue 4) starts
-    from here once the message is saved; until then the message waits for a reply.
+    This is the one place a user message enters a chat. The page and the API then start
+    the agent's turn for it (apps.llm_chat.agent), so a failed turn never costs the question.
     """
     message = Message(chat=chat, role=Message.Role.USER, content=content)
     message.full_clean()
