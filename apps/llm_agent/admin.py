@@ -1,4 +1,4 @@
-"""Admin for agent configurations.
+"""Admin for agent configurations and their model-call log.
 
 The API key is never read here: operators see the name of the environment variable and
 whether the running process has it set, nothing more. "Test connection" sends one short
@@ -9,13 +9,14 @@ name the variable, never the key.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Aggregate, Avg, Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -25,8 +26,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from apps.core.admin import already_note, changelist_link, set_field_logged
-from apps.llm_agent.models import Agent
+from apps.core.admin import already_note, badge, change_link, changelist_link, set_field_logged
+from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import ConnectionCheck, acheck_connection
 
 
@@ -49,32 +50,6 @@ def _reverse_count(relation: str) -> Coalesce:
     return Coalesce(Subquery(counts), 0)
 
 
-def _reverse_aggregate(relation: str, aggregate: Aggregate, **filters: object) -> Subquery:
-    """One aggregate (SUM, AVG, a filtered COUNT) over a reverse relation of Agent, as a
-    correlated subquery; see _reverse_count for why not a join."""
-    rel = Agent._meta.get_field(relation)
-    fk_name = rel.field.name
-    value = (
-        rel.related_model._default_manager.filter(**{fk_name: OuterRef("pk")}, **filters)
-        .order_by()
-        .values(fk_name)
-        .annotate(value=aggregate)
-        .values("value")
-    )
-    return Subquery(value)
-
-
-def _call_totals() -> dict[str, object]:
-    """Per-agent totals of the model-call log (ModelCall, in the chat app above this one)."""
-    return {
-        "call_count": _reverse_count("model_calls"),
-        "error_count": Coalesce(_reverse_aggregate("model_calls", Count("pk"), outcome="error"), 0),
-        "input_tokens_total": Coalesce(_reverse_aggregate("model_calls", Sum("input_tokens")), 0),
-        "output_tokens_total": Coalesce(_reverse_aggregate("model_calls", Sum("output_tokens")), 0),
-        "mean_latency_ms": _reverse_aggregate("model_calls", Avg("latency_ms")),
-    }
-
-
 def check_connections(agents: list[Agent]) -> list[ConnectionCheck]:
     """Check several agents at once: a slow provider does not hold up the others."""
 
@@ -86,14 +61,13 @@ def check_connections(agents: list[Agent]) -> list[ConnectionCheck]:
 
 def _log_check(agent: Agent, check: ConnectionCheck) -> None:
     """A connection check is a model request too: it goes in the call log, without a chat."""
-    model_call = Agent._meta.get_field("model_calls").related_model
-    model_call.objects.create(
+    ModelCall.objects.create(
         agent=agent,
         model_name=agent.model_name,
         provider=agent.provider,
         started_at=timezone.now(),
         latency_ms=check.latency_ms,
-        outcome="ok" if check.ok else "error",
+        outcome=ModelCall.Outcome.OK if check.ok else ModelCall.Outcome.ERROR,
         error="" if check.ok else check.detail,
     )
 
@@ -179,10 +153,10 @@ class AgentAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .with_call_totals()
             .annotate(
                 chat_count=_reverse_count("chats"),
                 artifact_count=_reverse_count("artifacts"),
-                **_call_totals(),
             )
         )
 
@@ -225,15 +199,12 @@ class AgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="API key")
     def api_key_status(self, agent: Agent) -> str:
-        if not agent.api_key_env:
+        env_name = agent.api_key_env_name
+        if not env_name:
             return "— none (keyless server)"
         if agent.api_key_is_set:
-            return format_html(
-                '<code>{}</code> <span style="color:#198754">✓ set</span>', agent.api_key_env
-            )
-        return format_html(
-            '<code>{}</code> <span style="color:#dc3545">✗ not set</span>', agent.api_key_env
-        )
+            return format_html('<code>{}</code> <span style="color:#198754">✓ set</span>', env_name)
+        return format_html('<code>{}</code> <span style="color:#dc3545">✗ not set</span>', env_name)
 
     @admin.display(description="chats", ordering="chat_count")
     def chat_count(self, agent: Agent) -> SafeString | int:
@@ -254,7 +225,7 @@ class AgentAdmin(admin.ModelAdmin):
         if not agent.pk:
             return 0
         return changelist_link(
-            "llm_chat_modelcall", {"agent__id__exact": agent.pk}, agent.call_count
+            "llm_agent_modelcall", {"agent__id__exact": agent.pk}, agent.call_count
         )
 
     @admin.display(description="errors", ordering="error_count")
@@ -262,8 +233,8 @@ class AgentAdmin(admin.ModelAdmin):
         if not agent.pk:
             return 0
         return changelist_link(
-            "llm_chat_modelcall",
-            {"agent__id__exact": agent.pk, "outcome__exact": "error"},
+            "llm_agent_modelcall",
+            {"agent__id__exact": agent.pk, "outcome__exact": ModelCall.Outcome.ERROR},
             agent.error_count,
         )
 
@@ -296,3 +267,79 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected agents", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._set_active(request, queryset, False)
+
+
+@admin.register(ModelCall)
+class ModelCallAdmin(admin.ModelAdmin):
+    """Every request to a model provider: what it cost, how long it took, how it ended."""
+
+    list_display = [
+        "started_at",
+        "agent",
+        "chat_link",
+        "model_name",
+        "latency",
+        "input_tokens",
+        "output_tokens",
+        "tool_call_count",
+        "outcome_badge",
+    ]
+    list_select_related = ["agent", "chat"]
+    list_filter = ["outcome", "agent", "provider", "model_name"]
+    search_fields = ["model_name", "error", "chat__title"]
+    date_hierarchy = "started_at"
+    # The log only grows: skip the second COUNT(*) of the whole table on filtered pages.
+    show_full_result_count = False
+    fields = [
+        "agent",
+        "chat_link",
+        "message_link",
+        "provider",
+        "model_name",
+        "started_at",
+        "latency",
+        "input_tokens",
+        "output_tokens",
+        "outcome_badge",
+        "error",
+        "tool_calls_json",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="chat", ordering="chat__title")
+    def chat_link(self, call: ModelCall) -> SafeString | str:
+        if call.chat_id is None:  # a connection check from the agent admin
+            return "— connection check"
+        return change_link("llm_chat_chat", call.chat_id, call.chat)
+
+    @admin.display(description="message")
+    def message_link(self, call: ModelCall) -> SafeString | str:
+        if call.message_id is None:
+            return self.get_empty_value_display()
+        return change_link("llm_chat_message", call.message_id, f"#{call.message_id}")
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, call: ModelCall) -> str:
+        return f"{call.latency_ms:,.0f} ms"
+
+    @admin.display(description="tool calls")
+    def tool_call_count(self, call: ModelCall) -> int:
+        return len(call.tool_calls or [])
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, call: ModelCall) -> SafeString:
+        colour = "#198754" if call.outcome == ModelCall.Outcome.OK else "#dc3545"
+        return badge(colour, call.get_outcome_display())
+
+    @admin.display(description="tool calls")
+    def tool_calls_json(self, call: ModelCall) -> SafeString:
+        if not call.tool_calls:
+            return self.get_empty_value_display()
+        text = json.dumps(call.tool_calls, indent=2, ensure_ascii=False)
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)

@@ -7,7 +7,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Avg, Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from apps.datasources.sources import data_source_names
 
@@ -36,12 +37,43 @@ class AgentQuerySet(models.QuerySet):
     def active(self) -> AgentQuerySet:
         return self.filter(is_active=True)
 
+    def with_call_totals(self) -> AgentQuerySet:
+        """Each agent with the totals of its model-call log, for operators: `call_count`,
+        `error_count`, `input_tokens_total`, `output_tokens_total` and `mean_latency_ms`
+        (None without calls).
+
+        Correlated subqueries rather than joined aggregates, which would multiply with any
+        other reverse relation counted beside them (chats, artifacts).
+        """
+
+        def total(aggregate, **filters: object) -> Subquery:
+            calls = ModelCall.objects.filter(agent=OuterRef("pk"), **filters).order_by()
+            return Subquery(calls.values("agent").annotate(value=aggregate).values("value"))
+
+        return self.annotate(
+            call_count=Coalesce(total(Count("pk")), 0),
+            error_count=Coalesce(total(Count("pk"), outcome=ModelCall.Outcome.ERROR), 0),
+            input_tokens_total=Coalesce(total(Sum("input_tokens")), 0),
+            output_tokens_total=Coalesce(total(Sum("output_tokens")), 0),
+            mean_latency_ms=total(Avg("latency_ms")),
+        )
+
+
+# Choices live at module level so the models' Meta constraints can be built from them (a
+# nested class is out of Meta's scope); the models expose them as Agent.Provider and so on.
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (Ollama, vLLM, llama.cpp…)"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
 
 class Agent(models.Model):
-    class Provider(models.TextChoices):
-        OPENAI = "openai", "OpenAI"
-        ANTHROPIC = "anthropic", "Anthropic"
-        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (Ollama, vLLM, llama.cpp…)"
+    Provider = Provider
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -85,7 +117,7 @@ class Agent(models.Model):
                 name="agent_temperature_between_0_and_2",
             ),
             models.CheckConstraint(
-                condition=Q(provider__in=["openai", "anthropic", "openai_compatible"]),
+                condition=Q(provider__in=Provider.values),
                 name="agent_provider_known",
             ),
             models.CheckConstraint(
@@ -105,11 +137,73 @@ class Agent(models.Model):
             )
 
     @property
-    def api_key_is_set(self) -> bool:
-        return bool(self.api_key_env and os.environ.get(self.api_key_env))
+    def api_key_env_name(self) -> str:
+        """The environment variable the key is read from: the one the agent names, else the
+        provider's conventional one ("" for a keyless OpenAI-compatible server)."""
+        return self.api_key_env or DEFAULT_API_KEY_ENV.get(self.provider, "")
 
-    def get_api_key(self) -> str | None:
-        """The key from the environment; never persisted, never rendered."""
-        if not self.api_key_env:
-            return None
-        return os.environ.get(self.api_key_env) or None
+    @property
+    def api_key_is_set(self) -> bool:
+        """Whether this process has the key; the key itself is never stored or rendered."""
+        env_name = self.api_key_env_name
+        return bool(env_name and os.environ.get(env_name))
+
+
+# Used when an agent leaves api_key_env blank. OpenAI-compatible servers (Ollama) need no key.
+DEFAULT_API_KEY_ENV = {
+    Agent.Provider.OPENAI: "OPENAI_API_KEY",
+    Agent.Provider.ANTHROPIC: "ANTHROPIC_API_KEY",
+}
+
+
+class ModelCall(models.Model):
+    """One request to a model provider, logged for operators (cost, speed, failures).
+
+    Chat turns and the admin's connection checks both write here. The table keeps the name it
+    had when the model lived in llm_chat (migrations llm_chat 0003 / llm_agent 0002).
+    """
+
+    Outcome = Outcome
+
+    # The log belongs to the agent: an agent with chats cannot be deleted (PROTECT on Chat), and
+    # one that never chatted takes its connection checks with it.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="model_calls")
+    # Chats live in the app above: string labels, never an import.
+    chat = models.ForeignKey(
+        "llm_chat.Chat",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="model_calls",
+    )
+    message = models.ForeignKey(
+        "llm_chat.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_calls",
+    )
+    model_name = models.CharField(max_length=200)
+    # The agent's provider, not the name a response gives itself ("openai-compatible").
+    provider = models.CharField(max_length=64, choices=Provider.choices)
+    started_at = models.DateTimeField(db_index=True)
+    latency_ms = models.FloatField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    # [{"name": "run_sql", "args": {...}}] as the model asked for them.
+    tool_calls = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "llm_chat_modelcall"
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["agent", "-started_at"], name="modelcall_agent_started")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=Outcome.values), name="modelcall_outcome_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.outcome} {self.latency_ms:.0f} ms"

@@ -51,11 +51,6 @@ from pydantic_ai.settings import ModelSettings
 
 from apps.llm_agent.models import Agent
 
-# Used when an agent leaves api_key_env blank. OpenAI-compatible servers (Ollama) need no key.
-DEFAULT_API_KEY_ENV = {
-    Agent.Provider.OPENAI: "OPENAI_API_KEY",
-    Agent.Provider.ANTHROPIC: "ANTHROPIC_API_KEY",
-}
 DEFAULT_BASE_URL = {
     Agent.Provider.OPENAI: "https://api.openai.com/v1",
     Agent.Provider.ANTHROPIC: "https://api.anthropic.com",
@@ -73,17 +68,13 @@ class ProviderNotConfigured(Exception):
     """
 
 
-def api_key_env_name(agent: Agent) -> str:
-    """The environment variable the agent's key is read from ("" when none applies)."""
-    return agent.api_key_env or DEFAULT_API_KEY_ENV.get(agent.provider, "")
-
-
 def provider_base_url(agent: Agent) -> str:
     return agent.base_url or DEFAULT_BASE_URL.get(agent.provider, "")
 
 
-def _read_api_key(agent: Agent) -> str | None:
-    env_name = api_key_env_name(agent)
+def read_api_key(agent: Agent) -> str | None:
+    """The key from the environment (Agent.api_key_env_name); never stored, never rendered."""
+    env_name = agent.api_key_env_name
     if not env_name:
         return None
     return os.environ.get(env_name) or None
@@ -133,8 +124,8 @@ def build_model(agent: Agent, *, http_client: httpx2.AsyncClient | None = None) 
     Without `http_client` the provider makes (and owns) its own. Raises ProviderNotConfigured
     when a needed key or URL is missing.
     """
-    key = _read_api_key(agent)
-    env_name = api_key_env_name(agent)
+    key = read_api_key(agent)
+    env_name = agent.api_key_env_name
     if agent.provider == Agent.Provider.OPENAI:
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
@@ -193,7 +184,7 @@ def describe_error(exc: BaseException, agent: Agent) -> str:
     """
     url = provider_base_url(agent)
     text = _describe(exc, agent, url)
-    key = _read_api_key(agent)
+    key = read_api_key(agent)
     if key:
         text = text.replace(key, "***")
     return text
@@ -222,7 +213,7 @@ def _describe(exc: BaseException, agent: Agent, url: str) -> str:
     if isinstance(exc, ModelAuthenticationError):
         return (
             f"{agent.get_provider_display()} rejected the API key from "
-            f"{api_key_env_name(agent) or 'the environment'}; check the key and its access to "
+            f"{agent.api_key_env_name or 'the environment'}; check the key and its access to "
             f"model {agent.model_name!r}."
         )
     if isinstance(exc, ModelNotFoundError):

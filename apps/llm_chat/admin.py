@@ -1,13 +1,11 @@
-"""Admin for chats, their messages and the model-call log.
+"""Admin for chats and their messages.
 
 Messages and artifacts show on a chat's page as read-only inlines: they are the record of
-what happened, so they are edited (if ever) on their own change pages. The model-call log is
-read-only: it records what the providers were asked and how they answered.
+what happened, so they are edited (if ever) on their own change pages. The model-call log they
+produce is the agent app's (apps/llm_agent/admin.py).
 """
 
 from __future__ import annotations
-
-import json
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -16,10 +14,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from apps.core.admin import badge, change_link, changelist_link
+from apps.core.admin import change_link, changelist_link
 from apps.llm_artifact.admin import status_badge
 from apps.llm_artifact.models import Artifact
-from apps.llm_chat.models import Chat, Message, MessageArtifact, ModelCall
+from apps.llm_chat.models import Chat, Message, MessageArtifact
 
 SHORT_CONTENT_CHARS = 80
 
@@ -212,79 +210,3 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="tokens")
     def tokens(self, message: Message) -> str | None:
         return _tokens(message)
-
-
-@admin.register(ModelCall)
-class ModelCallAdmin(admin.ModelAdmin):
-    """Every request to a model provider: what it cost, how long it took, how it ended."""
-
-    list_display = [
-        "started_at",
-        "agent",
-        "chat_link",
-        "model_name",
-        "latency",
-        "input_tokens",
-        "output_tokens",
-        "tool_call_count",
-        "outcome_badge",
-    ]
-    list_select_related = ["agent", "chat"]
-    list_filter = ["outcome", "agent", "provider", "model_name"]
-    search_fields = ["model_name", "error", "chat__title"]
-    date_hierarchy = "started_at"
-    # The log only grows: skip the second COUNT(*) of the whole table on filtered pages.
-    show_full_result_count = False
-    fields = [
-        "agent",
-        "chat_link",
-        "message_link",
-        "provider",
-        "model_name",
-        "started_at",
-        "latency",
-        "input_tokens",
-        "output_tokens",
-        "outcome_badge",
-        "error",
-        "tool_calls_json",
-    ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    @admin.display(description="chat", ordering="chat__title")
-    def chat_link(self, call: ModelCall) -> SafeString | str:
-        if call.chat_id is None:  # a connection check from the agent admin
-            return "— connection check"
-        return change_link("llm_chat_chat", call.chat_id, call.chat)
-
-    @admin.display(description="message")
-    def message_link(self, call: ModelCall) -> SafeString | str:
-        if call.message_id is None:
-            return self.get_empty_value_display()
-        return change_link("llm_chat_message", call.message_id, f"#{call.message_id}")
-
-    @admin.display(description="latency", ordering="latency_ms")
-    def latency(self, call: ModelCall) -> str:
-        return f"{call.latency_ms:,.0f} ms"
-
-    @admin.display(description="tool calls")
-    def tool_call_count(self, call: ModelCall) -> int:
-        return len(call.tool_calls or [])
-
-    @admin.display(description="outcome", ordering="outcome")
-    def outcome_badge(self, call: ModelCall) -> SafeString:
-        colour = "#198754" if call.outcome == ModelCall.Outcome.OK else "#dc3545"
-        return badge(colour, call.get_outcome_display())
-
-    @admin.display(description="tool calls")
-    def tool_calls_json(self, call: ModelCall) -> SafeString:
-        if not call.tool_calls:
-            return self.get_empty_value_display()
-        text = json.dumps(call.tool_calls, indent=2, ensure_ascii=False)
-        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)

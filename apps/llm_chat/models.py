@@ -75,23 +75,32 @@ class MessageQuerySet(models.QuerySet):
         return self.select_related("artifact")
 
 
+# Choices live at module level so Meta's constraints can be built from them (a nested class
+# is out of Meta's scope); the model exposes them as Message.Role and so on.
+class Role(models.TextChoices):
+    SYSTEM = "system", "System"
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+    TOOL = "tool", "Tool"
+
+
+class Status(models.TextChoices):
+    COMPLETE = "complete", "Complete"
+    PENDING = "pending", "Pending"
+    ERROR = "error", "Error"
+
+
+class ArtifactAction(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    EXECUTED = "executed", "Executed"
+    REFERENCED = "referenced", "Referenced"
+
+
 class Message(models.Model):
-    class Role(models.TextChoices):
-        SYSTEM = "system", "System"
-        USER = "user", "User"
-        ASSISTANT = "assistant", "Assistant"
-        TOOL = "tool", "Tool"
-
-    class Status(models.TextChoices):
-        COMPLETE = "complete", "Complete"
-        PENDING = "pending", "Pending"
-        ERROR = "error", "Error"
-
-    class ArtifactAction(models.TextChoices):
-        CREATED = "created", "Created"
-        UPDATED = "updated", "Updated"
-        EXECUTED = "executed", "Executed"
-        REFERENCED = "referenced", "Referenced"
+    Role = Role
+    Status = Status
+    ArtifactAction = ArtifactAction
 
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -127,21 +136,18 @@ class Message(models.Model):
         indexes = [models.Index(fields=["chat", "created_at"], name="message_chat_created")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(role__in=["system", "user", "assistant", "tool"]),
+                condition=Q(role__in=Role.values),
                 name="message_role_known",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["complete", "pending", "error"]),
+                condition=Q(status__in=Status.values),
                 name="message_status_known",
             ),
             # Deleting an artifact clears the link and then the action in two UPDATEs, so
             # the database holds one direction; clean() holds both.
             models.CheckConstraint(
                 condition=Q(artifact__isnull=True)
-                | (
-                    Q(artifact_action__isnull=False)
-                    & Q(artifact_action__in=["created", "updated", "executed", "referenced"])
-                ),
+                | (Q(artifact_action__isnull=False) & Q(artifact_action__in=ArtifactAction.values)),
                 name="message_artifact_has_action",
                 violation_error_message="A message that links an artifact must say what it did.",
             ),
@@ -187,7 +193,7 @@ class MessageArtifact(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="artifact_links")
     # The link is history about an artifact; without the artifact there is nothing to show.
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="message_links")
-    action = models.CharField(max_length=16, choices=Message.ArtifactAction.choices)
+    action = models.CharField(max_length=16, choices=ArtifactAction.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -197,69 +203,10 @@ class MessageArtifact(models.Model):
                 fields=["message", "artifact"], name="message_artifact_unique_link"
             ),
             models.CheckConstraint(
-                condition=Q(action__in=["created", "updated", "executed", "referenced"]),
+                condition=Q(action__in=ArtifactAction.values),
                 name="message_artifact_action_known",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.artifact_id} in message {self.message_id}"
-
-
-class ModelCallQuerySet(models.QuerySet):
-    def totals_by_agent(self) -> models.QuerySet:
-        """One row per agent: calls, errors, tokens and mean latency, for operators."""
-        return (
-            self.order_by()
-            .values("agent", "agent__name")
-            .annotate(
-                calls=Count("pk"),
-                errors=Count("pk", filter=Q(outcome="error")),
-                input_tokens=models.Sum("input_tokens"),
-                output_tokens=models.Sum("output_tokens"),
-                mean_latency_ms=models.Avg("latency_ms"),
-            )
-            .order_by("agent__name")
-        )
-
-
-class ModelCall(models.Model):
-    """One request to a model provider, logged for operators (cost, speed, failures)."""
-
-    class Outcome(models.TextChoices):
-        OK = "ok", "OK"
-        ERROR = "error", "Error"
-
-    # The log belongs to the agent: an agent with chats cannot be deleted (PROTECT on Chat), and
-    # one that never chatted takes its connection checks with it.
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="model_calls")
-    chat = models.ForeignKey(
-        Chat, null=True, blank=True, on_delete=models.CASCADE, related_name="model_calls"
-    )
-    message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_calls"
-    )
-    model_name = models.CharField(max_length=200)
-    provider = models.CharField(max_length=64)
-    started_at = models.DateTimeField(db_index=True)
-    latency_ms = models.FloatField()
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    # [{"name": "run_sql", "args": {...}}] as the model asked for them.
-    tool_calls = models.JSONField(default=list, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    error = models.TextField(blank=True)
-
-    objects = ModelCallQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["agent", "-started_at"], name="modelcall_agent_started")]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(outcome__in=["ok", "error"]), name="modelcall_outcome_known"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.model_name} {self.outcome} {self.latency_ms:.0f} ms"

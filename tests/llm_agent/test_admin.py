@@ -190,6 +190,20 @@ def test_agent_without_key_variable_says_so(staff_client):
     assert "none (keyless server)" in html
 
 
+def test_openai_agent_without_a_variable_shows_the_providers_default_as_set(
+    staff_client, monkeypatch
+):
+    # The provider reads OPENAI_API_KEY when the agent names no variable; the admin agrees.
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    agent = AgentFactory(provider=Agent.Provider.OPENAI, base_url="", api_key_env="")
+
+    html = staff_client.get(change_url(agent)).content.decode()
+
+    assert "OPENAI_API_KEY" in html and "✓ set" in html
+    assert "none (keyless server)" not in html
+    assert SECRET not in html
+
+
 def test_add_form_rejects_a_pasted_key_instead_of_a_variable_name(staff_client):
     response = staff_client.post(
         reverse("admin:llm_agent_agent_add"),

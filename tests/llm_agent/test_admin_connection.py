@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.llm_agent.admin import AgentAdmin
-from apps.llm_agent.models import Agent
-from apps.llm_chat.models import ModelCall
+from apps.llm_agent.models import Agent, ModelCall
 from tests.conftest import UserFactory
 from tests.fakes.llm_server import FakeLLMServer, HTTPError, say
 from tests.llm_agent.factories import AgentFactory
@@ -181,7 +180,7 @@ def test_changelist_and_change_page_show_call_totals(staff_client, owner):
     response = staff_client.get(CHANGELIST)
 
     html = response.content.decode()
-    calls = reverse("admin:llm_chat_modelcall_changelist")
+    calls = reverse("admin:llm_agent_modelcall_changelist")
     assert f'<a href="{calls}?agent__id__exact={agent.pk}">3</a>' in html
     assert f'<a href="{calls}?agent__id__exact={agent.pk}&amp;outcome__exact=error">1</a>' in html
     assert "3,500 / 500" in html

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.llm_agent.models import Agent
+from apps.llm_agent.providers import read_api_key
 from tests.llm_agent.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,13 +67,24 @@ def test_api_key_comes_from_the_environment_and_is_never_stored(monkeypatch):
     agent = AgentFactory(provider=Agent.Provider.OPENAI, api_key_env="LLM_TEST_KEY")
     monkeypatch.delenv("LLM_TEST_KEY", raising=False)
     assert agent.api_key_is_set is False
-    assert agent.get_api_key() is None
+    assert read_api_key(agent) is None
 
     monkeypatch.setenv("LLM_TEST_KEY", "sk-secret-value")
     assert agent.api_key_is_set is True
-    assert agent.get_api_key() == "sk-secret-value"
+    assert read_api_key(agent) == "sk-secret-value"
     stored = Agent.objects.filter(pk=agent.pk).values().get()
     assert "sk-secret-value" not in repr(stored)
+
+
+def test_without_a_variable_named_the_key_comes_from_the_providers_default(monkeypatch):
+    agent = AgentFactory(provider=Agent.Provider.OPENAI, api_key_env="")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert (agent.api_key_env_name, agent.api_key_is_set) == ("OPENAI_API_KEY", False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
+    assert agent.api_key_is_set is True
+    assert read_api_key(agent) == "sk-default"
+    keyless = AgentFactory.build(provider=Agent.Provider.OPENAI_COMPATIBLE, api_key_env="")
+    assert (keyless.api_key_env_name, keyless.api_key_is_set) == ("", False)
 
 
 def test_active_lists_only_active_agents():

@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.llm_chat.models import Message, ModelCall
+from apps.llm_agent.models import ModelCall
+from apps.llm_chat.models import Message
 from tests.conftest import UserFactory
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
@@ -18,7 +19,7 @@ from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
-CALLS = reverse("admin:llm_chat_modelcall_changelist")
+CALLS = reverse("admin:llm_agent_modelcall_changelist")
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def staff_client(client, staff):
 
 
 def call_url(call: ModelCall) -> str:
-    return reverse("admin:llm_chat_modelcall_change", args=[call.pk])
+    return reverse("admin:llm_agent_modelcall_change", args=[call.pk])
 
 
 def log_call(agent, *, chat=None, message=None, outcome="ok", days_ago=0, **fields) -> ModelCall:
@@ -115,7 +116,7 @@ def test_a_call_is_read_only(staff_client, owner):
     assert "&quot;run_sql&quot;" in html and "&#x27;&lt;b&gt;&#x27;" in html  # escaped JSON
     message_url = reverse("admin:llm_chat_message_change", args=[message.pk])
     assert f'<a href="{message_url}">#{message.pk}</a>' in html
-    assert staff_client.get(reverse("admin:llm_chat_modelcall_add")).status_code == 403
+    assert staff_client.get(reverse("admin:llm_agent_modelcall_add")).status_code == 403
     posted = staff_client.post(call_url(call), {"latency_ms": 1, "outcome": "ok"})
     assert posted.status_code == 403
     call.refresh_from_db()

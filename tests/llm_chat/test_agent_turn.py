@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from apps.datasources import schema
+from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
     ArtifactSaved,
@@ -27,7 +28,7 @@ from apps.llm_chat.agent import (
     runner,
 )
 from apps.llm_chat.agent.runner import INTERRUPTED
-from apps.llm_chat.models import Message, MessageArtifact, ModelCall
+from apps.llm_chat.models import Message, MessageArtifact
 from apps.llm_chat.services import post_user_message
 from tests.fakes.datasource import order_count
 from tests.fakes.scripted import Call, Raise, Say, ScriptedModel, tool_text
@@ -477,11 +478,11 @@ def test_a_deactivated_agent_says_so(chat):
 def test_model_call_totals_per_agent(chat):
     ask(chat, "One", ScriptedModel(Call("list_tables", {}), Say("Tables.")))
     ask(chat, "Two", ScriptedModel(Raise(("x",), RuntimeError("down"))))
-    (totals,) = ModelCall.objects.totals_by_agent()
-    assert totals["agent__name"] == chat.agent.name
-    assert (totals["calls"], totals["errors"]) == (3, 1)
+    (totals,) = Agent.objects.with_call_totals()
+    assert totals.name == chat.agent.name
+    assert (totals.call_count, totals.error_count) == (3, 1)
     replies = Message.objects.filter(role="assistant")
-    assert totals["input_tokens"] == sum(m.input_tokens or 0 for m in replies)
+    assert totals.input_tokens_total == sum(m.input_tokens or 0 for m in replies)
 
 
 def test_save_artifact_validates_the_sql_like_any_artifact(chat):

@@ -11,9 +11,10 @@ import json
 
 import pytest
 
+from apps.llm_agent.models import ModelCall
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import TextDelta, run_turn_sync
-from apps.llm_chat.models import Message, ModelCall
+from apps.llm_chat.models import Message
 from apps.llm_chat.services import post_user_message
 from tests.fakes.datasource import build_shop
 from tests.fakes.llm_server import Cut, FakeLLMServer, HTTPError, Stall, Step, call, say

@@ -16,9 +16,10 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from django.urls import reverse
 
+from apps.llm_agent.models import ModelCall
 from apps.llm_chat import views
 from apps.llm_chat.agent.runner import INTERRUPTED
-from apps.llm_chat.models import Message, ModelCall
+from apps.llm_chat.models import Message
 from apps.llm_chat.services import post_user_message
 from tests.fakes.llm_server import HTTPError, Stall, call, say
 from tests.llm_chat.factories import ChatFactory, MessageFactory

@@ -50,7 +50,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from apps.datasources.sources import UnknownDataSource, get_data_source
-from apps.llm_agent.models import Agent
+from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model
 from apps.llm_chat.agent import history, prompts
 from apps.llm_chat.agent.events import (
@@ -69,7 +69,7 @@ from apps.llm_chat.agent.tools import (
     TurnDeps,
     started_label,
 )
-from apps.llm_chat.models import Chat, Message, ModelCall
+from apps.llm_chat.models import Chat, Message
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,6 @@ class _CallLog(AbstractCapability[TurnDeps]):
         record = ctx.deps.calls[-1]
         record.finished = time.perf_counter()
         record.model_name = response.model_name or ""
-        record.provider = response.provider_name or ""
         record.input_tokens = response.usage.input_tokens
         record.output_tokens = response.usage.output_tokens
         record.tool_calls = [
@@ -578,7 +577,7 @@ def _log_calls(turn: _Turn, deps: TurnDeps, turn_error: str, *, blame_last: bool
                 chat=turn.chat,
                 message=turn.reply,
                 model_name=record.model_name or turn.agent.model_name,
-                provider=record.provider or turn.agent.provider,
+                provider=turn.agent.provider,
                 started_at=record.started_at,
                 latency_ms=round(((record.finished or now) - record.started) * 1000, 1),
                 input_tokens=record.input_tokens,

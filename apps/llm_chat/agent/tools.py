@@ -55,7 +55,6 @@ class ModelCallRecord:
     started: float
     finished: float | None = None
     model_name: str = ""
-    provider: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: list[dict] = field(default_factory=list)
