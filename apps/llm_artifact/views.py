@@ -320,10 +320,8 @@ def _detail_context(
     )
     user = request.user
     # Links only to chats this user may open, so they never lead to a 404.
-    chat_visible = artifact.chat is not None and (
-        user.is_staff or artifact.chat.owner_id == user.pk
-    )
-    if created_by and not (user.is_staff or created_by.chat.owner_id == user.pk):
+    chat_visible = artifact.chat is not None and artifact.chat.is_visible_to(user)
+    if created_by and not created_by.chat.is_visible_to(user):
         created_by = None
     return {
         "artifact": artifact,

@@ -3,10 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.llm_agent.models import Agent
-from apps.llm_chat.models import Chat, Message
-
-# Long enough for a pasted query or error log, short enough to keep one message readable.
-MESSAGE_MAX_LENGTH = 10_000
+from apps.llm_chat.models import MESSAGE_MAX_LENGTH, Chat, Message
 
 
 class ChatCreateForm(forms.ModelForm):
@@ -36,14 +33,15 @@ class ChatCreateForm(forms.ModelForm):
 
 class MessageForm(forms.ModelForm):
     """The composer. Build it with `instance=Message(chat=chat, role=Message.Role.USER)`
-    so the model's own rule (a user message needs content) decides what is valid."""
+    so the model's own rules (some content, at most MESSAGE_MAX_LENGTH characters) decide
+    what is valid, with the same words as the API."""
 
-    # Not required here: emptiness is the model's rule, checked by full_clean.
+    # Neither required nor limited here: both are the model's rules, checked by full_clean. A
+    # form-level limit would also blank the content the model checks, adding "Write a message".
     content = forms.CharField(
         label="Message",
         required=False,
-        max_length=MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": MESSAGE_MAX_LENGTH}),
     )
 
     class Meta:

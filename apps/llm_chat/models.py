@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.core.querysets import OwnedQuerySet
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
+
+# Long enough for a pasted query or error log, short enough to keep one message readable.
+MESSAGE_MAX_LENGTH = 10_000
 
 
 class ChatQuerySet(OwnedQuerySet):
@@ -59,6 +64,24 @@ class Chat(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("llm_chat:chat_detail", args=[self.pk])
 
+    def is_visible_to(self, user) -> bool:
+        """ChatQuerySet.visible_to for one chat in hand: staff read every chat, others their own."""
+        return user.is_authenticated and (user.is_staff or self.owner_id == user.pk)
+
+    def can_post(self, user) -> bool:
+        """Whether `user` may write in this chat (post a question, retry a reply).
+
+        Only the owner: staff may read any chat, but a message always speaks for the chat's
+        owner. Every face asks here (lookups.get_rw_chat_for_user, the page's `can_post`), so
+        sharing extends this one rule.
+        """
+        return user.is_authenticated and self.owner_id == user.pk
+
+    def touch(self) -> None:
+        """Mark activity now: the chat list is ordered by it. One UPDATE, no other field."""
+        self.updated_at = timezone.now()
+        Chat.objects.filter(pk=self.pk).update(updated_at=self.updated_at)
+
 
 def unlink_artifact(collector, field, sub_objs, using) -> None:
     """on_delete for Message.artifact: clear the link and its action together.
@@ -73,6 +96,14 @@ def unlink_artifact(collector, field, sub_objs, using) -> None:
 class MessageQuerySet(models.QuerySet):
     def with_artifact(self) -> MessageQuerySet:
         return self.select_related("artifact")
+
+    def with_artifacts(self) -> MessageQuerySet:
+        """The main artifact and every linked one (with its artifact), in two queries for any
+        number of messages: what the chat page's cards and the API's `artifacts` show."""
+        links = Prefetch(
+            "artifact_links", queryset=MessageArtifact.objects.select_related("artifact")
+        )
+        return self.with_artifact().prefetch_related(links)
 
 
 # Choices live at module level so Meta's constraints can be built from them (a nested class
@@ -164,9 +195,18 @@ class Message(models.Model):
             )
         if self.artifact_action and not self.artifact_id:
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
-        # Assistant and tool messages may start empty while a reply streams; a user's may not.
-        if self.role == self.Role.USER and not self.content.strip():
+        if self.role == self.Role.USER:
+            self._clean_user_content()
+
+    def _clean_user_content(self) -> None:
+        """What a user may send: some text, at most MESSAGE_MAX_LENGTH characters. Replies are
+        the model's and are not limited; they may start empty while they stream."""
+        if not self.content.strip():
             raise ValidationError({"content": "Write a message before sending it."})
+        try:
+            MaxLengthValidator(MESSAGE_MAX_LENGTH)(self.content)
+        except ValidationError as exc:
+            raise ValidationError({"content": exc.error_list}) from None
 
     def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
         """Record that this message created or updated an artifact.

@@ -6,11 +6,9 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import HttpResponse
-from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.shortcuts import aget_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -32,7 +30,8 @@ from apps.llm_chat.agent import (
     run_turn_sync,
 )
 from apps.llm_chat.forms import ChatCreateForm, MessageForm
-from apps.llm_chat.models import Chat, Message, MessageArtifact
+from apps.llm_chat.lookups import aget_rw_chat_for_user, get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
 
@@ -40,18 +39,6 @@ CHATS_PER_PAGE = 25
 # While a reply streams, the page shows the raw text as it arrives and, this often, the
 # server's sanitised Markdown of everything so far (tables, lists), never the browser's own.
 MARKDOWN_REFRESH_SECONDS = 0.5
-
-
-def _visible_chat(request: HtmxHttpRequest, pk: int) -> Chat:
-    return get_object_or_404(
-        Chat.objects.visible_to(request.user).select_related("agent", "owner"), pk=pk
-    )
-
-
-def _check_owner(chat: Chat, user) -> None:
-    # Staff may read any chat, but a message always speaks for the chat's owner (as in the API).
-    if chat.owner_id != user.pk:
-        raise PermissionDenied("Only the chat's owner can post in it.")
 
 
 def _render_chat_list(
@@ -96,21 +83,18 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
     return chat_messages
 
 
-def _messages_with_cards(messages):
-    links = Prefetch("artifact_links", queryset=MessageArtifact.objects.select_related("artifact"))
-    return messages.with_artifact().prefetch_related(links)
-
-
 def _chat_messages(chat: Chat) -> list[Message]:
     """The chat's messages in order, with their artifacts, in two queries however many."""
-    return _with_cards(list(_messages_with_cards(chat.messages.all())))
+    return _with_cards(list(chat.messages.with_artifacts()))
 
 
-def _chat_context(chat: Chat, form: MessageForm) -> dict:
+def _chat_context(request: HtmxHttpRequest, chat: Chat, form: MessageForm) -> dict:
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
     chat_messages = _chat_messages(chat)
     return {
         "chat": chat,
+        "can_post": chat.can_post(request.user),
+        "show_owner": chat.owner_id != request.user.pk,
         "chat_messages": chat_messages,
         "form": form,
         "awaiting": _awaiting_reply(chat_messages),
@@ -127,10 +111,9 @@ def _awaiting_reply(chat_messages: list[Message]) -> Message | None:
 @login_required
 @require_GET
 def chat_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    chat = _visible_chat(request, pk)
-    return render(
-        request, "llm_chat/chat_detail.html", _chat_context(chat, _new_message_form(chat))
-    )
+    chat = get_chat_for_user(request.user, pk)
+    context = _chat_context(request, chat, _new_message_form(chat))
+    return render(request, "llm_chat/chat_detail.html", context)
 
 
 def _new_message_form(chat: Chat, data: dict | None = None) -> MessageForm:
@@ -140,8 +123,7 @@ def _new_message_form(chat: Chat, data: dict | None = None) -> MessageForm:
 @login_required
 @require_POST
 def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    chat = _visible_chat(request, pk)
-    _check_owner(chat, request.user)
+    chat = get_rw_chat_for_user(request.user, pk)
     form = _new_message_form(chat, request.POST)
     if not form.is_valid():
         if request.htmx:
@@ -149,11 +131,12 @@ def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             response = render(
                 request,
                 "llm_chat/chat_detail.html#composer",
-                {"chat": chat, "form": form},
+                {"chat": chat, "can_post": True, "form": form},
                 status=422,
             )
             return reswap(retarget(response, "#composer"), "outerHTML")
-        return render(request, "llm_chat/chat_detail.html", _chat_context(chat, form), status=422)
+        context = _chat_context(request, chat, form)
+        return render(request, "llm_chat/chat_detail.html", context, status=422)
 
     # Saved before the model is asked anything, so the question is never lost.
     message = post_user_message(chat, content=form.cleaned_data["content"])
@@ -169,6 +152,7 @@ def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "llm_chat/chat_detail.html#message_posted",
         {
             "chat": chat,
+            "can_post": True,
             "message": message,
             "awaiting": message,
             "form": _new_message_form(chat),
@@ -185,10 +169,7 @@ async def _owned_chat_and_question(request: HtmxHttpRequest, pk: int, message_pk
     # Django renders the 403/404 pages of an async view in a thread of its own; with the user
     # resolved here they (and the templates below) need no query for it.
     request.user = user
-    chat = await aget_object_or_404(
-        Chat.objects.visible_to(user).select_related("agent", "owner"), pk=pk
-    )
-    _check_owner(chat, user)
+    chat = await aget_rw_chat_for_user(user, pk)
     question = await aget_object_or_404(
         Message.objects.filter(chat=chat, role=Message.Role.USER), pk=message_pk
     )
@@ -196,10 +177,10 @@ async def _owned_chat_and_question(request: HtmxHttpRequest, pk: int, message_pk
 
 
 def _render_message(request: HtmxHttpRequest, chat: Chat, message_pk: int) -> str:
-    message = _with_cards([_messages_with_cards(Message.objects).get(pk=message_pk)])[0]
+    message = _with_cards([Message.objects.with_artifacts().get(pk=message_pk)])[0]
     return render_to_string(
         "llm_chat/chat_detail.html#message",
-        {"chat": chat, "message": message},
+        {"chat": chat, "can_post": chat.can_post(request.user), "message": message},
         request=request,
     )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -86,3 +87,20 @@ def test_visible_to_scopes_chats(owner, other_user, staff):
     assert list(Chat.objects.visible_to(owner)) == [mine]
     assert set(Chat.objects.visible_to(staff)) == {mine, theirs}
     assert Artifact.objects.visible_to(other_user).count() == 0
+
+
+def test_only_the_owner_can_post_though_staff_can_read(owner, other_user, staff):
+    chat = ChatFactory(owner=owner)
+    assert [chat.can_post(u) for u in (owner, other_user, staff)] == [True, False, False]
+    assert [chat.is_visible_to(u) for u in (owner, other_user, staff)] == [True, False, True]
+    assert not chat.can_post(AnonymousUser()) and not chat.is_visible_to(AnonymousUser())
+
+
+def test_a_user_message_is_limited_but_a_reply_is_not(owner):
+    chat = ChatFactory(owner=owner)
+    too_long = "x" * 10_001
+    with pytest.raises(ValidationError) as refused:
+        Message(chat=chat, role=Message.Role.USER, content=too_long).full_clean()
+    assert list(refused.value.message_dict) == ["content"]
+    Message(chat=chat, role=Message.Role.ASSISTANT, content=too_long).full_clean()
+    Message(chat=chat, role=Message.Role.USER, content="x" * 10_000).full_clean()

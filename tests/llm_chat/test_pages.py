@@ -482,3 +482,32 @@ def test_404_page_is_ours(owner_client):
 def test_500_page_renders_without_a_request():
     html = render_to_string("500.html")
     assert "Something went wrong on our side" in html
+
+
+def test_a_too_long_message_is_refused_by_the_page_and_the_api_alike(owner_client, owner_api, chat):
+    # One rule on Message: the same words on both faces, and no "write a message" beside them.
+    text = "x" * 10_001
+    page = owner_client.post(post_url(chat), {"content": text}, headers=HTMX)
+    api = owner_api.post(
+        reverse("api:chat-messages", args=[chat.pk]), {"content": text}, format="json"
+    )
+
+    assert (page.status_code, api.status_code) == (422, 400)
+    (reason,) = api.json()["content"]
+    assert "at most 10000 characters" in reason
+    body = page.content.decode()
+    assert reason in body
+    assert "Write a message before sending it." not in body
+    assert Message.objects.count() == 0
+
+
+def test_staff_are_refused_posting_by_the_page_and_the_api_alike(client, staff, staff_api, chat):
+    client.force_login(staff)
+    page = client.post(post_url(chat), {"content": "From support"})
+    api = staff_api.post(
+        reverse("api:chat-messages", args=[chat.pk]), {"content": "From support"}, format="json"
+    )
+
+    assert (page.status_code, api.status_code) == (403, 403)
+    assert api.json()["detail"] == "Only the chat's owner can post in it."
+    assert Message.objects.count() == 0

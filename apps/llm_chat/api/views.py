@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -33,7 +33,8 @@ from apps.llm_chat.agent import (
 )
 from apps.llm_chat.agent.runner import REFUSALS
 from apps.llm_chat.api.serializers import ChatSerializer, MessageSerializer
-from apps.llm_chat.models import Chat, Message, MessageArtifact
+from apps.llm_chat.lookups import get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import EVENT_STREAM, event_stream_response, wants_event_stream
 
@@ -98,11 +99,6 @@ class TurnNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
-def _with_artifacts(messages: QuerySet[Message]) -> QuerySet[Message]:
-    links = Prefetch("artifact_links", queryset=MessageArtifact.objects.select_related("artifact"))
-    return messages.with_artifact().prefetch_related(links)
-
-
 class ChatViewSet(viewsets.ModelViewSet):
     """Your chats (staff: everyone's), newest activity first; anyone else's is a 404."""
 
@@ -111,8 +107,7 @@ class ChatViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Chat]:
         chats = Chat.objects.visible_to(self.request.user).select_related("agent", "owner")
-        # The message endpoints need only the chat itself, not its counts.
-        return chats if self.action in {"messages", "retry"} else chats.with_counts()
+        return chats.with_counts()
 
     def perform_create(self, serializer: ChatSerializer) -> None:
         chat = serializer.save(owner=self.request.user)
@@ -157,21 +152,15 @@ class ChatViewSet(viewsets.ModelViewSet):
         content_negotiation_class=TurnNegotiation,
     )
     def messages(self, request: Request, pk: str | None = None) -> Response:
-        chat = self.get_object()
         if request.method == "POST":
-            return self._post_message(request, chat)
-        messages = _with_artifacts(chat.messages.all())
+            return self._post_message(request, get_rw_chat_for_user(request.user, pk))
+        chat = get_chat_for_user(request.user, pk)
+        messages = chat.messages.with_artifacts()
         page = self.paginate_queryset(messages)
         serializer = self.get_serializer(page, many=True)
         return self.get_paginated_response(serializer.data)
 
-    def _check_owner(self, request: Request, chat: Chat) -> None:
-        # Staff may read any chat, but a message always speaks for the chat's owner.
-        if chat.owner_id != request.user.pk:
-            raise PermissionDenied("Only the chat's owner can post in it.")
-
     def _post_message(self, request: Request, chat: Chat) -> Response | StreamingHttpResponse:
-        self._check_owner(request, chat)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -187,9 +176,8 @@ class ChatViewSet(viewsets.ModelViewSet):
             outcome = run()
         except TurnRefused as refused:
             raise TurnConflict(str(refused)) from refused
-        both = _with_artifacts(
-            Message.objects.filter(pk__in=[outcome.user_message.pk, outcome.reply.pk])
-        ).order_by("id")
+        both = Message.objects.filter(pk__in=[outcome.user_message.pk, outcome.reply.pk])
+        both = both.with_artifacts().order_by("id")
         return Response(
             MessageSerializer(both, many=True, context=self.get_serializer_context()).data,
             status=status_code,
@@ -235,8 +223,7 @@ class ChatViewSet(viewsets.ModelViewSet):
     def retry(
         self, request: Request, pk: str | None = None, message_id: str | None = None
     ) -> Response | StreamingHttpResponse:
-        chat = self.get_object()
-        self._check_owner(request, chat)
+        chat = get_rw_chat_for_user(request.user, pk)
         target = get_object_or_404(
             chat.messages.filter(role__in=[Message.Role.USER, Message.Role.ASSISTANT]),
             pk=message_id,
