@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +16,13 @@ from apps.llm_artifact.models import Artifact
 
 # Long enough for a pasted query or error log, short enough to keep one message readable.
 MESSAGE_MAX_LENGTH = 10_000
+# Longer than any agent turn can run (a bounded number of model requests, each bounded by the
+# request timeout), so a reply still pending after this was orphaned by a crash.
+STALE_PENDING_AFTER = dt.timedelta(hours=1)
+
+
+class TurnRefused(Exception):
+    """The turn cannot start: the question already has a reply, or it is not a user message."""
 
 
 class ChatQuerySet(OwnedQuerySet):
@@ -207,6 +216,91 @@ class Message(models.Model):
             MaxLengthValidator(MESSAGE_MAX_LENGTH)(self.content)
         except ValidationError as exc:
             raise ValidationError({"content": exc.error_list}) from None
+
+    # --- An assistant reply's life: started (or restarted), then finished or failed ---------
+
+    # What a turn writes on its reply, so every transition saves the same fields.
+    TURN_FIELDS = ["content", "status", "error", "model_messages", "input_tokens", "output_tokens"]
+
+    # Why a question's latest reply cannot be (re)started, by the reply's status.
+    REFUSALS = {
+        Status.PENDING: "This message is being answered.",
+        Status.COMPLETE: "This message already has a reply.",
+        Status.ERROR: "This reply failed; retry it instead.",
+    }
+
+    @property
+    def is_retryable(self) -> bool:
+        """Whether Retry applies: the reply failed, or it has been pending so long that the
+        process writing it must have died (a cancelled turn marks itself `error`)."""
+        if self.status == Status.ERROR:
+            return True
+        return (
+            self.status == Status.PENDING and self.created_at < timezone.now() - STALE_PENDING_AFTER
+        )
+
+    @property
+    def refusal(self) -> str:
+        """Why this reply stops its question's turn from starting again."""
+        return self.REFUSALS[self.status]
+
+    def latest_reply(self) -> Message | None:
+        return self.replies.filter(role=Role.ASSISTANT).order_by("-id").first()
+
+    def start_reply(self, *, retry: bool = False) -> Message:
+        """The pending assistant reply to this user message, for a turn about to run.
+
+        A new row, or with `retry` the failed (or orphaned) reply cleared and reused, so the
+        chat keeps one reply per question. Raises TurnRefused if the question has a reply that
+        may not be replaced. The latest reply is locked while deciding, so two windows asking
+        at once cannot both start a turn.
+        """
+        if self.role != Role.USER:
+            raise TurnRefused("Only a user message in this chat can start a turn.")
+        with transaction.atomic():
+            reply = (
+                Message.objects.select_for_update()
+                .filter(reply_to=self, role=Role.ASSISTANT)
+                .order_by("-id")
+                .first()
+            )
+            if reply is None:
+                return Message.objects.create(
+                    chat_id=self.chat_id, role=Role.ASSISTANT, status=Status.PENDING, reply_to=self
+                )
+            if not (retry and reply.is_retryable):
+                raise TurnRefused(reply.refusal)
+            reply._end_turn(Status.PENDING, content="", model_messages=[], tokens=(None, None))
+            return reply
+
+    def finish(self, text: str, model_messages: list, *, tokens: tuple[int, int]) -> None:
+        """The turn answered: keep the text, the provider messages for replay and the tokens."""
+        self._end_turn(Status.COMPLETE, content=text, model_messages=model_messages, tokens=tokens)
+
+    def fail(self, reason: str, text: str, model_messages: list, *, tokens: tuple[int, int]):
+        """The turn failed: keep what arrived and say why. The provider messages stay for
+        operators to inspect; history replays a failed turn as text only."""
+        self._end_turn(
+            Status.ERROR,
+            content=text,
+            error=reason,
+            model_messages=model_messages,
+            tokens=(tokens[0] or None, tokens[1] or None),
+        )
+
+    def _end_turn(
+        self,
+        status: str,
+        *,
+        content: str,
+        model_messages: list,
+        tokens: tuple[int | None, int | None],
+        error: str = "",
+    ) -> None:
+        self.status, self.content, self.error = status, content, error
+        self.model_messages = model_messages
+        self.input_tokens, self.output_tokens = tokens
+        self.save(update_fields=self.TURN_FIELDS)
 
     def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
         """Record that this message created or updated an artifact.

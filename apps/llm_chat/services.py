@@ -18,5 +18,5 @@ def post_user_message(chat: Chat, *, content: str) -> Message:
     with transaction.atomic():
         message.save()
         # The chat list is ordered by activity, so a new message moves its chat to the top.
-        chat.save(update_fields=["updated_at"])
+        chat.touch()
     return message

@@ -24,7 +24,6 @@ from apps.llm_chat.agent import (
     TurnFailed,
     TurnRefused,
     TurnStarted,
-    is_retryable,
     retry_turn,
     run_turn,
     run_turn_sync,
@@ -78,7 +77,7 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
         message.retryable = (
             message.role == Message.Role.ASSISTANT
             and message.reply_to_id is not None
-            and is_retryable(message)
+            and message.is_retryable
         )
     return chat_messages
 

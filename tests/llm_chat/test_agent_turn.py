@@ -21,14 +21,14 @@ from apps.llm_chat.agent import (
     TurnFailed,
     TurnRefused,
     TurnStarted,
-    is_retryable,
     retry_turn_sync,
     run_turn,
     run_turn_sync,
     runner,
 )
+from apps.llm_chat.agent import reply as reply_module
 from apps.llm_chat.agent.runner import INTERRUPTED
-from apps.llm_chat.models import Message, MessageArtifact
+from apps.llm_chat.models import STALE_PENDING_AFTER, Message, MessageArtifact
 from apps.llm_chat.services import post_user_message
 from tests.fakes.datasource import order_count
 from tests.fakes.scripted import Call, Raise, Say, ScriptedModel, tool_text
@@ -425,11 +425,11 @@ def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
     reply = Message.objects.get(reply_to=user_message)
     assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
     assert reply.content == "Partial "
-    assert is_retryable(reply)
+    assert reply.is_retryable
 
 
 def test_reply_is_saved_while_it_streams(chat, monkeypatch):
-    monkeypatch.setattr(runner, "SAVE_INTERVAL_SECONDS", 0)
+    monkeypatch.setattr(reply_module, "SAVE_INTERVAL_SECONDS", 0)
     script = ScriptedModel(Say("First ", "second ", "third"))
     user_message = post_user_message(chat, content="Go")
     seen: list[tuple[str, str]] = []
@@ -460,9 +460,7 @@ def test_a_reply_pending_for_too_long_can_be_retried(chat):
     )
     with pytest.raises(TurnRefused, match="being answered"):
         retry_turn_sync(chat, user_message, model=ScriptedModel(Say("Hi")).model)
-    Message.objects.filter(pk=stale.pk).update(
-        created_at=timezone.now() - runner.STALE_PENDING_AFTER
-    )
+    Message.objects.filter(pk=stale.pk).update(created_at=timezone.now() - STALE_PENDING_AFTER)
     outcome = retry_turn_sync(chat, user_message, model=ScriptedModel(Say("Hi")).model)
     assert outcome.reply.pk == stale.pk and outcome.reply.status == "complete"
 

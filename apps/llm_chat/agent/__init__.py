@@ -12,7 +12,6 @@ from apps.llm_chat.agent.events import (
 from apps.llm_chat.agent.runner import (
     TurnOutcome,
     TurnRefused,
-    is_retryable,
     retry_turn,
     retry_turn_sync,
     run_turn,
@@ -29,7 +28,6 @@ __all__ = [
     "TurnOutcome",
     "TurnRefused",
     "TurnStarted",
-    "is_retryable",
     "retry_turn",
     "retry_turn_sync",
     "run_turn",

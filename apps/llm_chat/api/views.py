@@ -25,13 +25,11 @@ from apps.core.serializers import api_validation_error
 from apps.llm_chat.agent import (
     TurnOutcome,
     TurnRefused,
-    is_retryable,
     retry_turn,
     retry_turn_sync,
     run_turn,
     run_turn_sync,
 )
-from apps.llm_chat.agent.runner import REFUSALS
 from apps.llm_chat.api.serializers import ChatSerializer, MessageSerializer
 from apps.llm_chat.lookups import get_chat_for_user, get_rw_chat_for_user
 from apps.llm_chat.models import Chat, Message
@@ -233,8 +231,8 @@ class ChatViewSet(viewsets.ModelViewSet):
             raise TurnConflict("This reply does not name its question, so it cannot be retried.")
         if wants_event_stream(request):
             # The stream's headers leave before the turn starts, so refuse here, not in it.
-            reply = question.replies.filter(role=Message.Role.ASSISTANT).order_by("-id").first()
-            if reply is not None and not is_retryable(reply):
-                raise TurnConflict(REFUSALS[reply.status])
+            reply = question.latest_reply()
+            if reply is not None and not reply.is_retryable:
+                raise TurnConflict(reply.refusal)
             return event_stream_response(retry_turn(chat, question))
         return self._turn(lambda: retry_turn_sync(chat, question), status.HTTP_200_OK)
