@@ -244,8 +244,16 @@ class Message(models.Model):
         """Why this reply stops its question's turn from starting again."""
         return self.REFUSALS[self.status]
 
+    def _latest_replies(self) -> MessageQuerySet:
+        # One reply per question is kept (a retry reuses it); the newest wins if ever two.
+        return self.replies.filter(role=Role.ASSISTANT).order_by("-id")
+
     def latest_reply(self) -> Message | None:
-        return self.replies.filter(role=Role.ASSISTANT).order_by("-id").first()
+        """The assistant reply to this user message, if it has one."""
+        return self._latest_replies().first()
+
+    async def alatest_reply(self) -> Message | None:
+        return await self._latest_replies().afirst()
 
     def start_reply(self, *, retry: bool = False) -> Message:
         """The pending assistant reply to this user message, for a turn about to run.
@@ -258,12 +266,7 @@ class Message(models.Model):
         if self.role != Role.USER:
             raise TurnRefused("Only a user message in this chat can start a turn.")
         with transaction.atomic():
-            reply = (
-                Message.objects.select_for_update()
-                .filter(reply_to=self, role=Role.ASSISTANT)
-                .order_by("-id")
-                .first()
-            )
+            reply = self._latest_replies().select_for_update().first()
             if reply is None:
                 return Message.objects.create(
                     chat_id=self.chat_id, role=Role.ASSISTANT, status=Status.PENDING, reply_to=self

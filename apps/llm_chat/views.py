@@ -225,7 +225,7 @@ def _page_refusal(request: HtmxHttpRequest, chat: Chat, question: Message):
     """When the question already has a reply (another window answered it), show that reply."""
 
     async def on_refused(refused: TurnRefused) -> str:
-        reply = await question.replies.filter(role=Message.Role.ASSISTANT).order_by("-id").afirst()
+        reply = await question.alatest_reply()
         html = await sync_to_async(_render_message)(request, chat, reply.pk) if reply else ""
         return sse("refused", {"type": "refused", "reason": str(refused), "html": html})
 
@@ -271,6 +271,6 @@ async def message_reply(request: HtmxHttpRequest, pk: int, message_pk: int) -> H
                 reply_pk = event.message_id
     except TurnRefused as refused:
         messages.info(request, str(refused))
-        reply = await question.replies.order_by("-id").afirst()
+        reply = await question.alatest_reply()
         reply_pk = reply.pk if reply else question.pk
     return redirect(f"{chat.get_absolute_url()}#message-{reply_pk}")
