@@ -50,6 +50,14 @@ def _reverse_count(relation: str) -> Coalesce:
     return Coalesce(Subquery(counts), 0)
 
 
+def _agent_link(agent: Agent, app_model: str, count: int, **filters: object) -> SafeString | int:
+    """A count of the agent's rows in another changelist, linked to that list filtered to the
+    agent; a bare 0 on the add page, where the agent has no rows (and no counts) yet."""
+    if not agent.pk:
+        return 0
+    return changelist_link(app_model, {"agent__id__exact": agent.pk, **filters}, count)
+
+
 def check_connections(agents: list[Agent]) -> list[ConnectionCheck]:
     """Check several agents at once: a slow provider does not hold up the others."""
 
@@ -208,34 +216,23 @@ class AgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="chats", ordering="chat_count")
     def chat_count(self, agent: Agent) -> SafeString | int:
-        if not agent.pk:
-            return 0
-        return changelist_link("llm_chat_chat", {"agent__id__exact": agent.pk}, agent.chat_count)
+        return _agent_link(agent, "llm_chat_chat", agent.pk and agent.chat_count)
 
     @admin.display(description="artifacts", ordering="artifact_count")
     def artifact_count(self, agent: Agent) -> SafeString | int:
-        if not agent.pk:
-            return 0
-        return changelist_link(
-            "llm_artifact_artifact", {"agent__id__exact": agent.pk}, agent.artifact_count
-        )
+        return _agent_link(agent, "llm_artifact_artifact", agent.pk and agent.artifact_count)
 
     @admin.display(description="model calls", ordering="call_count")
     def calls(self, agent: Agent) -> SafeString | int:
-        if not agent.pk:
-            return 0
-        return changelist_link(
-            "llm_agent_modelcall", {"agent__id__exact": agent.pk}, agent.call_count
-        )
+        return _agent_link(agent, "llm_agent_modelcall", agent.pk and agent.call_count)
 
     @admin.display(description="errors", ordering="error_count")
     def errors(self, agent: Agent) -> SafeString | int:
-        if not agent.pk:
-            return 0
-        return changelist_link(
+        return _agent_link(
+            agent,
             "llm_agent_modelcall",
-            {"agent__id__exact": agent.pk, "outcome__exact": ModelCall.Outcome.ERROR},
-            agent.error_count,
+            agent.pk and agent.error_count,
+            outcome__exact=ModelCall.Outcome.ERROR,
         )
 
     @admin.display(description="tokens in / out", ordering="input_tokens_total")

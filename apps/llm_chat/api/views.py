@@ -67,6 +67,7 @@ EVENT_STREAM_RESPONSE = OpenApiResponse(
     ],
 )
 
+NOT_YOURS_RESPONSE = OpenApiResponse(description="Not your chat to post in (staff read only).")
 
 # The question and the reply: two messages, not a page of them (a ListSerializer here would
 # be documented as the paginated list). The Message component comes from the GET.
@@ -138,7 +139,7 @@ class ChatViewSet(viewsets.ModelViewSet):
             ),
             (200, EVENT_STREAM): EVENT_STREAM_RESPONSE,
             400: OpenApiResponse(description="No content (field-level errors)."),
-            403: OpenApiResponse(description="Not your chat to post in."),
+            403: NOT_YOURS_RESPONSE,
             409: OpenApiResponse(description="The message already has a reply."),
         },
     )
@@ -203,7 +204,7 @@ class ChatViewSet(viewsets.ModelViewSet):
                 description="The question and the reply, in that order.",
             ),
             (200, EVENT_STREAM): EVENT_STREAM_RESPONSE,
-            403: OpenApiResponse(description="Not your chat to post in."),
+            403: NOT_YOURS_RESPONSE,
             404: OpenApiResponse(description="No such message in this chat."),
             409: OpenApiResponse(
                 description="Nothing to retry: the reply is complete or still being written, "
