@@ -296,6 +296,29 @@ def test_message_change_form_enforces_artifact_action_rule(staff_client, owner):
     assert message.artifact_id is None
 
 
+def test_message_change_form_refuses_a_too_long_user_message_like_the_page(staff_client, owner):
+    chat = ChatFactory(owner=owner)
+    message = MessageFactory(chat=chat, role="user", content="Hello")
+    form = {
+        "chat": chat.pk,
+        "role": "user",
+        "status": "complete",
+        "error": "",
+        "artifact": "",
+        "artifact_action": "",
+        "input_tokens": "",
+        "output_tokens": "",
+        "model_messages": "[]",
+    }
+
+    response = staff_client.post(message_url(message), {**form, "content": "x" * 10_001})
+
+    assert response.status_code == 200
+    assert "at most 10000 characters (it has 10001)" in response.content.decode()
+    message.refresh_from_db()
+    assert message.content == "Hello"
+
+
 # Query counts
 
 
