@@ -338,6 +338,8 @@ def test_anonymous_is_refused_messages(api_client, owner, method):
 
 def test_unknown_chat_messages_are_a_404(owner_api):
     assert owner_api.get(reverse("api:chat-messages", args=[999_999])).status_code == 404
+    assert owner_api.get(reverse("api:chat-messages", args=["abc"])).status_code == 404
+    assert owner_api.post(reverse("api:chat-messages", args=["abc"]), {}).status_code == 404
 
 
 def test_browsable_api_shows_the_message_form(owner_client, owner):
