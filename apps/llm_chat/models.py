@@ -273,17 +273,21 @@ class Message(models.Model):
                 )
             if not (retry and reply.is_retryable):
                 raise TurnRefused(reply.refusal)
-            reply._end_turn(Status.PENDING, content="", model_messages=[], tokens=(None, None))
+            reply._write_turn(Status.PENDING, content="", model_messages=[], tokens=(None, None))
             return reply
 
     def finish(self, text: str, model_messages: list, *, tokens: tuple[int, int]) -> None:
         """The turn answered: keep the text, the provider messages for replay and the tokens."""
-        self._end_turn(Status.COMPLETE, content=text, model_messages=model_messages, tokens=tokens)
+        self._write_turn(
+            Status.COMPLETE, content=text, model_messages=model_messages, tokens=tokens
+        )
 
-    def fail(self, reason: str, text: str, model_messages: list, *, tokens: tuple[int, int]):
+    def fail(
+        self, reason: str, text: str, model_messages: list, *, tokens: tuple[int, int]
+    ) -> None:
         """The turn failed: keep what arrived and say why. The provider messages stay for
         operators to inspect; history replays a failed turn as text only."""
-        self._end_turn(
+        self._write_turn(
             Status.ERROR,
             content=text,
             error=reason,
@@ -291,7 +295,7 @@ class Message(models.Model):
             tokens=(tokens[0] or None, tokens[1] or None),
         )
 
-    def _end_turn(
+    def _write_turn(
         self,
         status: str,
         *,
