@@ -18,6 +18,8 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
+from tests.fakes.llm_server import FakeLLMServer
+
 PASSWORD = "correct-horse-battery-staple"
 
 
@@ -60,6 +62,18 @@ def _client_for(client, user):
 @pytest.fixture
 def owner_client(client, owner):
     return _client_for(client, owner)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    return _client_for(client, staff)
+
+
+@pytest.fixture
+def server():
+    """A loopback fake of an OpenAI-compatible provider (tests/fakes/llm_server.py)."""
+    with FakeLLMServer("openai") as server:
+        yield server
 
 
 @pytest.fixture

@@ -28,12 +28,6 @@ BAR = {
 
 
 @pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def artifact(tmp_path: Path, settings, owner) -> Artifact:
     sample.use_sqlite(tmp_path, settings)
     return ArtifactFactory(owner=owner, sql_query=STATUS_SQL, visualization_config=BAR)
