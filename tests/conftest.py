@@ -39,6 +39,13 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def no_provider_retries(settings):
+    # A test that posts to an unreachable or failing provider gets its error at once instead
+    # of after the SDK's back-off; tests about retries set LLM_MAX_RETRIES themselves.
+    settings.LLM_MAX_RETRIES = 0
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(username="owner")

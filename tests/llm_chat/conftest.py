@@ -12,8 +12,7 @@ from tests.llm_chat.factories import ChatFactory
 def shop(tmp_path, settings):
     path = build_shop(tmp_path / "shop.sqlite3")
     settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
-    # Fast failures: no SDK retries, and a short wait for a silent server.
-    settings.LLM_MAX_RETRIES = 0
+    # Fast failures: a short wait for a silent server (tests/conftest.py turns retries off).
     settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
     return path
 
