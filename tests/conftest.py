@@ -77,6 +77,25 @@ def staff_client(client, staff):
 
 
 @pytest.fixture
+def assert_get_queries(django_assert_max_num_queries):
+    """`assert_get_queries(client, url, most=N)`: a GET of `url` answers 200 in at most N queries.
+
+    A first, uncounted request fills process-wide caches (the admin change page looks up
+    content types once per process), so the count does not depend on which test ran before.
+    The admin tests call it with a few rows and again with many: the same N for both shows
+    that the page costs no query per row.
+    """
+
+    def check(client, url: str, *, most: int) -> None:
+        client.get(url)
+        with django_assert_max_num_queries(most):
+            response = client.get(url)
+        assert response.status_code == 200
+
+    return check
+
+
+@pytest.fixture
 def server():
     """A loopback fake of an OpenAI-compatible provider (tests/fakes/llm_server.py)."""
     with FakeLLMServer("openai") as server:
