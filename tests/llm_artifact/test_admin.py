@@ -15,7 +15,7 @@ from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Message
 from tests.conftest import UserFactory
 from tests.llm_agent.factories import AgentFactory
-from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -239,30 +239,11 @@ def test_date_hierarchy_drills_down_by_year(staff_client, owner):
     assert listed(response) == {recent.pk}
 
 
-def artifact_form(artifact: Artifact, **changes) -> dict:
-    data = {
-        "title": artifact.title,
-        "artifact_type": artifact.artifact_type,
-        "status": artifact.status,
-        "owner": artifact.owner_id,
-        "data_source": artifact.data_source,
-        "sql_query": artifact.sql_query,
-        "query_params": "[]",
-        "visualization_config": "{}",
-        "description": artifact.description,
-        "comment": artifact.comment,
-        "chat": artifact.chat_id or "",
-        "agent": artifact.agent_id or "",
-    }
-    data.update(changes)
-    return data
-
-
 def test_change_form_saves_an_edit(staff_client, owner):
     artifact = ArtifactFactory(owner=owner)
 
     response = staff_client.post(
-        change_url(artifact), artifact_form(artifact, comment="Checked by ops")
+        change_url(artifact), admin_form_data(artifact, comment="Checked by ops")
     )
 
     assert response.status_code == 302
@@ -281,7 +262,7 @@ def test_change_form_saves_an_edit(staff_client, owner):
 def test_change_form_shows_model_validation_errors(staff_client, owner, changes, error):
     artifact = ArtifactFactory(owner=owner)
 
-    response = staff_client.post(change_url(artifact), artifact_form(artifact, **changes))
+    response = staff_client.post(change_url(artifact), admin_form_data(artifact, **changes))
 
     assert response.status_code == 200
     assert error in response.content.decode()
