@@ -18,6 +18,8 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
+from tests.fakes.llm_server import FakeLLMServer
+
 PASSWORD = "correct-horse-battery-staple"
 
 
@@ -35,6 +37,13 @@ class UserFactory(DjangoModelFactory):
 def fast_password_hashing(settings):
     # Real hashing costs ~100 ms per user; tests check behaviour, not the hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_provider_retries(settings):
+    # A test that posts to an unreachable or failing provider gets its error at once instead
+    # of after the SDK's back-off; tests about retries set LLM_MAX_RETRIES themselves.
+    settings.LLM_MAX_RETRIES = 0
 
 
 @pytest.fixture
@@ -60,6 +69,37 @@ def _client_for(client, user):
 @pytest.fixture
 def owner_client(client, owner):
     return _client_for(client, owner)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    return _client_for(client, staff)
+
+
+@pytest.fixture
+def assert_get_queries(django_assert_max_num_queries):
+    """`assert_get_queries(client, url, most=N)`: a GET of `url` answers 200 in at most N queries.
+
+    A first, uncounted request fills process-wide caches (the admin change page looks up
+    content types once per process), so the count does not depend on which test ran before.
+    The admin tests call it with a few rows and again with many: the same N for both shows
+    that the page costs no query per row.
+    """
+
+    def check(client, url: str, *, most: int) -> None:
+        client.get(url)
+        with django_assert_max_num_queries(most):
+            response = client.get(url)
+        assert response.status_code == 200
+
+    return check
+
+
+@pytest.fixture
+def server():
+    """A loopback fake of an OpenAI-compatible provider (tests/fakes/llm_server.py)."""
+    with FakeLLMServer("openai") as server:
+        yield server
 
 
 @pytest.fixture
