@@ -37,6 +37,15 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # Rate-limit counters (the token endpoint's throttle) live in the cache: one test's
+    # requests must not throttle the next test's.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(username="owner")
