@@ -164,3 +164,14 @@ def test_an_expired_token_shows_as_expired(owner_client, owner):
 
     assert "stale" in page
     assert "expired" in page
+
+
+def test_without_a_ttl_tokens_never_expire(api_client, owner, settings):
+    # API_TOKEN_TTL_HOURS=0 sets knox's TOKEN_TTL to None.
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_TTL": None}
+
+    body = obtain(api_client).json()
+
+    assert body["expiry"] is None
+    assert ApiToken.objects.get(user=owner).expiry is None
+    assert api_with(body["token"]).get(ARTIFACTS_URL).status_code == 200

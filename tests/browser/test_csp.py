@@ -15,17 +15,18 @@ from playwright.sync_api import Page, expect
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Message
-from tests.browser.test_charts import BAR, STATUS_SQL, demo  # noqa: F401  (fixture)
-from tests.browser.test_chat_stream import (  # noqa: F401  (fixtures)
-    ANSWER,
-    TOP_SQL,
-    analyst_chat,
-    ask,
-    provider,
-)
+from tests.browser import test_charts, test_chat_stream
 from tests.browser.test_pages_flow import sign_in
 
 pytestmark = pytest.mark.browser
+
+# The scenes of the chart and chat tests, reused as they are.
+demo = test_charts.demo
+provider = test_chat_stream.provider
+analyst_chat = test_chat_stream.analyst_chat
+ask = test_chat_stream.ask
+ANSWER = test_chat_stream.ANSWER
+TOP_SQL = test_chat_stream.TOP_SQL
 
 REPORT = """
 document.addEventListener("securitypolicyviolation", (event) => {
@@ -64,7 +65,7 @@ def csp_asgi_page(asgi_page: Page) -> Iterator[tuple[Page, list[str]]]:
     assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
-def test_the_policy_is_sent_and_enforced(page: Page, live_server, demo):  # noqa: F811
+def test_the_policy_is_sent_and_enforced(page: Page, live_server, demo):
     violations = watch_csp(page)
     response = page.goto("/accounts/login/")
     policy = response.headers["content-security-policy"]
@@ -89,7 +90,7 @@ def test_the_policy_is_sent_and_enforced(page: Page, live_server, demo):  # noqa
 def test_chat_streams_and_artifact_runs_without_violations(
     csp_asgi_page,
     analyst_chat,
-    provider,  # noqa: F811
+    provider,
 ):
     from tests.fakes.llm_server import call, say
 
@@ -119,7 +120,7 @@ def test_chat_streams_and_artifact_runs_without_violations(
 def test_artifact_list_and_chart_after_run_without_violations(
     csp_page,
     live_server,
-    demo,  # noqa: F811
+    demo,
 ):
     page, _ = csp_page
     sign_in(page)
@@ -148,7 +149,7 @@ def test_artifact_list_and_chart_after_run_without_violations(
     expect(chart.locator(".vega-actions a")).to_have_text(["Save as SVG", "Save as PNG"])
 
 
-def test_api_docs_work_without_violations(csp_page, live_server, demo):  # noqa: F811
+def test_api_docs_work_without_violations(csp_page, live_server, demo):
     page, _ = csp_page
     sign_in(page)
     page.goto("/api/docs/")
@@ -159,7 +160,7 @@ def test_api_docs_work_without_violations(csp_page, live_server, demo):  # noqa:
     expect(page.locator(".opblock-body").first).to_be_visible()
 
 
-def test_tokens_page_works_without_violations(csp_page, live_server, demo):  # noqa: F811
+def test_tokens_page_works_without_violations(csp_page, live_server, demo):
     page, _ = csp_page
     sign_in(page)
     page.get_by_role("link", name="API tokens").click()
@@ -167,3 +168,18 @@ def test_tokens_page_works_without_violations(csp_page, live_server, demo):  # n
     page.get_by_role("button", name="Create token").click()
     expect(page.locator("[data-token-secret] code")).to_be_visible()
     expect(page.get_by_role("cell", name="laptop")).to_be_visible()
+
+
+def test_admin_and_browsable_api_work_without_violations(csp_page, live_server, demo):
+    page, _ = csp_page
+    charted = demo["charted"]
+    type(charted.owner).objects.filter(pk=charted.owner.pk).update(is_staff=True, is_superuser=True)
+    sign_in(page)
+    page.goto("/admin/llm_artifact/artifact/")
+    expect(page.locator("#result_list")).to_contain_text("Orders by status")
+    page.goto(f"/admin/llm_artifact/artifact/{charted.pk}/change/")
+    expect(page.locator("#content h2, #content-main").first).to_be_visible()
+    page.goto(f"/admin/llm_agent/agent/{charted.agent.pk}/change/")
+    expect(page.locator("#content-main")).to_be_visible()
+    page.goto("/api/artifacts/")
+    expect(page.locator(".response-info")).to_contain_text("Orders by status")
