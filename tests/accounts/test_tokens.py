@@ -175,3 +175,13 @@ def test_without_a_ttl_tokens_never_expire(api_client, owner, settings):
     assert body["expiry"] is None
     assert ApiToken.objects.get(user=owner).expiry is None
     assert api_with(body["token"]).get(ARTIFACTS_URL).status_code == 200
+
+
+def test_an_overlong_username_is_a_400_and_never_recorded(api_client, owner):
+    from axes.models import AccessAttempt
+
+    response = obtain(api_client, username="x" * 300)
+
+    assert response.status_code == 400
+    assert "username" in response.json()
+    assert not AccessAttempt.objects.exists()
