@@ -183,7 +183,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # django-axes first: it refuses a locked-out username+address before the password is checked.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "apps.accounts.backends.AxesBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Sign-in lockout (the page, the admin and POST /api/auth/token/): after SIGNIN_FAILURE_LIMIT

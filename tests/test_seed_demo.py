@@ -18,7 +18,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.http import HttpRequest
 
 from apps.datasources import demo
 from apps.datasources.executor import execute
@@ -516,8 +515,7 @@ def test_demo_credentials_prints_the_url_and_a_working_login(demo_target, client
     assert "http://127.0.0.1:8123/" in text
     username = re.search(r"Username: (\S+)", text).group(1)
     password = re.search(r"Password: (\S+)", text).group(1)
-    # django-axes watches every sign-in and needs the request it comes with.
-    assert client.login(request=HttpRequest(), username=username, password=password)
+    assert client.login(username=username, password=password)
 
 
 @pytest.mark.django_db

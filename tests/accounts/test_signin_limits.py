@@ -73,3 +73,11 @@ def test_sign_in_page_still_signs_in_with_the_right_password(client, owner):
 
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_authenticate_without_a_request_still_works(owner):
+    # A shell or the test client's login() has no address to lock out; it is not refused.
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="owner", password=PASSWORD) == owner
+    assert authenticate(username="owner", password="wrong") is None
