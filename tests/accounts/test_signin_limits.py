@@ -81,3 +81,20 @@ def test_authenticate_without_a_request_still_works(owner):
 
     assert authenticate(username="owner", password=PASSWORD) == owner
     assert authenticate(username="owner", password="wrong") is None
+
+
+def test_a_made_up_forwarded_address_escapes_neither_limit(owner):
+    # No proxy is configured: X-Forwarded-For is the client's own words and is ignored.
+    client = APIClient()
+
+    def attempt(n, password):
+        return client.post(
+            TOKEN_URL,
+            {"username": "owner", "password": password},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
+        )
+
+    statuses = [attempt(n, "wrong").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
+    assert statuses[-1] == 429
+    assert attempt(99, PASSWORD).status_code == 429
