@@ -15,8 +15,9 @@ TOKEN_URL = reverse("api:auth-token")
 LOGIN_URL = reverse("login")
 
 
-def obtain(client, username="owner", password=PASSWORD, address="10.0.0.1"):
-    return client.post(TOKEN_URL, {"username": username, "password": password}, REMOTE_ADDR=address)
+def obtain(client, username="owner", password=PASSWORD, address="10.0.0.1", **headers):
+    credentials = {"username": username, "password": password}
+    return client.post(TOKEN_URL, credentials, REMOTE_ADDR=address, **headers)
 
 
 def test_token_endpoint_locks_out_a_username_after_too_many_wrong_passwords(api_client, owner):
@@ -44,8 +45,14 @@ def test_a_success_before_the_limit_resets_the_count(api_client, owner):
 
 def test_token_endpoint_is_rate_limited_per_address(owner):
     client = APIClient()
-    # Different usernames, so that the lockout does not answer first.
-    statuses = [obtain(client, username=f"nobody{n}", password="x").status_code for n in range(11)]
+    # Different usernames, so that the lockout does not answer first, and a made-up
+    # X-Forwarded-For each time, which must not count as another address.
+    statuses = [
+        obtain(
+            client, username=f"nobody{n}", password="x", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"
+        ).status_code
+        for n in range(11)
+    ]
 
     assert statuses[:10] == [400] * 10
     assert statuses[10] == 429
