@@ -196,14 +196,10 @@ AXES_RESET_ON_SUCCESS = True
 # Lockouts are rows in the admin (Axes > Access attempts); no log line at every start-up.
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# The client's address: the connection's, unless DJANGO_PROXY_COUNT proxies stand in front, when
-# X-Forwarded-For is read past their entries. Never X-Forwarded-For without a proxy: a client
-# could write any address there and escape both the lockout and the throttle.
+# The client's address (apps.accounts.addresses): the connection's, unless DJANGO_PROXY_COUNT
+# proxies stand in front; then X-Forwarded-For is read past their entries.
 PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
-AXES_IPWARE_PROXY_COUNT = PROXY_COUNT or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
-)
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.addresses.client_address"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "llm_chat:chat_list"
@@ -266,7 +262,6 @@ REST_FRAMEWORK = {
     # Only views that name a scope are throttled (ScopedRateThrottle): the token endpoint, per
     # client address, on top of django-axes's per-username lockout.
     "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("API_TOKEN_THROTTLE_RATE", "10/minute")},
-    "NUM_PROXIES": PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {

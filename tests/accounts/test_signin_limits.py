@@ -105,3 +105,18 @@ def test_a_made_up_forwarded_address_escapes_neither_limit(owner):
     statuses = [attempt(n, "wrong").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
     assert statuses[-1] == 429
     assert attempt(99, PASSWORD).status_code == 429
+
+
+def test_behind_a_proxy_the_forwarded_address_is_the_client(owner, settings):
+    settings.PROXY_COUNT = 1
+    client = APIClient()
+
+    def attempt(client_ip, password="wrong"):
+        # The proxy (10.0.0.1) appends the address it saw to whatever the client sent.
+        return obtain(client, password=password, HTTP_X_FORWARDED_FOR=f"203.0.113.7, {client_ip}")
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        attempt("198.51.100.1")
+    assert attempt("198.51.100.1", PASSWORD).status_code == 429
+    # Another client behind the same proxy is not locked out.
+    assert attempt("198.51.100.2", PASSWORD).status_code == 200

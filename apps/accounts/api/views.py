@@ -8,10 +8,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from apps.accounts.api.serializers import AuthTokenSerializer
 from apps.accounts.models import ApiToken
+from apps.accounts.throttling import AddressScopedRateThrottle
 
 LOCKED_OUT = (
     "Too many failed sign-ins for this username from this address. Try again later or ask "
@@ -24,7 +24,7 @@ class ObtainTokenView(GenericAPIView):
     # Anyone may ask; no session, so no CSRF check for API clients.
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AddressScopedRateThrottle]
     throttle_scope = "auth-token"
 
     @extend_schema(
