@@ -14,6 +14,16 @@ from apps.accounts.models import ApiToken
 from apps.core.http import HtmxHttpRequest
 
 
+def _lifetime(hours: int) -> str:
+    """'30 days', '36 hours', or '' when tokens last until revoked."""
+    if hours <= 0:
+        return ""
+    if hours % 24 == 0:
+        days = hours // 24
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 def _token_page(request, form: TokenCreateForm, secret: str = "", status: int = 200):
     return render(
         request,
@@ -22,7 +32,7 @@ def _token_page(request, form: TokenCreateForm, secret: str = "", status: int = 
             "tokens": ApiToken.objects.owned_by(request.user),
             "form": form,
             "secret": secret,
-            "ttl_hours": settings.API_TOKEN_TTL_HOURS,
+            "lifetime": _lifetime(settings.API_TOKEN_TTL_HOURS),
         },
         status=status,
     )

@@ -185,3 +185,10 @@ def test_an_overlong_username_is_a_400_and_never_recorded(api_client, owner):
     assert response.status_code == 400
     assert "username" in response.json()
     assert not AccessAttempt.objects.exists()
+
+
+def test_page_says_how_long_a_new_token_lasts(owner_client, settings):
+    assert "A new token works for 30 days." in owner_client.get(PAGE_URL).content.decode()
+
+    settings.API_TOKEN_TTL_HOURS = 0
+    assert "until it is revoked" in owner_client.get(PAGE_URL).content.decode()
