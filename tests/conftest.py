@@ -46,6 +46,15 @@ def no_provider_retries(settings):
     settings.LLM_MAX_RETRIES = 0
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # Rate-limit counters (the token endpoint's throttle) live in the cache: one test's
+    # requests must not throttle the next test's.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(username="owner")

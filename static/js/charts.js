@@ -136,6 +136,10 @@
           tooltip: true,
           // Vega-Lite's notes on how it sized a chart are not for the reader's console.
           logLevel: window.vega.Error,
+          // Vega's expressions are interpreted, not compiled with new Function(): the
+          // Content-Security-Policy allows no eval.
+          ast: true,
+          expr: window.vega.expressionInterpreter,
         });
       })
       .then(function (result) {
