@@ -54,12 +54,8 @@ from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
-from apps.datasources.guard import (
-    CheckedSQL,
-    SQLRejected,
-    denied_function_reason,
-    parse_checked,
-)
+from apps.datasources.functions import sqlite_function_refused
+from apps.datasources.guard import CheckedSQL, SQLRejected, parse_checked
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
 
 
@@ -232,7 +228,9 @@ def _prepare(source: str, sql: str, params: dict | None) -> tuple[DataSource, Ch
     except UnknownDataSource as exc:
         raise QueryFailed(Outcome.ERROR, str(exc)) from None
     try:
-        checked = parse_checked(sql, dialect=data_source.dialect)
+        checked = parse_checked(
+            sql, dialect=data_source.dialect, allow_functions=data_source.allow_functions
+        )
     except SQLRejected as exc:
         raise QueryFailed(Outcome.REJECTED, exc.message) from None
     values = dict(params or {})
@@ -323,7 +321,7 @@ def read_only_authorizer(
 ) -> int:
     """SQLite authorizer: allow reading and calling harmless functions, nothing else."""
     if action == sqlite3.SQLITE_FUNCTION:
-        if arg2 and denied_function_reason(arg2, dialect="sqlite"):
+        if arg2 and sqlite_function_refused(arg2):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_OK if action in SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY

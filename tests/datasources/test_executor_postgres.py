@@ -325,9 +325,9 @@ def test_a_write_refused_by_the_transaction_is_reported_as_rejected(
 
     real = executor.parse_checked
 
-    def lenient_guard(sql: str, *, dialect: str) -> CheckedSQL:
+    def lenient_guard(sql: str, *, dialect: str, **options) -> CheckedSQL:
         return replace(
-            real(sql, dialect=dialect),
+            real(sql, dialect=dialect, **options),
             capped_statement="SELECT nextval('orders_id_seq') LIMIT $1",
         )
 
