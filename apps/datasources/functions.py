@@ -84,13 +84,16 @@ SQLITE_FUNCTIONS = f"""
     char coalesce concat concat_ws format glob hex ifnull iif if instr length like likelihood
     likely lower ltrim nullif octet_length printf quote randomblob replace rtrim sign substr
     substring trim typeof unhex unicode unlikely upper zeroblob log2 sqlite_version
-    date time datetime julianday unixepoch strftime timediff
+    date time datetime julianday unixepoch strftime timediff current_date current_time
+    current_timestamp
     json jsonb json_array jsonb_array json_array_length json_error_position json_extract
     jsonb_extract json_insert jsonb_insert json_object jsonb_object json_patch jsonb_patch
     json_pretty json_remove jsonb_remove json_replace jsonb_replace json_set jsonb_set
     json_type json_valid json_quote json_group_array jsonb_group_array json_group_object
-    jsonb_group_object json_each json_tree
+    jsonb_group_object
 """
+# Not json_each / json_tree: first use of these table-valued functions asks the authorizer
+# to update sqlite_master, which the read-only connection refuses.
 
 ALLOWED_FUNCTIONS: dict[str, frozenset[str]] = {
     "postgres": frozenset(POSTGRES_FUNCTIONS.split()),
