@@ -205,18 +205,21 @@ class FunctionPolicy:
         if isinstance(node, (exp.Binary, exp.Unary)):
             # sqlglot files some operators under functions (AND, ->>, @>, COLLATE).
             return None
-        name, schema = _called_name(node, self.dialect)
-        if schema is not None and f"{schema}.{name}" in self.extra:
-            return None
+        schema = _schema_of(node, self.dialect)
+        named = _is_named_call(node)
+        # A typed node does not keep the name it was written with; it is named as it
+        # renders, which is only worth doing when the name is needed.
+        name = _identifier_name(node.this, self.dialect) if named else None
+        if schema is not None:
+            name = name or _typed_name(node, self.dialect)
+            if f"{schema}.{name}" in self.extra:
+                return None
         # pg_catalog holds the built-ins that the unqualified names resolve to; any other
         # schema holds functions someone created, which the source must list itself.
         builtin = schema is None or (self.dialect == "postgres" and schema == "pg_catalog")
-        if _is_named_call(node):
-            allowed = builtin and name in self.names
-        else:
-            allowed = builtin and type(node) in self.typed_nodes
-        if allowed:
+        if builtin and (name in self.names if named else type(node) in self.typed_nodes):
             return None
+        name = name or _typed_name(node, self.dialect)
         written = f"{schema}.{name}" if schema is not None else name
         reason = REFUSAL_REASONS.get(self.dialect, {}).get(name)
         if reason:
@@ -249,24 +252,22 @@ def _identifier_name(value: exp.Expression | str, dialect: str) -> str:
     return str(value).lower()
 
 
-def _called_name(node: exp.Func, dialect: str) -> tuple[str, str | None]:
-    """The function's name and, when qualified, its schema, as the engine reads them."""
-    if _is_named_call(node):
-        name = _identifier_name(node.this, dialect)
-    else:
-        # A typed node does not keep the name it was written with: name it as it renders.
-        rendered = node.sql(dialect=dialect).split("(", 1)[0].strip()
-        name = rendered.lower() if rendered.isidentifier() else node.sql_name().lower()
+def _typed_name(node: exp.Func, dialect: str) -> str:
+    rendered = node.sql(dialect=dialect).split("(", 1)[0].strip()
+    return rendered.lower() if rendered.isidentifier() else node.sql_name().lower()
+
+
+def _schema_of(node: exp.Func, dialect: str) -> str | None:
+    """The schema that qualifies the call, as the engine reads it, or None."""
     parent = node.parent
-    schema = None
     if isinstance(parent, exp.Dot) and parent.expression is node:
-        schema = _identifier_name(parent.this, dialect)
-    elif isinstance(parent, exp.Table) and parent.this is node and parent.args.get("db"):
+        return _identifier_name(parent.this, dialect)
+    if isinstance(parent, exp.Table) and parent.this is node and parent.args.get("db"):
         qualifier = parent.args["db"]
         if parent.args.get("catalog"):
             qualifier = exp.Dot(this=parent.args["catalog"], expression=qualifier)
-        schema = _identifier_name(qualifier, dialect)
-    return name, schema
+        return _identifier_name(qualifier, dialect)
+    return None
 
 
 def _is_named_call(node: exp.Func) -> bool:
