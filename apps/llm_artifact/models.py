@@ -194,11 +194,13 @@ class Artifact(models.Model):
     def _sql_errors(self) -> list[str]:
         """Layer 1 of the guard at save time, so bad SQL is caught before anyone runs it."""
         try:
-            dialect = get_data_source(self.data_source).dialect
+            source = get_data_source(self.data_source)
         except UnknownDataSource:
             return []  # The data_source field reports that one.
         try:
-            used = referenced_parameters(self.sql_query, dialect=dialect)
+            used = referenced_parameters(
+                self.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+            )
         except SQLRejected as exc:
             return [exc.message]
         return undeclared_parameter_errors(used, self.query_params)

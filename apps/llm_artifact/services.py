@@ -58,8 +58,10 @@ def _check_parameters(artifact: Artifact) -> None:
     # Saving validates this too, but artifacts can be stored without full_clean (fixtures,
     # bulk tools) and the guard may have grown stricter since: check before running.
     try:
-        dialect = get_data_source(artifact.data_source).dialect
-        used = referenced_parameters(artifact.sql_query, dialect=dialect)
+        source = get_data_source(artifact.data_source)
+        used = referenced_parameters(
+            artifact.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+        )
     except UnknownDataSource as exc:
         raise QueryFailed(ArtifactRun.Outcome.ERROR, str(exc)) from None
     except SQLRejected as exc:

@@ -167,3 +167,41 @@ def test_pages_query_only_the_session_and_user(
         assert owner_client.get(SHOP_URL).status_code == 200
     with django_assert_max_num_queries(2):
         assert owner_client.get(LIST_URL).status_code == 200
+
+
+@pytest.mark.postgres
+def test_staff_see_a_warning_badge_on_a_source_that_allows_a_privileged_role(
+    client, owner, staff, postgres_sources, settings
+):
+    settings.DATA_SOURCES = (
+        f"risky={postgres_sources.admin_url}?allow_privileged=true "
+        f"reader={postgres_sources.reader_url}"
+    )
+    clear_schema_cache()
+    risky = reverse("datasources:data_source_detail", args=["risky"])
+    reader = reverse("datasources:data_source_detail", args=["reader"])
+
+    client.force_login(staff)
+    response = client.get(risky)
+    assert response.status_code == 200
+    assert "privileged role allowed" in response.content.decode()
+    assert "orders" in table_names(response.content.decode())
+    assert "privileged role allowed" not in client.get(reader).content.decode()
+
+    client.force_login(owner)
+    response = client.get(risky)
+    assert response.status_code == 200
+    assert "privileged role allowed" not in response.content.decode()
+
+
+@pytest.mark.postgres
+def test_a_superuser_source_page_says_why_it_is_refused(client, staff, postgres_sources, settings):
+    settings.DATA_SOURCES = f"admin={postgres_sources.admin_url}"
+    clear_schema_cache()
+    client.force_login(staff)
+
+    response = client.get(reverse("datasources:data_source_detail", args=["admin"]))
+
+    assert response.status_code == 503
+    content = response.content.decode()
+    assert "is a superuser" in content and "Read-only PostgreSQL data source" in content
