@@ -99,6 +99,9 @@ async def list_tables(ctx: RunContext[TurnDeps]) -> str:
         tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
             ctx.deps.data_source
         )
+    except executor.QueryFailed as exc:
+        # The public message only: what the model reads, the user reads.
+        return exc.message
     except LookupError as exc:
         return f"The data source is not available: {exc}"
     if not tables:
@@ -120,6 +123,8 @@ async def describe_table(ctx: RunContext[TurnDeps], name: str) -> str:
         table = await sync_to_async(schema.describe_table, thread_sensitive=False)(
             ctx.deps.data_source, name
         )
+    except executor.QueryFailed as exc:
+        return exc.message  # the public message only, as in list_tables
     except LookupError:
         tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
             ctx.deps.data_source
