@@ -12,11 +12,11 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.core.http import HtmxHttpRequest
+from apps.core.http import HtmxHttpRequest, is_partial, page_or_partial
 from apps.datasources.executor import ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import all_data_sources
@@ -96,13 +96,9 @@ def _visible_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
     return get_object_or_404(artifacts.with_last_result_columns(), pk=pk)
 
 
-def _is_partial(request: HtmxHttpRequest) -> bool:
-    # A history restore after a cache miss wants the whole page, not the fragment.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     visible = Artifact.objects.visible_to(request.user)
     form = ArtifactFilterForm(request.GET, artifacts=visible)
@@ -115,11 +111,9 @@ def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
         "sort": form.chosen_sort,
         "show_owner": request.user.is_staff,
     }
-    template = "llm_artifact/artifact_list.html"
-    response = render(request, f"{template}#results" if _is_partial(request) else template, context)
-    # The same URL answers with a fragment or a page: caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return render(
+        request, page_or_partial(request, "llm_artifact/artifact_list.html", "results"), context
+    )
 
 
 @dataclass(frozen=True)
@@ -335,18 +329,14 @@ def _detail_context(
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = _visible_artifact(request, pk)
-    if _is_partial(request):
+    if is_partial(request):
         # "Cancel" in the inline editor asks for the summary back.
-        response = render(
-            request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact}
-        )
-    else:
-        context = {**_detail_context(request, artifact), **_run_context(artifact)}
-        response = render(request, "llm_artifact/artifact_detail.html", context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+        return render(request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact})
+    context = {**_detail_context(request, artifact), **_run_context(artifact)}
+    return render(request, "llm_artifact/artifact_detail.html", context)
 
 
 @login_required
@@ -370,7 +360,7 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, exc)
     context = _run_context(artifact, form=form, run=run)
     status = 200 if run is not None else 422
-    if request.htmx:
+    if is_partial(request):
         return render(
             request, "llm_artifact/artifact_detail.html#run_response", context, status=status
         )
@@ -437,7 +427,7 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             labels = {d["name"]: d.get("label") or d["name"] for d in artifact.query_params}
             needs_values = [labels.get(name, name) for name in exc.message_dict]
-    if not request.htmx:
+    if not is_partial(request):
         _card_run_message(request, artifact, run, needs_values, declarations_error)
         return redirect(f"{artifact.get_absolute_url()}#artifact-run-panel")
     chart = _card_chart(artifact, run)
@@ -483,31 +473,21 @@ def _card_run_message(
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = _visible_artifact(request, pk)
-    template = "llm_artifact/artifact_edit.html"
+    template = page_or_partial(request, "llm_artifact/artifact_edit.html", "edit_form")
     if request.method == "GET":
         form = ArtifactEditForm(instance=artifact)
-        response = render(
-            request,
-            f"{template}#edit_form" if _is_partial(request) else template,
-            {"artifact": artifact, "form": form},
-        )
-        patch_vary_headers(response, ("HX-Request",))
-        return response
+        return render(request, template, {"artifact": artifact, "form": form})
 
     form = ArtifactEditForm(request.POST, instance=artifact)
     if not form.is_valid():
-        return render(
-            request,
-            f"{template}#edit_form" if request.htmx else template,
-            {"artifact": artifact, "form": form},
-            status=422,
-        )
+        return render(request, template, {"artifact": artifact, "form": form}, status=422)
     artifact = form.save(commit=False)
     # Only the edited fields: a run finishing meanwhile keeps its count and timestamp.
     artifact.save(update_fields=[*ArtifactEditForm.Meta.fields, "updated_at"])
-    if request.htmx:
+    if is_partial(request):
         return render(
             request,
             "llm_artifact/artifact_detail.html#summary",
@@ -544,14 +524,14 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if action == "check":
         form = ArtifactChartForm(request.POST, instance=copy.copy(artifact))
         context = {"artifact": artifact, **_chart_context(artifact, form=form)}
-        if request.htmx:
+        if is_partial(request):
             return render(request, f"{template}#chart_check", context)
         return _detail_page(request, artifact, context)
 
     if action == "suggest":
         form, note = _suggestion_form(artifact, request.POST)
         context = {"artifact": artifact, **_chart_context(artifact, form=form, note=note)}
-        if request.htmx:
+        if is_partial(request):
             return render(request, f"{template}#chart_editor", context)
         return _detail_page(request, artifact, context)
 
@@ -562,14 +542,14 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         chart = _chart_context(artifact, form=form, form_errors=form.non_field_errors())
         context = {"artifact": artifact, **chart}
-        if request.htmx:
+        if is_partial(request):
             return render(request, f"{template}#chart_editor", context, status=422)
         return _detail_page(request, artifact, context, status=422)
     artifact = form.save(commit=False)
     # Only the chart: a run finishing meanwhile keeps its count and timestamp.
     artifact.save(update_fields=["visualization_config", "updated_at"])
     note = "Chart saved." if artifact.visualization_config else "Chart removed: a table only."
-    if request.htmx:
+    if is_partial(request):
         context = {"artifact": artifact, **_chart_context(artifact, note=note, saved=True)}
         return render(request, f"{template}#chart_editor", context)
     messages.success(request, note)
@@ -624,6 +604,6 @@ def artifact_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact.delete()
     messages.success(request, f"Deleted the artifact “{title}”.")
     list_url = reverse("llm_artifact:artifact_list")
-    if request.htmx:
+    if is_partial(request):
         return HttpResponseClientRedirect(list_url)
     return redirect(list_url)
