@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from apps.core.querysets import OwnedQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
-from apps.datasources.sources import UnknownDataSource, get_data_source
-from apps.llm_agent.models import validate_data_source
+from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact.charts import ChartError, validate_visualization
 from apps.llm_artifact.parameters import validate_declarations
 
@@ -56,15 +55,29 @@ class ArtifactQuerySet(OwnedQuerySet):
         )
 
 
-class Artifact(models.Model):
-    class ArtifactType(models.TextChoices):
-        SQL_QUERY = "sql_query", "SQL query"
+# The choices live at module level so the CheckConstraints in Meta (which cannot see the
+# model's class body) are built from them: a new member cannot be refused by the database.
+class ArtifactType(models.TextChoices):
+    SQL_QUERY = "sql_query", "SQL query"
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        DEPRECATED = "deprecated", "Deprecated"
-        FAILED = "failed", "Failed"
+
+class ArtifactStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    DEPRECATED = "deprecated", "Deprecated"
+    FAILED = "failed", "Failed"
+
+
+class RunOutcome(models.TextChoices):
+    OK = "ok", "Succeeded"
+    ERROR = "error", "Failed"
+    TIMEOUT = "timeout", "Timed out"
+    REJECTED = "rejected", "Rejected"
+
+
+class Artifact(models.Model):
+    ArtifactType = ArtifactType
+    Status = ArtifactStatus
 
     title = models.CharField(max_length=200)
     artifact_type = models.CharField(
@@ -126,15 +139,15 @@ class Artifact(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "active", "deprecated", "failed"]),
+                condition=Q(status__in=ArtifactStatus.values),
                 name="artifact_status_known",
             ),
             models.CheckConstraint(
-                condition=Q(artifact_type__in=["sql_query"]),
+                condition=Q(artifact_type__in=ArtifactType.values),
                 name="artifact_type_known",
             ),
             models.CheckConstraint(
-                condition=~Q(artifact_type="sql_query") | ~Q(sql_query=""),
+                condition=~Q(artifact_type=ArtifactType.SQL_QUERY) | ~Q(sql_query=""),
                 name="artifact_sql_query_not_empty",
                 violation_error_message="An SQL query artifact needs its SQL.",
             ),
@@ -349,11 +362,7 @@ class ArtifactRunQuerySet(OwnedQuerySet):
 class ArtifactRun(models.Model):
     """One execution of an artifact, whatever its outcome."""
 
-    class Outcome(models.TextChoices):
-        OK = "ok", "Succeeded"
-        ERROR = "error", "Failed"
-        TIMEOUT = "timeout", "Timed out"
-        REJECTED = "rejected", "Rejected"
+    Outcome = RunOutcome
 
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="runs")
     # The history outlives the account that ran it.
@@ -391,7 +400,7 @@ class ArtifactRun(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(outcome__in=["ok", "error", "timeout", "rejected"]),
+                condition=Q(outcome__in=RunOutcome.values),
                 name="artifactrun_outcome_known",
             ),
         ]
