@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import ParamType, coerce
@@ -27,23 +27,6 @@ SORT_FIELDS = {
 }
 SORT_CHOICES = [(key, key) for key in SORT_FIELDS] + [(f"-{key}", f"-{key}") for key in SORT_FIELDS]
 DEFAULT_SORT = "-updated"
-
-
-# NULLS LAST only where a column can be NULL: on the others it would keep the database from
-# ordering by their index.
-NULLABLE_SORTS = {"agent", "chat", "last_run"}
-
-
-def ordering_for(sort: str) -> list:
-    """Order by the chosen column, rows without a value last, then by id for stable pages."""
-    key = sort.removeprefix("-")
-    descending = sort.startswith("-")
-    field = SORT_FIELDS[key]
-    if key in NULLABLE_SORTS:
-        primary = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-    else:
-        primary = f"-{field}" if descending else field
-    return [primary, "-id" if descending else "id"]
 
 
 def _related_choices(artifacts: QuerySet[Artifact], relation: str) -> list[tuple[int, str]]:
@@ -97,12 +80,7 @@ class ArtifactFilterForm(forms.Form):
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
-            artifacts = artifacts.filter(
-                Q(title__icontains=q)
-                | Q(description__icontains=q)
-                | Q(comment__icontains=q)
-                | Q(sql_query__icontains=q)
-            )
+            artifacts = artifacts.search(q)
         if status := self.value("status"):
             artifacts = artifacts.filter(status=status)
         if artifact_type := self.value("type"):
@@ -111,7 +89,9 @@ class ArtifactFilterForm(forms.Form):
             artifacts = artifacts.filter(agent_id=agent)
         if chat := self.value("chat"):
             artifacts = artifacts.filter(chat_id=chat)
-        return artifacts.order_by(*ordering_for(self.chosen_sort))
+        sort = self.chosen_sort
+        field = SORT_FIELDS[sort.removeprefix("-")]
+        return artifacts.sorted_by(f"-{field}" if sort.startswith("-") else field)
 
 
 class OutsideErrorsMixin:

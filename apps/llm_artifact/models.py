@@ -11,8 +11,9 @@ from django.db import models, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import smart_split, unescape_string_literal
 
-from apps.core.querysets import OwnedQuerySet
+from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact.charts import ChartError, validate_visualization
@@ -35,9 +36,35 @@ def validate_visualization_config(value: object) -> None:
         )
 
 
-class ArtifactQuerySet(OwnedQuerySet):
+# What a search looks in, on the page, the API and the admin alike.
+SEARCH_FIELDS = ("title", "description", "comment", "sql_query")
+
+
+def search_terms(q: str) -> list[str]:
+    """The words of a search; "quoted words" stay one term (as in the admin)."""
+    terms = []
+    for term in smart_split(q.strip()):
+        if len(term) > 1 and term[0] in "\"'" and term[-1] == term[0]:
+            term = unescape_string_literal(term)
+        if term:
+            terms.append(term)
+    return terms
+
+
+class ArtifactQuerySet(OwnedQuerySet, StableOrderingQuerySet):
     # visible_to(user): staff see every artifact; everyone else only their own.
     owner_lookup = "owner"
+
+    def search(self, q: str) -> ArtifactQuerySet:
+        """Artifacts where every word of `q` is in the title, description, comment or SQL
+        (any case)."""
+        artifacts = self
+        for term in search_terms(q):
+            matches = Q()
+            for field in SEARCH_FIELDS:
+                matches |= Q(**{f"{field}__icontains": term})
+            artifacts = artifacts.filter(matches)
+        return artifacts
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")

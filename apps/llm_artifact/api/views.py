@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import filters, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -25,7 +25,11 @@ from rest_framework.response import Response
 
 from apps.datasources.executor import ColumnType, QueryResult
 from apps.datasources.exports import EXPORT_FORMATS
-from apps.llm_artifact.api.filters import ArtifactFilter, StableOrderingFilter
+from apps.llm_artifact.api.filters import (
+    ArtifactFilter,
+    ArtifactSearchFilter,
+    StableOrderingFilter,
+)
 from apps.llm_artifact.api.serializers import (
     ArtifactRunSerializer,
     ArtifactSerializer,
@@ -41,7 +45,7 @@ from apps.llm_artifact.api.serializers import (
 )
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
 from apps.llm_artifact.exports import export_response
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
 
 
@@ -95,9 +99,10 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     """Your artifacts (staff: everyone's); anyone else's is a 404."""
 
     serializer_class = ArtifactSerializer
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter, StableOrderingFilter]
+    filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
-    search_fields = ["title", "description", "comment", "sql_query"]
+    # Read by the schema; the search itself is ArtifactQuerySet.search().
+    search_fields = SEARCH_FIELDS
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
     def get_queryset(self) -> QuerySet[Artifact]:
