@@ -324,7 +324,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         """
         for artifact in queryset.order_by("title", "pk"):
             try:
-                run = run_artifact(artifact, user=request.user, raw_params={})
+                run, _result = run_artifact(artifact, user=request.user, raw_params={})
             except ValidationError as exc:
                 # A required parameter without a default: nothing ran, nothing recorded.
                 problems = " ".join(

@@ -16,7 +16,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
-from apps.llm_artifact.charts import ChartError, validate_visualization
+from apps.llm_artifact.charts import ChartProblem, validate_visualization
 from apps.llm_artifact.parameters import validate_declarations
 
 
@@ -266,7 +266,7 @@ class Artifact(models.Model):
             return None
         return columns
 
-    def visualization_problems(self) -> list[ChartError]:
+    def visualization_problems(self) -> list[ChartProblem]:
         """What is wrong with the chart config against the latest result, errors first.
 
         Warnings (the fields could not be checked because nothing ran yet) do not stop a

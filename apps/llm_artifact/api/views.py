@@ -44,9 +44,9 @@ from apps.llm_artifact.api.serializers import (
     RunFailedSerializer,
 )
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
-from apps.llm_artifact.exports import export_response
+from apps.llm_artifact.download import download_response
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
-from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
+from apps.llm_artifact.services import ExportFailed, RunResult, export_artifact, run_artifact
 
 
 class ExportNegotiation(DefaultContentNegotiation):
@@ -146,12 +146,11 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         artifact = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = _run(artifact, request, serializer.validated_data["params"])
-        if run.outcome != ArtifactRun.Outcome.OK:
+        run, result = _run(artifact, request, serializer.validated_data["params"])
+        if result is None:
             return _run_failed(run)
         # Built by hand rather than through QueryResultSerializer (which documents it): a
         # serializer would walk every one of up to 1,000 rows' values in Python.
-        result: QueryResult = run.result
         return Response(
             {
                 "columns": [{"name": c.name, "type": c.type} for c in result.columns],
@@ -248,7 +247,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         except ExportFailed as exc:
             return _run_failed(exc.run)
         # A plain Django response: DRF's renderers have nothing to do with a file.
-        return export_response(request._request, export)
+        return download_response(request._request, export)
 
     @extend_schema(
         summary="Draw the artifact's chart as PNG or SVG",
@@ -317,10 +316,9 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             )
             return _chart_failed(detail, problems, run=None)
         values = {name: value for name, value in data.items() if name not in CHART_QUERY_NAMES}
-        run = _run(artifact, request, values)
-        if run.outcome != ArtifactRun.Outcome.OK:
+        run, result = _run(artifact, request, values)
+        if result is None:
             return _run_failed(run)
-        result: QueryResult = run.result
         fmt = options["format"]
         try:
             image = render_chart(
@@ -357,7 +355,7 @@ def _chart_failed(detail: str, problems: list, *, run: ArtifactRun | None) -> Re
     )
 
 
-def _run(artifact: Artifact, request: Request, raw_params: dict) -> ArtifactRun:
+def _run(artifact: Artifact, request: Request, raw_params: dict) -> RunResult:
     """Run through the one service; bad parameter values are a 400 keyed by their names."""
     try:
         return run_artifact(artifact, user=request.user, raw_params=raw_params)
