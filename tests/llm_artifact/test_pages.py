@@ -235,6 +235,15 @@ def test_list_is_paginated_keeping_the_filters(owner_client, owner):
     assert 'href="/artifacts/?status=draft&amp;sort=title&amp;page=2"' in first.content.decode()
 
 
+def test_list_prints_no_template_comments_and_pages_in_place(owner_client, owner):
+    for n in range(30):
+        ArtifactFactory(owner=owner, title=f"Draft {n:02}")
+    content = owner_client.get(LIST_URL, {"sort": "title"}).content.decode()
+    assert "{#" not in content
+    assert "Everything below swaps" not in content
+    assert 'hx-get="/artifacts/?sort=title&amp;page=2"' in content
+
+
 def test_htmx_request_gets_only_the_results(owner_client, artifact):
     response = owner_client.get(LIST_URL, {"q": "orders"}, headers=HTMX)
     content = response.content.decode()

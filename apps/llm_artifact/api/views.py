@@ -88,6 +88,15 @@ CHART_ERROR = PolymorphicProxySerializer(
 CHART_CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 # The chart endpoint's own query parameters; the others are the artifact's parameter values.
 CHART_QUERY_NAMES = {"format", "width", "height", "scale"}
+# The artifact's parameter values on a GET's query string (export, chart).
+QUERY_PARAMS = OpenApiParameter(
+    "params",
+    type={"type": "object", "additionalProperties": {"type": "string"}},
+    style="form",
+    explode=True,
+    description="The artifact's parameter values, each as its own query "
+    "parameter (`?status=paid`); left out, a parameter takes its default.",
+)
 EXPORT_FILE_TYPES = {
     "csv": OpenApiTypes.STR,
     "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
@@ -197,14 +206,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
                 default="csv",
                 description="The file type.",
             ),
-            OpenApiParameter(
-                "params",
-                type={"type": "object", "additionalProperties": {"type": "string"}},
-                style="form",
-                explode=True,
-                description="The artifact's parameter values, each as its own query "
-                "parameter (`?status=paid`); left out, a parameter takes its default.",
-            ),
+            QUERY_PARAMS,
         ],
         responses={
             **{
@@ -266,14 +268,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         "or its spec does not fit the result, each problem with its path in the spec).",
         parameters=[
             ChartQuerySerializer,
-            OpenApiParameter(
-                "params",
-                type={"type": "object", "additionalProperties": {"type": "string"}},
-                style="form",
-                explode=True,
-                description="The artifact's parameter values, each as its own query "
-                "parameter (`?status=paid`); left out, a parameter takes its default.",
-            ),
+            QUERY_PARAMS,
         ],
         responses={
             (200, "image/png"): OpenApiResponse(
