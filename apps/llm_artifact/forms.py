@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
+from django.urls import reverse, reverse_lazy
+from django.utils.html import format_html
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import ParamType, coerce
@@ -46,7 +48,21 @@ class ArtifactFilterForm(forms.Form):
     still shows the list.
     """
 
-    q = forms.CharField(label="Search", required=False, max_length=200)
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Title, description, comment or SQL",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("llm_artifact:artifact_list"),
+                "hx-trigger": "input changed delay:300ms, search",
+                "hx-include": "closest form",
+            }
+        ),
+    )
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *Artifact.Status.choices]
     )
@@ -56,6 +72,10 @@ class ArtifactFilterForm(forms.Form):
     agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     chat = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    # core/field.html: the filters sit in one dense row.
+    label_class = "form-label small text-body-secondary mb-1"
+    group_class = "mb-0"
 
     def __init__(self, *args, artifacts: QuerySet[Artifact], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -132,9 +152,6 @@ class ArtifactEditForm(OutsideErrorsMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            is_select = isinstance(field.widget, forms.Select)
-            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
         self.fields["title"].widget.attrs["autofocus"] = True
 
 
@@ -179,15 +196,18 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     """The chart editor: the Vega-Lite spec as JSON. The model checks it (full_clean)."""
 
     visualization_config = ChartSpecField(
-        label="Vega-Lite spec",
+        label="Spec (JSON; empty for a table only)",
         required=False,
         widget=forms.Textarea(
             attrs={
-                "rows": 18,
-                "class": "form-control font-monospace chart-editor-text",
+                "rows": 16,
+                "id": "chart-spec",
+                "class": "font-monospace chart-editor-text",
                 "spellcheck": "false",
                 "autocomplete": "off",
                 "autocapitalize": "off",
+                # The live check below the editor says what is wrong with the spec.
+                "aria-describedby": "chart-editor-check",
             }
         ),
     )
@@ -195,6 +215,21 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     class Meta:
         model = Artifact
         fields = ["visualization_config"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            # As it is typed, the editor asks the server to check the spec (nothing is saved).
+            self.fields["visualization_config"].widget.attrs.update(
+                {
+                    "hx-post": reverse("llm_artifact:artifact_chart", args=[self.instance.pk]),
+                    "hx-vals": '{"action": "check"}',
+                    "hx-trigger": "input changed delay:400ms, chart:recheck",
+                    "hx-target": "#chart-editor-check",
+                    "hx-swap": "outerHTML",
+                    "hx-sync": "this:replace",
+                }
+            )
 
 
 BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
@@ -222,7 +257,7 @@ def _parameter_field(declaration: dict) -> forms.Field:
     param_type = declaration["type"]
     default = declaration.get("default")
     required = bool(declaration.get("required")) and default is None
-    attrs: dict[str, str] = {"class": "form-control"}
+    attrs: dict[str, str] = {}
     if param_type == ParamType.INTEGER:
         widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})
     elif param_type == ParamType.NUMBER:
@@ -235,7 +270,7 @@ def _parameter_field(declaration: dict) -> forms.Field:
         # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
         blank = "Choose…" if required else "Not set (null)"
         choices = BOOLEAN_CHOICES if default is not None else [("", blank), *BOOLEAN_CHOICES]
-        widget = forms.Select(choices=choices, attrs={"class": "form-select"})
+        widget = forms.Select(choices=choices)
     else:
         widget = forms.TextInput(attrs=attrs)
     if required:
@@ -257,10 +292,11 @@ def _parameter_field(declaration: dict) -> forms.Field:
         # Text is passed on exactly as typed; the other types ignore surrounding spaces.
         strip=param_type != ParamType.STRING,
         initial=_input_value(param_type, default),
-        help_text=help_text,
+        help_text=format_html("<code>:{}</code> · {}", declaration["name"], help_text),
         widget=widget,
     )
-    field.param_required = required
+    # The star on the label (core/field.html); the field stays optional, as said above.
+    field.marked_required = required
     return field
 
 
@@ -272,6 +308,9 @@ class ArtifactRunForm(forms.Form):
     views put the ValidationError they raise back on the form with add_error(None, exc),
     so the rules live in one place for the pages, the API and the command line.
     """
+
+    label_class = "form-label small fw-semibold mb-1"
+    group_class = "mb-0"
 
     def __init__(self, declarations: list[dict], data: Any = None) -> None:
         # "param-" ids: a parameter may be called "title", like a field of the edit form

@@ -69,9 +69,13 @@ def chart_context(
     if form is None:
         form = ArtifactChartForm(instance=artifact)
     text = form["visualization_config"].value() or ""
+    check = check_chart_text(artifact, text)
+    if check.errors:
+        # The problems are the live check's (shown below the editor), not the form's errors.
+        form.fields["visualization_config"].widget.attrs["aria-invalid"] = "true"
     return {
         "chart_form": form,
-        "chart_check": check_chart_text(artifact, text),
+        "chart_check": check,
         "chart_note": note,
         "chart_saved": saved,
         "chart_form_errors": form_errors or [],
