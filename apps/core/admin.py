@@ -80,5 +80,6 @@ class SortedChangeList(ChangeList):
             # The admin's own tie-break ("-pk" whatever the direction) gives way to
             # sorted_by's, which follows the first column's direction.
             terms = [term for term in ordering if term not in {"pk", "-pk"}]
-            queryset = queryset.sorted_by(*terms)
+            if terms:
+                queryset = queryset.sorted_by(*terms)
         return queryset
