@@ -119,6 +119,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 
+# Bootstrap 5 classes and one field template (label, input, help, errors) for every form.
+FORM_RENDERER = "apps.core.forms.BootstrapFormRenderer"
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

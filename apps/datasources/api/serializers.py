@@ -2,12 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.datasources.sources import (
-    Engine,
-    UnknownDataSource,
-    default_data_source_name,
-    get_data_source,
-)
+from apps.datasources.sources import Engine, default_data_source_name, validate_data_source
 
 
 class DataSourceSerializer(serializers.Serializer):
@@ -52,14 +47,8 @@ class SQLCheckSerializer(serializers.Serializer):
     data_source = serializers.CharField(
         default=default_data_source_name,
         help_text="A configured data source; the server's default when left out.",
+        validators=[validate_data_source],
     )
-
-    def validate_data_source(self, value: str) -> str:
-        try:
-            get_data_source(value)
-        except UnknownDataSource as exc:
-            raise serializers.ValidationError(str(exc)) from None
-        return value
 
 
 class SQLCheckResultSerializer(serializers.Serializer):

@@ -22,7 +22,7 @@ import vl_convert
 
 from apps.llm_artifact.charts.fields import column_name
 from apps.llm_artifact.charts.schema import vega_lite_version
-from apps.llm_artifact.charts.validation import DATASET_NAME, ChartError, validate_visualization
+from apps.llm_artifact.charts.validation import DATASET_NAME, ChartProblem, validate_visualization
 
 MAX_CHART_POINTS = 10_000
 # "container" width has no container on the server: draw at a common content width.
@@ -37,7 +37,7 @@ Format = Literal["svg", "png"]
 class ChartRenderError(Exception):
     """The chart cannot be drawn: no chart, an invalid spec, or the renderer refused it."""
 
-    def __init__(self, message: str, problems: list[ChartError] | None = None) -> None:
+    def __init__(self, message: str, problems: list[ChartProblem] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.problems = problems or []
@@ -76,7 +76,7 @@ def chart_payload(
     - `spec`: the stored spec (a copy) with the "Showing the first N rows" subtitle added
       when the result was truncated or capped; it still holds no data.
     - `datasets`: the rows as records, keyed by column name, values JSON-ready.
-    - `errors`: the spec's validation errors (`ChartError.as_dict()`); when non-empty show
+    - `errors`: the spec's validation errors (`ChartProblem.as_dict()`); when non-empty show
       them instead of embedding.
 
     In the template, `{{ chart|json_script:"chart-<id>" }}`, then in JavaScript::
