@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import Serializer
 from apps.datasources.sources import (
     Engine,
     UnknownDataSource,
@@ -44,7 +45,7 @@ class DataSourceSchemaSerializer(serializers.Serializer):
     tables = TableSerializer(many=True)
 
 
-class SQLCheckSerializer(serializers.Serializer):
+class SQLCheckSerializer(Serializer):
     """SQL to check against a data source's rules, without running it."""
 
     # Blank SQL is the guard's to answer ("The SQL is empty."), like any other SQL.
