@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import math
 import re
 import sqlite3
 import time
@@ -54,6 +55,7 @@ from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
+from apps.core.json import INT64_MAX
 from apps.datasources.guard import (
     CheckedSQL,
     SQLRejected,
@@ -284,9 +286,12 @@ def json_friendly(value: Any) -> Any:
 def _decimal_number(value: decimal.Decimal) -> int | float | str:
     if not value.is_finite():
         return str(value)
-    if value == value.to_integral_value():
+    if value == value.to_integral_value() and abs(value) <= INT64_MAX:
         return int(value)
-    return float(value)
+    # A float beyond 64 bits (as SQLite gives 1e20), and past a float's range the digits
+    # as text: a 5,000-digit integer would not even print as JSON.
+    number = float(value)
+    return number if math.isfinite(number) else str(value)
 
 
 def _convert_columns(rows: list[tuple], converters: dict[int, Any]) -> list[tuple]:
