@@ -23,7 +23,7 @@ API_PREFIX = "/api/"
 def limit_message(exc: BaseException) -> tuple[int, str] | None:
     """The status and message for a request limit that `exc` says was hit, else None."""
     if isinstance(exc, RequestDataTooBig):
-        size = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        size = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).replace("\xa0", " ")
         return 413, f"The request body is too large: at most {size} is accepted."
     if isinstance(exc, TooManyFieldsSent):
         count = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
