@@ -5,6 +5,7 @@ the chat card's Run; the chart editor; the agent's tools), with nothing half-wri
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from django.urls import reverse
@@ -421,3 +422,22 @@ def test_run_sql_with_a_value_no_engine_holds_answers_the_model(chat):
     assert outcome.reply.status == "complete"
     [feedback] = seen
     assert feedback.startswith("The query failed") and "too large" in feedback
+
+
+def test_save_artifact_with_an_infinite_default_gets_the_error_back(chat):
+    seen = []
+
+    def check(messages):
+        seen.append(tool_text(messages))
+        return Say("I will fix it.")
+
+    params = [{"name": "x", "type": "number", "default": math.inf}]
+    script = ScriptedModel(
+        Call("save_artifact", {"title": "T", "sql": "SELECT :x AS x", "params": params}), check
+    )
+    outcome = ask(chat, script)
+
+    assert outcome.reply.status == "complete"
+    [feedback] = seen
+    assert feedback.startswith("Nothing was saved.") and "Parameter 'x'" in feedback
+    assert not Artifact.objects.exists()

@@ -49,6 +49,7 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import Agent
 from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model
@@ -276,8 +277,11 @@ class _CallLog(AbstractCapability[TurnDeps]):
 
 def _tool_call_summary(part: ToolCallPart) -> dict:
     args = part.args_as_dict()
-    text = repr(args)
-    if len(text) > TOOL_ARGS_MAX_CHARS:
+    # The model's JSON may hold 1e400 (read as infinity) or nest past any limit: the record
+    # keeps why instead, so saving it cannot fail (the tool refuses such values anyway).
+    problem = json_problem(args, max_depth=MAX_STORED_DEPTH)
+    text = problem or repr(args)
+    if problem or len(text) > TOOL_ARGS_MAX_CHARS:
         args = {"truncated": text[:TOOL_ARGS_MAX_CHARS]}
     return {"name": part.tool_name, "args": args}
 
