@@ -671,6 +671,13 @@ def _run_postgres_capped(
     return cursor
 
 
+# numeric values load as floats (POSTGRES_ADAPTERS); past a float's range they cannot.
+NUMERIC_OVERFLOW = (
+    "A numeric value in the result is too large to show as a number (beyond 1.8e308); "
+    "cast it to text (value::text) to see its digits."
+)
+
+
 def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
@@ -704,6 +711,8 @@ def _execute_postgres(
             columns, converters = _postgres_columns(cursor.description)
     except psycopg.Error as exc:
         raise _postgres_failure(exc, seconds, data_source) from None
+    except OverflowError:
+        raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
     return columns, _convert_columns(rows, converters)
 
 
@@ -732,6 +741,8 @@ def _stream_postgres(
                 return cursor.fetchmany(size)
             except psycopg.Error as exc:
                 raise _postgres_failure(exc, seconds, data_source) from None
+            except OverflowError:
+                raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
 
         def clean(batch: list[tuple]) -> list[tuple]:
             return _convert_columns(batch, converters)
