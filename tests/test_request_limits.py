@@ -10,8 +10,10 @@ from django.urls import reverse
 
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_chat.models import Chat, Message
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_chat.factories import ChatFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +144,23 @@ def test_sql_validate_refuses_a_number_for_sql(owner_api):
     response = owner_api.post(reverse("api:sql-validate"), {"sql": 1}, format="json")
     assert response.status_code == 400
     assert response.json() == {"sql": ["Not a valid string: got the number 1."]}
+
+
+@pytest.mark.parametrize("content", [123, 1.5, True, ["hi"], {"text": "hi"}])
+def test_a_message_must_be_text(owner_api, owner, content):
+    chat = ChatFactory(owner=owner)
+    url = reverse("api:chat-messages", args=[chat.pk])
+    response = owner_api.post(url, {"content": content}, format="json")
+    assert response.status_code == 400
+    assert response.json()["content"][0].startswith("Not a valid string: got")
+    assert not Message.objects.filter(chat=chat).exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("title", 5), ("agent", 1.5), ("agent", "1.0")])
+def test_a_chat_refuses_wrong_types(owner_api, field, value):
+    agent = AgentFactory()
+    payload = {"title": "Sales", "agent": agent.pk, field: value}
+    response = owner_api.post(reverse("api:chat-list"), payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Chat.objects.exists()
