@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -20,6 +21,7 @@ from apps.core.admin import (
     changelist_link,
     set_field_logged,
 )
+from apps.core.forms import StrictJSONField
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -143,6 +145,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     search_fields = ["title", "description", "comment", "sql_query"]
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
+    # The declarations and the chart are typed as JSON: parsed as strictly as the API does.
+    formfield_overrides = {models.JSONField: {"form_class": StrictJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
     inlines = [ArtifactRunInline]
     readonly_fields = [

@@ -16,6 +16,7 @@ from apps.llm_chat.agent import run_turn_sync
 from apps.llm_chat.services import post_user_message
 from tests.fakes.scripted import Call, Say, ScriptedModel, tool_text
 from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_artifact.test_admin import artifact_form
 from tests.llm_chat.factories import ChatFactory
 
 pytestmark = pytest.mark.django_db
@@ -441,3 +442,29 @@ def test_save_artifact_with_an_infinite_default_gets_the_error_back(chat):
     [feedback] = seen
     assert feedback.startswith("Nothing was saved.") and "Parameter 'x'" in feedback
     assert not Artifact.objects.exists()
+
+
+# --- the admin -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "words"),
+    [
+        ("query_params", '[{"name": "x", "type": "number", "default": NaN}]', "NaN"),
+        ("query_params", '[{"name": "n", "type": "integer", "default": 1e400}]', "too large"),
+        ("query_params", "[" * 5000 + "]" * 5000, "nested too deeply"),
+        (
+            "visualization_config",
+            '{"mark": "bar", "usermeta": ' + "[" * 40 + "]" * 40 + "}",
+            "deeply",
+        ),
+    ],
+)
+def test_the_admin_form_refuses_them_too(client, staff, artifact, field, typed, words):
+    client.force_login(staff)
+    url = reverse("admin:llm_artifact_artifact_change", args=[artifact.pk])
+    response = client.post(url, artifact_form(artifact, **{field: typed}))
+    assert response.status_code == 200
+    assert words in response.content.decode()
+    artifact.refresh_from_db()
+    assert (artifact.query_params, artifact.visualization_config) == (DECLARATIONS, BAR)
