@@ -58,6 +58,15 @@ def test_too_many_form_fields_to_the_api_is_a_json_400(owner_api):
     assert not Artifact.objects.exists()
 
 
+def test_too_many_query_parameters_is_a_json_400_before_an_export_runs(owner_api, owner):
+    artifact = ArtifactFactory(owner=owner)
+    url = reverse("api:artifact-export", args=[artifact.pk])
+    response = owner_api.get(url + "?" + "&".join(f"p{i}=1" for i in range(1001)))
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("The request has too many fields")
+    assert not ArtifactRun.objects.exists()
+
+
 def test_a_page_gets_a_readable_400_page(owner_client, owner):
     artifact = ArtifactFactory(owner=owner)
     url = reverse("llm_artifact:artifact_run", args=[artifact.pk])
