@@ -58,7 +58,7 @@ def coerce(param_type: str, value: Any) -> Any:
     surrogates. Dates and datetimes are bound as ISO strings: both SQLite and PostgreSQL
     compare them correctly against date/timestamp columns and text columns holding ISO dates.
     """
-    expected = EXPECTED.get(param_type)
+    expected = EXPECTED.get(param_type) if isinstance(param_type, str) else None
     if expected is None:
         raise ValueError(f"unknown type {shown(param_type)}")
     if value is None or isinstance(value, dict | list | tuple | set):
