@@ -179,14 +179,14 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     settings.LLM_MAX_RETRIES = 0
     settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
     agent = AgentFactory(name="Fuzz agent", base_url=llm_fake_server.base_url)
-    chat = ChatFactory(owner=owner, agent=agent, title="Owner's chat")
+    chat = ChatFactory(owner=owner, agent=agent, title="Owner chat zq1")
     question = MessageFactory(chat=chat, content="How many orders?")
     MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Ten.", reply_to=question)
     artifact = ArtifactFactory(
         owner=owner,
         chat=chat,
         agent=agent,
-        title="Revenue by status",
+        title="Owner artifact zq2",
         sql_query=(
             "SELECT status, COUNT(*) AS orders, ROUND(SUM(total), 2) AS revenue FROM orders "
             "WHERE ordered_at >= :since GROUP BY status ORDER BY revenue DESC"

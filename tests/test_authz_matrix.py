@@ -90,6 +90,10 @@ SUFFIX_500 = (
     "suffix URL raises TypeError (e.g. GET /api/data-sources.json)"
 )
 KNOWN_FAILURES: dict[str, str] = {
+    "api/^artifacts/$": (
+        "leak (issue 9 section 2): the browsable API's filter form on /api/artifacts/ offers "
+        "every user's chats by id and title"
+    ),
     r"api/^chats/(?P<pk>[^/.]+)/messages\.(?P<format>[a-z0-9]+)/?$": SUFFIX_500,
     r"api/^chats/(?P<pk>[^/.]+)/messages/(?P<message_id>\d+)/retry\.(?P<format>[a-z0-9]+)/?$": (
         SUFFIX_500
@@ -179,7 +183,9 @@ def test_every_route_keeps_the_owners_objects_to_the_owner(
         and any(key in {"pk", "message_pk", "message_id"} for key in parameters)
         and not name.startswith(("api:agent-", "datasources:", "api:data-source"))
     )
+    # Plain words (no quotes or ampersands) so HTML escaping cannot hide them.
     owner_strings = (world.chat.title, world.artifact.title)
+    assert all(title.replace(" ", "").isalnum() for title in owner_strings)
     clients = {}
     for persona, user in (("owner", owner), ("other", other_user), ("staff", staff)):
         clients[persona] = Client(raise_request_exception=False)
