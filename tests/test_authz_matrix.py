@@ -150,10 +150,13 @@ def _url(route: str, name: str, parameters: tuple[str, ...], world) -> str:
     return reverse(name, kwargs=kwargs)
 
 
-def _request(client: Client, method: str, url: str):
+def _request(client: Client, method: str, url: str, *, htmx: bool = False):
     """One request in a savepoint that is rolled back: every request sees the same world."""
+    headers = {"HX-Request": "true"} if htmx else {}
     with transaction.atomic():
-        response = getattr(client, method.lower())(url, HTTP_ACCEPT="text/html,*/*;q=0.8")
+        response = getattr(client, method.lower())(
+            url, HTTP_ACCEPT="text/html,*/*;q=0.8", headers=headers
+        )
         if getattr(response, "streaming", False):
             # Only the status matters; the body of a stream is not read.
             response.close()
@@ -195,6 +198,9 @@ def test_every_route_keeps_the_owners_objects_to_the_owner(
     problems: dict[tuple[str, str], str] = {}
     for method in METHODS:
         answers = {persona: _request(client, method, url) for persona, client in clients.items()}
+        if method == "GET":
+            # Pages answer htmx requests with a partial: it must keep the same rule.
+            answers["other (htmx)"] = _request(clients["other"], method, url, htmx=True)
         if answers["owner"].status_code == 405 and answers["staff"].status_code == 405:
             # Nobody may use this method; still, no one may crash it.
             for persona, response in answers.items():
@@ -203,24 +209,25 @@ def test_every_route_keeps_the_owners_objects_to_the_owner(
             continue
         for persona, response in answers.items():
             status = response.status_code
+            role = persona.split()[0]
             problem = ""
             if status >= 500:
                 problem = f"server error {status}"
             elif name in PUBLIC:
                 pass
-            elif name in STAFF_WRITES and method != "GET" and persona in {"owner", "other"}:
+            elif name in STAFF_WRITES and method != "GET" and role in {"owner", "other"}:
                 if status != 403:
                     problem = f"{persona} got {status}, not 403 for a staff-only write"
-            elif persona == "owner" or (
-                persona == "staff" and method == "GET" and name not in OWNER_ACTIONS
+            elif role == "owner" or (
+                role == "staff" and method == "GET" and name not in OWNER_ACTIONS
             ):
                 if status in {401, 403, 404}:
                     problem = f"{persona} refused: {status}"
-            elif persona == "staff":
+            elif role == "staff":
                 # Staff see everything; acting in another's chat may be the owner's alone.
                 if status in {401, 404}:
                     problem = f"staff refused: {status}"
-            elif persona == "other":
+            elif role == "other":
                 if names_private_object and status != 404:
                     problem = f"another user got {status}, not 404"
                 elif any(text in _content(response) for text in owner_strings):
@@ -242,3 +249,17 @@ def test_every_route_keeps_the_owners_objects_to_the_owner(
     assert problems or not known, f"fixed: remove KNOWN_FAILURES[{route!r}]"
     if known:
         pytest.xfail(f"{known}. {summary}")
+
+
+def test_a_route_the_matrix_cannot_fill_fails_with_what_to_add():
+    with pytest.raises(pytest.fail.Exception, match="add it to PATH_VALUES"):
+        _url("reports/<int:pk>/", "reports:report_detail", ("pk",), world=None)
+
+
+def test_the_matrix_walks_every_app_and_the_api():
+    names = {name for _, name, _ in ROUTES}
+
+    assert {"llm_chat:message_stream", "llm_artifact:artifact_export", "api:artifact-chart"} <= (
+        names
+    )
+    assert not [route for route, _, _ in ROUTES if route.startswith("admin/")]
