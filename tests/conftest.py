@@ -189,9 +189,13 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
         title="Owner artifact zq2",
         sql_query=(
             "SELECT status, COUNT(*) AS orders, ROUND(SUM(total), 2) AS revenue FROM orders "
-            "WHERE ordered_at >= :since GROUP BY status ORDER BY revenue DESC"
+            "WHERE ordered_at >= :since AND total >= :min_total "
+            "GROUP BY status ORDER BY revenue DESC"
         ),
-        query_params=[{"name": "since", "type": "date", "default": "2024-01-01"}],
+        query_params=[
+            {"name": "since", "type": "date", "default": "2024-01-01"},
+            {"name": "min_total", "type": "number", "default": 0},
+        ],
         visualization_config={
             "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
             "data": {"name": "results"},
