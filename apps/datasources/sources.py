@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from apps.datasources.functions import parse_function_names
 
@@ -164,17 +164,25 @@ def data_source_names() -> list[str]:
     return sorted(all_data_sources())
 
 
-def data_source_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in data_source_names()]
+def _unknown_message(name: str) -> str:
+    return f"Unknown data source {name!r}. Configured: {', '.join(data_source_names()) or 'none'}."
 
 
 def get_data_source(name: str) -> DataSource:
     try:
         return all_data_sources()[name]
     except KeyError:
-        raise UnknownDataSource(
-            f"Unknown data source {name!r}. Configured: {', '.join(data_source_names()) or 'none'}."
-        ) from None
+        raise UnknownDataSource(_unknown_message(name)) from None
+
+
+def validate_data_source(value: str) -> None:
+    """The field validator for a data source name: the one rule every face uses.
+
+    Models (agents, artifacts) declare it on their field, so their forms and admin get it;
+    serializers without a model call it too (DRF turns the ValidationError into a 400).
+    """
+    if value not in all_data_sources():
+        raise ValidationError(_unknown_message(value), code="unknown_data_source")
 
 
 def default_data_source_name() -> str:

@@ -128,6 +128,13 @@ def test_filter_with_htmx_returns_only_the_tables(owner_client, sources):
     assert "HX-Request" in response.headers["Vary"]
 
 
+def test_history_restore_gets_the_whole_page(owner_client, sources):
+    headers = {**HTMX, "HX-History-Restore-Request": "true"}
+    response = owner_client.get(SHOP_URL, {"q": "orders"}, headers=headers)
+    assert "<html" in response.content.decode()
+    assert "HX-Request" in response.headers["Vary"]
+
+
 def test_filter_is_wired_for_htmx_and_plain_get(owner_client, sources):
     content = owner_client.get(SHOP_URL, {"q": "orders"}).content.decode()
     assert f'method="get" action="{SHOP_URL}"' in content
