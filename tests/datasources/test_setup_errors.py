@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from psycopg import sql as pgsql
 
@@ -250,6 +251,13 @@ def test_staff_see_the_detail_on_the_pages_and_in_the_admin(client, staff, artif
 
     schema_url = reverse("datasources:data_source_detail", args=["marketplace"])
     assert_staff_detail(client.get(schema_url).content.decode(), broken)
+
+
+def test_the_run_command_tells_operators_the_detail(artifact, broken):
+    with pytest.raises(CommandError) as caught:
+        call_command("run_artifact", artifact.pk)
+    assert PUBLIC.search(str(caught.value))
+    assert_staff_detail(str(caught.value), broken)
 
 
 # --- the agent's tools ------------------------------------------------------------------------
