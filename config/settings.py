@@ -227,8 +227,19 @@ STATICFILES_DIRS = [
     ("vendor/vega-embed", NODE_MODULES / "vega-embed" / "build"),
     ("vendor/swagger-ui", NODE_MODULES / "swagger-ui-dist"),
 ]
-# Serve straight from the finders so a fresh clone needs no collectstatic step.
-WHITENOISE_USE_FINDERS = True
+# `collectstatic` (part of `make run`'s set-up) copies every file into STATIC_ROOT under a
+# name carrying a hash of its content, with gzip (and Brotli, when the brotli package is
+# installed) copies beside it; `{% static %}` links the hashed names, which WhiteNoise serves
+# compressed and cacheable for ten years (`immutable`), so a page's assets load once and a
+# changed file gets a new name. Unhashed names still answer, with WHITENOISE_MAX_AGE.
+# With DJANGO_DEBUG, templates link plain names served straight from the finders, so edits
+# show at once without collecting. Tests use plain names too (tests/conftest.py), as Django
+# advises: the manifest needs a collectstatic that the test run does not do.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
