@@ -135,7 +135,9 @@ def explicit_timestamps(*models) -> Iterator[None]:
             field.auto_now, field.auto_now_add = auto_now, auto_now_add
 
 
-def build_user(username: str, counts: dict[str, int], agent, rng: random.Random) -> dict:
+def build_user(
+    username: str, counts: dict[str, int], agent, rng: random.Random, *, long_chats: bool
+) -> dict:
     """One user with `counts` artifacts (a run each), chats and messages; returns ids to visit."""
     from django.contrib.auth import get_user_model
 
@@ -241,15 +243,15 @@ def build_user(username: str, counts: dict[str, int], agent, rng: random.Random)
     ArtifactRun.objects.bulk_create(runs, batch_size=batch)
     del runs
 
-    # Messages: the first chat gets LONG_CHAT, the second SHORT_CHAT, the rest share what is
-    # left, in question/reply pairs.
+    # Messages, in question/reply pairs: the heavy user's first chat gets LONG_CHAT and its
+    # second SHORT_CHAT; the other chats share what is left.
     by_chat: dict[int, list] = {}
     for artifact in artifacts:
         by_chat.setdefault(artifact.chat_id, []).append(artifact)
-    left = max(0, counts["messages"] - LONG_CHAT - SHORT_CHAT)
-    sizes = [LONG_CHAT, SHORT_CHAT] + [
-        left // (n_chats - 2) + (1 if i < left % (n_chats - 2) else 0) for i in range(n_chats - 2)
-    ]
+    special = [LONG_CHAT, SHORT_CHAT] if long_chats else []
+    pairs = max(0, counts["messages"] - sum(special)) // 2
+    rest = n_chats - len(special)
+    sizes = special + [2 * (pairs // rest + (1 if i < pairs % rest else 0)) for i in range(rest)]
     questions, replies = [], []
     for chat, size in zip(chats, sizes, strict=True):
         when = chat.created_at
@@ -333,7 +335,8 @@ def build(scale: float) -> dict:
     }
     with explicit_timestamps(Artifact, ArtifactRun, Chat, Message, MessageArtifact):
         return {
-            side: build_user(f"bench-{side}", counts, agent, rng) | {"counts": counts}
+            side: build_user(f"bench-{side}", counts, agent, rng, long_chats=side == "heavy")
+            | {"counts": counts}
             for side, counts in scaled.items()
         }
 
