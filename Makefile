@@ -39,12 +39,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 	touch $@
 
 # Static files collected into $(VAR_DIR)/static under content-hashed names, compressed, for
-# WhiteNoise to serve with a long max-age (settings, STORAGES). Collecting takes ~30 s, so it
-# runs again only when our static files or the npm packages changed.
+# WhiteNoise to serve with a long max-age (settings, STORAGES). Collecting takes ~15 s, so it
+# runs again only when our static files, the npm packages or the settings (NPM_STATIC_FILES)
+# changed.
 VAR_DIR ?= var
 static: $(VAR_DIR)/static/staticfiles.json
 
-$(VAR_DIR)/static/staticfiles.json: $(shell find static -type f) node_modules/.package-lock.json
+$(VAR_DIR)/static/staticfiles.json: $(shell find static -type f) config/settings.py \
+		node_modules/.package-lock.json
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 # Both are cheap when there is nothing to do: migrate checks its table, seed_demo keeps an

@@ -6,13 +6,15 @@ from __future__ import annotations
 import gzip
 
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.test import Client, override_settings
 
 from config import settings as project_settings
+from config.staticfiles import NpmFinder
 
-ICONS = ("vendor/bootstrap-icons", settings.NODE_MODULES / "bootstrap-icons" / "font")
+ICONS = {"vendor/bootstrap-icons": settings.NPM_STATIC_FILES["vendor/bootstrap-icons"]}
 
 
 def collected(tmp_path):
@@ -24,7 +26,8 @@ def collected(tmp_path):
     return override_settings(
         STATIC_ROOT=tmp_path,
         STORAGES=project_settings.STORAGES,
-        STATICFILES_DIRS=[settings.BASE_DIR / "static", ICONS],
+        STATICFILES_DIRS=[settings.BASE_DIR / "static"],
+        NPM_STATIC_FILES=ICONS,
         WHITENOISE_USE_FINDERS=False,
     )
 
@@ -74,3 +77,26 @@ def test_stylesheets_point_at_the_hashed_fonts(tmp_path):
     assert f"fonts/{font_name}" in css
     assert font.status_code == 200
     assert "immutable" in font["Cache-Control"]
+
+
+def test_only_the_npm_files_pages_link_are_collected_with_their_source_maps():
+    served = {f"{storage.prefix}/{path}" for path, storage in NpmFinder().list(None)}
+
+    assert "vendor/bootstrap/css/bootstrap.min.css" in served
+    assert "vendor/bootstrap/css/bootstrap.min.css.map" in served
+    assert "vendor/vega-lite/vega-lite.min.js" in served
+    assert "vendor/bootstrap/css/bootstrap.rtl.min.css" not in served
+    assert "vendor/vega-lite/vega-lite.js" not in served
+    assert finders.find("vendor/htmx/htmx.min.js") == str(
+        settings.NODE_MODULES / "htmx.org" / "dist" / "htmx.min.js"
+    )
+    assert finders.find("vendor/htmx/htmx.js") is None
+
+
+def test_a_linked_npm_file_that_is_missing_fails_the_system_check(settings):
+    settings.NPM_STATIC_FILES = {"vendor/htmx": ("htmx.org/dist", ["htmx.max.js"])}
+
+    errors = NpmFinder().check()
+
+    assert [error.id for error in errors] == ["config.E001"]
+    assert "htmx.org/dist/htmx.max.js" in errors[0].msg
