@@ -135,24 +135,36 @@ def explicit_timestamps(*models) -> Iterator[None]:
             field.auto_now, field.auto_now_add = auto_now, auto_now_add
 
 
+BATCH = 5000
+START = datetime(2025, 1, 1, tzinfo=UTC)
+YEAR = timedelta(days=365).total_seconds()
+
+
 def build_user(
     username: str, counts: dict[str, int], agent, rng: random.Random, *, long_chats: bool
 ) -> dict:
     """One user with `counts` artifacts (a run each), chats and messages; returns ids to visit."""
     from django.contrib.auth import get_user_model
 
-    from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
-    from apps.llm_chat.models import Chat, Message, MessageArtifact
-
-    batch = 5000
     user = get_user_model().objects.create_user(username, password="bench-password-123")
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    year = timedelta(days=365).total_seconds()
+    chats = build_chats(user, max(2, counts["chats"]), agent, rng)
+    artifacts = build_artifacts(user, counts["artifacts"], chats, agent, rng)
+    build_runs(user, artifacts, rng)
+    build_messages(chats, artifacts, counts["messages"], rng, long_chats=long_chats)
+    return {
+        "artifact": artifacts[0].pk,
+        "artifacts": len(artifacts),
+        "long_chat": chats[0].pk,
+        "short_chat": chats[1].pk,
+    }
 
-    n_chats = max(2, counts["chats"])
+
+def build_chats(user, n_chats: int, agent, rng: random.Random) -> list:
+    from apps.llm_chat.models import Chat
+
     chats = []
     for i in range(n_chats):
-        created = start + timedelta(seconds=year * i / n_chats)
+        created = START + timedelta(seconds=YEAR * i / n_chats)
         topic = TOPICS[i % len(TOPICS)]
         chats.append(
             Chat(
@@ -163,12 +175,15 @@ def build_user(
                 updated_at=created + timedelta(hours=rng.randint(0, 72)),
             )
         )
-    chats = Chat.objects.bulk_create(chats, batch_size=batch)
+    return Chat.objects.bulk_create(chats, batch_size=BATCH)
 
-    n_artifacts = counts["artifacts"]
+
+def build_artifacts(user, n_artifacts: int, chats: list, agent, rng: random.Random) -> list:
+    from apps.llm_artifact.models import Artifact
+
     artifacts = []
     for i in range(n_artifacts):
-        created = start + timedelta(seconds=year * i / n_artifacts)
+        created = START + timedelta(seconds=YEAR * i / n_artifacts)
         topic = TOPICS[rng.randrange(len(TOPICS))]
         runs = rng.randint(0, 50)
         sql = f"SELECT id, customer, amount, day FROM events WHERE id <= {rng.randint(10, 200)}"
@@ -180,7 +195,7 @@ def build_user(
                 sql_query=sql,
                 data_source="bench",
                 status=STATUSES[i % len(STATUSES)],
-                chat=chats[i % n_chats],
+                chat=chats[i % len(chats)],
                 agent=agent,
                 owner=user,
                 execution_count=runs,
@@ -200,7 +215,11 @@ def build_user(
                 updated_at=created + timedelta(hours=rng.randint(0, 24 * 30)),
             )
         )
-    artifacts = Artifact.objects.bulk_create(artifacts, batch_size=batch)
+    return Artifact.objects.bulk_create(artifacts, batch_size=BATCH)
+
+
+def build_runs(user, artifacts: list, rng: random.Random) -> None:
+    from apps.llm_artifact.models import ArtifactRun, sql_digest
 
     columns = [
         {"name": "id", "type": "integer"},
@@ -240,8 +259,13 @@ def build_user(
                 sql_digest=sql_digest(artifacts[0].sql_query),
             )
         )
-    ArtifactRun.objects.bulk_create(runs, batch_size=batch)
-    del runs
+    ArtifactRun.objects.bulk_create(runs, batch_size=BATCH)
+
+
+def build_messages(
+    chats: list, artifacts: list, messages: int, rng: random.Random, *, long_chats: bool
+) -> None:
+    from apps.llm_chat.models import Message, MessageArtifact
 
     # Messages, in question/reply pairs: the heavy user's first chat gets LONG_CHAT and its
     # second SHORT_CHAT; the other chats share what is left.
@@ -249,8 +273,8 @@ def build_user(
     for artifact in artifacts:
         by_chat.setdefault(artifact.chat_id, []).append(artifact)
     special = [LONG_CHAT, SHORT_CHAT] if long_chats else []
-    pairs = max(0, counts["messages"] - sum(special)) // 2
-    rest = n_chats - len(special)
+    pairs = max(0, messages - sum(special)) // 2
+    rest = len(chats) - len(special)
     sizes = special + [2 * (pairs // rest + (1 if i < pairs % rest else 0)) for i in range(rest)]
     questions, replies = [], []
     for chat, size in zip(chats, sizes, strict=True):
@@ -282,7 +306,7 @@ def build_user(
                     linked[turn] if turn < len(linked) else None,
                 )
             )
-    questions = Message.objects.bulk_create(questions, batch_size=batch)
+    questions = Message.objects.bulk_create(questions, batch_size=BATCH)
     answers = [
         Message(
             chat=chat,
@@ -297,7 +321,7 @@ def build_user(
         )
         for question, (chat, when, content, artifact) in zip(questions, replies, strict=True)
     ]
-    answers = Message.objects.bulk_create(answers, batch_size=batch)
+    answers = Message.objects.bulk_create(answers, batch_size=BATCH)
     MessageArtifact.objects.bulk_create(
         [
             MessageArtifact(
@@ -309,14 +333,8 @@ def build_user(
             for answer in answers
             if answer.artifact is not None
         ],
-        batch_size=batch,
+        batch_size=BATCH,
     )
-    return {
-        "artifact": artifacts[0].pk,
-        "artifacts": len(artifacts),
-        "long_chat": chats[0].pk,
-        "short_chat": chats[1].pk,
-    }
 
 
 def build(scale: float) -> dict:
