@@ -240,3 +240,26 @@ def test_test_connection_reports_the_detail_masked(client, staff, chat):
     assert f"Could not reach the model server at {MASKED_URL}".replace("&", "&amp;") in page
     assert_no_secret(page)
     assert_no_secret(ModelCall.objects.get().error)
+
+
+def test_staff_reading_a_failed_reply_get_a_link_to_its_model_calls(client, staff, shop):
+    chat = ChatFactory(owner=staff, agent__base_url=SECRET_URL)
+    client.force_login(staff)
+    client.post(reverse("llm_chat:message_create", args=[chat.pk]), {"content": "Revenue?"})
+    reply = Message.objects.get(role="assistant")
+
+    page = client.get(reverse("llm_chat:chat_detail", args=[chat.pk])).content.decode()
+    link = f"{reverse('admin:llm_agent_modelcall_changelist')}?message__id__exact={reply.pk}"
+    calls = client.get(link)
+
+    assert f'href="{link}"' in page
+    assert calls.status_code == 200
+    assert f"/{failed_call().pk}/change/" in calls.content.decode()
+
+
+def test_users_get_no_link_to_the_admin(owner_client, chat):
+    owner_client.post(reverse("llm_chat:message_create", args=[chat.pk]), {"content": "Revenue?"})
+
+    page = owner_client.get(reverse("llm_chat:chat_detail", args=[chat.pk])).content.decode()
+
+    assert "chat-error-calls" not in page and "/admin/" not in page
