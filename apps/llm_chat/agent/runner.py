@@ -269,25 +269,32 @@ async def _turn(
             await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
         raise
     except Exception as exc:
-        if isinstance(exc, _SetupError):
-            failure = exc.failure
-        elif isinstance(exc, AgentRunError | ProviderNotConfigured):
-            described = describe_error(exc, turn.agent)
-            failure = TurnFailure(described.public, described.detail)
+        failure = _expected_failure(exc, turn.agent)
+        if failure is None:  # a bug of ours, or the database: say so, keep the traceback
+            detail = scrub(f"{INTERNAL_ERROR_DETAIL} ({type(exc).__name__}: {exc})", turn.agent)
+            failure = TurnFailure(INTERNAL_ERROR, detail)
+            logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
+        elif failure.for_operators:
             logger.warning(
                 "Agent turn failed (chat %s, message %s): %s",
                 chat_id,
                 turn.reply.pk,
                 failure.detail,
             )
-        else:  # a bug of ours, or the database: say so, and keep the traceback for operators
-            detail = scrub(f"{INTERNAL_ERROR_DETAIL} ({type(exc).__name__}: {exc})", turn.agent)
-            failure = TurnFailure(INTERNAL_ERROR, detail)
-            logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
+
+
+def _expected_failure(exc: Exception, agent: Agent) -> TurnFailure | None:
+    """The failure a turn reports for an exception it expects; None for a bug of ours."""
+    if isinstance(exc, _SetupError):
+        return exc.failure
+    if isinstance(exc, AgentRunError | ProviderNotConfigured):
+        described = describe_error(exc, agent)
+        return TurnFailure(described.public, described.detail)
+    return None
 
 
 class _SetupError(Exception):
