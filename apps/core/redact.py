@@ -9,6 +9,7 @@ Forms that edit the URL keep the real value: that is where operators change it.
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -89,6 +90,26 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
+def url_secrets(url: str) -> list[str]:
+    """The secret parts of a URL as written: user, password and secret-looking query values.
+
+    For scrubbing text that may quote them without the URL around them (a server echoing the
+    request's path in its error). Parts shorter than 4 characters are left out: replacing
+    them everywhere would garble the text more than it would protect.
+    """
+    try:
+        parts = urlsplit(url)
+        found = [parts.username or "", parts.password or ""]
+    except ValueError:
+        return []
+    found += [
+        value
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if is_secret_param(name)
+    ]
+    return sorted({part for part in found if len(part) >= 4}, key=lambda part: (-len(part), part))
+
+
 def mask_urls(text: str) -> str:
     """Free text with every URL in it masked (mask_url): error messages, log lines."""
     if not text or "://" not in text:
@@ -109,3 +130,15 @@ def _mask_before_at(url: str) -> str:
     if not sep:
         return f"{MASK}@{url.rpartition('@')[2]}"
     return f"{scheme}://{MASK}@{rest.rpartition('@')[2]}"
+
+
+class MaskURLsFilter(logging.Filter):
+    """Masks URL credentials in a logger's records: HTTP clients log every request's URL
+    (`HTTP Request: POST http://user:secret@host/v1/...`) at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_urls(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

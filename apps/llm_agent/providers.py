@@ -51,7 +51,7 @@ from pydantic_ai.direct import model_request
 from pydantic_ai.models import Model, create_async_httpx2_client
 from pydantic_ai.settings import ModelSettings
 
-from apps.core.redact import MASK, mask_url, mask_urls
+from apps.core.redact import MASK, mask_url, mask_urls, url_secrets
 from apps.llm_agent.models import Agent
 
 DEFAULT_BASE_URL = {
@@ -238,12 +238,13 @@ def describe_error(exc: BaseException, agent: Agent) -> ProviderFailure:
 
 
 def scrub(text: str, agent: Agent) -> str:
-    """Operator text with URL credentials masked and the agent's key removed (providers mask
-    keys themselves; this does not rely on it)."""
+    """Operator text with URL credentials masked, and the agent's key and the secret parts of
+    its base URL removed wherever they appear (providers mask keys themselves, servers may
+    echo a request's path: this relies on neither)."""
     text = mask_urls(text)
-    key = read_api_key(agent)
-    if key:
-        text = text.replace(key, MASK)
+    for secret in [read_api_key(agent) or "", *url_secrets(agent.base_url)]:
+        if secret:
+            text = text.replace(secret, MASK)
     return text
 
 

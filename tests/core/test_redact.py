@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.core.redact import mask_url, mask_urls
+from apps.core.redact import mask_url, mask_urls, url_secrets
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,9 @@ def test_urls_inside_text_are_masked_and_the_prose_kept():
 
 def test_text_without_urls_is_unchanged():
     assert mask_urls("user@example.com wrote: key=value") == "user@example.com wrote: key=value"
+
+
+def test_url_secrets_lists_the_parts_worth_scrubbing():
+    url = "https://llmuser:hunter2@host/v1?api_key=qs-token&x=1&sig=ab"
+    assert url_secrets(url) == ["qs-token", "hunter2", "llmuser"]
+    assert url_secrets("http://127.0.0.1:11434/v1") == []

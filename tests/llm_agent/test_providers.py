@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic_ai import (
     ModelAuthenticationError,
@@ -214,3 +216,23 @@ def test_check_connection_masks_the_base_url(db):
     assert not check.ok
     assert check.detail.startswith("Could not reach the model server at http://***@127.0.0.1:9/v1")
     assert "hunter2" not in check.detail and "llmuser" not in check.detail
+
+
+def test_http_client_log_lines_mask_the_base_url(db, caplog):
+    with FakeLLMServer("openai", [say("OK")]) as server:
+        secret_url = server.base_url.replace("http://", "http://llmuser:hunter2@")
+        with caplog.at_level(logging.DEBUG):
+            check = check_connection(AgentFactory(base_url=secret_url))
+    assert check.ok, check.detail
+    assert "HTTP Request: POST http://***@127.0.0.1" in caplog.text
+    for secret in ("llmuser", "hunter2"):
+        assert secret not in caplog.text
+
+
+def test_a_server_echoing_the_secret_in_its_error_is_scrubbed(db):
+    with FakeLLMServer("openai") as server:
+        agent = AgentFactory(base_url=f"{server.base_url}?api_key=qs-token-77")
+        check = check_connection(agent)  # the path the SDK builds is unknown: a 404 echoing it
+    assert not check.ok
+    assert "no route" in check.detail
+    assert "qs-token-77" not in check.detail
