@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from apps.datasources import schema
+from apps.datasources.sources import UnknownDataSource
 from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import PUBLIC_NOT_SET_UP, PUBLIC_UNREACHABLE
 from apps.llm_artifact.models import Artifact
@@ -641,3 +642,23 @@ def test_closing_the_stream_marks_the_reply_interrupted_before_aclose_returns(ch
 
     async_to_sync(close_after_first_text)()
     assert seen == [(Message.Status.ERROR, INTERRUPTED, "Partial ")]
+
+
+def test_a_missing_data_source_is_plain_words_for_the_model_and_detail_in_the_log(
+    chat, monkeypatch, caplog
+):
+    def missing(source):
+        raise UnknownDataSource("Unknown data source 'marketplace'. Configured: internal_pg.")
+
+    monkeypatch.setattr(schema, "list_tables", missing)
+    seen = []
+
+    def check(messages):
+        seen.append(tool_text(messages))
+        return Say("Sorry.")
+
+    ask(chat, "Tables?", ScriptedModel(Call("list_tables", {}), check))
+
+    # The model may repeat what a tool says to the user: no set-up detail in it.
+    assert seen and "not available" in seen[0] and "internal_pg" not in seen[0]
+    assert "internal_pg" in caplog.text  # operators read why in the server log
