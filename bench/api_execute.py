@@ -51,8 +51,8 @@ def prepare(workdir: Path, rows: int) -> tuple[Path, str, int]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
+    from apps.accounts.models import ApiToken
     from apps.llm_artifact.models import Artifact
 
     if rows > settings.DATA_SOURCE_MAX_ROWS:
@@ -61,11 +61,11 @@ def prepare(workdir: Path, rows: int) -> tuple[Path, str, int]:
         )
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench")
-    token = Token.objects.create(user=user)
+    _, token = ApiToken.objects.create(user=user)
     artifact = Artifact.objects.create(
         owner=user, title="Bench events", data_source="bench", sql_query=SQL
     )
-    return source, token.key, artifact.pk
+    return source, token, artifact.pk
 
 
 def raw_driver(source: Path, rows: int) -> Callable[[], None]:

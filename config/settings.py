@@ -8,9 +8,12 @@ marketplace) so `make run` needs no configuration at all.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -44,10 +47,35 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-# The fallback key only suits a local demo; deployments must set DJANGO_SECRET_KEY.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-demo-key-set-DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# The local demo (`make run`, `make test`, a bare `pytest`) needs no configuration at all. A
+# deployment always names its hosts, so setting DJANGO_ALLOWED_HOSTS is what says "this is not
+# the local demo" unless DJANGO_LOCAL_DEMO says otherwise; outside it there is no fallback key.
+LOCAL_DEMO = env_bool("DJANGO_LOCAL_DEMO", default="DJANGO_ALLOWED_HOSTS" not in os.environ)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not LOCAL_DEMO:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Outside the local demo the app refuses to start "
+            "with a public key: set DJANGO_SECRET_KEY to a long random string (see README, "
+            "Production settings), or DJANGO_LOCAL_DEMO=true for a local demo."
+        )
+    SECRET_KEY = "insecure-local-demo-key-set-DJANGO_SECRET_KEY"
+
+# Served over HTTPS (directly or behind a proxy): cookies only travel encrypted, plain HTTP is
+# redirected and browsers are told to remember it (HSTS). Each piece can be switched apart.
+HTTPS = env_bool("DJANGO_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=HTTPS)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and drops the client's): otherwise a
+# client could claim HTTPS.
+if env_bool("DJANGO_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -59,12 +87,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "django_htmx",
     "template_partials",
     "apps.core",
+    "apps.accounts",
     "apps.datasources",
     "apps.llm_agent",
     "apps.llm_artifact",
@@ -81,9 +112,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+
+# Bootstrap 5 classes and one field template (label, input, help, errors) for every form.
+FORM_RENDERER = "apps.core.forms.BootstrapFormRenderer"
 
 TEMPLATES = [
     {
@@ -95,6 +132,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -146,6 +184,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes first: it refuses a locked-out username+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in lockout (the page, the admin and POST /api/auth/token/): after SIGNIN_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is refused for
+# SIGNIN_LOCKOUT_MINUTES (each further failure restarts the wait); a success resets the count.
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Lockouts are rows in the admin (Axes > Access attempts); no log line at every start-up.
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client's address (apps.accounts.addresses): the connection's, unless DJANGO_PROXY_COUNT
+# proxies stand in front; then X-Forwarded-For is read past their entries.
+PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.addresses.client_address"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "llm_chat:chat_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -178,11 +236,27 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# API tokens (apps.accounts): how long a new one lasts; 0 means until it is revoked.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 30)
+# django-rest-knox keeps only a digest of each token, in our own model (name, last use).
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS) if API_TOKEN_TTL_HOURS > 0 else None,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# Request limits (Django's defaults, named here because the README documents them): a body
+# held in memory, and the number of form fields. Beyond them API clients get a JSON error
+# naming the limit (apps.core.errors), people a readable page.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)  # 2.5 MB
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+
 REST_FRAMEWORK = {
     # Token first: DRF answers a missing or bad credential with the first class's challenge,
     # so API clients get 401 + "WWW-Authenticate: Token" instead of a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -191,9 +265,21 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # Strict JSON (no NaN/Infinity/1e400, bounded depth and size: apps.core.json) first;
+    # forms for the browsable API.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # A body too big or with too many fields is a JSON error naming the limit.
+    "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 25,
+    # Only views that name a scope are throttled (ScopedRateThrottle): the token endpoint, per
+    # client address, on top of django-axes's per-username lockout.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("API_TOKEN_THROTTLE_RATE", "10/minute")},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -211,6 +297,25 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "apps.llm_chat.models.Message.Status",
         # A message's main artifact_action and each of its artifact links share the choices.
         "ArtifactActionEnum": "apps.llm_chat.models.Message.ArtifactAction",
+    },
+}
+
+# Content-Security-Policy (django-csp): scripts only from our own static files (or carrying the
+# per-request nonce), no eval (charts use vega's expression interpreter), nothing framed, no
+# form posted elsewhere. Styles allow inline: vega-embed, its tooltips and Swagger UI insert
+# <style> elements at run time, and a style cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
     },
 }
 

@@ -18,6 +18,8 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
+from tests.fakes.llm_server import FakeLLMServer
+
 PASSWORD = "correct-horse-battery-staple"
 
 
@@ -35,6 +37,22 @@ class UserFactory(DjangoModelFactory):
 def fast_password_hashing(settings):
     # Real hashing costs ~100 ms per user; tests check behaviour, not the hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_provider_retries(settings):
+    # A test that posts to an unreachable or failing provider gets its error at once instead
+    # of after the SDK's back-off; tests about retries set LLM_MAX_RETRIES themselves.
+    settings.LLM_MAX_RETRIES = 0
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # Rate-limit counters (the token endpoint's throttle) live in the cache: one test's
+    # requests must not throttle the next test's.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -60,6 +78,37 @@ def _client_for(client, user):
 @pytest.fixture
 def owner_client(client, owner):
     return _client_for(client, owner)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    return _client_for(client, staff)
+
+
+@pytest.fixture
+def assert_get_queries(django_assert_max_num_queries):
+    """`assert_get_queries(client, url, most=N)`: a GET of `url` answers 200 in at most N queries.
+
+    A first, uncounted request fills process-wide caches (the admin change page looks up
+    content types once per process), so the count does not depend on which test ran before.
+    The admin tests call it with a few rows and again with many: the same N for both shows
+    that the page costs no query per row.
+    """
+
+    def check(client, url: str, *, most: int) -> None:
+        client.get(url)
+        with django_assert_max_num_queries(most):
+            response = client.get(url)
+        assert response.status_code == 200
+
+    return check
+
+
+@pytest.fixture
+def server():
+    """A loopback fake of an OpenAI-compatible provider (tests/fakes/llm_server.py)."""
+    with FakeLLMServer("openai") as server:
+        yield server
 
 
 @pytest.fixture
@@ -141,3 +190,98 @@ def keep_db_connection_open(monkeypatch):
     from django.db import connection
 
     monkeypatch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)
+
+
+# --- A populated world for the schema fuzzer and the authorization matrix ---------------------
+# The owner's objects of every kind, so ids in generated paths hit real rows; the other user
+# owns a chat and an artifact too, so "yours" and "someone's" are both non-empty sets.
+
+
+@pytest.fixture
+def llm_fake_server():
+    """An OpenAI-compatible fake on loopback that answers every turn with a short text."""
+    from tests.fakes.llm_server import FakeLLMServer, Step
+
+    with FakeLLMServer("openai", default=lambda body: Step(text=["Fine."])) as server:
+        yield server
+
+
+@pytest.fixture
+def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
+    """The owner's agent, chat (a question and its reply), artifact (with runs and a chart)
+    and the `marketplace` sample data source; returns them by path-parameter role."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from rest_framework.authtoken.models import Token
+
+    from apps.datasources.schema import clear_schema_cache
+    from apps.llm_artifact.models import ArtifactRun
+    from apps.llm_chat.models import Message
+    from tests.datasources import sample
+    from tests.llm_agent.factories import AgentFactory
+    from tests.llm_artifact.factories import ArtifactFactory
+    from tests.llm_chat.factories import ChatFactory, MessageFactory
+
+    sample.use_sqlite(tmp_path, settings)
+    clear_schema_cache()
+    settings.LLM_MAX_RETRIES = 0
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
+    agent = AgentFactory(name="Fuzz agent", base_url=llm_fake_server.base_url)
+    chat = ChatFactory(owner=owner, agent=agent, title="Owner chat zq1")
+    question = MessageFactory(chat=chat, content="How many orders?")
+    MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Ten.", reply_to=question)
+    artifact = ArtifactFactory(
+        owner=owner,
+        chat=chat,
+        agent=agent,
+        title="Owner artifact zq2",
+        sql_query=(
+            "SELECT status, COUNT(*) AS orders, ROUND(SUM(total), 2) AS revenue FROM orders "
+            "WHERE ordered_at >= :since AND total >= :min_total "
+            "GROUP BY status ORDER BY revenue DESC"
+        ),
+        query_params=[
+            {"name": "since", "type": "date", "default": "2024-01-01"},
+            {"name": "min_total", "type": "number", "default": 0},
+        ],
+        visualization_config={
+            "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "data": {"name": "results"},
+            "mark": "bar",
+            "encoding": {
+                "y": {"field": "status", "type": "nominal"},
+                "x": {"field": "revenue", "type": "quantitative"},
+            },
+        },
+    )
+    started = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    artifact.record_run(
+        user=owner,
+        outcome=ArtifactRun.Outcome.OK,
+        started_at=started,
+        params={"since": "2024-01-01"},
+        row_count=6,
+        columns=[
+            {"name": "status", "type": "string"},
+            {"name": "orders", "type": "integer"},
+            {"name": "revenue", "type": "number"},
+        ],
+    )
+    artifact.record_run(
+        user=owner, outcome=ArtifactRun.Outcome.ERROR, started_at=started, params={}, error="x"
+    )
+    # Someone else's objects exist too: lists must not show them to the owner.
+    ArtifactFactory(owner=other_user, title="Other's artifact")
+    ChatFactory(owner=other_user, agent=agent, title="Other's chat")
+    return SimpleNamespace(
+        agent=agent,
+        chat=chat,
+        question=question,
+        artifact=artifact,
+        data_source="marketplace",
+        tokens={
+            user.username: Token.objects.get_or_create(user=user)[0].key
+            for user in (owner, other_user, staff)
+        },
+    )

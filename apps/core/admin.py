@@ -7,6 +7,7 @@ layer never imports an app's models. Labels are escaped by format_html: many are
 from __future__ import annotations
 
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -65,3 +66,20 @@ def set_field_logged(
 def already_note(count: int) -> str:
     """The "N already was/were." tail of an action's message; empty when every row changed."""
     return f" {count} already {'was' if count == 1 else 'were'}." if count else ""
+
+
+class SortedChangeList(ChangeList):
+    """A change list ordered by its queryset's sorted_by() (StableOrderingQuerySet), so the
+    admin sorts as the pages and the API do: empty values last, the id as the tie-break."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters=None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        ordering = self.get_ordering(request, queryset)
+        # Expressions (an admin.display ordering such as Lower("x")) stay as Django set them.
+        if all(isinstance(term, str) for term in ordering):
+            # The admin's own tie-break ("-pk" whatever the direction) gives way to
+            # sorted_by's, which follows the first column's direction.
+            terms = [term for term in ordering if term not in {"pk", "-pk"}]
+            if terms:
+                queryset = queryset.sorted_by(*terms)
+        return queryset

@@ -441,18 +441,86 @@ def _status(rng: random.Random, days_ago: int) -> str:
     return rng.choices(choices, weights)[0]
 
 
+@dataclass(frozen=True)
+class _Period:
+    """The span the data covers: two years up to the build day."""
+
+    as_of: dt.date
+    end: dt.datetime
+    history_start: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A leaf category that products hang off, with what its products look like."""
+
+    id: int
+    top_name: str
+    nouns: tuple[str, ...]
+    price_range: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _SellerProfiles:
+    joined: list[dt.date]  # sorted
+    countries: list[str]
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    rows: list[tuple]
+    created: list[dt.datetime]  # sorted, by product index
+    price_cents: list[int]
+    # The hidden mean rating of each product: drives reviews and seller ratings.
+    quality: list[float]
+    popularity: list[float]
+    seller_qualities: list[list[float]]  # by seller index
+
+
+@dataclass(frozen=True)
+class _Orders:
+    orders: list[tuple]
+    items: list[tuple]
+    delivered: list[tuple[int, int, dt.datetime]]  # (product index, customer id, ordered at)
+
+
 def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Dataset:
-    """Every row of the demo marketplace, deterministic for a given scale and day."""
+    """Every row of the demo marketplace, deterministic for a given scale and day.
+
+    One random.Random draws everything, table by table in a fixed order: the order of the
+    calls below is part of the dataset.
+    """
     counts = scaled_counts(scale)
     as_of = today or dt.date.today()
     rng = random.Random(SEED)
     end = dt.datetime.combine(as_of, dt.time())
-    history_start = end - dt.timedelta(days=HISTORY_DAYS)
+    period = _Period(as_of, end, end - dt.timedelta(days=HISTORY_DAYS))
     pools = _name_pools(max(60, min(400, counts["customers"] // 20)))
 
-    # Categories: a two-level tree; products hang off the leaves.
+    categories, leaves, leaf_weights = _categories()
+    profiles = _seller_profiles(rng, counts["sellers"], period, pools)
+    catalogue = _products(rng, counts["products"], period, leaves, leaf_weights, profiles, pools)
+    sellers = _sellers(rng, profiles, catalogue.seller_qualities)
+    customers, signed_up = _customers(rng, counts["customers"], period, pools)
+    orders = _orders(rng, counts["orders"], period, signed_up, catalogue)
+    reviews = _reviews(rng, orders.delivered, catalogue.quality, period.end)
+    rows = {
+        "categories": categories,
+        "sellers": sellers,
+        "products": catalogue.rows,
+        "customers": customers,
+        "orders": orders.orders,
+        "order_items": orders.items,
+        "reviews": reviews,
+    }
+    return Dataset(as_of=as_of, scale=scale, rows=rows)
+
+
+def _categories() -> tuple[list[tuple], list[_Leaf], list[int]]:
+    """A two-level tree; products hang off the leaves (weighted by their popularity)."""
     categories: list[tuple] = []
-    leaves: list[tuple[int, str, tuple[str, ...], tuple[int, int]]] = []
+    leaves: list[_Leaf] = []
     leaf_weights: list[int] = []
     for top_name, children in CATEGORY_TREE:
         top_id = len(categories) + 1
@@ -460,24 +528,31 @@ def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Datase
         for leaf_name, nouns, price_range, popularity in children:
             leaf_id = len(categories) + 1
             categories.append((leaf_id, leaf_name, top_id))
-            leaves.append((leaf_id, top_name, nouns, price_range))
+            leaves.append(_Leaf(leaf_id, top_name, nouns, price_range))
             leaf_weights.append(popularity)
+    return categories, leaves, leaf_weights
 
-    country_names = [country for country, *_ in COUNTRIES]
-    country_weights = [share for _c, _l, share, _cities in COUNTRIES]
-    cities = {country: list(city_list) for country, _l, _s, city_list in COUNTRIES}
 
-    # Sellers joined before and during the history; most were there from the start.
-    seller_joined = sorted(
-        as_of - dt.timedelta(days=rng.randrange(60, 6 * 365)) for _ in range(counts["sellers"])
+def _countries(rng: random.Random, count: int) -> list[str]:
+    names = [country for country, *_ in COUNTRIES]
+    weights = [share for _c, _l, share, _cities in COUNTRIES]
+    return rng.choices(names, weights, k=count)
+
+
+def _seller_profiles(
+    rng: random.Random, count: int, period: _Period, pools: dict
+) -> _SellerProfiles:
+    """Sellers joined before and during the history; most were there from the start."""
+    joined = sorted(
+        period.as_of - dt.timedelta(days=rng.randrange(60, 6 * 365)) for _ in range(count)
     )
     # The first seller (and below, customer and product) predates the history, so every
     # order and listing has someone to belong to.
-    seller_joined[0] = min(seller_joined[0], (history_start - dt.timedelta(days=400)).date())
-    seller_countries = rng.choices(country_names, country_weights, k=counts["sellers"])
-    seller_names = []
+    joined[0] = min(joined[0], (period.history_start - dt.timedelta(days=400)).date())
+    countries = _countries(rng, count)
+    names = []
     used_names: set[str] = set()
-    for country in seller_countries:
+    for country in countries:
         name = rng.choice(pools[country][2])
         # Company names repeat in small pools; a trading name keeps sellers distinguishable.
         while name in used_names:
@@ -485,65 +560,86 @@ def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Datase
             if name in used_names:
                 name = f"{name} {len(used_names)}"
         used_names.add(name)
-        seller_names.append(name)
+        names.append(name)
+    return _SellerProfiles(joined, countries, names)
 
-    # Products: most of the catalogue predates the history, the rest arrives over time.
-    catalogue_start = history_start - dt.timedelta(days=365)
-    product_created = _spread(rng, counts["products"], catalogue_start, end)
-    product_created[0] = min(product_created[0], history_start)
+
+def _products(
+    rng: random.Random,
+    count: int,
+    period: _Period,
+    leaves: list[_Leaf],
+    leaf_weights: list[int],
+    sellers: _SellerProfiles,
+    pools: dict,
+) -> _Catalogue:
+    """Most of the catalogue predates the history, the rest arrives over time."""
+    catalogue_start = period.history_start - dt.timedelta(days=365)
+    created_at = _spread(rng, count, catalogue_start, period.end)
+    created_at[0] = min(created_at[0], period.history_start)
     brands = sorted({last for _f, lasts, _c in pools.values() for last in lasts[:40]})
-    products: list[tuple] = []
-    product_price: list[int] = []  # cents, by product index
-    product_quality: list[float] = []  # hidden mean rating, drives reviews and seller ratings
-    product_popularity: list[float] = []
-    seller_qualities: list[list[float]] = [[] for _ in range(counts["sellers"])]
-    for index, created in enumerate(product_created):
-        leaf_id, top_name, nouns, (low, high) = rng.choices(leaves, leaf_weights)[0]
+    rows: list[tuple] = []
+    prices: list[int] = []
+    qualities: list[float] = []
+    popularity: list[float] = []
+    seller_qualities: list[list[float]] = [[] for _ in sellers.names]
+    for index, created in enumerate(created_at):
+        leaf = rng.choices(leaves, leaf_weights)[0]
+        low, high = leaf.price_range
         # Only sellers who had joined by then can list the product.
-        joined = bisect.bisect_right(seller_joined, created.date())
+        joined = bisect.bisect_right(sellers.joined, created.date())
         seller_index = rng.randrange(max(joined, 1))
         price = max(1.0, math.exp(rng.uniform(math.log(low), math.log(high))))
         cents = max(99, int(price) * 100 + 99 if price >= 5 else int(price * 100))
         quality = min(5.0, max(1.5, rng.gauss(4.0, 0.55)))
-        product_price.append(cents)
-        product_quality.append(quality)
-        product_popularity.append(rng.paretovariate(1.6))
+        prices.append(cents)
+        qualities.append(quality)
+        popularity.append(rng.paretovariate(1.6))
         seller_qualities[seller_index].append(quality)
-        name = f"{rng.choice(brands)} {rng.choice(ADJECTIVES)} {rng.choice(nouns)}"
-        products.append(
+        name = f"{rng.choice(brands)} {rng.choice(ADJECTIVES)} {rng.choice(leaf.nouns)}"
+        rows.append(
             (
                 index + 1,
                 seller_index + 1,
-                leaf_id,
-                f"{top_name[:3].upper()}-{index + 1:06d}",
+                leaf.id,
+                f"{leaf.top_name[:3].upper()}-{index + 1:06d}",
                 name,
                 _money(cents),
                 _timestamp(created),
                 rng.random() > 0.06,
             )
         )
-    popularity_cap = sorted(product_popularity)[int(len(product_popularity) * 0.99)]
-    product_popularity = [min(p, popularity_cap) / popularity_cap for p in product_popularity]
+    cap = sorted(popularity)[int(len(popularity) * 0.99)]
+    popularity = [min(p, cap) / cap for p in popularity]
+    return _Catalogue(rows, created_at, prices, qualities, popularity, seller_qualities)
 
+
+def _sellers(
+    rng: random.Random, profiles: _SellerProfiles, seller_qualities: list[list[float]]
+) -> list[tuple]:
+    """A seller's rating follows the quality of what it sells."""
     sellers = []
     for index, (name, country, joined) in enumerate(
-        zip(seller_names, seller_countries, seller_joined, strict=True)
+        zip(profiles.names, profiles.countries, profiles.joined, strict=True)
     ):
         qualities = seller_qualities[index]
         mean = sum(qualities) / len(qualities) if qualities else rng.gauss(4.0, 0.4)
         rating = round(min(5.0, max(1.0, mean + rng.gauss(0, 0.15))), 1)
         sellers.append((index + 1, name, country, rating, joined.isoformat()))
+    return sellers
 
-    # Customers: a third signed up before the history starts, the rest during it.
-    customer_signed_up = _spread(
-        rng, counts["customers"], history_start - dt.timedelta(days=365), end
-    )
-    customer_signed_up[0] = min(customer_signed_up[0], history_start)
-    customer_countries = rng.choices(country_names, country_weights, k=counts["customers"])
+
+def _customers(
+    rng: random.Random, count: int, period: _Period, pools: dict
+) -> tuple[list[tuple], list[dt.datetime]]:
+    """A third signed up before the history starts, the rest during it. Returns the rows
+    and the sign-up times (sorted, by customer index)."""
+    signed_up_at = _spread(rng, count, period.history_start - dt.timedelta(days=365), period.end)
+    signed_up_at[0] = min(signed_up_at[0], period.history_start)
+    countries = _countries(rng, count)
+    cities = {country: list(city_list) for country, _l, _s, city_list in COUNTRIES}
     customers = []
-    for index, (signed_up, country) in enumerate(
-        zip(customer_signed_up, customer_countries, strict=True)
-    ):
+    for index, (signed_up, country) in enumerate(zip(signed_up_at, countries, strict=True)):
         first_names, last_names, _companies = pools[country]
         first, last = rng.choice(first_names), rng.choice(last_names)
         email = f"{_ascii_slug(first)}.{_ascii_slug(last)}{index + 1}@example.com"
@@ -551,52 +647,69 @@ def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Datase
         customers.append(
             (index + 1, f"{first} {last}", email, city, country, _timestamp(signed_up))
         )
+    return customers, signed_up_at
 
-    # Orders and their items, in time order.
+
+def _orders(
+    rng: random.Random,
+    count: int,
+    period: _Period,
+    customer_signed_up: list[dt.datetime],
+    catalogue: _Catalogue,
+) -> _Orders:
+    """Orders and their items, in time order."""
     day_indexes = sorted(
         rng.choices(
             range(HISTORY_DAYS),
-            cum_weights=_cumulative(_order_day_weights(history_start.date())),
-            k=counts["orders"],
+            cum_weights=_cumulative(_order_day_weights(period.history_start.date())),
+            k=count,
         )
     )
     hour_cum = _cumulative(HOUR_WEIGHTS)
     orders: list[tuple] = []
-    order_items: list[tuple] = []
-    delivered_items: list[tuple[int, int, dt.datetime]] = []  # (product, customer, ordered_at)
+    items: list[tuple] = []
+    delivered: list[tuple[int, int, dt.datetime]] = []
     for index, day_index in enumerate(day_indexes):
         hour = rng.choices(range(24), cum_weights=hour_cum)[0]
-        ordered_at = history_start + dt.timedelta(
+        ordered_at = period.history_start + dt.timedelta(
             days=day_index, hours=hour, seconds=rng.randrange(3600)
         )
         signed_up = bisect.bisect_right(customer_signed_up, ordered_at)
         # Earlier customers have had longer to come back: they order more often.
         customer_id = int(max(signed_up, 1) * rng.random() ** 1.3) + 1
         status = _status(rng, HISTORY_DAYS - day_index)
-        listed = max(bisect.bisect_right(product_created, ordered_at), 1)
+        listed = max(bisect.bisect_right(catalogue.created, ordered_at), 1)
         order_id = index + 1
         total_cents = 0
         chosen: list[int] = []
         for _ in range(rng.choices((1, 2, 3, 4, 5), (45, 28, 15, 8, 4))[0]):
-            product_index = _pick_product(rng, listed, product_popularity)
+            product_index = _pick_product(rng, listed, catalogue.popularity)
             if product_index in chosen:
                 continue
             chosen.append(product_index)
             quantity = rng.choices((1, 2, 3, 4), (78, 15, 5, 2))[0]
-            unit_cents = product_price[product_index]
+            unit_cents = catalogue.price_cents[product_index]
             if rng.random() < 0.15:
                 unit_cents = unit_cents * rng.choice((70, 80, 85, 90)) // 100
             total_cents += quantity * unit_cents
-            order_items.append(
-                (len(order_items) + 1, order_id, product_index + 1, quantity, _money(unit_cents))
+            items.append(
+                (len(items) + 1, order_id, product_index + 1, quantity, _money(unit_cents))
             )
             if status in ("delivered", "returned"):
-                delivered_items.append((product_index, customer_id, ordered_at))
+                delivered.append((product_index, customer_id, ordered_at))
         orders.append((order_id, customer_id, status, _timestamp(ordered_at), _money(total_cents)))
+    return _Orders(orders, items, delivered)
 
-    # Reviews: some buyers of delivered items write one, a few days to weeks later.
-    pending_reviews = []
-    for product_index, customer_id, ordered_at in delivered_items:
+
+def _reviews(
+    rng: random.Random,
+    delivered: list[tuple[int, int, dt.datetime]],
+    product_quality: list[float],
+    end: dt.datetime,
+) -> list[tuple]:
+    """Some buyers of delivered items write one, a few days to weeks later."""
+    pending = []
+    for product_index, customer_id, ordered_at in delivered:
         if rng.random() >= 0.12:
             continue
         written = ordered_at + dt.timedelta(days=rng.randint(3, 40), seconds=rng.randrange(86400))
@@ -605,23 +718,12 @@ def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Datase
         rating = min(5, max(1, round(rng.gauss(product_quality[product_index], 0.9))))
         phrases = REVIEW_PHRASES[rating]
         body = " ".join(rng.sample(phrases, rng.choice((1, 1, 2))))
-        pending_reviews.append((written, product_index + 1, customer_id, rating, body))
-    pending_reviews.sort(key=lambda review: (review[0], review[1], review[2]))
-    reviews = [
+        pending.append((written, product_index + 1, customer_id, rating, body))
+    pending.sort(key=lambda review: (review[0], review[1], review[2]))
+    return [
         (index + 1, product_id, customer_id, rating, body, _timestamp(written))
-        for index, (written, product_id, customer_id, rating, body) in enumerate(pending_reviews)
+        for index, (written, product_id, customer_id, rating, body) in enumerate(pending)
     ]
-
-    rows = {
-        "categories": categories,
-        "sellers": sellers,
-        "products": products,
-        "customers": customers,
-        "orders": orders,
-        "order_items": order_items,
-        "reviews": reviews,
-    }
-    return Dataset(as_of=as_of, scale=scale, rows=rows)
 
 
 def _cumulative(weights) -> list[float]:

@@ -10,7 +10,10 @@ Three layers stand between a query and a write, and each holds on its own:
    databases. PostgreSQL: every query runs in a `READ ONLY` transaction with
    `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout` set
    locally, through the extended protocol (one statement, no `COMMIT; ...` tricks), and
-   the transaction is always rolled back;
+   the transaction is always rolled back. READ ONLY does not stop a superuser or a member
+   of pg_read_server_files / pg_write_server_files / pg_execute_server_program (server
+   files, large objects, COPY ... TO PROGRAM), so such a role, or one with BYPASSRLS, is
+   refused when it connects unless its source says `?allow_privileged=true`;
 3. the work is bounded: a deadline per query (a progress handler on SQLite, the statement
    timeout on PostgreSQL) and a row cap, fetching cap + 1 rows to report truncation.
    Results are never loaded beyond the cap: SQLite steps through rows with fetchmany;
@@ -37,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import math
 import re
 import sqlite3
 import time
@@ -54,12 +58,9 @@ from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
-from apps.datasources.guard import (
-    CheckedSQL,
-    SQLRejected,
-    denied_function_reason,
-    parse_checked,
-)
+from apps.core.json import INT64_MAX
+from apps.datasources.functions import sqlite_function_refused
+from apps.datasources.guard import CheckedSQL, SQLRejected, parse_checked
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
 
 
@@ -232,7 +233,9 @@ def _prepare(source: str, sql: str, params: dict | None) -> tuple[DataSource, Ch
     except UnknownDataSource as exc:
         raise QueryFailed(Outcome.ERROR, str(exc)) from None
     try:
-        checked = parse_checked(sql, dialect=data_source.dialect)
+        checked = parse_checked(
+            sql, dialect=data_source.dialect, allow_functions=data_source.allow_functions
+        )
     except SQLRejected as exc:
         raise QueryFailed(Outcome.REJECTED, exc.message) from None
     values = dict(params or {})
@@ -284,9 +287,12 @@ def json_friendly(value: Any) -> Any:
 def _decimal_number(value: decimal.Decimal) -> int | float | str:
     if not value.is_finite():
         return str(value)
-    if value == value.to_integral_value():
+    if value == value.to_integral_value() and abs(value) <= INT64_MAX:
         return int(value)
-    return float(value)
+    # A float beyond 64 bits (as SQLite gives 1e20), and past a float's range the digits
+    # as text: a 5,000-digit integer would not even print as JSON.
+    number = float(value)
+    return number if math.isfinite(number) else str(value)
 
 
 def _convert_columns(rows: list[tuple], converters: dict[int, Any]) -> list[tuple]:
@@ -323,7 +329,7 @@ def read_only_authorizer(
 ) -> int:
     """SQLite authorizer: allow reading and calling harmless functions, nothing else."""
     if action == sqlite3.SQLITE_FUNCTION:
-        if arg2 and denied_function_reason(arg2, dialect="sqlite"):
+        if arg2 and sqlite_function_refused(arg2):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_OK if action in SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
@@ -604,12 +610,62 @@ def _milliseconds(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+# What a READ ONLY transaction does not stop: a superuser or a member of these roles can
+# read and write server files (pg_read_file, large objects, COPY ... TO PROGRAM), and
+# BYPASSRLS skips row-level security. Checked for the login role and the current one.
+PRIVILEGES_SQL = """
+SELECT
+    bool_or(r.rolsuper) OR current_setting('is_superuser') = 'on',
+    bool_or(pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')),
+    bool_or(pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')),
+    bool_or(pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER')),
+    bool_or(r.rolbypassrls)
+FROM pg_roles AS r
+WHERE r.rolname IN (session_user, current_user)
+"""
+PRIVILEGE_NAMES = (
+    "is a superuser",
+    "is a member of pg_read_server_files (reads any file on the server)",
+    "is a member of pg_write_server_files (writes any file on the server)",
+    "is a member of pg_execute_server_program (runs programs on the server)",
+    "has BYPASSRLS (ignores row-level security)",
+)
+
+
+class PrivilegedRole(Exception):
+    """The data source's role can do what a READ ONLY transaction does not stop."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def privilege_problems(flags: tuple) -> list[str]:
+    """What is wrong with a role, from the flags PRIVILEGES_SQL returns."""
+    if flags and flags[0]:
+        return [PRIVILEGE_NAMES[0]]  # A superuser is everything else too: say it once.
+    return [name for name, flag in zip(PRIVILEGE_NAMES, flags, strict=False) if flag]
+
+
+def privileged_role_message(source_name: str, problems: list[str]) -> str:
+    return (
+        f"The data source {source_name!r} refuses to run: its PostgreSQL role "
+        f"{' and '.join(problems)}, which a read-only transaction does not stop. Connect it "
+        'as a role that can only read (README, "Read-only PostgreSQL data source"), or, '
+        "to accept the risk, add ?allow_privileged=true to its URL."
+    )
+
+
 @contextmanager
-def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Connection]:
+def postgres_read_only(
+    location: str, *, timeout: float, allow_privileged: bool = False
+) -> Iterator[psycopg.Connection]:
     """A connection inside a READ ONLY transaction with local timeouts, always rolled back.
 
     This is the PostgreSQL connection layer on its own; the executor sends user SQL
-    through it with `_run_postgres` (extended protocol, one statement).
+    through it with `_run_postgres` (extended protocol, one statement). Raises
+    PrivilegedRole when the role is a superuser, may read or write server files or run
+    programs, or bypasses row-level security, unless `allow_privileged`.
     """
     connection = psycopg.connect(
         location,
@@ -621,7 +677,7 @@ def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Con
     try:
         # Our own fixed statement with numbers we computed: the simple protocol is fine
         # here and saves round trips. SET LOCAL lasts only for this transaction.
-        connection.execute(
+        cursor = connection.execute(
             "BEGIN READ ONLY; "
             f"SET LOCAL statement_timeout = {_milliseconds(timeout)}; "
             f"SET LOCAL lock_timeout = {_milliseconds(min(timeout, 5))}; "
@@ -629,9 +685,16 @@ def postgres_read_only(location: str, *, timeout: float) -> Iterator[psycopg.Con
             # never leave a transaction open indefinitely.
             f"SET LOCAL idle_in_transaction_session_timeout = {_milliseconds(timeout + 60)}; "
             # Taking a snapshot locks the READ ONLY mode in: until the first query,
-            # `SET TRANSACTION READ WRITE` could still turn it off.
-            "SELECT 1"
+            # `SET TRANSACTION READ WRITE` could still turn it off. The privileges check
+            # is that first query, in the same round trip: it costs no extra trip per query
+            # and sees the role as it is now.
+            + PRIVILEGES_SQL
         )
+        while cursor.nextset():
+            pass  # The results of BEGIN and SET come first; the check's row is last.
+        problems = privilege_problems(cursor.fetchone() or ())
+        if problems and not allow_privileged:
+            raise PrivilegedRole(problems)
         yield connection
     finally:
         try:
@@ -666,6 +729,13 @@ def _run_postgres_capped(
     return cursor
 
 
+# numeric values load as floats (POSTGRES_ADAPTERS); past a float's range they cannot.
+NUMERIC_OVERFLOW = (
+    "A numeric value in the result is too large to show as a number (beyond 1.8e308); "
+    "cast it to text (value::text) to see its digits."
+)
+
+
 def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
@@ -688,17 +758,33 @@ def _postgres_params(checked: CheckedSQL, values: dict) -> list:
     return [values[name] for name in checked.parameters]
 
 
+@contextmanager
+def connect_postgres(data_source: DataSource, *, timeout: float) -> Iterator[psycopg.Connection]:
+    """postgres_read_only() for a configured source: a privileged role is a QueryFailed."""
+    try:
+        with postgres_read_only(
+            data_source.location, timeout=timeout, allow_privileged=data_source.allow_privileged
+        ) as connection:
+            yield connection
+    except PrivilegedRole as exc:
+        raise QueryFailed(
+            Outcome.ERROR, privileged_role_message(data_source.name, exc.problems)
+        ) from None
+
+
 def _execute_postgres(
     data_source: DataSource, checked: CheckedSQL, values: dict, fetch: int, seconds: float
 ) -> tuple[list[ResultColumn], list[tuple]]:
     params = _postgres_params(checked, values)
     try:
-        with postgres_read_only(data_source.location, timeout=seconds) as connection:
+        with connect_postgres(data_source, timeout=seconds) as connection:
             cursor = _run_postgres_capped(connection, checked.capped_statement, params, fetch)
             rows = cursor.fetchall()
             columns, converters = _postgres_columns(cursor.description)
     except psycopg.Error as exc:
         raise _postgres_failure(exc, seconds, data_source) from None
+    except OverflowError:
+        raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
     return columns, _convert_columns(rows, converters)
 
 
@@ -714,9 +800,7 @@ def _stream_postgres(
     params = _postgres_params(checked, values)
     with ExitStack() as stack:
         try:
-            connection = stack.enter_context(
-                postgres_read_only(data_source.location, timeout=seconds)
-            )
+            connection = stack.enter_context(connect_postgres(data_source, timeout=seconds))
             cursor = _run_postgres(connection, checked.statement, params)
         except psycopg.Error as exc:
             raise _postgres_failure(exc, seconds, data_source) from None
@@ -727,6 +811,8 @@ def _stream_postgres(
                 return cursor.fetchmany(size)
             except psycopg.Error as exc:
                 raise _postgres_failure(exc, seconds, data_source) from None
+            except OverflowError:
+                raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
 
         def clean(batch: list[tuple]) -> list[tuple]:
             return _convert_columns(batch, converters)

@@ -4,9 +4,12 @@ Artifact SQL is written by an LLM that prompt injection can steer, so the guard 
 look for bad keywords: it parses the statement with sqlglot in the data source's dialect
 and accepts it only when the whole tree reads. Exactly one statement; its root must be a
 SELECT, a set operation (UNION / INTERSECT / EXCEPT), WITH ... SELECT or VALUES; and no
-node anywhere in it (CTEs and subqueries included) may write, lock, change settings or
-call a function that reaches outside the query (sleeping, server files, sequences,
-other servers, SQL run from a string).
+node anywhere in it (CTEs and subqueries included) may write, lock or change settings.
+Functions are checked against an allow-list of read-only ones (functions.py): a function
+the guard has never heard of is refused by name, not let through.
+
+Brackets nested deeper than MAX_NESTING_DEPTH are refused before parsing, and any
+recursion overflow while parsing is a refusal too, never a server error.
 
 The connection layer (executor.py) enforces read-only again on its own, so a gap here is
 not a hole; but a rejection here gives the user a clear reason before anything runs.
@@ -27,6 +30,15 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.tokens import TokenType
+
+from apps.datasources.functions import FunctionPolicy, function_policy
+
+# Deeper nesting of brackets is refused before parsing: sqlglot recurses once per level
+# (about 20 Python frames each), and a few dozen levels would exhaust Python's stack.
+# Real analytics SQL rarely nests more than ten.
+MAX_NESTING_DEPTH = 30
+OPENING_BRACKETS = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+CLOSING_BRACKETS = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
 
 
 class SQLRejected(ValueError):
@@ -88,101 +100,6 @@ STATE_CHANGING_NODES: dict[type[exp.Expression], str] = {
 
 
 @dataclass(frozen=True)
-class FunctionRule:
-    pattern: str  # lower-case name; a trailing "*" matches every name with that prefix
-    reason: str
-
-    def matches(self, name: str) -> bool:
-        if self.pattern.endswith("*"):
-            return name.startswith(self.pattern[:-1])
-        return name == self.pattern
-
-
-def _rules(reason: str, *patterns: str) -> list[FunctionRule]:
-    return [FunctionRule(pattern, reason) for pattern in patterns]
-
-
-POSTGRES_FUNCTION_RULES: list[FunctionRule] = [
-    *_rules("it only waits and ties up a connection", "pg_sleep*"),
-    *_rules(
-        "it reads or writes files on the database server",
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_ls_*",
-        "pg_stat_file",
-        "pg_file_*",
-        "pg_logdir_ls",
-        "lo_*",
-        "loread",
-        "lowrite",
-    ),
-    *_rules(
-        "it runs SQL from a string or reaches another server, which cannot be checked",
-        "dblink*",
-        "query_to_xml*",
-        "query_to_xmlschema",
-        "table_to_xml*",
-        "cursor_to_xml*",
-        "schema_to_xml*",
-        "database_to_xml*",
-        "ts_stat",
-    ),
-    *_rules("it changes server settings", "set_config", "pg_reload_conf"),
-    *_rules(
-        "it controls the server or other sessions",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_rotate_logfile",
-        "pg_promote",
-        "pg_switch_wal",
-        "pg_create_restore_point",
-        "pg_backup_*",
-        "pg_start_backup",
-        "pg_stop_backup",
-        "pg_wal_replay_*",
-        "pg_log_backend_memory_contexts",
-    ),
-    *_rules("it changes a sequence", "nextval", "setval"),
-    *_rules("it takes locks", "pg_advisory_*", "pg_try_advisory_*"),
-    *_rules("it resets server statistics", "pg_stat_reset*"),
-    *_rules(
-        "it writes to the write-ahead log or replication slots",
-        "pg_logical_emit_message",
-        "pg_replication_*",
-        "pg_create_physical_replication_slot",
-        "pg_create_logical_replication_slot",
-        "pg_drop_replication_slot",
-        "pg_copy_*_replication_slot",
-        "pg_logical_slot_*",
-    ),
-    *_rules("it sends notifications to other sessions", "pg_notify"),
-]
-
-SQLITE_FUNCTION_RULES: list[FunctionRule] = [
-    *_rules("it loads native code into the database", "load_extension", "fts3_tokenizer"),
-    *_rules("it reads or writes files", "readfile", "writefile", "edit"),
-]
-
-FUNCTION_RULES: dict[str, list[FunctionRule]] = {
-    "postgres": POSTGRES_FUNCTION_RULES,
-    "sqlite": SQLITE_FUNCTION_RULES,
-}
-
-
-def denied_function_reason(name: str, *, dialect: str) -> str | None:
-    """Why the function `name` may not be called in `dialect`, or None when it may.
-
-    Shared with the SQLite authorizer, which refuses the same functions at the
-    connection.
-    """
-    normalised = name.strip().strip('"`[]').lower()
-    for rule in FUNCTION_RULES.get(dialect, []):
-        if rule.matches(normalised):
-            return rule.reason
-    return None
-
-
-@dataclass(frozen=True)
 class CheckedSQL:
     """A statement the guard accepted.
 
@@ -200,40 +117,87 @@ class CheckedSQL:
     capped_statement: str = ""
 
 
-def check_sql(sql: str, *, dialect: str) -> None:
-    """Raise SQLRejected unless `sql` is a single read-only statement."""
-    parse_checked(sql, dialect=dialect)
+def check_sql(sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()) -> None:
+    """Raise SQLRejected unless `sql` is a single read-only statement.
+
+    `allow_functions` are the names a data source adds to its dialect's allow-list
+    (`DataSource.allow_functions`).
+    """
+    parse_checked(sql, dialect=dialect, allow_functions=allow_functions)
 
 
-def referenced_parameters(sql: str, *, dialect: str) -> list[str]:
+def referenced_parameters(
+    sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()
+) -> list[str]:
     """The `:name` parameters that `sql` uses, in order of first use, each once.
 
     Raises SQLRejected like check_sql: parameters of SQL that may not run mean nothing.
     """
-    return list(parse_checked(sql, dialect=dialect).parameters)
+    return list(parse_checked(sql, dialect=dialect, allow_functions=allow_functions).parameters)
 
 
-def parse_checked(sql: str, *, dialect: str) -> CheckedSQL:
+def parse_checked(
+    sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()
+) -> CheckedSQL:
     """Parse and check `sql`; the executor runs what this returns."""
     if not sql or not sql.strip():
         raise SQLRejected("The SQL is empty.")
     limit = settings.SQL_MAX_LENGTH
     if len(sql) > limit:
         raise SQLRejected(f"The SQL is {len(sql):,} characters long; the limit is {limit:,}.")
-    outcome = _parse_and_check(sql, dialect)
+    outcome = _parse_and_check(sql, dialect, frozenset(allow_functions))
     if isinstance(outcome, str):
         raise SQLRejected(outcome)
     return outcome
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
+def _parse_and_check(sql: str, dialect: str, allow_functions: frozenset[str]) -> CheckedSQL | str:
     # Cached because one run checks the same SQL several times (model validation, the
     # service, the executor). A rejection is cached as its message.
     try:
+        return _parse_and_check_uncached(sql, function_policy(dialect, allow_functions))
+    except RecursionError:
+        # The parser and the generator recurse once per nested expression. The depth limit
+        # below catches nesting by brackets before parsing; this catches the rest (long
+        # chains of NOT, CASE inside CASE), whatever the caller's own stack depth.
+        return (
+            "The SQL is nested too deeply to check (expressions inside expressions, such as "
+            "a long chain of NOT or CASE inside CASE). Simplify it, for example with a CTE."
+        )
+
+
+def _too_deep_message() -> str:
+    return (
+        f"The SQL is nested too deeply to check; the limit is {MAX_NESTING_DEPTH} levels of "
+        "brackets. Flatten it, for example with a CTE (WITH ...)."
+    )
+
+
+def nesting_depth(tokens: list) -> int:
+    """The deepest nesting of brackets ( [ { among `tokens`, strings and comments aside."""
+    depth = deepest = 0
+    for token in tokens:
+        if token.token_type in OPENING_BRACKETS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type in CLOSING_BRACKETS:
+            depth -= 1
+    return deepest
+
+
+def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL | str:
+    dialect = functions.dialect
+    engine = Dialect.get_or_raise(dialect)
+    try:
+        # The tokenizer does not recurse: count the nesting on its tokens before the
+        # parser, which does, sees the statement.
+        tokens = engine.tokenize(sql)
+        if nesting_depth(tokens) > MAX_NESTING_DEPTH:
+            return _too_deep_message()
         statements = [
             statement
-            for statement in sqlglot.parse(sql, read=dialect)
+            for statement in engine.parser().parse(tokens, sql)
             # A trailing semicolon or a comment after the last one parses as an empty
             # statement; nothing runs there.
             if statement is not None and not isinstance(statement, exp.Semicolon)
@@ -250,10 +214,9 @@ def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
             "Remove the extra statements."
         )
     tree = statements[0]
-    problem = _problem_with(tree, sql=sql, dialect=dialect, positional_ok=False)
+    problem = _problem_with(tree, sql=sql, functions=functions, positional_ok=False)
     if problem:
         return problem
-    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
     if dialect == "postgres" and _has_unicode_identifier(tokens):
         # PostgreSQL reads U&"\0070g_sleep" as pg_sleep; sqlglot reads `U & "..."`.
         return 'Unicode-escaped identifiers (U&"...") are not supported; write the name plainly.'
@@ -262,11 +225,11 @@ def _parse_and_check(sql: str, dialect: str) -> CheckedSQL | str:
     if dialect != "postgres":
         return CheckedSQL(tree=tree, parameters=parameters, dialect=dialect, statement=sql)
     try:
-        statement = _render_for_postgres(tree, parameters)
+        statement = _render_for_postgres(tree, parameters, functions)
         # The subquery keeps its ORDER BY: PostgreSQL never flattens a sorted subquery,
         # and LIMIT passes rows on in the order it gets them.
         capped = f"SELECT * FROM ({statement}) AS artifact_result LIMIT ${len(parameters) + 1}"
-        _recheck_postgres(capped)
+        _recheck_postgres(capped, functions)
     except SQLRejected as exc:
         return exc.message
     return CheckedSQL(
@@ -302,8 +265,9 @@ def _statement_word(tree: exp.Expression, sql: str) -> str:
 
 
 def _problem_with(
-    tree: exp.Expression, *, sql: str, dialect: str, positional_ok: bool
+    tree: exp.Expression, *, sql: str, functions: FunctionPolicy, positional_ok: bool
 ) -> str | None:
+    dialect = functions.dialect
     root = tree
     while isinstance(root, (exp.Subquery, exp.Paren)) and root.this is not None:
         root = root.this
@@ -320,10 +284,9 @@ def _problem_with(
                 # Also inside CTEs: PostgreSQL runs `WITH x AS (DELETE ...) SELECT ...`.
                 return f"Not allowed anywhere in a query (CTEs included): {word}."
         if isinstance(node, exp.Func):
-            for name in _function_names(node):
-                reason = denied_function_reason(name, dialect=dialect)
-                if reason:
-                    return f"The function {name}() is not allowed: {reason}."
+            problem = functions.problem(node)
+            if problem:
+                return problem
         if isinstance(node, exp.Placeholder) and (not node.name or node.name == "?"):
             return "Use named parameters like :name; positional ? parameters are not supported."
         if isinstance(node, (exp.Parameter, exp.SessionParameter)) and not positional_ok:
@@ -332,17 +295,6 @@ def _problem_with(
             # SQLite would bind $name as a parameter the guard cannot see.
             return f"Use named parameters like :name; {node.name} is not supported."
     return None
-
-
-def _function_names(node: exp.Func) -> set[str]:
-    names: set[str] = set()
-    if isinstance(node, exp.Anonymous):
-        names.add(str(node.this).strip('"`[]').lower())
-    else:
-        # A function sqlglot knows by class: check every name it answers to.
-        names.update(name.lower() for name in getattr(node, "_sql_names", ()) or ())
-        names.add(node.sql_name().lower())
-    return {name for name in names if name}
 
 
 def _has_unicode_identifier(tokens: list) -> bool:
@@ -375,7 +327,9 @@ def _in_text_order(tokens: list, names: set[str]) -> list[str]:
     return ordered
 
 
-def _render_for_postgres(tree: exp.Expression, parameters: tuple[str, ...]) -> str:
+def _render_for_postgres(
+    tree: exp.Expression, parameters: tuple[str, ...], functions: FunctionPolicy
+) -> str:
     """The SQL that PostgreSQL runs, with `:name` replaced by `$1`, `$2`, ...
 
     The server runs sqlglot's rendering of the checked tree, never the original text:
@@ -393,11 +347,11 @@ def _render_for_postgres(tree: exp.Expression, parameters: tuple[str, ...]) -> s
     rendered = tree.transform(to_positional).sql(
         dialect="postgres", comments=False, normalize_functions=False
     )
-    _recheck_postgres(rendered)
+    _recheck_postgres(rendered, functions)
     return rendered
 
 
-def _recheck_postgres(rendered: str) -> None:
+def _recheck_postgres(rendered: str, functions: FunctionPolicy) -> None:
     try:
         statements = [s for s in sqlglot.parse(rendered, read="postgres") if s is not None]
     except SqlglotError as exc:
@@ -405,7 +359,7 @@ def _recheck_postgres(rendered: str) -> None:
     problem = (
         "The SQL could not be prepared for PostgreSQL."
         if len(statements) != 1
-        else _problem_with(statements[0], sql=rendered, dialect="postgres", positional_ok=True)
+        else _problem_with(statements[0], sql=rendered, functions=functions, positional_ok=True)
     )
     if problem:
         raise SQLRejected(problem)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from apps.datasources.executor import Outcome, QueryFailed, postgres_read_only
+from apps.datasources.executor import Outcome, QueryFailed, connect_postgres
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
 
 CACHE_SECONDS = 60.0
@@ -139,9 +139,7 @@ ORDER BY c.table_schema <> current_schema(), c.table_schema, c.table_name, c.ord
 
 def _postgres_tables(data_source: DataSource) -> list[TableInfo]:
     try:
-        with postgres_read_only(
-            data_source.location, timeout=data_source.timeout_seconds
-        ) as connection:
+        with connect_postgres(data_source, timeout=data_source.timeout_seconds) as connection:
             rows = connection.execute(POSTGRES_SCHEMA_SQL).fetchall()
     except psycopg.Error as exc:
         raise QueryFailed(

@@ -2,12 +2,14 @@
 
 They are configured by the `DATA_SOURCES` setting as `name=url` pairs, for example
 `marketplace=sqlite:///var/marketplace.sqlite3 warehouse=postgresql://reader@db/shop`.
-Limits can be set per source on the URL's query string (`?timeout=5&max_rows=500`);
-the rest of the URL is handed to the driver.
+Limits and options can be set per source on the URL's query string
+(`?timeout=5&max_rows=500&allow_functions=my_func&allow_privileged=true`); the rest of the
+URL is handed to the driver.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -15,11 +17,21 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from apps.datasources.functions import parse_function_names
+
+logger = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 # Query-string keys that are ours; anything else stays on the URL for the driver.
 LIMIT_KEYS = {"timeout", "max_rows", "export_max_rows"}
+OPTION_KEYS = LIMIT_KEYS | {"allow_functions", "allow_privileged"}
+BOOLEAN_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+FUNCTION_NAME_RE = re.compile(r"^([a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$")
+# DATA_SOURCES pairs are separated by spaces, or by a comma that starts the next `name=`
+# (a comma inside a URL, as in allow_functions=a,b, belongs to that URL).
+PAIR_SEPARATOR_RE = re.compile(r"\s+|,(?=\s*[A-Za-z_][A-Za-z0-9_-]*=)|,\s*$")
 
 
 class Engine:
@@ -36,6 +48,11 @@ class DataSource:
     timeout_seconds: float
     max_rows: int
     export_max_rows: int
+    # Functions this source adds to the guard's allow-list (`?allow_functions=a,s.b`).
+    allow_functions: frozenset[str] = frozenset()
+    # PostgreSQL: run even when the role is a superuser or may read server files
+    # (`?allow_privileged=true`); refused otherwise.
+    allow_privileged: bool = False
 
     @property
     def dialect(self) -> str:
@@ -68,7 +85,7 @@ def parse_data_source(name: str, url: str) -> DataSource:
         )
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
-    limits = {key: query.pop(key) for key in list(query) if key in LIMIT_KEYS}
+    limits = {key: query.pop(key) for key in list(query) if key in OPTION_KEYS}
     try:
         timeout = float(limits.get("timeout", settings.DATA_SOURCE_TIMEOUT_SECONDS))
         max_rows = int(limits.get("max_rows", settings.DATA_SOURCE_MAX_ROWS))
@@ -77,6 +94,18 @@ def parse_data_source(name: str, url: str) -> DataSource:
         raise ImproperlyConfigured(f"Data source {name!r} has a malformed limit: {exc}") from exc
     if timeout <= 0 or max_rows <= 0 or export_max_rows <= 0:
         raise ImproperlyConfigured(f"Data source {name!r} limits must be positive.")
+    allow_functions = parse_function_names(limits.get("allow_functions", ""))
+    malformed = sorted(f for f in allow_functions if not FUNCTION_NAME_RE.match(f))
+    if malformed:
+        raise ImproperlyConfigured(
+            f"Data source {name!r} has a malformed allow_functions entry: {malformed[0]!r} "
+            "(use name or schema.name, separated by commas)."
+        )
+    allow_privileged = BOOLEAN_VALUES.get(limits.get("allow_privileged", "false").lower())
+    if allow_privileged is None:
+        raise ImproperlyConfigured(
+            f"Data source {name!r} has a malformed allow_privileged: use true or false."
+        )
 
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -101,12 +130,15 @@ def parse_data_source(name: str, url: str) -> DataSource:
         timeout_seconds=timeout,
         max_rows=max_rows,
         export_max_rows=export_max_rows,
+        allow_functions=allow_functions,
+        allow_privileged=allow_privileged,
     )
 
 
 def parse_data_sources(value: str) -> dict[str, DataSource]:
     sources: dict[str, DataSource] = {}
-    for pair in re.split(r"[\s,]+", value.strip()):
+    for pair in PAIR_SEPARATOR_RE.split(value.strip()):
+        pair = pair.strip()
         if not pair:
             continue
         name, sep, url = pair.partition("=")
@@ -132,17 +164,25 @@ def data_source_names() -> list[str]:
     return sorted(all_data_sources())
 
 
-def data_source_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in data_source_names()]
+def _unknown_message(name: str) -> str:
+    return f"Unknown data source {name!r}. Configured: {', '.join(data_source_names()) or 'none'}."
 
 
 def get_data_source(name: str) -> DataSource:
     try:
         return all_data_sources()[name]
     except KeyError:
-        raise UnknownDataSource(
-            f"Unknown data source {name!r}. Configured: {', '.join(data_source_names()) or 'none'}."
-        ) from None
+        raise UnknownDataSource(_unknown_message(name)) from None
+
+
+def validate_data_source(value: str) -> None:
+    """The field validator for a data source name: the one rule every face uses.
+
+    Models (agents, artifacts) declare it on their field, so their forms and admin get it;
+    serializers without a model call it too (DRF turns the ValidationError into a 400).
+    """
+    if value not in all_data_sources():
+        raise ValidationError(_unknown_message(value), code="unknown_data_source")
 
 
 def default_data_source_name() -> str:
@@ -183,6 +223,15 @@ def check_configuration(databases: dict | None = None) -> None:
                 f"Data source {source.name!r} points at the app's own database "
                 f"({source.display_location}). Artifact SQL must never reach it: point "
                 "DATA_SOURCES at a separate database."
+            )
+    for source in sources.values():
+        if source.allow_privileged and source.engine == Engine.POSTGRESQL:
+            logger.warning(
+                "Data source %r has allow_privileged=true: it runs even when its role is a "
+                "superuser or may read or write server files, so the read-only transaction "
+                "is its last line of defence. Prefer a read-only role (README, "
+                '"Read-only PostgreSQL data source").',
+                source.name,
             )
     if settings.DEFAULT_DATA_SOURCE not in sources:
         raise ImproperlyConfigured(

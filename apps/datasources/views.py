@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
-from apps.core.http import HtmxHttpRequest
+from apps.core.http import HtmxHttpRequest, page_or_partial
 from apps.datasources import schema
 from apps.datasources.executor import QueryFailed
 from apps.datasources.schema import TableInfo
@@ -63,12 +63,9 @@ def data_source_list(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
-def _is_partial(request: HtmxHttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def data_source_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """A data source's tables and columns, filtered by `?q=` (live with htmx)."""
     source = _data_source_or_404(name)
@@ -89,16 +86,13 @@ def data_source_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
         "column_count": sum(len(t.columns) for t in tables),
         "error": error,
     }
-    template = "datasources/data_source_detail.html"
-    response = render(
+    return render(
         request,
-        f"{template}#tables" if _is_partial(request) else template,
+        page_or_partial(request, "datasources/data_source_detail.html", "tables"),
         context,
         # Unreachable: the page says why, with the status a monitor would expect.
         status=503 if error else 200,
     )
-    patch_vary_headers(response, ("HX-Request",))
-    return response
 
 
 def _data_source_or_404(name: str) -> DataSource:

@@ -10,19 +10,9 @@ from django.db import models
 from django.db.models import Avg, Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from apps.datasources.sources import data_source_names
+from apps.datasources.sources import validate_data_source
 
 ENV_VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def validate_data_source(value: str) -> None:
-    names = data_source_names()
-    if value not in names:
-        raise ValidationError(
-            "Unknown data source %(value)s. Configured: %(names)s.",
-            code="unknown_data_source",
-            params={"value": repr(value), "names": ", ".join(names) or "none"},
-        )
 
 
 def validate_env_var_name(value: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -14,14 +15,16 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from apps.core.admin import (
+    SortedChangeList,
     already_note,
     badge,
     change_link,
     changelist_link,
     set_field_logged,
 )
+from apps.core.forms import StrictJSONField
 from apps.core.highlight import highlight_sql
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
@@ -140,9 +143,12 @@ class ArtifactAdmin(admin.ModelAdmin):
     list_display_links = ["title"]
     list_filter = ["status", "artifact_type", "data_source", "agent"]
     list_select_related = ["owner", "agent", "chat"]
-    search_fields = ["title", "description", "comment", "sql_query"]
+    # Shows the search box; the search itself is ArtifactQuerySet.search().
+    search_fields = SEARCH_FIELDS
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
+    # The declarations and the chart are typed as JSON: parsed as strictly as the API does.
+    formfield_overrides = {models.JSONField: {"form_class": StrictJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
     inlines = [ArtifactRunInline]
     readonly_fields = [
@@ -187,6 +193,14 @@ class ArtifactAdmin(admin.ModelAdmin):
     class Media:
         # The chart preview's button (static/js/charts.js loads vega only where it draws).
         js = ["js/charts.js"]
+
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type[SortedChangeList]:
+        return SortedChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Artifact], search_term: str
+    ) -> tuple[QuerySet[Artifact], bool]:
+        return queryset.search(search_term), False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
         # The change page reads owner, agent and chat too, not only the changelist, and
@@ -314,7 +328,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         """
         for artifact in queryset.order_by("title", "pk"):
             try:
-                run = run_artifact(artifact, user=request.user, raw_params={})
+                run, _result = run_artifact(artifact, user=request.user, raw_params={})
             except ValidationError as exc:
                 # A required parameter without a default: nothing ran, nothing recorded.
                 problems = " ".join(

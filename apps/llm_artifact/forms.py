@@ -6,8 +6,11 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
+from django.urls import reverse, reverse_lazy
+from django.utils.html import format_html
 
+from apps.core import json as strict_json
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import ParamType, coerce
 
@@ -29,23 +32,6 @@ SORT_CHOICES = [(key, key) for key in SORT_FIELDS] + [(f"-{key}", f"-{key}") for
 DEFAULT_SORT = "-updated"
 
 
-# NULLS LAST only where a column can be NULL: on the others it would keep the database from
-# ordering by their index.
-NULLABLE_SORTS = {"agent", "chat", "last_run"}
-
-
-def ordering_for(sort: str) -> list:
-    """Order by the chosen column, rows without a value last, then by id for stable pages."""
-    key = sort.removeprefix("-")
-    descending = sort.startswith("-")
-    field = SORT_FIELDS[key]
-    if key in NULLABLE_SORTS:
-        primary = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-    else:
-        primary = f"-{field}" if descending else field
-    return [primary, "-id" if descending else "id"]
-
-
 def _related_choices(artifacts: QuerySet[Artifact], relation: str) -> list[tuple[int, str]]:
     label = "agent__name" if relation == "agent" else "chat__title"
     return list(
@@ -63,7 +49,21 @@ class ArtifactFilterForm(forms.Form):
     still shows the list.
     """
 
-    q = forms.CharField(label="Search", required=False, max_length=200)
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Title, description, comment or SQL",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("llm_artifact:artifact_list"),
+                "hx-trigger": "input changed delay:300ms, search",
+                "hx-include": "closest form",
+            }
+        ),
+    )
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *Artifact.Status.choices]
     )
@@ -74,12 +74,26 @@ class ArtifactFilterForm(forms.Form):
     chat = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
 
+    # core/field.html: the filters sit in one dense row.
+    label_class = "form-label small text-body-secondary mb-1"
+    group_class = "mb-0"
+
     def __init__(self, *args, artifacts: QuerySet[Artifact], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Only the agents and chats the user's artifacts came from: that keeps the choices
         # relevant, and lets this app name chats without importing the chat app above it.
         self.fields["agent"].choices = [("", "Any agent"), *_related_choices(artifacts, "agent")]
         self.fields["chat"].choices = [("", "Any chat"), *_related_choices(artifacts, "chat")]
+        # Each select asks for itself: a trigger filter on the form (change[...]) would need
+        # eval, which the Content-Security-Policy refuses.
+        for bound in self.choice_fields:
+            bound.field.widget.attrs.update(
+                {
+                    "hx-get": reverse_lazy("llm_artifact:artifact_list"),
+                    "hx-trigger": "change",
+                    "hx-include": "closest form",
+                }
+            )
 
     @property
     def choice_fields(self) -> list[forms.BoundField]:
@@ -97,12 +111,7 @@ class ArtifactFilterForm(forms.Form):
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
-            artifacts = artifacts.filter(
-                Q(title__icontains=q)
-                | Q(description__icontains=q)
-                | Q(comment__icontains=q)
-                | Q(sql_query__icontains=q)
-            )
+            artifacts = artifacts.search(q)
         if status := self.value("status"):
             artifacts = artifacts.filter(status=status)
         if artifact_type := self.value("type"):
@@ -111,7 +120,9 @@ class ArtifactFilterForm(forms.Form):
             artifacts = artifacts.filter(agent_id=agent)
         if chat := self.value("chat"):
             artifacts = artifacts.filter(chat_id=chat)
-        return artifacts.order_by(*ordering_for(self.chosen_sort))
+        sort = self.chosen_sort
+        field = SORT_FIELDS[sort.removeprefix("-")]
+        return artifacts.sorted_by(f"-{field}" if sort.startswith("-") else field)
 
 
 class OutsideErrorsMixin:
@@ -152,9 +163,6 @@ class ArtifactEditForm(OutsideErrorsMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            is_select = isinstance(field.widget, forms.Select)
-            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
         self.fields["title"].widget.attrs["autofocus"] = True
 
 
@@ -166,12 +174,10 @@ def parse_chart_text(text: str) -> Any:
     if not text or not text.strip():
         return {}
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
-            code="invalid_json",
-        ) from None
+        # The API's parse: NaN, Infinity, 1e400 and runaway nesting are refused here too.
+        return strict_json.loads(text)
+    except strict_json.JSONRefused as exc:
+        raise ValidationError(exc.message, code="invalid_json") from None
 
 
 class ChartSpecField(forms.JSONField):
@@ -199,15 +205,18 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     """The chart editor: the Vega-Lite spec as JSON. The model checks it (full_clean)."""
 
     visualization_config = ChartSpecField(
-        label="Vega-Lite spec",
+        label="Spec (JSON; empty for a table only)",
         required=False,
         widget=forms.Textarea(
             attrs={
-                "rows": 18,
-                "class": "form-control font-monospace chart-editor-text",
+                "rows": 16,
+                "id": "chart-spec",
+                "class": "font-monospace chart-editor-text",
                 "spellcheck": "false",
                 "autocomplete": "off",
                 "autocapitalize": "off",
+                # The live check below the editor says what is wrong with the spec.
+                "aria-describedby": "chart-editor-check",
             }
         ),
     )
@@ -215,6 +224,21 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     class Meta:
         model = Artifact
         fields = ["visualization_config"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            # As it is typed, the editor asks the server to check the spec (nothing is saved).
+            self.fields["visualization_config"].widget.attrs.update(
+                {
+                    "hx-post": reverse("llm_artifact:artifact_chart", args=[self.instance.pk]),
+                    "hx-vals": '{"action": "check"}',
+                    "hx-trigger": "input changed delay:400ms, chart:recheck",
+                    "hx-target": "#chart-editor-check",
+                    "hx-swap": "outerHTML",
+                    "hx-sync": "this:replace",
+                }
+            )
 
 
 BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
@@ -242,7 +266,7 @@ def _parameter_field(declaration: dict) -> forms.Field:
     param_type = declaration["type"]
     default = declaration.get("default")
     required = bool(declaration.get("required")) and default is None
-    attrs: dict[str, str] = {"class": "form-control"}
+    attrs: dict[str, str] = {}
     if param_type == ParamType.INTEGER:
         widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})
     elif param_type == ParamType.NUMBER:
@@ -255,7 +279,7 @@ def _parameter_field(declaration: dict) -> forms.Field:
         # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
         blank = "Choose…" if required else "Not set (null)"
         choices = BOOLEAN_CHOICES if default is not None else [("", blank), *BOOLEAN_CHOICES]
-        widget = forms.Select(choices=choices, attrs={"class": "form-select"})
+        widget = forms.Select(choices=choices)
     else:
         widget = forms.TextInput(attrs=attrs)
     if required:
@@ -277,10 +301,11 @@ def _parameter_field(declaration: dict) -> forms.Field:
         # Text is passed on exactly as typed; the other types ignore surrounding spaces.
         strip=param_type != ParamType.STRING,
         initial=_input_value(param_type, default),
-        help_text=help_text,
+        help_text=format_html("<code>:{}</code> · {}", declaration["name"], help_text),
         widget=widget,
     )
-    field.param_required = required
+    # The star on the label (core/field.html); the field stays optional, as said above.
+    field.marked_required = required
     return field
 
 
@@ -292,6 +317,9 @@ class ArtifactRunForm(forms.Form):
     views put the ValidationError they raise back on the form with add_error(None, exc),
     so the rules live in one place for the pages, the API and the command line.
     """
+
+    label_class = "form-label small fw-semibold mb-1"
+    group_class = "mb-0"
 
     def __init__(self, declarations: list[dict], data: Any = None) -> None:
         # "param-" ids: a parameter may be called "title", like a field of the edit form

@@ -11,12 +11,13 @@ from django.db import models, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import smart_split, unescape_string_literal
 
-from apps.core.querysets import OwnedQuerySet
+from apps.core.json import MAX_STORED_DEPTH, json_problem
+from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
-from apps.datasources.sources import UnknownDataSource, get_data_source
-from apps.llm_agent.models import validate_data_source
-from apps.llm_artifact.charts import ChartError, validate_visualization
+from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
+from apps.llm_artifact.charts import ChartProblem, validate_visualization
 from apps.llm_artifact.parameters import validate_declarations
 
 
@@ -34,11 +35,40 @@ def validate_visualization_config(value: object) -> None:
             "The visualization config must be a JSON object ({} for a table only).",
             code="not_an_object",
         )
+    problem = json_problem(value, max_depth=MAX_STORED_DEPTH)
+    if problem:
+        raise ValidationError(problem, code="unrenderable")
 
 
-class ArtifactQuerySet(OwnedQuerySet):
+# What a search looks in, on the page, the API and the admin alike.
+SEARCH_FIELDS = ("title", "description", "comment", "sql_query")
+
+
+def search_terms(q: str) -> list[str]:
+    """The words of a search; "quoted words" stay one term (as in the admin)."""
+    terms = []
+    for term in smart_split(q.strip()):
+        if len(term) > 1 and term[0] in "\"'" and term[-1] == term[0]:
+            term = unescape_string_literal(term)
+        if term:
+            terms.append(term)
+    return terms
+
+
+class ArtifactQuerySet(OwnedQuerySet, StableOrderingQuerySet):
     # visible_to(user): staff see every artifact; everyone else only their own.
     owner_lookup = "owner"
+
+    def search(self, q: str) -> ArtifactQuerySet:
+        """Artifacts where every word of `q` is in the title, description, comment or SQL
+        (any case)."""
+        artifacts = self
+        for term in search_terms(q):
+            matches = Q()
+            for field in SEARCH_FIELDS:
+                matches |= Q(**{f"{field}__icontains": term})
+            artifacts = artifacts.filter(matches)
+        return artifacts
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")
@@ -56,15 +86,29 @@ class ArtifactQuerySet(OwnedQuerySet):
         )
 
 
-class Artifact(models.Model):
-    class ArtifactType(models.TextChoices):
-        SQL_QUERY = "sql_query", "SQL query"
+# The choices live at module level so the CheckConstraints in Meta (which cannot see the
+# model's class body) are built from them: a new member cannot be refused by the database.
+class ArtifactType(models.TextChoices):
+    SQL_QUERY = "sql_query", "SQL query"
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        DEPRECATED = "deprecated", "Deprecated"
-        FAILED = "failed", "Failed"
+
+class ArtifactStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    DEPRECATED = "deprecated", "Deprecated"
+    FAILED = "failed", "Failed"
+
+
+class RunOutcome(models.TextChoices):
+    OK = "ok", "Succeeded"
+    ERROR = "error", "Failed"
+    TIMEOUT = "timeout", "Timed out"
+    REJECTED = "rejected", "Rejected"
+
+
+class Artifact(models.Model):
+    ArtifactType = ArtifactType
+    Status = ArtifactStatus
 
     title = models.CharField(max_length=200)
     artifact_type = models.CharField(
@@ -126,15 +170,15 @@ class Artifact(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "active", "deprecated", "failed"]),
+                condition=Q(status__in=ArtifactStatus.values),
                 name="artifact_status_known",
             ),
             models.CheckConstraint(
-                condition=Q(artifact_type__in=["sql_query"]),
+                condition=Q(artifact_type__in=ArtifactType.values),
                 name="artifact_type_known",
             ),
             models.CheckConstraint(
-                condition=~Q(artifact_type="sql_query") | ~Q(sql_query=""),
+                condition=~Q(artifact_type=ArtifactType.SQL_QUERY) | ~Q(sql_query=""),
                 name="artifact_sql_query_not_empty",
                 violation_error_message="An SQL query artifact needs its SQL.",
             ),
@@ -194,11 +238,13 @@ class Artifact(models.Model):
     def _sql_errors(self) -> list[str]:
         """Layer 1 of the guard at save time, so bad SQL is caught before anyone runs it."""
         try:
-            dialect = get_data_source(self.data_source).dialect
+            source = get_data_source(self.data_source)
         except UnknownDataSource:
             return []  # The data_source field reports that one.
         try:
-            used = referenced_parameters(self.sql_query, dialect=dialect)
+            used = referenced_parameters(
+                self.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+            )
         except SQLRejected as exc:
             return [exc.message]
         return undeclared_parameter_errors(used, self.query_params)
@@ -226,7 +272,7 @@ class Artifact(models.Model):
             return None
         return columns
 
-    def visualization_problems(self) -> list[ChartError]:
+    def visualization_problems(self) -> list[ChartProblem]:
         """What is wrong with the chart config against the latest result, errors first.
 
         Warnings (the fields could not be checked because nothing ran yet) do not stop a
@@ -349,11 +395,7 @@ class ArtifactRunQuerySet(OwnedQuerySet):
 class ArtifactRun(models.Model):
     """One execution of an artifact, whatever its outcome."""
 
-    class Outcome(models.TextChoices):
-        OK = "ok", "Succeeded"
-        ERROR = "error", "Failed"
-        TIMEOUT = "timeout", "Timed out"
-        REJECTED = "rejected", "Rejected"
+    Outcome = RunOutcome
 
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="runs")
     # The history outlives the account that ran it.
@@ -391,7 +433,7 @@ class ArtifactRun(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(outcome__in=["ok", "error", "timeout", "rejected"]),
+                condition=Q(outcome__in=RunOutcome.values),
                 name="artifactrun_outcome_known",
             ),
         ]

@@ -7,11 +7,18 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils import timezone
 
-from apps.datasources.executor import QueryFailed, ResultColumn, RowBatches, execute, stream
+from apps.datasources.executor import (
+    QueryFailed,
+    QueryResult,
+    ResultColumn,
+    RowBatches,
+    execute,
+    stream,
+)
 from apps.datasources.exports import EXPORT_FORMATS, export_filename
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
@@ -19,14 +26,22 @@ from apps.llm_artifact.models import Artifact, ArtifactRun, undeclared_parameter
 from apps.llm_artifact.parameters import resolve_values
 
 
-def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> ArtifactRun:
+class RunResult(NamedTuple):
+    """What run_artifact returns: the recorded run, and its rows when it succeeded."""
+
+    run: ArtifactRun
+    # None when the run failed; run.error then says why in plain words.
+    result: QueryResult | None
+
+
+def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResult:
     """Validate the parameters, run the artifact's SQL read-only and record the run.
 
     Bad or missing parameter values raise ValidationError({name: message}) and record
     nothing: the user fixes the form and tries again. Every run that reaches the data
     source (or is refused on the way) is recorded, updates the artifact's statistics and
-    status (see Artifact.record_run), and is returned with `run.result`, the QueryResult,
-    or None when it failed; `run.error` then says why in plain words.
+    status (see Artifact.record_run), and is returned with its QueryResult (None when it
+    failed) as a RunResult.
     """
     values = resolve_values(artifact.query_params, raw_params)
     started_at = timezone.now()
@@ -50,16 +65,17 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> Artifact
         error=error,
         columns=result.columns if result else None,
     )
-    run.result = result
-    return run
+    return RunResult(run, result)
 
 
 def _check_parameters(artifact: Artifact) -> None:
     # Saving validates this too, but artifacts can be stored without full_clean (fixtures,
     # bulk tools) and the guard may have grown stricter since: check before running.
     try:
-        dialect = get_data_source(artifact.data_source).dialect
-        used = referenced_parameters(artifact.sql_query, dialect=dialect)
+        source = get_data_source(artifact.data_source)
+        used = referenced_parameters(
+            artifact.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+        )
     except UnknownDataSource as exc:
         raise QueryFailed(ArtifactRun.Outcome.ERROR, str(exc)) from None
     except SQLRejected as exc:

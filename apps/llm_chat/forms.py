@@ -22,6 +22,15 @@ class ChatCreateForm(forms.ModelForm):
         # A title is optional here: the chat is named after its agent until the user renames it.
         self.fields["title"].required = False
         self.fields["title"].widget.attrs["placeholder"] = "Optional title"
+        # The agents are read once here: the select lists them and the page asks whether
+        # there are any (has_agents) without a query of its own.
+        agent = self.fields["agent"]
+        agents = list(agent.queryset)
+        agent.choices = [
+            ("", agent.empty_label),
+            *((a.pk, agent.label_from_instance(a)) for a in agents),
+        ]
+        self.has_agents = bool(agents)
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -1,6 +1,6 @@
 // Charts: vega-embed draws an artifact's Vega-Lite spec over the rows of a run.
 //
-// A chart is a [data-chart] element holding a JSON script from views.chart_payload:
+// A chart is a [data-chart] element holding a JSON script from charts.chart_payload (apps/llm_artifact/charts/render.py):
 // {"spec", "datasets": {"results": [...]}, "errors"}. The spec never holds data; the rows
 // come in as the named dataset "results". vega, vega-lite and vega-embed (about 1.3 MB) are
 // loaded from our own static files the first time a page has something to draw.
@@ -136,6 +136,10 @@
           tooltip: true,
           // Vega-Lite's notes on how it sized a chart are not for the reader's console.
           logLevel: window.vega.Error,
+          // Vega's expressions are interpreted, not compiled with new Function(): the
+          // Content-Security-Policy allows no eval.
+          ast: true,
+          expr: window.vega.expressionInterpreter,
         });
       })
       .then(function (result) {

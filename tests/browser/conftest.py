@@ -58,9 +58,8 @@ def _new_context(browser, live_server, **options):
     return context
 
 
-@pytest.fixture
-def page(browser, live_server, transactional_db) -> Iterator:
-    context = _new_context(browser, live_server)
+def _page_failing_on_js_errors(browser, server) -> Iterator:
+    context = _new_context(browser, server)
     page = context.new_page()
     # A page that throws is a failed test, even when the flow happens to continue.
     errors: list[str] = []
@@ -68,6 +67,11 @@ def page(browser, live_server, transactional_db) -> Iterator:
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, live_server, transactional_db) -> Iterator:
+    yield from _page_failing_on_js_errors(browser, live_server)
 
 
 @pytest.fixture
@@ -121,10 +125,4 @@ def asgi_server(transactional_db) -> Iterator[ASGIServer]:
 @pytest.fixture
 def asgi_page(browser, asgi_server) -> Iterator:
     """A page on the uvicorn server; JavaScript errors fail the test, as with `page`."""
-    context = _new_context(browser, asgi_server)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    yield from _page_failing_on_js_errors(browser, asgi_server)

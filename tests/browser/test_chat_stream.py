@@ -58,7 +58,6 @@ def provider():
 def analyst_chat(asgi_server, provider, tmp_path: Path, settings):
     shop = build_shop(tmp_path / "shop.sqlite3")
     settings.DATA_SOURCES = f"marketplace=sqlite:///{shop}"
-    settings.LLM_MAX_RETRIES = 0
     user = UserFactory(username="analyst")
     chat = ChatFactory(owner=user, title="Revenue")
     chat.agent.base_url = provider.base_url

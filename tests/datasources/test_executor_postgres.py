@@ -4,11 +4,14 @@ role that may only SELECT: the READ ONLY transaction alone must hold for the own
 from __future__ import annotations
 
 import json
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from apps.datasources.executor import (
     QueryFailed,
@@ -22,7 +25,7 @@ from apps.datasources.executor import (
 from apps.datasources.guard import CheckedSQL
 from tests.datasources import sample
 from tests.datasources.test_guard import POSTGRES_FUNCTIONS, POSTGRES_ONLY, WRITES
-from tests.postgres import ShopDatabase, checksum
+from tests.postgres import ShopDatabase, checksum, url_for
 
 pytestmark = pytest.mark.postgres
 
@@ -325,9 +328,9 @@ def test_a_write_refused_by_the_transaction_is_reported_as_rejected(
 
     real = executor.parse_checked
 
-    def lenient_guard(sql: str, *, dialect: str) -> CheckedSQL:
+    def lenient_guard(sql: str, *, dialect: str, **options) -> CheckedSQL:
         return replace(
-            real(sql, dialect=dialect),
+            real(sql, dialect=dialect, **options),
             capped_statement="SELECT nextval('orders_id_seq') LIMIT $1",
         )
 
@@ -418,3 +421,119 @@ def test_stream_converts_values_json_lacks(postgres_sources: ShopDatabase) -> No
     assert rows[0][0] == "[1,3)"
     assert rows[0][1] == "\\x01ff"
     assert isinstance(rows[0][2], list) and isinstance(rows[0][2][0], str)
+
+
+# --- privileged roles are refused unless the source allows them ---------------------------
+
+
+@pytest.fixture(scope="module")
+def privileged_roles(shop_postgres: ShopDatabase) -> Iterator[dict[str, str]]:
+    """URLs of roles that can do what READ ONLY does not stop, each for one reason."""
+    token = secrets.token_hex(4)
+    group = f"shop_file_readers_{token}"
+    grants = {
+        "read_files": "GRANT pg_read_server_files TO {role}",
+        "write_files": "GRANT pg_write_server_files TO {role}",
+        "run_programs": "GRANT pg_execute_server_program TO {role}",
+        "bypass_rls": "ALTER ROLE {role} BYPASSRLS",
+        # Only through a group role that is in pg_read_server_files.
+        "indirect": "GRANT {group} TO {role}",
+    }
+    roles = {key: f"shop_{key}_{token}" for key in grants}
+    password = secrets.token_hex(12)
+    with psycopg.connect(shop_postgres.admin_url, autocommit=True) as admin:
+        admin.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(group)))
+        admin.execute(pgsql.SQL("GRANT pg_read_server_files TO {}").format(pgsql.Identifier(group)))
+        for key, role in roles.items():
+            admin.execute(
+                pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    pgsql.Identifier(role), pgsql.Literal(password)
+                )
+            )
+            admin.execute(
+                pgsql.SQL(grants[key]).format(
+                    role=pgsql.Identifier(role), group=pgsql.Identifier(group)
+                )
+            )
+            admin.execute(pgsql.SQL("GRANT SELECT ON orders TO {}").format(pgsql.Identifier(role)))
+    try:
+        yield {
+            key: url_for(
+                shop_postgres.admin_url, database=shop_postgres.name, user=role, password=password
+            )
+            for key, role in roles.items()
+        }
+    finally:
+        with psycopg.connect(shop_postgres.admin_url, autocommit=True) as admin:
+            for role in [*roles.values(), group]:
+                admin.execute(pgsql.SQL("DROP OWNED BY {}").format(pgsql.Identifier(role)))
+                admin.execute(pgsql.SQL("DROP ROLE {}").format(pgsql.Identifier(role)))
+
+
+def test_a_superuser_source_is_refused_with_what_is_wrong_and_where_to_read(
+    postgres_sources: ShopDatabase, settings
+) -> None:
+    settings.DATA_SOURCES = f"admin={postgres_sources.admin_url}"
+    with pytest.raises(QueryFailed) as caught:
+        execute("admin", "SELECT count(*) FROM orders")
+    assert caught.value.outcome == "error"
+    message = caught.value.message
+    assert "'admin' refuses to run" in message and "is a superuser" in message
+    assert "Read-only PostgreSQL data source" in message
+    assert "allow_privileged=true" in message
+    with pytest.raises(QueryFailed, match="is a superuser"), stream("admin", "SELECT 1"):
+        pytest.fail("the stream should not open")
+
+
+@pytest.mark.parametrize(
+    ("role", "words"),
+    [
+        ("read_files", "pg_read_server_files"),
+        ("write_files", "pg_write_server_files"),
+        ("run_programs", "pg_execute_server_program"),
+        ("bypass_rls", "BYPASSRLS"),
+        ("indirect", "pg_read_server_files"),
+    ],
+)
+def test_a_role_with_server_file_or_program_rights_is_refused(
+    postgres_sources: ShopDatabase, privileged_roles: dict[str, str], settings, role, words
+) -> None:
+    settings.DATA_SOURCES = f"risky={privileged_roles[role]}"
+    with pytest.raises(QueryFailed) as caught:
+        execute("risky", "SELECT count(*) FROM orders")
+    assert words in caught.value.message
+    assert "is a superuser" not in caught.value.message
+
+
+def test_the_select_only_role_is_allowed(postgres_sources: ShopDatabase) -> None:
+    assert execute("reader", "SELECT count(*) FROM orders").rows == [(10,)]
+
+
+@pytest.mark.parametrize("role", ["admin", "read_files"])
+def test_allow_privileged_lets_a_privileged_role_run(
+    postgres_sources: ShopDatabase, privileged_roles: dict[str, str], settings, role
+) -> None:
+    url = postgres_sources.admin_url if role == "admin" else privileged_roles[role]
+    settings.DATA_SOURCES = f"risky={url}?allow_privileged=true"
+    assert execute("risky", "SELECT count(*) FROM orders").rows == [(10,)]
+    with stream("risky", "SELECT id FROM orders ORDER BY id", max_rows=2) as (_, batches):
+        assert [row for batch in batches for row in batch] == [(1,), (2,)]
+
+
+def test_the_schema_of_a_superuser_source_is_refused_too(
+    postgres_sources: ShopDatabase, settings
+) -> None:
+    from apps.datasources.schema import clear_schema_cache, list_tables
+
+    settings.DATA_SOURCES = f"admin={postgres_sources.admin_url}"
+    clear_schema_cache()
+    with pytest.raises(QueryFailed, match="is a superuser"):
+        list_tables("admin")
+
+
+def test_the_privileges_check_adds_no_round_trip(postgres_sources: ShopDatabase) -> None:
+    # It rides on the statement that opens the transaction: one simple query, as before.
+    with postgres_read_only(postgres_sources.reader_url, timeout=5) as connection:
+        assert connection.execute("SELECT current_setting('transaction_read_only')").fetchone() == (
+            "on",
+        )

@@ -385,8 +385,8 @@ def test_a_write_refused_by_the_connection_is_reported_as_rejected(
 
     real = executor.parse_checked
 
-    def lenient_guard(sql: str, *, dialect: str) -> CheckedSQL:
-        return replace(real("SELECT 1", dialect=dialect), statement=sql)
+    def lenient_guard(sql: str, *, dialect: str, **options) -> CheckedSQL:
+        return replace(real("SELECT 1", dialect=dialect, **options), statement=sql)
 
     monkeypatch.setattr(executor, "parse_checked", lenient_guard)
     before = sample.sqlite_fingerprint(shop_sqlite)

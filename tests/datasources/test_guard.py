@@ -4,8 +4,11 @@ and lets analytics SQL through."""
 from __future__ import annotations
 
 import pytest
+from sqlglot import exp
 
+from apps.datasources.functions import REFUSAL_REASONS, function_policy
 from apps.datasources.guard import (
+    MAX_NESTING_DEPTH,
     SQLRejected,
     check_sql,
     parse_checked,
@@ -285,3 +288,151 @@ def test_postgres_rendering_cannot_be_tricked_by_comment_text() -> None:
     rendered = checked.statement
     assert "DELETE" not in rendered
     check_sql(rendered, dialect="postgres")
+
+
+# --- functions by allow-list ---------------------------------------------------------------
+
+UNKNOWN_FUNCTIONS = {
+    # Functions the old deny-list had never heard of: refused because they are not listed.
+    "extension_reset": ("postgres", "SELECT pg_stat_statements_reset()", "statements_reset"),
+    "user_defined": ("postgres", "SELECT wipe_everything(1)", "wipe_everything"),
+    "in_from": ("postgres", "SELECT * FROM wipe_everything()", "wipe_everything"),
+    "other_schema": ("postgres", "SELECT public.count(id) FROM orders", "public.count"),
+    "other_schema_in_from": (
+        "postgres",
+        "SELECT * FROM evil.generate_series(1, 2)",
+        "evil.generate_series",
+    ),
+    "deep_qualification": ("postgres", "SELECT a.b.upper('x')", "a.b.upper"),
+    "quoted_upper_case": ("postgres", 'SELECT "PG_SLEEP"(1)', "PG_SLEEP"),
+    "quoted_schema_upper_case": ("postgres", "SELECT \"PG_CATALOG\".upper('x')", "PG_CATALOG"),
+    "mixed_case": ("postgres", "SELECT Pg_Sleep(1)", "pg_sleep"),
+    "qualified_quoted": ("postgres", 'SELECT "pg_catalog"."pg_sleep"(1)', "pg_catalog.pg_sleep"),
+    "setseed": ("postgres", "SELECT setseed(0.5)", "setseed"),
+    "txid_current": ("postgres", "SELECT txid_current()", "txid_current"),
+    "sqlite_unknown": ("sqlite", "SELECT mystery(total) FROM orders", "mystery"),
+    "sqlite_upper_case": ("sqlite", "SELECT LOAD_EXTENSION('x')", "load_extension"),
+    "sqlite_quoted": ("sqlite", "SELECT \"load_extension\"('x')", "load_extension"),
+    "sqlite_qualified": ("sqlite", "SELECT main.abs(1)", "main.abs"),
+}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "name"),
+    [pytest.param(*case, id=key) for key, case in UNKNOWN_FUNCTIONS.items()],
+)
+def test_a_function_off_the_allow_list_is_refused_by_name(dialect, sql, name) -> None:
+    with pytest.raises(SQLRejected) as caught:
+        check_sql(sql, dialect=dialect)
+    assert f"{name}" in caught.value.message
+    assert "is not allowed" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT pg_catalog.count(*) FROM orders",
+        'SELECT "pg_catalog"."upper"(\'x\')',
+        "SELECT \"upper\"('x')",
+        "SELECT * FROM pg_catalog.generate_series(1, 3)",
+        "SELECT COUNT(*), Sum(total), STDDEV(total) FROM orders",
+    ],
+)
+def test_listed_functions_pass_in_any_case_and_qualified_by_pg_catalog(sql: str) -> None:
+    check_sql(sql, dialect="postgres")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "name"),
+    [(dialect, name) for dialect, reasons in REFUSAL_REASONS.items() for name in reasons],
+)
+def test_every_known_dangerous_function_is_refused_with_its_reason(dialect: str, name: str) -> None:
+    # Called with a few argument lists, so a typed node sqlglot builds for any of them
+    # cannot slip through either.
+    for arguments in ("", "1", "1, 2", "'x', 'y', 3"):
+        with pytest.raises(SQLRejected) as caught:
+            check_sql(f"SELECT {name}({arguments})", dialect=dialect)
+        assert REFUSAL_REASONS[dialect][name] in caught.value.message
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+def test_typed_nodes_are_allowed_only_when_a_listed_name_builds_them(dialect: str) -> None:
+    allowed = function_policy(dialect).typed_nodes
+    # Typed nodes sqlglot has for functions that are not read-only.
+    for name in ("NextValueFor", "Sleep", "ReadCSV", "ReadParquet", "Anonymous"):
+        if hasattr(exp, name):
+            assert getattr(exp, name) not in allowed, name
+    assert exp.Sum in allowed and exp.Count in allowed
+
+
+def test_a_source_can_extend_the_allow_list() -> None:
+    sql = "SELECT my_score(total), app.my_rank(id) FROM orders"
+    with pytest.raises(SQLRejected, match=r"my_score\(\)"):
+        check_sql(sql, dialect="postgres")
+    with pytest.raises(SQLRejected, match=r"app\.my_rank\(\)"):
+        check_sql(sql, dialect="postgres", allow_functions=frozenset({"my_score"}))
+    check_sql(sql, dialect="postgres", allow_functions=frozenset({"my_score", "app.my_rank"}))
+    # An unqualified entry does not allow the name in some other schema.
+    with pytest.raises(SQLRejected, match=r"evil\.my_score\(\)"):
+        check_sql("SELECT evil.my_score(1)", dialect="postgres", allow_functions={"my_score"})
+
+
+def test_the_refusal_tells_the_operator_how_to_allow_a_safe_function() -> None:
+    with pytest.raises(SQLRejected) as caught:
+        check_sql("SELECT my_score(1)", dialect="postgres")
+    assert "?allow_functions=my_score" in caught.value.message
+
+
+# --- nesting ---------------------------------------------------------------------------------
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    return "SELECT " + "(" * depth + inner + ")" * depth
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+def test_nesting_up_to_the_limit_passes(dialect: str) -> None:
+    check_sql(_nested(MAX_NESTING_DEPTH), dialect=dialect)
+    check_sql(
+        "SELECT " + "abs(" * MAX_NESTING_DEPTH + "1" + ")" * MAX_NESTING_DEPTH, dialect=dialect
+    )
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        _nested(MAX_NESTING_DEPTH + 1),
+        _nested(5000),
+        "SELECT " + "(" * 200,  # unbalanced: refused for depth before the parser sees it
+        "SELECT * FROM " + "(SELECT * FROM " * 40 + "orders" + ") s" * 40,
+        "SELECT " + "coalesce(" * 60 + "1" + ")" * 60,
+    ],
+    ids=["one_too_many", "thousands", "unbalanced", "subqueries", "functions"],
+)
+def test_deeper_nesting_is_refused_with_a_clear_message(dialect: str, sql: str) -> None:
+    with pytest.raises(SQLRejected) as caught:
+        check_sql(sql, dialect=dialect)
+    assert f"the limit is {MAX_NESTING_DEPTH} levels" in caught.value.message
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "NOT " * 2000 + "1",
+        "SELECT " + "CASE WHEN 1 = 1 THEN " * 400 + "1" + " END" * 400,
+        "SELECT " + "- " * 3000 + "1",
+    ],
+    ids=["not_chain", "case_in_case", "unary_minus"],
+)
+def test_deep_nesting_without_brackets_is_a_refusal_not_a_crash(dialect: str, sql: str) -> None:
+    with pytest.raises(SQLRejected, match="nested too deeply"):
+        check_sql(sql, dialect=dialect)
+
+
+def test_brackets_in_strings_and_comments_do_not_count() -> None:
+    parens = "(" * 100
+    sql = f"SELECT '{parens}' AS a /* {parens} */ -- {parens}\n"
+    check_sql(sql, dialect="sqlite")
+    check_sql(sql + ", $${parens}$$ AS b".replace("{parens}", parens), dialect="postgres")

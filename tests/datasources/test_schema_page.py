@@ -128,6 +128,13 @@ def test_filter_with_htmx_returns_only_the_tables(owner_client, sources):
     assert "HX-Request" in response.headers["Vary"]
 
 
+def test_history_restore_gets_the_whole_page(owner_client, sources):
+    headers = {**HTMX, "HX-History-Restore-Request": "true"}
+    response = owner_client.get(SHOP_URL, {"q": "orders"}, headers=headers)
+    assert "<html" in response.content.decode()
+    assert "HX-Request" in response.headers["Vary"]
+
+
 def test_filter_is_wired_for_htmx_and_plain_get(owner_client, sources):
     content = owner_client.get(SHOP_URL, {"q": "orders"}).content.decode()
     assert f'method="get" action="{SHOP_URL}"' in content
@@ -167,3 +174,41 @@ def test_pages_query_only_the_session_and_user(
         assert owner_client.get(SHOP_URL).status_code == 200
     with django_assert_max_num_queries(2):
         assert owner_client.get(LIST_URL).status_code == 200
+
+
+@pytest.mark.postgres
+def test_staff_see_a_warning_badge_on_a_source_that_allows_a_privileged_role(
+    client, owner, staff, postgres_sources, settings
+):
+    settings.DATA_SOURCES = (
+        f"risky={postgres_sources.admin_url}?allow_privileged=true "
+        f"reader={postgres_sources.reader_url}"
+    )
+    clear_schema_cache()
+    risky = reverse("datasources:data_source_detail", args=["risky"])
+    reader = reverse("datasources:data_source_detail", args=["reader"])
+
+    client.force_login(staff)
+    response = client.get(risky)
+    assert response.status_code == 200
+    assert "privileged role allowed" in response.content.decode()
+    assert "orders" in table_names(response.content.decode())
+    assert "privileged role allowed" not in client.get(reader).content.decode()
+
+    client.force_login(owner)
+    response = client.get(risky)
+    assert response.status_code == 200
+    assert "privileged role allowed" not in response.content.decode()
+
+
+@pytest.mark.postgres
+def test_a_superuser_source_page_says_why_it_is_refused(client, staff, postgres_sources, settings):
+    settings.DATA_SOURCES = f"admin={postgres_sources.admin_url}"
+    clear_schema_cache()
+    client.force_login(staff)
+
+    response = client.get(reverse("datasources:data_source_detail", args=["admin"]))
+
+    assert response.status_code == 503
+    content = response.content.decode()
+    assert "is a superuser" in content and "Read-only PostgreSQL data source" in content

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.llm_agent.models import Agent
@@ -18,12 +16,6 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:llm_agent_agent_changelist")
 SECRET = "sk-live-0123456789abcdefSECRET"
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
 
 
 def change_url(agent: Agent) -> str:
@@ -253,15 +245,6 @@ def test_add_form_creates_an_agent(staff_client):
     assert Agent.objects.get(name="Local").base_url == "http://127.0.0.1:11434/v1"
 
 
-def changelist_queries(client) -> int:
-    # A first request fills process-wide caches (content types), which would skew the count.
-    client.get(CHANGELIST)
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(CHANGELIST)
-    assert response.status_code == 200
-    return len(ctx.captured_queries)
-
-
 def make_agents(count: int, owner) -> None:
     for _ in range(count):
         agent = AgentFactory()
@@ -269,16 +252,9 @@ def make_agents(count: int, owner) -> None:
         ArtifactFactory(agent=agent, owner=owner)
 
 
-def test_changelist_query_count_does_not_grow_with_rows(
-    staff_client, django_assert_max_num_queries
-):
+def test_changelist_query_count_does_not_grow_with_rows(staff_client, assert_get_queries):
     owner = UserFactory()
     make_agents(5, owner)
-    with_five = changelist_queries(staff_client)
-
+    assert_get_queries(staff_client, CHANGELIST, most=8)
     make_agents(45, owner)
-    with_fifty = changelist_queries(staff_client)
-
-    assert with_fifty == with_five
-    with django_assert_max_num_queries(8):
-        staff_client.get(CHANGELIST)
+    assert_get_queries(staff_client, CHANGELIST, most=8)

@@ -7,15 +7,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.llm_agent.admin import AgentAdmin
 from apps.llm_agent.models import Agent, ModelCall
 from tests.conftest import UserFactory
-from tests.fakes.llm_server import FakeLLMServer, HTTPError, say
+from tests.fakes.llm_server import HTTPError, say
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_chat.factories import ChatFactory
 
@@ -23,18 +21,6 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:llm_agent_agent_changelist")
 SECRET = "sk-live-0123456789abcdefSECRET"
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer("openai") as server:
-        yield server
 
 
 def change_url(agent: Agent) -> str:
@@ -206,15 +192,7 @@ def test_agents_sort_by_their_call_count(staff_client):
     assert [a.name for a in response.context["cl"].result_list][:2] == ["Busy", "Quiet"]
 
 
-def changelist_queries(client) -> int:
-    client.get(CHANGELIST)  # fills process-wide caches first
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(CHANGELIST)
-    assert response.status_code == 200
-    return len(ctx.captured_queries)
-
-
-def test_totals_cost_no_query_per_agent(staff_client, django_assert_max_num_queries):
+def test_totals_cost_no_query_per_agent(staff_client, assert_get_queries):
     def add_agents(count: int) -> None:
         for _ in range(count):
             agent = AgentFactory()
@@ -222,8 +200,6 @@ def test_totals_cost_no_query_per_agent(staff_client, django_assert_max_num_quer
             log_call(agent, outcome="error")
 
     add_agents(5)
-    with_five = changelist_queries(staff_client)
+    assert_get_queries(staff_client, CHANGELIST, most=8)
     add_agents(45)
-    assert changelist_queries(staff_client) == with_five
-    with django_assert_max_num_queries(8):
-        staff_client.get(CHANGELIST)
+    assert_get_queries(staff_client, CHANGELIST, most=8)

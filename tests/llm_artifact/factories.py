@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import factory
 from factory.django import DjangoModelFactory
 
@@ -15,3 +17,23 @@ class ArtifactFactory(DjangoModelFactory):
     data_source = "marketplace"
     owner = factory.SubFactory("tests.conftest.UserFactory")
     description = "How many orders sit in each status."
+
+
+def admin_form_data(artifact: Artifact, **changes) -> dict:
+    """The admin change form's POST data for `artifact` as it stands, with `changes` applied."""
+    data = {
+        "title": artifact.title,
+        "artifact_type": artifact.artifact_type,
+        "status": artifact.status,
+        "owner": artifact.owner_id,
+        "data_source": artifact.data_source,
+        "sql_query": artifact.sql_query,
+        "query_params": json.dumps(artifact.query_params),
+        "visualization_config": json.dumps(artifact.visualization_config),
+        "description": artifact.description,
+        "comment": artifact.comment,
+        "chat": artifact.chat_id or "",
+        "agent": artifact.agent_id or "",
+    }
+    data.update(changes)
+    return data

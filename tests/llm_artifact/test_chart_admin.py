@@ -12,7 +12,7 @@ from django.urls import reverse
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
 from tests.datasources import sample
-from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +28,6 @@ BAR = {
 
 
 @pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def artifact(tmp_path: Path, settings, owner) -> Artifact:
     sample.use_sqlite(tmp_path, settings)
     return ArtifactFactory(owner=owner, sql_query=STATUS_SQL, visualization_config=BAR)
@@ -41,25 +35,6 @@ def artifact(tmp_path: Path, settings, owner) -> Artifact:
 
 def change_url(artifact: Artifact) -> str:
     return reverse("admin:llm_artifact_artifact_change", args=[artifact.pk])
-
-
-def form_data(artifact: Artifact, **changes) -> dict:
-    data = {
-        "title": artifact.title,
-        "artifact_type": artifact.artifact_type,
-        "status": artifact.status,
-        "owner": artifact.owner_id,
-        "data_source": artifact.data_source,
-        "sql_query": artifact.sql_query,
-        "query_params": "[]",
-        "visualization_config": json.dumps(artifact.visualization_config),
-        "description": artifact.description,
-        "comment": artifact.comment,
-        "chat": "",
-        "agent": "",
-    }
-    data.update(changes)
-    return data
 
 
 def test_change_page_offers_a_preview_drawn_on_demand(staff_client, artifact):
@@ -100,7 +75,7 @@ def test_change_form_refuses_a_field_the_result_does_not_have(staff_client, arti
     spec = {**BAR, "encoding": {**BAR["encoding"], "x": {"field": "state", "type": "nominal"}}}
 
     response = staff_client.post(
-        change_url(artifact), form_data(artifact, visualization_config=json.dumps(spec))
+        change_url(artifact), admin_form_data(artifact, visualization_config=json.dumps(spec))
     )
 
     assert response.status_code == 200
@@ -116,7 +91,7 @@ def test_change_form_saves_a_valid_chart(staff_client, artifact, staff):
     spec = {**BAR, "mark": "point"}
 
     response = staff_client.post(
-        change_url(artifact), form_data(artifact, visualization_config=json.dumps(spec))
+        change_url(artifact), admin_form_data(artifact, visualization_config=json.dumps(spec))
     )
 
     assert response.status_code == 302

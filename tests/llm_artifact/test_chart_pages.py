@@ -65,7 +65,8 @@ def chart_payloads(content: str) -> list[dict]:
 def editor_text(content: str) -> str:
     match = re.search(r'<textarea name="visualization_config"[^>]*>(.*?)</textarea>', content, re.S)
     assert match, "no chart editor"
-    return match.group(1)
+    # As a browser reads it: HTML drops one newline right after <textarea>.
+    return match.group(1).removeprefix("\n")
 
 
 def editor_spec(content: str):

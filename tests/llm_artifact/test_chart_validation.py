@@ -40,7 +40,7 @@ def artifact(shop, owner) -> Artifact:
 @pytest.fixture
 def ran(artifact, owner) -> Artifact:
     """The artifact after one good run: its columns are status, orders, revenue."""
-    run = run_artifact(artifact, user=owner, raw_params={})
+    run, _ = run_artifact(artifact, user=owner, raw_params={})
     assert run.outcome == ArtifactRun.Outcome.OK
     return artifact
 
@@ -66,7 +66,7 @@ def test_a_good_run_records_the_result_columns(ran):
 
 def test_a_failed_run_records_no_columns(shop, owner):
     broken = ArtifactFactory(owner=owner, sql_query="SELECT nope FROM orders")
-    run = run_artifact(broken, user=owner, raw_params={})
+    run, _ = run_artifact(broken, user=owner, raw_params={})
     assert run.outcome == ArtifactRun.Outcome.ERROR
     assert run.columns is None
     assert broken.last_result_columns() is None

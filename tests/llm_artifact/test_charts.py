@@ -15,7 +15,7 @@ from jsonschema import Draft7Validator
 from apps.llm_artifact.charts import (
     MAX_CHART_POINTS,
     SCHEMA_URL,
-    ChartError,
+    ChartProblem,
     ChartRenderError,
     Severity,
     chart_payload,
@@ -47,7 +47,7 @@ def x_y(x: str, x_type: str, y: str = "orders") -> dict:
     return {"x": {"field": x, "type": x_type}, "y": {"field": y, "type": "quantitative"}}
 
 
-def errors_of(spec, columns=COLUMNS) -> list[ChartError]:
+def errors_of(spec, columns=COLUMNS) -> list[ChartProblem]:
     return [p for p in validate_visualization(spec, columns=columns) if p.is_error]
 
 

@@ -235,6 +235,15 @@ def test_list_is_paginated_keeping_the_filters(owner_client, owner):
     assert 'href="/artifacts/?status=draft&amp;sort=title&amp;page=2"' in first.content.decode()
 
 
+def test_list_prints_no_template_comments_and_pages_in_place(owner_client, owner):
+    for n in range(30):
+        ArtifactFactory(owner=owner, title=f"Draft {n:02}")
+    content = owner_client.get(LIST_URL, {"sort": "title"}).content.decode()
+    assert "{#" not in content
+    assert "Everything below swaps" not in content
+    assert 'hx-get="/artifacts/?sort=title&amp;page=2"' in content
+
+
 def test_htmx_request_gets_only_the_results(owner_client, artifact):
     response = owner_client.get(LIST_URL, {"q": "orders"}, headers=HTMX)
     content = response.content.decode()
@@ -367,6 +376,34 @@ def test_edit_form_as_htmx_is_the_form_partial(owner_client, artifact):
     assert response.status_code == 200
     assert content.lstrip().startswith('<form id="artifact-summary"')
     assert 'value="Orders by status"' in content
+    assert "<html" not in content
+
+
+HISTORY_RESTORE = {**HTMX, "HX-History-Restore-Request": "true"}
+
+
+@pytest.mark.parametrize("name", ["artifact_detail", "artifact_edit"])
+def test_pages_answer_htmx_and_history_restores_by_one_rule(owner_client, artifact, name):
+    """A fragment for htmx (GET and POST alike), the whole page for a history restore."""
+    partial = owner_client.get(url(name, artifact), headers=HTMX)
+    restored = owner_client.get(url(name, artifact), headers=HISTORY_RESTORE)
+    assert "<html" not in partial.content.decode()
+    assert "<html" in restored.content.decode()
+    assert "HX-Request" in partial.headers["Vary"]
+    assert "HX-Request" in restored.headers["Vary"]
+
+
+def test_list_history_restore_gets_the_whole_page(owner_client, artifact):
+    response = owner_client.get(LIST_URL, headers=HISTORY_RESTORE)
+    assert "<html" in response.content.decode()
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_refused_edit_as_htmx_is_the_form_partial(owner_client, artifact):
+    response = owner_client.post(url("artifact_edit", artifact), edit_data(title=""), headers=HTMX)
+    content = response.content.decode()
+    assert response.status_code == 422
+    assert content.lstrip().startswith('<form id="artifact-summary"')
     assert "<html" not in content
 
 

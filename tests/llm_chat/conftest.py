@@ -1,11 +1,10 @@
-"""Fixtures for the agent's turn: a small data source and a loopback fake provider."""
+"""Fixtures for the agent's turn: a small data source and a chat on the fake provider."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.fakes.datasource import build_shop
-from tests.fakes.llm_server import FakeLLMServer
 from tests.llm_chat.factories import ChatFactory
 
 
@@ -13,16 +12,9 @@ from tests.llm_chat.factories import ChatFactory
 def shop(tmp_path, settings):
     path = build_shop(tmp_path / "shop.sqlite3")
     settings.DATA_SOURCES = f"marketplace=sqlite:///{path}"
-    # Fast failures: no SDK retries, and a short wait for a silent server.
-    settings.LLM_MAX_RETRIES = 0
+    # Fast failures: a short wait for a silent server (tests/conftest.py turns retries off).
     settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
     return path
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer("openai") as server:
-        yield server
 
 
 @pytest.fixture

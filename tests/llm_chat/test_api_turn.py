@@ -12,8 +12,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from apps.accounts.models import ApiToken
 from apps.llm_agent.models import ModelCall
 from apps.llm_agent.providers import PUBLIC_PROVIDER_FAILED, PUBLIC_UNREACHABLE
 from apps.llm_artifact.models import Artifact
@@ -48,7 +48,7 @@ def parse_events(body: str) -> list[tuple[str, dict]]:
 
 def stream(user, url: str, payload: dict | None = None):
     """POST with Accept: text/event-stream through the ASGI-style client, token-authenticated."""
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = ApiToken.objects.create(user=user)[1]
 
     async def go():
         response = await AsyncClient().post(

@@ -2,12 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.datasources.sources import (
-    Engine,
-    UnknownDataSource,
-    default_data_source_name,
-    get_data_source,
-)
+from apps.core.serializers import Serializer
+from apps.datasources.sources import Engine, default_data_source_name, validate_data_source
 
 
 class DataSourceSerializer(serializers.Serializer):
@@ -44,7 +40,7 @@ class DataSourceSchemaSerializer(serializers.Serializer):
     tables = TableSerializer(many=True)
 
 
-class SQLCheckSerializer(serializers.Serializer):
+class SQLCheckSerializer(Serializer):
     """SQL to check against a data source's rules, without running it."""
 
     # Blank SQL is the guard's to answer ("The SQL is empty."), like any other SQL.
@@ -52,14 +48,8 @@ class SQLCheckSerializer(serializers.Serializer):
     data_source = serializers.CharField(
         default=default_data_source_name,
         help_text="A configured data source; the server's default when left out.",
+        validators=[validate_data_source],
     )
-
-    def validate_data_source(self, value: str) -> str:
-        try:
-            get_data_source(value)
-        except UnknownDataSource as exc:
-            raise serializers.ValidationError(str(exc)) from None
-        return value
 
 
 class SQLCheckResultSerializer(serializers.Serializer):

@@ -119,7 +119,9 @@ class SQLViewSet(viewsets.ViewSet):
         source = get_data_source(serializer.validated_data["data_source"])
         try:
             parameters = referenced_parameters(
-                serializer.validated_data["sql"], dialect=source.dialect
+                serializer.validated_data["sql"],
+                dialect=source.dialect,
+                allow_functions=source.allow_functions,
             )
         except SQLRejected as exc:
             result = {"valid": False, "error": exc.message, "parameters": []}

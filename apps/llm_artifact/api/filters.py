@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.db.models import F, Model, QuerySet
-from django.db.models.expressions import OrderBy
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from rest_framework.filters import OrderingFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 
 from apps.llm_artifact.models import Artifact
 
@@ -27,31 +26,14 @@ class ArtifactFilter(filters.FilterSet):
 
 
 class StableOrderingFilter(OrderingFilter):
-    """OrderingFilter whose pages neither repeat nor skip rows.
-
-    The id breaks ties between equal values, and NULLs (never-run artifacts have no
-    last_executed_at) go last in both directions, where SQLite and PostgreSQL disagree.
-    """
+    """OrderingFilter through the queryset's sorted_by(): empty values last, the id as the
+    tie-break, as on the artifact page."""
 
     def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
         ordering = self.get_ordering(request, queryset, view)
         if not ordering:
             return queryset
-        terms = [self._order_term(queryset.model, term) for term in ordering]
-        if not any(term.lstrip("-") in {"id", "pk"} for term in ordering):
-            terms.append("-id" if ordering[0].startswith("-") else "id")
-        return queryset.order_by(*terms)
-
-    @staticmethod
-    def _order_term(model: type[Model], term: str) -> str | OrderBy:
-        name = term.lstrip("-")
-        # Only nullable columns get NULLS LAST: on others it would stop PostgreSQL from
-        # reading the order straight off an index.
-        if not model._meta.get_field(name).null:
-            return term
-        if term.startswith("-"):
-            return F(name).desc(nulls_last=True)
-        return F(name).asc(nulls_last=True)
+        return queryset.sorted_by(*ordering)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
@@ -60,3 +42,10 @@ class StableOrderingFilter(OrderingFilter):
             "descending order, separate several with commas."
         )
         return parameters
+
+
+class ArtifactSearchFilter(SearchFilter):
+    """`?search=` through ArtifactQuerySet.search(), the page's and the admin's rule."""
+
+    def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
+        return queryset.search(request.query_params.get(self.search_param, ""))

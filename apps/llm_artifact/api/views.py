@@ -14,18 +14,22 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import filters, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryResult
 from apps.datasources.exports import EXPORT_FORMATS
-from apps.llm_artifact.api.filters import ArtifactFilter, StableOrderingFilter
+from apps.llm_artifact.api.filters import (
+    ArtifactFilter,
+    ArtifactSearchFilter,
+    StableOrderingFilter,
+)
 from apps.llm_artifact.api.serializers import (
     ArtifactRunSerializer,
     ArtifactSerializer,
@@ -40,9 +44,9 @@ from apps.llm_artifact.api.serializers import (
     RunFailedSerializer,
 )
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
-from apps.llm_artifact.exports import export_response
-from apps.llm_artifact.models import Artifact, ArtifactRun
-from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
+from apps.llm_artifact.download import download_response
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
+from apps.llm_artifact.services import ExportFailed, RunResult, export_artifact, run_artifact
 
 
 class ExportNegotiation(DefaultContentNegotiation):
@@ -84,6 +88,15 @@ CHART_ERROR = PolymorphicProxySerializer(
 CHART_CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 # The chart endpoint's own query parameters; the others are the artifact's parameter values.
 CHART_QUERY_NAMES = {"format", "width", "height", "scale"}
+# The artifact's parameter values on a GET's query string (export, chart).
+QUERY_PARAMS = OpenApiParameter(
+    "params",
+    type={"type": "object", "additionalProperties": {"type": "string"}},
+    style="form",
+    explode=True,
+    description="The artifact's parameter values, each as its own query "
+    "parameter (`?status=paid`); left out, a parameter takes its default.",
+)
 EXPORT_FILE_TYPES = {
     "csv": OpenApiTypes.STR,
     "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
@@ -95,9 +108,10 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     """Your artifacts (staff: everyone's); anyone else's is a 404."""
 
     serializer_class = ArtifactSerializer
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter, StableOrderingFilter]
+    filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
-    search_fields = ["title", "description", "comment", "sql_query"]
+    # Read by the schema; the search itself is ArtifactQuerySet.search().
+    search_fields = SEARCH_FIELDS
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
     def get_queryset(self) -> QuerySet[Artifact]:
@@ -141,12 +155,11 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         artifact = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = _run(artifact, request, serializer.validated_data["params"])
-        if run.outcome != ArtifactRun.Outcome.OK:
+        run, result = _run(artifact, request, serializer.validated_data["params"])
+        if result is None:
             return _run_failed(run)
         # Built by hand rather than through QueryResultSerializer (which documents it): a
         # serializer would walk every one of up to 1,000 rows' values in Python.
-        result: QueryResult = run.result
         return Response(
             {
                 "columns": [{"name": c.name, "type": c.type} for c in result.columns],
@@ -193,14 +206,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
                 default="csv",
                 description="The file type.",
             ),
-            OpenApiParameter(
-                "params",
-                type={"type": "object", "additionalProperties": {"type": "string"}},
-                style="form",
-                explode=True,
-                description="The artifact's parameter values, each as its own query "
-                "parameter (`?status=paid`); left out, a parameter takes its default.",
-            ),
+            QUERY_PARAMS,
         ],
         responses={
             **{
@@ -243,7 +249,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         except ExportFailed as exc:
             return _run_failed(exc.run)
         # A plain Django response: DRF's renderers have nothing to do with a file.
-        return export_response(request._request, export)
+        return download_response(request._request, export)
 
     @extend_schema(
         summary="Draw the artifact's chart as PNG or SVG",
@@ -262,14 +268,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         "or its spec does not fit the result, each problem with its path in the spec).",
         parameters=[
             ChartQuerySerializer,
-            OpenApiParameter(
-                "params",
-                type={"type": "object", "additionalProperties": {"type": "string"}},
-                style="form",
-                explode=True,
-                description="The artifact's parameter values, each as its own query "
-                "parameter (`?status=paid`); left out, a parameter takes its default.",
-            ),
+            QUERY_PARAMS,
         ],
         responses={
             (200, "image/png"): OpenApiResponse(
@@ -312,10 +311,9 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             )
             return _chart_failed(detail, problems, run=None)
         values = {name: value for name, value in data.items() if name not in CHART_QUERY_NAMES}
-        run = _run(artifact, request, values)
-        if run.outcome != ArtifactRun.Outcome.OK:
+        run, result = _run(artifact, request, values)
+        if result is None:
             return _run_failed(run)
-        result: QueryResult = run.result
         fmt = options["format"]
         try:
             image = render_chart(
@@ -352,7 +350,7 @@ def _chart_failed(detail: str, problems: list, *, run: ArtifactRun | None) -> Re
     )
 
 
-def _run(artifact: Artifact, request: Request, raw_params: dict) -> ArtifactRun:
+def _run(artifact: Artifact, request: Request, raw_params: dict) -> RunResult:
     """Run through the one service; bad parameter values are a 400 keyed by their names."""
     try:
         return run_artifact(artifact, user=request.user, raw_params=raw_params)

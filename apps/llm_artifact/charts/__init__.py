@@ -1,6 +1,6 @@
 """Charts for artifacts: Vega-Lite specs checked, suggested and drawn.
 
-- `validate_visualization(spec, columns=...)` -> [ChartError]: the official schema plus our
+- `validate_visualization(spec, columns=...)` -> [ChartProblem]: the official schema plus our
   rules (only the named dataset "results", no URLs, fields that exist).
 - `suggest_visualization(columns, rows_sample)` -> a spec, or {} for table only.
 - `render_chart(spec, columns, rows, fmt=..., ...)` -> SVG/PNG bytes, drawn on the server.
@@ -20,7 +20,7 @@ from apps.llm_artifact.charts.suggest import suggest_visualization
 from apps.llm_artifact.charts.validation import (
     DATASET_NAME,
     SCHEMA_URL,
-    ChartError,
+    ChartProblem,
     Severity,
     validate_visualization,
 )
@@ -29,7 +29,7 @@ __all__ = [
     "DATASET_NAME",
     "MAX_CHART_POINTS",
     "SCHEMA_URL",
-    "ChartError",
+    "ChartProblem",
     "ChartRenderError",
     "Severity",
     "chart_payload",

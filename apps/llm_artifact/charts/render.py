@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import vl_convert
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_artifact.charts.fields import column_name
 from apps.llm_artifact.charts.schema import vega_lite_version
-from apps.llm_artifact.charts.validation import DATASET_NAME, ChartError, validate_visualization
+from apps.llm_artifact.charts.validation import DATASET_NAME, ChartProblem, validate_visualization
 
 MAX_CHART_POINTS = 10_000
 # "container" width has no container on the server: draw at a common content width.
@@ -37,7 +38,7 @@ Format = Literal["svg", "png"]
 class ChartRenderError(Exception):
     """The chart cannot be drawn: no chart, an invalid spec, or the renderer refused it."""
 
-    def __init__(self, message: str, problems: list[ChartError] | None = None) -> None:
+    def __init__(self, message: str, problems: list[ChartProblem] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.problems = problems or []
@@ -76,7 +77,7 @@ def chart_payload(
     - `spec`: the stored spec (a copy) with the "Showing the first N rows" subtitle added
       when the result was truncated or capped; it still holds no data.
     - `datasets`: the rows as records, keyed by column name, values JSON-ready.
-    - `errors`: the spec's validation errors (`ChartError.as_dict()`); when non-empty show
+    - `errors`: the spec's validation errors (`ChartProblem.as_dict()`); when non-empty show
       them instead of embedding.
 
     In the template, `{{ chart|json_script:"chart-<id>" }}`, then in JavaScript::
@@ -103,7 +104,8 @@ def chart_payload(
     errors = [p.as_dict() for p in validate_visualization(spec, columns=names) if p.is_error]
     records, note = chart_records(columns, rows, truncated)
     return {
-        "spec": _with_note(spec, note),
+        # A spec stored before it was bounded may be too deep to put in the page at all.
+        "spec": None if json_problem(spec, max_depth=MAX_STORED_DEPTH) else _with_note(spec, note),
         "datasets": {DATASET_NAME: records},
         "errors": errors,
     }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_artifact.charts.fields import (
     column_name,
     escape_field,
@@ -48,7 +49,7 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
-class ChartError:
+class ChartProblem:
     """One problem in a spec. `path` is dotted ("encoding.x.field", "layer[1].mark")."""
 
     path: str
@@ -78,7 +79,7 @@ def format_path(parts: Iterable[str | int]) -> str:
     return out
 
 
-def validate_visualization(spec: Any, *, columns: list[str] | None) -> list[ChartError]:
+def validate_visualization(spec: Any, *, columns: list[str] | None) -> list[ChartProblem]:
     """Every problem in `spec`, errors first; [] when it can be saved and drawn as is.
 
     `{}` means "table only" and is valid. `columns` are the column names of the artifact's
@@ -88,11 +89,15 @@ def validate_visualization(spec: Any, *, columns: list[str] | None) -> list[Char
     if isinstance(spec, dict) and not spec:
         return []
     if not isinstance(spec, dict):
-        return [ChartError("", "The chart must be a JSON object ({} for a table only).")]
+        return [ChartProblem("", "The chart must be a JSON object ({} for a table only).")]
+    # Before anything walks the spec recursively: NaN, or nesting no renderer can follow.
+    unrenderable = json_problem(spec, max_depth=MAX_STORED_DEPTH)
+    if unrenderable:
+        return [ChartProblem("", unrenderable)]
     size = len(json.dumps(spec, default=str))
     if size > MAX_SPEC_CHARS:
         return [
-            ChartError(
+            ChartProblem(
                 "",
                 f"The chart spec is {size:,} characters long; the limit is {MAX_SPEC_CHARS:,}. "
                 "Charts refer to the run's rows by name and never hold data.",
@@ -124,7 +129,9 @@ def validate_visualization(spec: Any, *, columns: list[str] | None) -> list[Char
 
     ordered = sorted(problems, key=lambda p: p[2] != Severity.ERROR)
     unique = list(dict.fromkeys(ordered))[:MAX_PROBLEMS]
-    return [ChartError(format_path(path), message, severity) for path, message, severity in unique]
+    return [
+        ChartProblem(format_path(path), message, severity) for path, message, severity in unique
+    ]
 
 
 # --- the spec's language and its data --------------------------------------------------------

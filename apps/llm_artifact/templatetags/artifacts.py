@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -11,15 +10,16 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.datasources.executor import ColumnType, ResultColumn
+from apps.llm_artifact.models import Artifact, ArtifactRun
 
 register = template.Library()
 
 # Bootstrap colour per status, so a status reads the same on every page.
 STATUS_COLOURS = {
-    "active": "success",
-    "draft": "secondary",
-    "deprecated": "warning",
-    "failed": "danger",
+    Artifact.Status.ACTIVE: "success",
+    Artifact.Status.DRAFT: "secondary",
+    Artifact.Status.DEPRECATED: "warning",
+    Artifact.Status.FAILED: "danger",
 }
 
 ACTION_ICONS = {
@@ -32,10 +32,10 @@ ACTION_ICONS = {
 
 # Bootstrap colour per run outcome, for the run history and results.
 OUTCOME_COLOURS = {
-    "ok": "success",
-    "error": "danger",
-    "timeout": "warning",
-    "rejected": "danger",
+    ArtifactRun.Outcome.OK: "success",
+    ArtifactRun.Outcome.ERROR: "danger",
+    ArtifactRun.Outcome.TIMEOUT: "warning",
+    ArtifactRun.Outcome.REJECTED: "danger",
 }
 
 NUMERIC_TYPES = {ColumnType.INTEGER, ColumnType.NUMBER}
@@ -54,12 +54,6 @@ def status_colour(status: str) -> str:
 def action_icon(action: str) -> str:
     """{{ message.artifact_action|action_icon }} -> a bootstrap-icons class."""
     return ACTION_ICONS.get(action or "", "bi-file-earmark-code")
-
-
-@register.filter
-def pretty_json(value: object) -> str:
-    """Indented JSON for display; the template's autoescaping still applies to the result."""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
 
 
 @register.filter

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             whose = f" visible to {user.get_username()}" if user else ""
             raise CommandError(f"There is no artifact {artifact_id}{whose}.")
         try:
-            run = run_artifact(artifact, user=user, raw_params=self._params(param))
+            run, result = run_artifact(artifact, user=user, raw_params=self._params(param))
         except ValidationError as exc:
             details = "; ".join(
                 message for messages in exc.message_dict.values() for message in messages
@@ -62,7 +62,6 @@ class Command(BaseCommand):
             raise CommandError(f"Bad parameters: {details}") from None
         if run.outcome != ArtifactRun.Outcome.OK:
             raise CommandError(f"The run failed ({run.get_outcome_display().lower()}): {run.error}")
-        result = run.result
         if output_format == "csv":
             self._write_bytes(csv_chunks(result.columns, [result.rows]))
         elif output_format == "json":

@@ -1,4 +1,5 @@
-"""The HTTP answer for an artifact export, shared by the artifact page and the API."""
+"""The download of an artifact export as an HTTP response, shared by the artifact page
+and the API (the export itself is services.export_artifact)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from apps.core.streaming import streaming_body
 from apps.llm_artifact.services import ArtifactExport
 
 
-def export_response(request: HttpRequest, export: ArtifactExport) -> StreamingHttpResponse:
+def download_response(request: HttpRequest, export: ArtifactExport) -> StreamingHttpResponse:
     """Stream `export` (from services.export_artifact) as a download named after the artifact.
 
     `request` is Django's request (a DRF view passes `request._request`): under ASGI the body

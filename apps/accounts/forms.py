@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django import forms
+
+from apps.accounts.models import ApiToken
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=ApiToken._meta.get_field("name").max_length,
+        required=False,
+        help_text="Something to recognise it by, e.g. “laptop” or “CI”.",
+    )

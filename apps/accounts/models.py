@@ -1,0 +1,50 @@
+"""API tokens: django-rest-knox keeps only a digest of each secret, several per user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from knox.models import AbstractAuthToken, AuthTokenManager
+
+# A token used again within this long keeps its recorded last use: one write a minute at most.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def owned_by(self, user) -> ApiTokenQuerySet:
+        return self.filter(user=user)
+
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
+
+
+class ApiTokenManager(AuthTokenManager.from_queryset(ApiTokenQuerySet)):
+    """`create(user, name=...)` returns `(token, secret)`; only the digest is stored."""
+
+
+class ApiToken(AbstractAuthToken):
+    # The label the user gave it, to tell their tokens apart ("laptop", "CI").
+    name = models.CharField(max_length=100, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenManager()
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'API token'} of {self.user} ({self.token_key[:8]}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expiry is not None and self.expiry <= timezone.now()
+
+    def mark_used(self) -> None:
+        now = timezone.now()
+        if self.last_used is None or now - self.last_used >= LAST_USED_RESOLUTION:
+            self.last_used = now
+            ApiToken.objects.filter(pk=self.pk).update(last_used=now)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/<str:digest>/revoke/", views.token_revoke, name="token_revoke"),
+]

@@ -1,0 +1,191 @@
+"""What the artifact page shows, shared by its views (views.py) and the chart editor
+(views_chart.py): the artifact looked up for the user, the run panel, the run history, the
+statistics and where the artifact came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from apps.core.http import HtmxHttpRequest
+from apps.datasources.executor import QueryResult, ResultColumn
+from apps.datasources.exports import EXPORT_FORMATS
+from apps.datasources.sources import all_data_sources
+from apps.llm_artifact.charts import chart_payload, chart_records
+from apps.llm_artifact.forms import ArtifactRunForm
+from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.parameters import validate_declarations
+
+# The run history on the artifact page.
+RECENT_RUNS = 10
+EXPORT_LABELS = {"csv": "CSV", "json": "JSON", "xlsx": "XLSX"}
+
+
+def visible_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
+    artifacts = Artifact.objects.visible_to(request.user).with_related()
+    # The chart editor checks fields against the latest result: fetched in the same query.
+    return get_object_or_404(artifacts.with_last_result_columns(), pk=pk)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """The rows of a run's result to show, and what to say about the rest."""
+
+    columns: list[ResultColumn]
+    rows: list
+    # Rows the run returned (at most the source's display cap) and whether it had more.
+    row_count: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, result: QueryResult | None, *, limit: int | None = None) -> ResultTable | None:
+        if result is None:
+            return None
+        rows = result.rows if limit is None else result.rows[:limit]
+        return cls(result.columns, rows, result.row_count, result.truncated)
+
+    @property
+    def shown(self) -> int:
+        return len(self.rows)
+
+    @property
+    def cut(self) -> bool:
+        """Fewer rows are shown than the run returned (a chat card's preview)."""
+        return self.shown < self.row_count
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    label: str
+    base_url: str
+    query: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}?{self.query}" if self.query else self.base_url
+
+
+def page_chart(artifact: Artifact, result: QueryResult | None) -> dict | None:
+    """What the artifact page's run panel draws: the chart, or at least the rows.
+
+    A table-only artifact still gets the rows (spec None), so the chart editor can preview
+    a spec being written over the result on the page.
+    """
+    if result is None:
+        return None
+    if artifact.visualization_config:
+        return chart_payload(
+            artifact.visualization_config, result.columns, result.rows, result.truncated
+        )
+    records, _note = chart_records(result.columns, result.rows, result.truncated)
+    return {"spec": None, "datasets": {"results": records}, "errors": []}
+
+
+def card_chart(artifact: Artifact, result: QueryResult | None) -> dict | None:
+    """The chart a chat card draws after a run: all the run's rows, not only those listed."""
+    if result is None or not artifact.visualization_config:
+        return None
+    return chart_payload(
+        artifact.visualization_config, result.columns, result.rows, result.truncated
+    )
+
+
+def _chart_image_links(artifact: Artifact, query: str) -> list[ExportLink]:
+    """Server-drawn PNG and SVG of the chart (the API endpoint; it runs the query)."""
+    if not artifact.visualization_config:
+        return []
+    return [
+        ExportLink(
+            label,
+            reverse("api:artifact-chart", kwargs={"pk": artifact.pk, "format": fmt}),
+            query,
+        )
+        for fmt, label in (("png", "PNG"), ("svg", "SVG"))
+    ]
+
+
+def _data_source_url(artifact: Artifact) -> str:
+    # Only a configured source has a schema page; a link to a 404 helps nobody.
+    if artifact.data_source in all_data_sources():
+        return reverse("datasources:data_source_detail", args=[artifact.data_source])
+    return ""
+
+
+def declarations_error_of(artifact: Artifact) -> str:
+    """Why the artifact's parameter declarations cannot make a form ("" when they can).
+
+    Saving validates them, but a row can be stored without full_clean (bulk tools)."""
+    try:
+        validate_declarations(artifact.query_params)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
+def run_context(
+    artifact: Artifact,
+    *,
+    form: ArtifactRunForm | None = None,
+    run: ArtifactRun | None = None,
+    result: QueryResult | None = None,
+    export_format: str = "",
+) -> dict:
+    """What the run panel, the run history and the statistics show: `run` as recorded, and
+    its `result` when it succeeded."""
+    declarations_error = declarations_error_of(artifact)
+    if form is None and not declarations_error:
+        form = ArtifactRunForm(artifact.query_params)
+    query = form.query_string() if form is not None else ""
+    return {
+        "artifact": artifact,
+        "run_form": form,
+        "declarations_error": declarations_error,
+        "run": run,
+        "result_table": ResultTable.of(result),
+        "chart": page_chart(artifact, result),
+        "export_format": EXPORT_LABELS.get(export_format, ""),
+        "export_links": [
+            ExportLink(
+                label, reverse("llm_artifact:artifact_export", args=[artifact.pk, key]), query
+            )
+            for key, label in EXPORT_LABELS.items()
+            if key in EXPORT_FORMATS
+        ],
+        "chart_links": _chart_image_links(artifact, query),
+        "recent_runs": artifact.runs.select_related("user")[:RECENT_RUNS],
+        "data_source_url": _data_source_url(artifact),
+    }
+
+
+def detail_context(request: HtmxHttpRequest, artifact: Artifact, chart_editor: dict) -> dict:
+    """Where the artifact came from, and the chart editor in the state `chart_editor` gives
+    (views_chart.chart_context)."""
+    created_by = (
+        artifact.messages.filter(artifact_action="created")
+        .select_related("chat")
+        .order_by("created_at", "id")
+        .first()
+    )
+    user = request.user
+    # Links only to chats this user may open, so they never lead to a 404.
+    chat_visible = artifact.chat is not None and artifact.chat.is_visible_to(user)
+    if created_by and not created_by.chat.is_visible_to(user):
+        created_by = None
+    return {
+        "artifact": artifact,
+        "created_by": created_by,
+        "chat_visible": chat_visible,
+        **chart_editor,
+    }
+
+
+def detail_page(
+    request: HtmxHttpRequest, artifact: Artifact, chart_editor: dict, status: int = 200
+) -> HttpResponse:
+    """The whole artifact page with the chart editor in the given state (no JavaScript)."""
+    context = {**detail_context(request, artifact, chart_editor), **run_context(artifact)}
+    return render(request, "llm_artifact/artifact_detail.html", context, status=status)
