@@ -213,7 +213,7 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     import datetime as dt
     from types import SimpleNamespace
 
-    from rest_framework.authtoken.models import Token
+    from apps.accounts.models import ApiToken
 
     from apps.datasources.schema import clear_schema_cache
     from apps.llm_artifact.models import ArtifactRun
@@ -281,7 +281,7 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
         artifact=artifact,
         data_source="marketplace",
         tokens={
-            user.username: Token.objects.get_or_create(user=user)[0].key
+            user.username: ApiToken.objects.create(user=user)[1]
             for user in (owner, other_user, staff)
         },
     )
