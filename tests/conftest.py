@@ -214,7 +214,6 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     from types import SimpleNamespace
 
     from apps.accounts.models import ApiToken
-
     from apps.datasources.schema import clear_schema_cache
     from apps.llm_artifact.models import ArtifactRun
     from apps.llm_chat.models import Message
