@@ -5,7 +5,8 @@ every method it accepts, as the owner, another user, staff and anonymous, with t
 filled with the owner's real objects:
 
 - the owner and staff get an answer (never 401/403/404 and never a 5xx; staff may get 403
-  for writes in another user's objects, such as posting in their chat);
+  for writes in another user's objects, such as posting in their chat, and 404 like anyone
+  for what is the owner's alone, such as their API tokens: OWNER_ONLY);
 - another user gets 404 for the owner's objects (never 200 or 403, which reveal that they
   exist, never a 5xx), and no page or API answer shows them the owner's objects' names;
 - anonymous is sent to the sign-in page (pages) or gets 401/403 (API).
