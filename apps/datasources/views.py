@@ -53,6 +53,11 @@ class TableMatch:
         return len(self.info.columns)
 
     @property
+    def composite_keys(self) -> list[ForeignKeyInfo]:
+        """Keys of several columns, which the column rows cannot show one by one."""
+        return [key for key in self.info.foreign_keys if len(key.columns) > 1]
+
+    @property
     def rows(self) -> list[tuple[object, ForeignKeyInfo | None]]:
         """(column, its single-column foreign key or None), in column order."""
         return [(column, self.info.foreign_key_for(column.name)) for column in self.info.columns]

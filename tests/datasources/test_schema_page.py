@@ -305,3 +305,31 @@ def test_postgres_schema_page_shows_keys_counts_and_samples(owner_client, postgr
     assert f'href="{url}#table-customers"' in orders
     assert '<span class="schema-rows">≈ 10 rows</span>' in orders
     assert "Sample rows (5)" in orders
+
+
+def test_a_key_of_several_columns_is_spelled_out(owner_client, tmp_path, settings):
+    path = tmp_path / "keys.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "CREATE TABLE parents (a INTEGER, b INTEGER, PRIMARY KEY (a, b));"
+            "CREATE TABLE kids (id INTEGER PRIMARY KEY, pa INTEGER, pb INTEGER,"
+            " FOREIGN KEY (pa, pb) REFERENCES parents (a, b));"
+        )
+    settings.DATA_SOURCES = f"keys=sqlite:///{path}"
+    settings.DEFAULT_DATA_SOURCE = "keys"
+    clear_schema_cache()
+    url = reverse("datasources:data_source_detail", args=["keys"])
+    content = owner_client.get(url).content.decode()
+    kids = table_section(content, "kids")
+    assert re.search(
+        r'Key <span class="font-monospace">\(pa, pb\)</span> joins '
+        rf'<a [^>]*href="{url}#table-parents">parents\(a, b\)</a>',
+        kids,
+    )
+    assert "Referenced by" in table_section(content, "parents")
+
+
+def test_a_table_with_nothing_to_list_has_no_empty_joins_box(owner_client, sources):
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert "schema-joins" not in table_section(content, "orders")  # keys show in the rows
+    assert "schema-joins" in table_section(content, "customers")  # referenced by orders
