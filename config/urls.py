@@ -32,6 +32,9 @@ urlpatterns = [
     path("chats/", include("apps.llm_chat.urls")),
     path("artifacts/", include("apps.llm_artifact.urls")),
     path("data-sources/", include("apps.datasources.urls")),
+    # The admin's "Log out" signs out the same way, with the same message (admin:logout still
+    # names this path; Django's own view would end on the same page without a word).
+    path("admin/logout/", SignOutView.as_view()),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): no inline script

@@ -75,3 +75,10 @@ def test_api_root_describes_the_api(persona, request, api_client):
     assert "<br" not in content.split("<h1>LLM Artifacts API</h1>", 1)[1].split("</p>", 1)[0]
     json_root = api_client.get(reverse("api:api-root"), HTTP_ACCEPT="application/json")
     assert "artifacts" in json_root.json()
+
+
+def test_signing_out_of_the_admin_says_so_too(staff_client):
+    response = staff_client.post(reverse("admin:logout"), follow=True)
+    assert response.redirect_chain == [(reverse("login"), 302)]
+    assert "You have signed out." in response.content.decode()
+    assert staff_client.get(reverse("admin:index")).status_code == 302  # signed out for real
