@@ -4,6 +4,7 @@ each table's sample rows open on demand."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
@@ -11,6 +12,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from apps.datasources.schema import clear_schema_cache
+from tests.browser.test_csp import watch_csp
 from tests.conftest import UserFactory
 from tests.datasources import sample
 
@@ -18,12 +20,15 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def shop(transactional_db, tmp_path, settings, live_server, page: Page) -> Page:
+def shop(transactional_db, tmp_path, settings, live_server, page: Page) -> Iterator[Page]:
+    """The signed-in page on the shop's schema; a Content-Security-Policy violation fails."""
     sample.use_sqlite(tmp_path, settings, name="shop")
     clear_schema_cache()
     user = UserFactory(username="analyst")
     page.context.add_cookies([_session_cookie(user, live_server.url)])
-    return page
+    violations = watch_csp(page)
+    yield page
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 def _session_cookie(user, url: str) -> dict:
