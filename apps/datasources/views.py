@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from apps.core.http import HtmxHttpRequest, page_or_partial
 from apps.datasources import schema
 from apps.datasources.executor import QueryFailed
-from apps.datasources.schema import ForeignKeyInfo, SampleRows, TableInfo
+from apps.datasources.schema import ColumnInfo, ForeignKeyInfo, SampleRows, TableInfo
 from apps.datasources.sources import (
     DataSource,
     UnknownDataSource,
@@ -58,7 +58,7 @@ class TableMatch:
         return [key for key in self.info.foreign_keys if len(key.columns) > 1]
 
     @property
-    def rows(self) -> list[tuple[object, ForeignKeyInfo | None]]:
+    def rows(self) -> list[tuple[ColumnInfo, ForeignKeyInfo | None]]:
         """(column, its single-column foreign key or None), in column order."""
         return [(column, self.info.foreign_key_for(column.name)) for column in self.info.columns]
 
