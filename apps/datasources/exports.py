@@ -53,19 +53,47 @@ def export_filename(title: str, export_format: str) -> str:
 # --- CSV -----------------------------------------------------------------------------
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+PLAIN_NUMBER = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+# Text a spreadsheet would run: a formula start that is not a plain number ("-5" is fine).
+# One compiled pattern, so a whole column can be checked at C speed (map(FORMULA_RE.match)).
+FORMULA_RE = re.compile(rf"(?!{PLAIN_NUMBER}\Z)[=+\-@\t\r]")
+# Values the csv module writes as they should appear; anything else goes through _csv_value.
+_WRITTEN_AS_IS = {int, float, type(None)}
 
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, str):
-        if value.startswith(FORMULA_START) and not PLAIN_NUMBER_RE.fullmatch(value):
-            return "'" + value
-        return value
+        return "'" + value if FORMULA_RE.match(value) else value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=json_friendly)
     return value
+
+
+def _csv_rows(batch: list[tuple]) -> list[tuple] | Iterable[tuple]:
+    """The batch with the values a spreadsheet must not see as they are made safe.
+
+    Decided per column and per batch from the values themselves, not from the column's
+    type: SQLite puts any type in any column (and a column computed by an expression has
+    no declared type), so a column typed integer from its first rows may still hold text
+    later. The checks run at C speed over a whole column; only a column that holds a
+    formula-like text, a boolean or a list goes through _csv_value value by value, and a
+    batch without any is written as the driver returned it.
+    """
+    if not batch:
+        return batch
+    columns = list(zip(*batch, strict=True))
+    changed = False
+    for index, values in enumerate(columns):
+        kinds = set(map(type, values))
+        if kinds <= _WRITTEN_AS_IS:
+            continue
+        if kinds <= {str, type(None)} and not any(map(FORMULA_RE.match, filter(None, values))):
+            continue
+        columns[index] = list(map(_csv_value, values))
+        changed = True
+    return zip(*columns, strict=True) if changed else batch
 
 
 def csv_chunks(columns: list[ResultColumn], batches: Iterable[list[tuple]]) -> Iterator[bytes]:
@@ -77,7 +105,7 @@ def csv_chunks(columns: list[ResultColumn], batches: Iterable[list[tuple]]) -> I
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([_csv_value(value) for value in row] for row in batch)
+        writer.writerows(_csv_rows(batch))
         yield buffer.getvalue().encode()
 
 

@@ -63,6 +63,44 @@ def test_csv_neutralises_text_a_spreadsheet_would_run(value: str, written: str) 
     assert _csv([ResultColumn("v", "text")], [[(value,)]])[1] == [written]
 
 
+def test_csv_neutralises_formulas_in_any_column_whatever_its_type() -> None:
+    # Typed integer and date from earlier rows, an untyped expression column, a column
+    # of mixed values: text that a spreadsheet would run is neutralised wherever it is.
+    columns = [
+        ResultColumn("n", "integer"),
+        ResultColumn("day", "date"),
+        ResultColumn("expr", "unknown"),
+        ResultColumn("mixed", "number"),
+    ]
+    batches = [
+        [(1, "2024-01-01", None, 1.5), (2, "2024-01-02", "ok", 2)],
+        [(3, "=1+1", "@SUM(A1)", "-2+3"), (4, "2024-01-04", "-5", True)],
+        [("+cmd", None, "\tpad", None)],
+    ]
+    assert _csv(columns, batches)[1:] == [
+        ["1", "2024-01-01", "", "1.5"],
+        ["2", "2024-01-02", "ok", "2"],
+        ["3", "'=1+1", "'@SUM(A1)", "'-2+3"],
+        ["4", "2024-01-04", "-5", "true"],
+        ["'+cmd", "", "'\tpad", ""],
+    ]
+
+
+def test_csv_neutralises_formulas_computed_by_sqlite_expressions(shop_sqlite: Path) -> None:
+    # SQLite declares no type for an expression's column, and the first rows looked like
+    # numbers: the formula in a later batch must still be caught.
+    sql = (
+        "SELECT id, CASE WHEN id > 2 THEN '=HYPERLINK(\"x\")' ELSE id END AS v, "
+        "'-' || id AS negative, '@' || name AS at FROM customers ORDER BY id"
+    )
+    with stream("shop", sql, batch_size=2) as (columns, batches):
+        parsed = _csv(columns, batches)
+    assert parsed[1][1:3] == ["1", "-1"]
+    assert parsed[3][1] == '\'=HYPERLINK("x")'
+    assert all(row[3].startswith("'@") for row in parsed[1:])
+    assert all(row[2] == f"-{row[0]}" for row in parsed[1:])
+
+
 def test_csv_is_produced_batch_by_batch() -> None:
     def batches():
         yield [(1,)]
