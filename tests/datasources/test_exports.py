@@ -8,6 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.datasources import exports
 from apps.datasources.executor import ResultColumn, execute, stream
@@ -64,26 +66,49 @@ def test_csv_neutralises_text_a_spreadsheet_would_run(value: str, written: str) 
 
 
 def test_csv_neutralises_formulas_in_any_column_whatever_its_type() -> None:
-    # Typed integer and date from earlier rows, an untyped expression column, a column
-    # of mixed values: text that a spreadsheet would run is neutralised wherever it is.
+    # Typed integer and date from earlier rows, an untyped column, a number column that
+    # holds text later: text that a spreadsheet would run is neutralised wherever it is.
     columns = [
         ResultColumn("n", "integer"),
         ResultColumn("day", "date"),
         ResultColumn("expr", "unknown"),
         ResultColumn("mixed", "number"),
+        ResultColumn("flag", "boolean"),
     ]
     batches = [
-        [(1, "2024-01-01", None, 1.5), (2, "2024-01-02", "ok", 2)],
-        [(3, "=1+1", "@SUM(A1)", "-2+3"), (4, "2024-01-04", "-5", True)],
-        [("+cmd", None, "\tpad", None)],
+        [(1, "2024-01-01", None, 1.5, True), (2, "2024-01-02", "ok", -2, None)],
+        [(3, "=1+1", "@SUM(A1)", "-2+3", False), (4, "2024-01-04", "-5", "+1e3", True)],
+        [("+cmd", None, "\tpad", '-"quoted, with a comma"', None)],
+        [("\rcr", "a\n=b", ["=x"], "@", None)],
     ]
     assert _csv(columns, batches)[1:] == [
-        ["1", "2024-01-01", "", "1.5"],
-        ["2", "2024-01-02", "ok", "2"],
-        ["3", "'=1+1", "'@SUM(A1)", "'-2+3"],
-        ["4", "2024-01-04", "-5", "true"],
-        ["'+cmd", "", "'\tpad", ""],
+        ["1", "2024-01-01", "", "1.5", "true"],
+        ["2", "2024-01-02", "ok", "-2", ""],
+        ["3", "'=1+1", "'@SUM(A1)", "'-2+3", "false"],
+        ["4", "2024-01-04", "-5", "+1e3", "true"],
+        ["'+cmd", "", "'\tpad", '\'-"quoted, with a comma"', ""],
+        ["'\rcr", "a\n=b", '["=x"]', "'@", ""],
     ]
+
+
+# Values made of what matters to the check: formula starts, digits, number punctuation,
+# and what makes the csv module quote a field.
+CSV_VALUES = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.text(alphabet='=+-@\t\r\n,". e0123456789aZ', max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(CSV_VALUES, CSV_VALUES, CSV_VALUES), max_size=6))
+def test_csv_writes_what_checking_every_value_would(rows) -> None:
+    columns = [ResultColumn(name, "text") for name in ("a", "b", "c")]
+    expected = io.StringIO()
+    csv.writer(expected).writerows([[exports._csv_value(v) for v in row] for row in rows])
+    written = b"".join(csv_chunks(columns, [rows[:3], rows[3:]])).decode()
+    assert written == "a,b,c\r\n" + expected.getvalue()
 
 
 def test_csv_neutralises_formulas_computed_by_sqlite_expressions(shop_sqlite: Path) -> None:
