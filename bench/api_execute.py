@@ -1,6 +1,6 @@
 """The API's execute endpoint over HTTP against a bare ASGI app, for a result of the display cap.
 
-    .venv/bin/python bench/api_execute.py [--rows 1000] [--repeats 30]
+    .venv/bin/python bench/api_execute.py [--rows 1000] [--repeats 50]
 
 POST /api/artifacts/{id}/execute/ returns at most the display cap (1,000 rows). The app
 runs under uvicorn on loopback (ASGI, as `make run` serves) beside a bare ASGI app
@@ -146,7 +146,7 @@ def over_http(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
     servers: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as directory:
