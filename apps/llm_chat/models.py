@@ -9,7 +9,9 @@ from django.db import models, transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
+from apps.core.markdown import RENDERER_VERSION, render_markdown
 from apps.core.querysets import OwnedQuerySet
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
@@ -108,11 +110,31 @@ class MessageQuerySet(models.QuerySet):
 
     def with_artifacts(self) -> MessageQuerySet:
         """The main artifact and every linked one (with its artifact), in two queries for any
-        number of messages: what the chat page's cards and the API's `artifacts` show."""
+        number of messages: what the chat page's cards and the API's `artifacts` show.
+
+        The links land in a plain list (Message.links): read through the related manager
+        (`artifact_links.all()`), each message would clone the prefetch queryset, a deepcopy
+        that cost more than the rest of a long chat's page.
+        """
         links = Prefetch(
-            "artifact_links", queryset=MessageArtifact.objects.select_related("artifact")
+            "artifact_links",
+            queryset=MessageArtifact.objects.select_related("artifact"),
+            to_attr="prefetched_links",
         )
         return self.with_artifact().prefetch_related(links)
+
+    def latest_page(self, size: int, *, before: Message | None = None) -> tuple[list, bool]:
+        """The last `size` messages (of those before `before`, if given), oldest first, and
+        whether older ones exist: one query, however long the chat. Keyset on the ordering
+        (created_at, id), so the index on (chat, created_at) serves every page."""
+        rows = self.order_by("-created_at", "-id")
+        if before is not None:
+            rows = rows.filter(
+                Q(created_at__lt=before.created_at)
+                | Q(created_at=before.created_at, id__lt=before.pk)
+            )
+        found = list(rows[: size + 1])
+        return found[:size][::-1], len(found) > size
 
 
 # Choices live at module level so Meta's constraints can be built from them (a nested class
@@ -161,6 +183,11 @@ class Message(models.Model):
     )
     # The provider-level messages of this turn, kept for exact replay on later turns.
     model_messages = models.JSONField(default=list, blank=True)
+    # A final reply's Markdown, rendered and sanitised once (apps/core/markdown.py), and the
+    # renderer version that wrote it: 0 for none yet, older than RENDERER_VERSION for HTML to
+    # render again when next shown (Message.fill_html).
+    content_html = models.TextField(blank=True, editable=False)
+    content_html_version = models.PositiveSmallIntegerField(default=0, editable=False)
     # An assistant reply points at the user message it answers: the turn is retried from there.
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
@@ -216,6 +243,53 @@ class Message(models.Model):
             MaxLengthValidator(MESSAGE_MAX_LENGTH)(self.content)
         except ValidationError as exc:
             raise ValidationError({"content": exc.error_list}) from None
+
+    @property
+    def links(self) -> list[MessageArtifact]:
+        """The message's artifact links with their artifacts: prefetched by with_artifacts(),
+        else read now."""
+        prefetched = getattr(self, "prefetched_links", None)
+        if prefetched is not None:
+            return prefetched
+        return list(self.artifact_links.select_related("artifact"))
+
+    # --- A reply's HTML, rendered once it is final -------------------------------------------
+
+    @property
+    def has_final_html(self) -> bool:
+        """Whether the stored HTML is the current renderer's rendering of the final text."""
+        return self.status != Status.PENDING and self.content_html_version == RENDERER_VERSION
+
+    @property
+    def html(self) -> SafeString:
+        """The reply's sanitised HTML: stored once the reply is final, rendered while it
+        streams (or if the stored HTML is stale and was not filled)."""
+        if self.has_final_html:
+            # Safe: written by render_markdown (nh3's allow-list), never by hand.
+            return mark_safe(self.content_html)
+        return render_markdown(self.content)
+
+    def render_html(self) -> None:
+        """Render and keep this reply's HTML (not saved: the caller's update_fields say so)."""
+        final = self.role == Role.ASSISTANT and self.status != Status.PENDING
+        self.content_html = str(render_markdown(self.content)) if final else ""
+        self.content_html_version = RENDERER_VERSION if final else 0
+
+    HTML_FIELDS = ["content_html", "content_html_version"]
+
+    @classmethod
+    def fill_html(cls, messages: list[Message]) -> None:
+        """Render and store the HTML of final replies that have none or a stale one (rows from
+        before this field, or a newer renderer): one UPDATE per stale reply, once ever."""
+        stale = [
+            m
+            for m in messages
+            if m.role == Role.ASSISTANT and m.status != Status.PENDING and not m.has_final_html
+        ]
+        for message in stale:
+            message.render_html()
+        if stale:
+            cls.objects.bulk_update(stale, cls.HTML_FIELDS, batch_size=100)
 
     # --- An assistant reply's life: started (or restarted), then finished or failed ---------
 
@@ -307,7 +381,8 @@ class Message(models.Model):
         self.status, self.content, self.error = status, content, error
         self.model_messages = model_messages
         self.input_tokens, self.output_tokens = tokens
-        self.save(update_fields=self.TURN_FIELDS)
+        self.render_html()
+        self.save(update_fields=[*self.TURN_FIELDS, *self.HTML_FIELDS])
 
     def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
         """Record that this message created or updated an artifact.

@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import aget_object_or_404, redirect, render
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -35,6 +36,9 @@ from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
 
 CHATS_PER_PAGE = 25
+# A chat page shows this many of the latest messages; "Load earlier messages" adds the page
+# before, so a long chat costs what a short one does.
+MESSAGES_PER_PAGE = 50
 # While a reply streams, the page shows the raw text as it arrives and, this often, the
 # server's sanitised Markdown of everything so far (tables, lists), never the browser's own.
 MARKDOWN_REFRESH_SECONDS = 0.5
@@ -73,7 +77,7 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
     its own still has its card.
     """
     for message in chat_messages:
-        message.cards = [(link.artifact, link.action) for link in message.artifact_links.all()]
+        message.cards = [(link.artifact, link.action) for link in message.links]
         message.retryable = (
             message.role == Message.Role.ASSISTANT
             and message.reply_to_id is not None
@@ -82,21 +86,42 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
     return chat_messages
 
 
-def _chat_messages(chat: Chat) -> list[Message]:
-    """The chat's messages in order, with their artifacts, in two queries however many."""
-    return _with_cards(list(chat.messages.with_artifacts()))
+def _chat_messages(chat: Chat, before: Message | None = None) -> tuple[list[Message], bool]:
+    """The latest page of the chat's messages (or the page before `before`) in order, with
+    their artifacts and stored HTML, in three queries however long the chat; and whether
+    there are earlier ones."""
+    page, has_earlier = chat.messages.with_artifacts().latest_page(MESSAGES_PER_PAGE, before=before)
+    Message.fill_html(page)  # replies from before the HTML was stored: once, then kept
+    return _with_cards(page), has_earlier
 
 
-def _chat_context(request: HtmxHttpRequest, chat: Chat, form: MessageForm) -> dict:
+def _before(request: HtmxHttpRequest, chat: Chat) -> Message | None:
+    """The message named by ?before=<id>: the page shows the messages before it."""
+    raw = request.GET.get("before")
+    if not raw:
+        return None
+    try:
+        pk = int(raw)
+    except ValueError:
+        raise BadRequest("?before= takes a message id.") from None
+    return get_object_or_404(Message.objects.filter(chat=chat).only("pk", "created_at"), pk=pk)
+
+
+def _chat_context(
+    request: HtmxHttpRequest, chat: Chat, form: MessageForm, *, before: Message | None = None
+) -> dict:
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
-    chat_messages = _chat_messages(chat)
+    chat_messages, has_earlier = _chat_messages(chat, before)
     return {
         "chat": chat,
         "can_post": chat.can_post(request.user),
         "show_owner": chat.owner_id != request.user.pk,
         "chat_messages": chat_messages,
+        "has_earlier": has_earlier,
+        "before": before,
         "form": form,
-        "awaiting": _awaiting_reply(chat_messages),
+        # Only the latest page ends where a reply may be awaited.
+        "awaiting": None if before else _awaiting_reply(chat_messages),
     }
 
 
@@ -111,7 +136,11 @@ def _awaiting_reply(chat_messages: list[Message]) -> Message | None:
 @require_GET
 def chat_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = get_chat_for_user(request.user, pk)
-    context = _chat_context(request, chat, _new_message_form(chat))
+    before = _before(request, chat)
+    context = _chat_context(request, chat, _new_message_form(chat), before=before)
+    if request.htmx and before is not None:
+        # "Load earlier messages": the page before, swapped in above what is shown.
+        return render(request, "llm_chat/chat_detail.html#earlier_page", context)
     return render(request, "llm_chat/chat_detail.html", context)
 
 
