@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,6 +22,21 @@ MESSAGE_MAX_LENGTH = 10_000
 # Longer than any agent turn can run (a bounded number of model requests, each bounded by the
 # request timeout), so a reply still pending after this was orphaned by a crash.
 STALE_PENDING_AFTER = dt.timedelta(hours=1)
+# A title made from the first question: long enough to tell chats apart in the list.
+TITLE_FROM_QUESTION_LENGTH = 60
+
+
+def title_from_question(question: str) -> str:
+    """A short title for a chat from its first question, without asking a model: the first
+    sentence, cut at a word boundary to TITLE_FROM_QUESTION_LENGTH characters."""
+    text = " ".join(question.split())
+    sentence = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
+    if len(sentence) <= TITLE_FROM_QUESTION_LENGTH:
+        return sentence or "New chat"
+    cut = sentence[: TITLE_FROM_QUESTION_LENGTH - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 class TurnRefused(Exception):
@@ -30,6 +46,13 @@ class TurnRefused(Exception):
 class ChatQuerySet(OwnedQuerySet):
     # visible_to(user): staff see every chat; everyone else only their own.
     owner_lookup = "owner"
+
+    def search(self, query: str) -> ChatQuerySet:
+        """Chats whose title contains every word of `query` (case-insensitive)."""
+        chats = self
+        for word in query.split()[:10]:
+            chats = chats.filter(title__icontains=word)
+        return chats
 
     def with_counts(self) -> ChatQuerySet:
         # Subqueries rather than two joined Counts, which would multiply each other.
@@ -87,6 +110,12 @@ class Chat(models.Model):
         sharing extends this one rule.
         """
         return user.is_authenticated and self.owner_id == user.pk
+
+    def rename(self, title: str) -> None:
+        """A new title, checked by the model's rules (not blank, at most 200 characters)."""
+        self.title = title.strip()
+        self.full_clean(validate_unique=False, validate_constraints=False)
+        self.save(update_fields=["title", "updated_at"])
 
     def touch(self) -> None:
         """Mark activity now: the chat list is ordered by it. One UPDATE, no other field."""
@@ -150,6 +179,8 @@ class Status(models.TextChoices):
     COMPLETE = "complete", "Complete"
     PENDING = "pending", "Pending"
     ERROR = "error", "Error"
+    # The owner pressed Stop: what was written is kept, and Retry asks again.
+    STOPPED = "stopped", "Stopped"
 
 
 class ArtifactAction(models.TextChoices):
@@ -186,8 +217,8 @@ class Message(models.Model):
     # A final reply's Markdown, rendered and sanitised once (apps/core/markdown.py), and the
     # renderer version that wrote it: 0 for none yet, older than RENDERER_VERSION for HTML to
     # render again when next shown (Message.fill_html).
-    content_html = models.TextField(blank=True, editable=False)
-    content_html_version = models.PositiveSmallIntegerField(default=0, editable=False)
+    content_html = models.TextField(blank=True, default="", db_default="", editable=False)
+    content_html_version = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     # An assistant reply points at the user message it answers: the turn is retried from there.
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
@@ -301,13 +332,14 @@ class Message(models.Model):
         Status.PENDING: "This message is being answered.",
         Status.COMPLETE: "This message already has a reply.",
         Status.ERROR: "This reply failed; retry it instead.",
+        Status.STOPPED: "This reply was stopped; retry it instead.",
     }
 
     @property
     def is_retryable(self) -> bool:
         """Whether Retry applies: the reply failed, or it has been pending so long that the
         process writing it must have died (a cancelled turn marks itself `error`)."""
-        if self.status == Status.ERROR:
+        if self.status in (Status.ERROR, Status.STOPPED):
             return True
         return (
             self.status == Status.PENDING and self.created_at < timezone.now() - STALE_PENDING_AFTER
@@ -365,6 +397,15 @@ class Message(models.Model):
             Status.ERROR,
             content=text,
             error=reason,
+            model_messages=model_messages,
+            tokens=(tokens[0] or None, tokens[1] or None),
+        )
+
+    def stop(self, text: str, model_messages: list, *, tokens: tuple[int, int]) -> None:
+        """The owner stopped the turn: keep what was written, marked stopped."""
+        self._write_turn(
+            Status.STOPPED,
+            content=text,
             model_messages=model_messages,
             tokens=(tokens[0] or None, tokens[1] or None),
         )

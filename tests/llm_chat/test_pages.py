@@ -128,21 +128,22 @@ def test_chat_list_is_paginated(owner_client, owner):
 # --- Starting a chat -------------------------------------------------------------------------
 
 
-def test_start_a_chat_with_an_agent(owner_client, owner):
+def test_start_a_chat_with_its_first_question(owner_client, owner):
     agent = AgentFactory(name="Analyst")
     response = owner_client.post(
-        reverse("llm_chat:chat_create"), {"agent": agent.pk, "title": "Churn"}
+        reverse("llm_chat:chat_create"),
+        {"agent": agent.pk, "content": "How many orders were cancelled in March? By week."},
     )
     chat = Chat.objects.get()
     assert response.status_code == 302
     assert response.url == chat_url(chat)
-    assert (chat.owner, chat.agent, chat.title) == (owner, agent, "Churn")
-
-
-def test_a_chat_without_title_is_named_after_its_agent(owner_client):
-    agent = AgentFactory(name="Analyst")
-    owner_client.post(reverse("llm_chat:chat_create"), {"agent": agent.pk, "title": ""})
-    assert Chat.objects.get().title == "Chat with Analyst"
+    assert (chat.owner, chat.agent) == (owner, agent)
+    assert chat.title == "How many orders were cancelled in March?"
+    question = chat.messages.get()
+    assert (question.role, question.content) == (
+        "user",
+        "How many orders were cancelled in March? By week.",
+    )
 
 
 @pytest.mark.parametrize("agent_value", ["", "inactive", "999999", "not-a-number"])
@@ -150,7 +151,7 @@ def test_starting_a_chat_needs_an_active_agent(owner_client, agent_value):
     AgentFactory(name="Analyst")
     inactive = AgentFactory(name="Retired", is_active=False)
     value = str(inactive.pk) if agent_value == "inactive" else agent_value
-    response = owner_client.post(reverse("llm_chat:chat_create"), {"agent": value, "title": "x"})
+    response = owner_client.post(reverse("llm_chat:chat_create"), {"agent": value, "content": "x"})
     assert response.status_code == 422
     assert Chat.objects.count() == 0
     content = response.content.decode()

@@ -31,7 +31,7 @@ from apps.llm_chat.agent import (
     run_turn_sync,
 )
 from apps.llm_chat.api.serializers import ChatSerializer, MessageSerializer
-from apps.llm_chat.lookups import get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.lookups import check_can_post, get_chat_for_user, get_rw_chat_for_user
 from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import EVENT_STREAM, event_stream_response, wants_event_stream
@@ -107,6 +107,13 @@ class ChatViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Chat]:
         chats = Chat.objects.visible_to(self.request.user).select_related("agent", "owner")
         return chats.with_counts()
+
+    def get_object(self) -> Chat:
+        chat = super().get_object()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Renaming and deleting are writes: the owner's only (staff read, 403).
+            check_can_post(chat, self.request.user)
+        return chat
 
     def perform_create(self, serializer: ChatSerializer) -> None:
         chat = serializer.save(owner=self.request.user)
