@@ -41,9 +41,10 @@ EVENTS_DESCRIPTION = (
     "step: `start` {user_message_id, message_id}; any number of `text` {text} (Markdown, "
     "unsanitised), `tool` {call_id, tool, label, state: started|done|failed} and `artifact` "
     "{artifact_id, action: created|updated, title}; then exactly one `done` {message_id, "
-    "input_tokens, output_tokens} or `error` {message_id, reason}. Every event's data is JSON "
-    "with its `type`. A client that disconnects ends the turn: the reply keeps what arrived "
-    "and is marked error."
+    "input_tokens, output_tokens}, `error` {message_id, reason} or `stopped` {message_id} (the "
+    "owner pressed Stop on the chat page: the reply keeps what was written, status stopped). "
+    "Every event's data is JSON with its `type`. A client that disconnects ends the turn: the "
+    "reply keeps what arrived and is marked error."
 )
 EVENTS_EXAMPLE = (
     'event: start\ndata: {"type": "start", "user_message_id": 41, "message_id": 42}\n\n'
