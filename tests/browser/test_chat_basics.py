@@ -202,3 +202,26 @@ def test_phone_shows_the_history_before_the_start_form(browser, asgi_server, ana
         assert history["y"] < start["y"]
     finally:
         context.close()
+
+
+def test_without_javascript_a_chat_starts_and_loads_earlier_pages(page_without_js: Page):
+    page = page_without_js
+    user = UserFactory(username="analyst")
+    AgentFactory(name="Shop analyst", example_questions="Top sellers?")
+    sign_in(page)
+    page.goto("/chats/new/")
+    page.get_by_role("button", name="Top sellers?").click()
+    chat = Chat.objects.get(owner=user)
+    expect(page).to_have_url(re.compile(rf"/chats/{chat.pk}/$"))
+    expect(page.locator("h1")).to_have_text("Top sellers?")
+    expect(page.get_by_role("button", name="Get the reply")).to_be_visible()
+
+    for n in range(30):
+        question = MessageFactory(chat=chat, content=f"Question {n}?")
+        MessageFactory(chat=chat, role="assistant", content=f"Answer {n}.", reply_to=question)
+    page.reload()
+    page.get_by_role("link", name="Load earlier messages").click()
+    expect(page).to_have_url(re.compile(r"\?before=\d+$"))
+    expect(page.locator(".chat-message-user").first).to_contain_text("Top sellers?")
+    page.get_by_role("link", name="Show the latest messages").click()
+    expect(page.locator(".chat-message-user").last).to_contain_text("Question 29?")
