@@ -169,6 +169,13 @@ def test_rename_in_place_delete_with_confirmation_and_search(asgi_page: Page, an
     expect(results).to_contain_text("Monthly revenue")
     expect(results).not_to_contain_text("Cancelled orders")
     expect(page).to_have_url(re.compile(r"\?q=revenue"))
+    # Back: the box and the list agree again.
+    page.go_back()
+    expect(page.locator("#chat-results")).to_contain_text("Cancelled orders")
+    expect(page.get_by_label("Search chats")).to_have_value("")
+    page.go_forward()
+    expect(page.locator("#chat-results")).not_to_contain_text("Cancelled orders")
+    expect(page.get_by_label("Search chats")).to_have_value("revenue")
 
 
 def test_long_chat_loads_earlier_messages_above(asgi_page: Page, analyst):
