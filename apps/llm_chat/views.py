@@ -389,8 +389,13 @@ async def message_stop(request: HtmxHttpRequest, pk: int, message_pk: int) -> Ht
     reply = await aget_object_or_404(
         Message.objects.filter(chat=chat, role=Message.Role.ASSISTANT), pk=message_pk
     )
-    if reply.status == Message.Status.PENDING and not stop_turn(reply.pk):
-        await sync_to_async(reply.stop)(reply.content, reply.model_messages, tokens=(0, 0))
+    status = reply.status
+    if reply.status == Message.Status.PENDING:
+        if stop_turn(reply.pk):
+            status = "stopping"  # the turn saves what was written and its stream ends
+        else:
+            await sync_to_async(reply.stop)(reply.content, reply.model_messages, tokens=(0, 0))
+            status = reply.status
     if request.htmx or "application/json" in request.headers.get("Accept", ""):
-        return JsonResponse({"id": reply.pk, "status": reply.status})
+        return JsonResponse({"id": reply.pk, "status": status})
     return redirect(f"{chat.get_absolute_url()}#message-{reply.pk}")

@@ -212,6 +212,7 @@ def test_stopping_a_pending_reply_keeps_its_text(owner_client, owner):
     Message.objects.filter(pk=reply.pk).update(content="Half an *answer*")
     response = owner_client.post(stop_url(reply), headers={"Accept": "application/json"})
     assert response.status_code == 200
+    assert response.json() == {"id": reply.pk, "status": "stopped"}
     reply.refresh_from_db()
     assert (reply.status, reply.content) == ("stopped", "Half an *answer*")
     page = owner_client.get(chat.get_absolute_url()).content.decode()

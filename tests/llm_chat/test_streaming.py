@@ -479,6 +479,7 @@ def test_stop_ends_the_running_turn_keeping_the_text(chat, owner, server):
     stopped, events = async_to_sync(go)()
 
     assert stopped.status_code == 200
+    assert stopped.json()["status"] == "stopping"
     reply = Message.objects.get(reply_to=question)
     assert reply.status == Message.Status.STOPPED
     assert reply.content.startswith("Kept so far.") and "Never. " * 40 not in reply.content
