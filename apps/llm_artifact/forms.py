@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 
-from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.models import Artifact, chats_visible_to
 from apps.llm_artifact.parameters import ParamType, coerce
 
 # The sort values a URL may carry ("title", or "-title" for descending), mapped to the field
@@ -77,12 +77,15 @@ class ArtifactFilterForm(forms.Form):
     label_class = "form-label small text-body-secondary mb-1"
     group_class = "mb-0"
 
-    def __init__(self, *args, artifacts: QuerySet[Artifact], **kwargs) -> None:
+    def __init__(self, *args, artifacts: QuerySet[Artifact], user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Only the agents and chats the user's artifacts came from: that keeps the choices
         # relevant, and lets this app name chats without importing the chat app above it.
+        # The chats also pass the chat app's rule: an artifact linked (by staff) to another
+        # user's chat must not show that chat's title to the artifact's owner.
+        chats = artifacts.filter(chat__in=chats_visible_to(user))
         self.fields["agent"].choices = [("", "Any agent"), *_related_choices(artifacts, "agent")]
-        self.fields["chat"].choices = [("", "Any chat"), *_related_choices(artifacts, "chat")]
+        self.fields["chat"].choices = [("", "Any chat"), *_related_choices(chats, "chat")]
         # Each select asks for itself: a trigger filter on the form (change[...]) would need
         # eval, which the Content-Security-Policy refuses.
         for bound in self.choice_fields:

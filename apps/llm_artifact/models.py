@@ -352,6 +352,16 @@ class Artifact(models.Model):
         return preview + ("\n…" if len(lines) > 6 else "")
 
 
+def chats_visible_to(user: Any) -> models.QuerySet:
+    """The chats `user` may see, by the chat app's own rule (Chat.objects.visible_to).
+
+    Reached through the foreign key's model: the chat app sits above this one and is never
+    imported here. Every chat choice and chat filter of the artifacts goes through it, so a
+    chat that exists but is not the user's is refused exactly like one that does not exist.
+    """
+    return Artifact.chat.field.related_model.objects.visible_to(user)
+
+
 def sql_digest(sql: str) -> str:
     """A fingerprint of the SQL a run ran: its recorded columns only hold for that SQL."""
     return hashlib.sha256(sql.encode("utf-8")).hexdigest()

@@ -86,7 +86,7 @@ def _columns(sort: str) -> list[Column]:
 @vary_on_headers("HX-Request")
 def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     visible = Artifact.objects.visible_to(request.user)
-    form = ArtifactFilterForm(request.GET, artifacts=visible)
+    form = ArtifactFilterForm(request.GET, artifacts=visible, user=request.user)
     artifacts = form.filter(visible.with_related())
     page = Paginator(artifacts, ARTIFACTS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
