@@ -246,6 +246,12 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
 }
 
+# Request limits (Django's defaults, named here because the README documents them): a body
+# held in memory, and the number of form fields. Beyond them API clients get a JSON error
+# naming the limit (apps.core.errors), people a readable page.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)  # 2.5 MB
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+
 REST_FRAMEWORK = {
     # Token first: DRF answers a missing or bad credential with the first class's challenge,
     # so API clients get 401 + "WWW-Authenticate: Token" instead of a bare 403.
@@ -259,6 +265,15 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # Strict JSON (no NaN/Infinity/1e400, bounded depth and size: apps.core.json) first;
+    # forms for the browsable API.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # A body too big or with too many fields is a JSON error naming the limit.
+    "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 25,

@@ -19,3 +19,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("config.api_router")),
 ]
+
+# Bodies too big or with too many fields: JSON for /api/, a readable page elsewhere.
+handler400 = "apps.core.errors.bad_request"

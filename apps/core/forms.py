@@ -4,12 +4,18 @@ template (label, input, help text, errors) wired for assistive technology.
 Django already marks an invalid input with aria-invalid and points aria-describedby at
 `<id>_helptext` and `<id>_error`; core/field.html gives those ids to the help text and the
 errors, so what a screen reader announces is what the page shows.
+The JSON form field shares the API's strict parse.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms.renderers import DjangoTemplates
+
+from apps.core import json as strict_json
 
 
 def _base_class(widget: forms.Widget) -> str:
@@ -51,3 +57,27 @@ class BootstrapFormRenderer(DjangoTemplates):
 
     field_template_name = "core/field.html"
     bound_field_class = BootstrapBoundField
+
+
+class StrictJSONField(forms.JSONField):
+    """Django's JSON form field with the API's strict parse (apps.core.json).
+
+    Django's own reads NaN and 1e400 and recurses until it fails on deep nesting (a 500);
+    this one gives the same field error the API gives.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or not isinstance(value, str) or value in self.empty_values:
+            return super().to_python(value)
+        try:
+            return strict_json.loads(value)
+        except strict_json.JSONRefused as exc:
+            raise ValidationError(exc.message, code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or not isinstance(data, str):
+            return super().bound_data(data, initial)
+        try:
+            return strict_json.loads(data)
+        except strict_json.JSONRefused:
+            return forms.fields.InvalidJSONInput(data)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import math
 import re
 import sqlite3
 import time
@@ -57,6 +58,7 @@ from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
+from apps.core.json import INT64_MAX
 from apps.datasources.functions import sqlite_function_refused
 from apps.datasources.guard import CheckedSQL, SQLRejected, parse_checked
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
@@ -285,9 +287,12 @@ def json_friendly(value: Any) -> Any:
 def _decimal_number(value: decimal.Decimal) -> int | float | str:
     if not value.is_finite():
         return str(value)
-    if value == value.to_integral_value():
+    if value == value.to_integral_value() and abs(value) <= INT64_MAX:
         return int(value)
-    return float(value)
+    # A float beyond 64 bits (as SQLite gives 1e20), and past a float's range the digits
+    # as text: a 5,000-digit integer would not even print as JSON.
+    number = float(value)
+    return number if math.isfinite(number) else str(value)
 
 
 def _convert_columns(rows: list[tuple], converters: dict[int, Any]) -> list[tuple]:
@@ -724,6 +729,13 @@ def _run_postgres_capped(
     return cursor
 
 
+# numeric values load as floats (POSTGRES_ADAPTERS); past a float's range they cannot.
+NUMERIC_OVERFLOW = (
+    "A numeric value in the result is too large to show as a number (beyond 1.8e308); "
+    "cast it to text (value::text) to see its digits."
+)
+
+
 def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
@@ -771,6 +783,8 @@ def _execute_postgres(
             columns, converters = _postgres_columns(cursor.description)
     except psycopg.Error as exc:
         raise _postgres_failure(exc, seconds, data_source) from None
+    except OverflowError:
+        raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
     return columns, _convert_columns(rows, converters)
 
 
@@ -797,6 +811,8 @@ def _stream_postgres(
                 return cursor.fetchmany(size)
             except psycopg.Error as exc:
                 raise _postgres_failure(exc, seconds, data_source) from None
+            except OverflowError:
+                raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
 
         def clean(batch: list[tuple]) -> list[tuple]:
             return _convert_columns(batch, converters)

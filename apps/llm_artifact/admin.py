@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -21,6 +22,7 @@ from apps.core.admin import (
     changelist_link,
     set_field_logged,
 )
+from apps.core.forms import StrictJSONField
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -145,6 +147,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     search_fields = SEARCH_FIELDS
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
+    # The declarations and the chart are typed as JSON: parsed as strictly as the API does.
+    formfield_overrides = {models.JSONField: {"form_class": StrictJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
     inlines = [ArtifactRunInline]
     readonly_fields = [

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 
+from apps.core import json as strict_json
 from apps.llm_artifact.models import Artifact, chats_visible_to
 from apps.llm_artifact.parameters import ParamType, coerce
 
@@ -176,12 +177,10 @@ def parse_chart_text(text: str) -> Any:
     if not text or not text.strip():
         return {}
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
-            code="invalid_json",
-        ) from None
+        # The API's parse: NaN, Infinity, 1e400 and runaway nesting are refused here too.
+        return strict_json.loads(text)
+    except strict_json.JSONRefused as exc:
+        raise ValidationError(exc.message, code="invalid_json") from None
 
 
 class ChartSpecField(forms.JSONField):

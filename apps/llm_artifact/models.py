@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
@@ -34,6 +35,9 @@ def validate_visualization_config(value: object) -> None:
             "The visualization config must be a JSON object ({} for a table only).",
             code="not_an_object",
         )
+    problem = json_problem(value, max_depth=MAX_STORED_DEPTH)
+    if problem:
+        raise ValidationError(problem, code="unrenderable")
 
 
 # What a search looks in, on the page, the API and the admin alike.

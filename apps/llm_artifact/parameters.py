@@ -8,13 +8,17 @@ when it runs, and always reach the driver as bound parameters.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
+
+from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem, text_problem
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DECLARATION_KEYS = {"name", "type", "label", "default", "required"}
@@ -33,39 +37,79 @@ TRUE_WORDS = {"true", "1", "yes", "on", "t", "y"}
 FALSE_WORDS = {"false", "0", "no", "off", "f", "n"}
 
 
+EXPECTED = {
+    ParamType.STRING: "text",
+    ParamType.INTEGER: "a whole number",
+    ParamType.NUMBER: "a number",
+    ParamType.BOOLEAN: "true or false",
+    ParamType.DATE: "a date as YYYY-MM-DD",
+    ParamType.DATETIME: "a date and time as YYYY-MM-DD HH:MM[:SS]",
+}
+# Digits a whole number may have as text: INT64_MAX has 19, and Python refuses to convert
+# integers of more than 4,300 digits with an error of its own.
+MAX_INTEGER_DIGITS = 20
+
+
 def coerce(param_type: str, value: Any) -> Any:
     """Turn a user's value into the Python value the driver binds, or raise ValueError.
 
-    Dates and datetimes are bound as ISO strings: both SQLite and PostgreSQL compare them
-    correctly against date/timestamp columns and text columns holding ISO dates.
+    Every value that comes out fits both engines and a JSON column (the run record keeps
+    it): whole numbers within 64 bits, finite numbers, text without NUL or unpaired
+    surrogates. Dates and datetimes are bound as ISO strings: both SQLite and PostgreSQL
+    compare them correctly against date/timestamp columns and text columns holding ISO dates.
     """
+    expected = EXPECTED.get(param_type) if isinstance(param_type, str) else None
+    if expected is None:
+        raise ValueError(f"unknown type {shown(param_type)}")
+    if value is None or isinstance(value, dict | list | tuple | set):
+        raise ValueError(f"expected {expected}, not {_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected {expected}; {value} is not a finite number")
     if param_type == ParamType.STRING:
-        if isinstance(value, (dict, list)):
-            raise ValueError("expected text")
-        return str(value)
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value
+        if isinstance(value, bool | int | float):
+            return str(value)
+        raise ValueError("expected text")
     if param_type == ParamType.INTEGER:
         if isinstance(value, bool):
             raise ValueError("expected a whole number")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = str(value).strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
-            raise ValueError("expected a whole number")
-        return int(text)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("expected a whole number")
+            value = int(value)
+        elif not isinstance(value, int):
+            text = str(value).strip()
+            if not re.fullmatch(rf"[+-]?\d{{1,{MAX_INTEGER_DIGITS}}}", text):
+                raise ValueError("expected a whole number")
+            value = int(text)
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"a whole number must lie between {INT64_MIN} and {INT64_MAX}")
+        return value
     if param_type == ParamType.NUMBER:
         if isinstance(value, bool):
             raise ValueError("expected a number")
-        if isinstance(value, (int, float)):
+        if isinstance(value, int):
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+            number: Any = value  # beyond 64 bits: bound as a float, as in the text form
+        elif isinstance(value, float):
             return value
+        else:
+            try:
+                number = Decimal(str(value).strip())
+            except InvalidOperation:
+                raise ValueError("expected a number") from None
         try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError("expected a number") from None
-        if not number.is_finite():
-            raise ValueError("expected a finite number")
-        return float(number)
+            result = float(number)
+        except OverflowError:
+            result = math.inf
+        if not math.isfinite(result):
+            raise ValueError(f"expected a finite number within ±{sys.float_info.max:.4g}")
+        return result
     if param_type == ParamType.BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -82,22 +126,40 @@ def coerce(param_type: str, value: Any) -> Any:
             return value.isoformat()
         try:
             parsed = parse_date(str(value).strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             parsed = None
         if parsed is None:
             raise ValueError("expected a date as YYYY-MM-DD")
         return parsed.isoformat()
-    if param_type == ParamType.DATETIME:
-        if isinstance(value, dt.datetime):
-            return value.isoformat(sep=" ")
-        try:
-            parsed = parse_datetime(str(value).strip())
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValueError("expected a date and time as YYYY-MM-DD HH:MM[:SS]")
-        return parsed.isoformat(sep=" ")
-    raise ValueError(f"unknown type {param_type!r}")
+    # ParamType.DATETIME
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    try:
+        parsed = parse_datetime(str(value).strip())
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is None:
+        raise ValueError("expected a date and time as YYYY-MM-DD HH:MM[:SS]")
+    return parsed.isoformat(sep=" ")
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: short, and safe for any JSON value."""
+    if isinstance(value, dict | list | tuple | set):
+        return _kind(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python prints
+        return "a number too long to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    return "a list"
 
 
 def validate_declarations(declarations: Any) -> None:
@@ -111,21 +173,31 @@ def validate_declarations(declarations: Any) -> None:
         if not isinstance(declaration, dict):
             errors.append(f"{where}: must be an object with name and type.")
             continue
+        name = declaration.get("name")
+        named = isinstance(name, str) and IDENTIFIER_RE.match(name)
+        if named:
+            where = f"Parameter {name!r}"
+        # Before anything looks inside: a NaN default or a value nested deeper than any
+        # page can render is refused here, so it is never stored.
+        problem = json_problem(declaration, max_depth=MAX_STORED_DEPTH - 1)
+        if problem:
+            errors.append(f"{where}: {problem}")
+            continue
         unknown = set(declaration) - DECLARATION_KEYS
         if unknown:
-            errors.append(f"{where}: unknown keys {', '.join(sorted(unknown))}.")
-        name = declaration.get("name")
-        if not isinstance(name, str) or not IDENTIFIER_RE.match(name):
-            errors.append(f"{where}: name {name!r} must be an identifier (letters, digits, _).")
+            errors.append(f"{where}: unknown keys {shown(', '.join(sorted(unknown)))}.")
+        if not named:
+            errors.append(
+                f"{where}: name {shown(name)} must be an identifier (letters, digits, _)."
+            )
         else:
-            where = f"Parameter {name!r}"
             if name in seen:
                 errors.append(f"{where}: declared twice.")
             seen.add(name)
         param_type = declaration.get("type")
-        if param_type not in ParamType.values:
+        if not isinstance(param_type, str) or param_type not in ParamType.values:
             errors.append(
-                f"{where}: type {param_type!r} is not one of {', '.join(ParamType.values)}."
+                f"{where}: type {shown(param_type)} is not one of {', '.join(ParamType.values)}."
             )
             continue
         label = declaration.get("label", "")
@@ -139,7 +211,7 @@ def validate_declarations(declarations: Any) -> None:
             try:
                 coerce(param_type, default)
             except ValueError as exc:
-                errors.append(f"{where}: default {default!r} does not match its type ({exc}).")
+                errors.append(f"{where}: default {shown(default)} does not match its type ({exc}).")
     if errors:
         raise ValidationError(errors, code="invalid_parameters")
 
@@ -156,14 +228,15 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
     for name in raw_values:
         if name not in declared:
             errors[name] = (
-                f"Unknown parameter {name!r}; declared: {', '.join(sorted(declared)) or 'none'}."
+                f"Unknown parameter {shown(name)}; "
+                f"declared: {', '.join(sorted(declared)) or 'none'}."
             )
     for declaration in declarations:
         name = declaration["name"]
         raw = raw_values.get(name)
-        if raw is None or raw == "":
+        if _is_blank(raw):
             raw = declaration.get("default")
-        if raw is None or raw == "":
+        if _is_blank(raw):
             if (
                 declaration.get("type") == ParamType.STRING
                 and name in raw_values
@@ -180,7 +253,11 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
         try:
             values[name] = coerce(declaration["type"], raw)
         except ValueError as exc:
-            errors[name] = f"Parameter {name!r}: {exc}, got {raw!r}."
+            errors[name] = f"Parameter {name!r}: {exc}, got {shown(raw)}."
     if errors:
         raise ValidationError(errors)
     return values
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value == "")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import Serializer
 from apps.datasources.sources import Engine, default_data_source_name, validate_data_source
 
 
@@ -39,7 +40,7 @@ class DataSourceSchemaSerializer(serializers.Serializer):
     tables = TableSerializer(many=True)
 
 
-class SQLCheckSerializer(serializers.Serializer):
+class SQLCheckSerializer(Serializer):
     """SQL to check against a data source's rules, without running it."""
 
     # Blank SQL is the guard's to answer ("The SQL is empty."), like any other SQL.

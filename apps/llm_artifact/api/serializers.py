@@ -4,7 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.serializers import ModelCleanSerializer
+from apps.core.serializers import ModelCleanSerializer, Serializer
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name
@@ -192,7 +192,7 @@ class ArtifactRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ExecuteSerializer(serializers.Serializer):
+class ExecuteSerializer(Serializer):
     """What to run an artifact with."""
 
     params = ParameterValuesField(required=False, default=dict)
@@ -264,7 +264,7 @@ CHART_MIN_SIZE = 50
 CHART_MAX_SCALE = 2.0
 
 
-class ChartQuerySerializer(serializers.Serializer):
+class ChartQuerySerializer(Serializer):
     """The chart endpoint's own query parameters; every other one is a parameter value."""
 
     format = serializers.ChoiceField(

@@ -18,11 +18,11 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryResult
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.api.filters import (

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import vl_convert
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_artifact.charts.fields import column_name
 from apps.llm_artifact.charts.schema import vega_lite_version
 from apps.llm_artifact.charts.validation import DATASET_NAME, ChartProblem, validate_visualization
@@ -103,7 +104,8 @@ def chart_payload(
     errors = [p.as_dict() for p in validate_visualization(spec, columns=names) if p.is_error]
     records, note = chart_records(columns, rows, truncated)
     return {
-        "spec": _with_note(spec, note),
+        # A spec stored before it was bounded may be too deep to put in the page at all.
+        "spec": None if json_problem(spec, max_depth=MAX_STORED_DEPTH) else _with_note(spec, note),
         "datasets": {DATASET_NAME: records},
         "errors": errors,
     }

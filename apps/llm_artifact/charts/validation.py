@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_artifact.charts.fields import (
     column_name,
     escape_field,
@@ -89,6 +90,10 @@ def validate_visualization(spec: Any, *, columns: list[str] | None) -> list[Char
         return []
     if not isinstance(spec, dict):
         return [ChartProblem("", "The chart must be a JSON object ({} for a table only).")]
+    # Before anything walks the spec recursively: NaN, or nesting no renderer can follow.
+    unrenderable = json_problem(spec, max_depth=MAX_STORED_DEPTH)
+    if unrenderable:
+        return [ChartProblem("", unrenderable)]
     size = len(json.dumps(spec, default=str))
     if size > MAX_SPEC_CHARS:
         return [

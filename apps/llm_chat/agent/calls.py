@@ -9,6 +9,7 @@ from django.utils import timezone
 from pydantic_ai import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.capabilities import AbstractCapability
 
+from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_agent.models import ModelCall
 from apps.llm_agent.providers import describe_error
 from apps.llm_chat.agent.tools import ModelCallRecord, TurnDeps
@@ -46,8 +47,11 @@ class CallLog(AbstractCapability[TurnDeps]):
 
 def _tool_call_summary(part: ToolCallPart) -> dict:
     args = part.args_as_dict()
-    text = repr(args)
-    if len(text) > TOOL_ARGS_MAX_CHARS:
+    # The model's JSON may hold 1e400 (read as infinity) or nest past any limit: the record
+    # keeps why instead, so saving it cannot fail (the tool refuses such values anyway).
+    problem = json_problem(args, max_depth=MAX_STORED_DEPTH)
+    text = problem or repr(args)
+    if problem or len(text) > TOOL_ARGS_MAX_CHARS:
         args = {"truncated": text[:TOOL_ARGS_MAX_CHARS]}
     return {"name": part.tool_name, "args": args}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelCleanSerializer
+from apps.core.serializers import ModelCleanSerializer, ModelSerializer
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.api.serializers import ArtifactSummarySerializer
 from apps.llm_chat.models import Chat, Message, MessageArtifact
@@ -53,7 +53,7 @@ class LinkedArtifactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     """A chat message; clients write only `content`, which posts a user message."""
 
     artifact = ArtifactSummarySerializer(
