@@ -1,6 +1,114 @@
 from __future__ import annotations
 
+from functools import cached_property
+
+from django.core.paginator import EmptyPage, Page, Paginator
 from rest_framework import pagination
+
+
+class IdsFirstPage(Page):
+    """A page that knows whether another follows even when the total is not counted."""
+
+    # Set by IdsFirstPaginator when the count stopped at its limit; None: count from the total.
+    more: bool | None = None
+
+    def has_next(self) -> bool:
+        return super().has_next() if self.more is None else self.more
+
+    def next_page_number(self) -> int:
+        if self.more is None:
+            return super().next_page_number()
+        if not self.more:
+            raise EmptyPage("That page contains no results")
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        if self.more is None or self.number <= 1:
+            return super().previous_page_number()
+        return self.number - 1  # known to exist, without asking the database again
+
+    def end_index(self) -> int:
+        if self.more is None:
+            return super().end_index()
+        return self.start_index() + len(self.object_list) - 1
+
+
+class IdsFirstPaginator(Paginator):
+    """Pages of a long queryset that cost about the same deep in the list as at its start.
+
+    Past the first page, a page is read in two queries: the ids of its rows (OFFSET then
+    walks the sort's index and nothing else), then those rows with their joins and
+    annotations. In one query the database would join, and compute correlated subqueries
+    in the SELECT list (PostgreSQL does), for every row that OFFSET skips.
+
+    With `count_limit`, rows are counted only up to that limit: counting every row a search
+    matches reads them all, where a page of 25 needs a few hundred. `count_is_exact` then
+    says whether `count` is the total ("more than 1,000" otherwise); pages past the limit
+    stay reachable by number, and a number past the real end goes to the last page.
+    """
+
+    def __init__(self, object_list, per_page, *, count_limit: int | None = None, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_limit = count_limit
+        self._counted_all = count_limit is None
+        self._probed: dict[int, list] = {}
+
+    @cached_property
+    def count(self) -> int:
+        if self.count_limit is None:
+            return super().count
+        return self.object_list.order_by()[: self.count_limit + 1].count()
+
+    @property
+    def count_is_exact(self) -> bool:
+        return self._counted_all or self.count <= self.count_limit
+
+    def validate_number(self, number) -> int:
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if self.count_is_exact or int(number) < 1:
+                raise
+        number = int(number)
+        if self._ids((number - 1) * self.per_page):
+            return number
+        # Past the end of the list: only now is the total worth counting, to go to the
+        # real last page.
+        self.count = self.object_list.count()
+        self._counted_all = True
+        self.__dict__.pop("num_pages", None)
+        return super().validate_number(number)
+
+    def page(self, number) -> IdsFirstPage:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        exact = self.count_is_exact
+        if exact and top + self.orphans >= self.count:
+            top = self.count
+        size = top - bottom
+        if bottom == 0:
+            # No row is skipped: one query, with one row more to tell whether a page follows.
+            rows = list(self.object_list[: size + (0 if exact else 1)])
+            more = len(rows) > size
+        else:
+            ids = self._ids(bottom)
+            more = len(ids) > size
+            by_id = {row.pk: row for row in self.object_list.filter(pk__in=ids[:size]).order_by()}
+            rows = [by_id[pk] for pk in ids[:size] if pk in by_id]
+        page = IdsFirstPage(rows[:size], number, self)
+        if not exact:
+            page.more = more
+        return page
+
+    def _ids(self, bottom: int) -> list:
+        """The ids of the page starting at row `bottom`, plus the next page's first id when
+        the total is not known (it says whether a page follows)."""
+        if bottom not in self._probed:
+            extra = 0 if self.count_is_exact else 1
+            ids = self.object_list.values_list("pk", flat=True)
+            self._probed[bottom] = list(ids[bottom : bottom + self.per_page + extra])
+        return self._probed[bottom]
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -9,3 +117,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class IdsFirstPagination(PageNumberPagination):
+    """Page numbers for long lists: deep pages read their rows by id (IdsFirstPaginator)."""
+
+    django_paginator_class = IdsFirstPaginator

@@ -22,6 +22,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.pagination import IdsFirstPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryResult
 from apps.datasources.exports import EXPORT_FORMATS
@@ -108,6 +109,9 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     """Your artifacts (staff: everyone's); anyone else's is a 404."""
 
     serializer_class = ArtifactSerializer
+    # Deep pages read their rows by id: the chart check's subqueries (below) and the joins
+    # are computed for the page's rows only, not for every row OFFSET skips.
+    pagination_class = IdsFirstPagination
     filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
     # Read by the schema; the search itself is ArtifactQuerySet.search().
