@@ -4,6 +4,7 @@ from functools import cached_property
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from rest_framework import pagination
+from rest_framework.response import Response
 
 
 class IdsFirstPage(Page):
@@ -47,10 +48,13 @@ class IdsFirstPaginator(Paginator):
     stay reachable by number, and a number past the real end goes to the last page.
     """
 
+    count_limit: int | None = None
+
     def __init__(self, object_list, per_page, *, count_limit: int | None = None, **kwargs) -> None:
         super().__init__(object_list, per_page, **kwargs)
-        self.count_limit = count_limit
-        self._counted_all = count_limit is None
+        if count_limit is not None:
+            self.count_limit = count_limit
+        self._counted_all = self.count_limit is None
         self._probed: dict[int, list] = {}
 
     @cached_property
@@ -74,10 +78,15 @@ class IdsFirstPaginator(Paginator):
             return number
         # Past the end of the list: only now is the total worth counting, to go to the
         # real last page.
-        self.count = self.object_list.count()
-        self._counted_all = True
-        self.__dict__.pop("num_pages", None)
+        self.count_all()
         return super().validate_number(number)
+
+    def count_all(self) -> None:
+        """Count every row after all (to know the last page)."""
+        if not self._counted_all:
+            self.count = self.object_list.count()
+            self._counted_all = True
+            self.__dict__.pop("num_pages", None)
 
     def page(self, number) -> IdsFirstPage:
         number = self.validate_number(number)
@@ -119,7 +128,41 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 200
 
 
-class IdsFirstPagination(PageNumberPagination):
-    """Page numbers for long lists: deep pages read their rows by id (IdsFirstPaginator)."""
+class CountedToLimitPaginator(IdsFirstPaginator):
+    count_limit = 1000
 
-    django_paginator_class = IdsFirstPaginator
+
+class IdsFirstPagination(PageNumberPagination):
+    """Page numbers for long lists: deep pages read their rows by id, and rows are counted
+    up to 1,000 only (IdsFirstPaginator); `count` is null beyond that."""
+
+    django_paginator_class = CountedToLimitPaginator
+
+    def get_page_number(self, request, paginator: IdsFirstPaginator):
+        page_number = request.query_params.get(self.page_query_param) or 1
+        if page_number in self.last_page_strings:
+            paginator.count_all()
+        return super().get_page_number(request, paginator)
+
+    def get_paginated_response(self, data) -> Response:
+        paginator = self.page.paginator
+        return Response(
+            {
+                "count": paginator.count if paginator.count_is_exact else None,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        response = super().get_paginated_response_schema(schema)
+        response["properties"]["count"] = {
+            "type": "integer",
+            "nullable": True,
+            "example": 123,
+            "description": f"How many rows match; null when more than "
+            f"{CountedToLimitPaginator.count_limit:,} do (they are not counted: follow "
+            "`next`).",
+        }
+        return response

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from apps.core.pagination import CountedToLimitPaginator
 from apps.llm_artifact import views
 from apps.llm_artifact.forms import CHAT_CHOICES_SHOWN, ArtifactFilterForm
 from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
@@ -249,6 +250,39 @@ def test_api_list_queries_do_not_grow_with_artifacts(
     _numbered(owner, 40)
     with django_assert_max_num_queries(3):
         assert owner_api.get(API_URL, {"page": page}).status_code == 200
+
+
+@pytest.fixture
+def api_counts_to_five(monkeypatch):
+    monkeypatch.setattr(CountedToLimitPaginator, "count_limit", 5)
+
+
+def test_api_counts_up_to_a_limit_then_says_null(owner_api, owner, api_counts_to_five):
+    _numbered(owner, 5)
+    assert owner_api.get(API_URL, {"page_size": 2}).json()["count"] == 5
+    _numbered(owner, 8)
+
+    first = owner_api.get(API_URL, {"page_size": 2, "ordering": "title"}).json()
+    deep = owner_api.get(API_URL, {"page_size": 2, "ordering": "title", "page": 7}).json()
+
+    assert first["count"] is None
+    assert "page=2" in first["next"]
+    assert [row["title"] for row in deep["results"]] == ["Artifact 07"]
+    assert deep["next"] is None and "page=6" in deep["previous"]
+    assert owner_api.get(API_URL, {"page_size": 2, "page": 8}).status_code == 404
+
+
+def test_api_last_page_is_found_past_the_limit(owner_api, owner, api_counts_to_five):
+    _numbered(owner, 13)
+    last = owner_api.get(API_URL, {"page_size": 2, "ordering": "title", "page": "last"}).json()
+    assert [row["title"] for row in last["results"]] == ["Artifact 12"]
+    assert last["count"] == 13
+
+
+def test_api_schema_says_the_count_may_be_null(owner_api):
+    schema = owner_api.get(reverse("api-schema"), {"format": "json"}).json()
+    page = schema["components"]["schemas"]["PaginatedArtifactList"]
+    assert page["properties"]["count"]["nullable"] is True
 
 
 # --- indexes -----------------------------------------------------------------------------------

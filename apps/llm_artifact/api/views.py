@@ -110,7 +110,8 @@ class ArtifactViewSet(viewsets.ModelViewSet):
 
     serializer_class = ArtifactSerializer
     # Deep pages read their rows by id: the chart check's subqueries (below) and the joins
-    # are computed for the page's rows only, not for every row OFFSET skips.
+    # are computed for the page's rows only, not for every row OFFSET skips. Rows are
+    # counted up to 1,000 (`count` is null beyond): a search is not scanned to its end.
     pagination_class = IdsFirstPagination
     filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
