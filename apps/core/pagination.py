@@ -4,6 +4,7 @@ from functools import cached_property
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 
@@ -166,3 +167,68 @@ class IdsFirstPagination(PageNumberPagination):
             "`next`).",
         }
         return response
+
+
+class StableCursorPagination(pagination.CursorPagination):
+    """DRF's cursor pagination, ordered as the list's ordering filter says, with the id as
+    the tie-break so rows that share a value keep one order from page to page."""
+
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
+        # Without an ordering filter (or its parameter), the model's own order.
+        self.ordering = tuple(queryset.model._meta.ordering) or ("-pk",)
+        ordering = super().get_ordering(request, queryset, view)
+        first = ordering[0].removeprefix("-")
+        if first != "pk" and queryset.model._meta.get_field(first).null:
+            # A position cannot be an empty value: DRF would compare with NULL.
+            raise ValidationError(
+                {"cursor": [f"Cursor pages cannot be ordered by {first}; use page numbers."]}
+            )
+        if not any(term.removeprefix("-") in {"id", "pk"} for term in ordering):
+            ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
+        return ordering
+
+
+class PageNumberOrCursorPagination(IdsFirstPagination):
+    """Page numbers, or with `?cursor=` (empty for the first page) cursor pages, which cost
+    the same however deep they go: each follows from where the last one stopped instead of
+    counting rows to skip. Both answer {count, next, previous, results}; count is null for
+    cursor pages, which never count."""
+
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.cursor = None
+        if self.cursor_query_param in request.query_params:
+            self.cursor = StableCursorPagination()
+            return self.cursor.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data) -> Response:
+        if self.cursor is None:
+            return super().get_paginated_response(data)
+        return Response(
+            {
+                "count": None,
+                "next": self.cursor.get_next_link(),
+                "previous": self.cursor.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Cursor pages instead of page numbers: empty for the first "
+                "page, then the cursor in `next` or `previous`. Deep pages cost the same as "
+                "the first; `count` is null. Not with ordering=last_executed_at.",
+                "schema": {"type": "string"},
+            },
+        ]
