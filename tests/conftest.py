@@ -14,7 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import factory
 import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
@@ -31,6 +33,21 @@ class UserFactory(DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password(PASSWORD)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def static_files_from_the_finders():
+    # Outside tests, pages link content-hashed names that only exist after collectstatic
+    # (settings, STORAGES). Tests do not collect, so, as Django advises, they link the plain
+    # names, served from the finders; tests/test_static_files.py checks the hashed ones.
+    with override_settings(
+        STORAGES={
+            **django_settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        WHITENOISE_USE_FINDERS=True,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -190,3 +207,97 @@ def keep_db_connection_open(monkeypatch):
     from django.db import connection
 
     monkeypatch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)
+
+
+# --- A populated world for the schema fuzzer and the authorization matrix ---------------------
+# The owner's objects of every kind, so ids in generated paths hit real rows; the other user
+# owns a chat and an artifact too, so "yours" and "someone's" are both non-empty sets.
+
+
+@pytest.fixture
+def llm_fake_server():
+    """An OpenAI-compatible fake on loopback that answers every turn with a short text."""
+    from tests.fakes.llm_server import FakeLLMServer, Step
+
+    with FakeLLMServer("openai", default=lambda body: Step(text=["Fine."])) as server:
+        yield server
+
+
+@pytest.fixture
+def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
+    """The owner's agent, chat (a question and its reply), artifact (with runs and a chart)
+    and the `marketplace` sample data source; returns them by path-parameter role."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from apps.accounts.models import ApiToken
+    from apps.datasources.schema import clear_schema_cache
+    from apps.llm_artifact.models import ArtifactRun
+    from apps.llm_chat.models import Message
+    from tests.datasources import sample
+    from tests.llm_agent.factories import AgentFactory
+    from tests.llm_artifact.factories import ArtifactFactory
+    from tests.llm_chat.factories import ChatFactory, MessageFactory
+
+    sample.use_sqlite(tmp_path, settings)
+    clear_schema_cache()
+    settings.LLM_MAX_RETRIES = 0
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 5
+    agent = AgentFactory(name="Fuzz agent", base_url=llm_fake_server.base_url)
+    chat = ChatFactory(owner=owner, agent=agent, title="Owner chat zq1")
+    question = MessageFactory(chat=chat, content="How many orders?")
+    MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Ten.", reply_to=question)
+    artifact = ArtifactFactory(
+        owner=owner,
+        chat=chat,
+        agent=agent,
+        title="Owner artifact zq2",
+        sql_query=(
+            "SELECT status, COUNT(*) AS orders, ROUND(SUM(total), 2) AS revenue FROM orders "
+            "WHERE ordered_at >= :since AND total >= :min_total "
+            "GROUP BY status ORDER BY revenue DESC"
+        ),
+        query_params=[
+            {"name": "since", "type": "date", "default": "2024-01-01"},
+            {"name": "min_total", "type": "number", "default": 0},
+        ],
+        visualization_config={
+            "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "data": {"name": "results"},
+            "mark": "bar",
+            "encoding": {
+                "y": {"field": "status", "type": "nominal"},
+                "x": {"field": "revenue", "type": "quantitative"},
+            },
+        },
+    )
+    started = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    artifact.record_run(
+        user=owner,
+        outcome=ArtifactRun.Outcome.OK,
+        started_at=started,
+        params={"since": "2024-01-01"},
+        row_count=6,
+        columns=[
+            {"name": "status", "type": "string"},
+            {"name": "orders", "type": "integer"},
+            {"name": "revenue", "type": "number"},
+        ],
+    )
+    artifact.record_run(
+        user=owner, outcome=ArtifactRun.Outcome.ERROR, started_at=started, params={}, error="x"
+    )
+    # Someone else's objects exist too: lists must not show them to the owner.
+    ArtifactFactory(owner=other_user, title="Other's artifact")
+    ChatFactory(owner=other_user, agent=agent, title="Other's chat")
+    return SimpleNamespace(
+        agent=agent,
+        chat=chat,
+        question=question,
+        artifact=artifact,
+        data_source="marketplace",
+        tokens={
+            user.username: ApiToken.objects.create(user=user)[1]
+            for user in (owner, other_user, staff)
+        },
+    )

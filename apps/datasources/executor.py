@@ -59,16 +59,16 @@ from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
 from apps.core.json import INT64_MAX
+from apps.datasources.errors import (
+    Outcome,
+    QueryFailed,
+    looks_like_setup,
+    mask_secrets,
+    setup_failure,
+)
 from apps.datasources.functions import sqlite_function_refused
 from apps.datasources.guard import CheckedSQL, SQLRejected, parse_checked
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
-
-
-class Outcome:
-    OK = "ok"
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    REJECTED = "rejected"
 
 
 class ColumnType:
@@ -96,15 +96,6 @@ class QueryResult:
     row_count: int
     truncated: bool
     duration_ms: float
-
-
-class QueryFailed(Exception):
-    """The query did not run to the end; `outcome` is rejected, error or timeout."""
-
-    def __init__(self, outcome: str, message: str) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.message = message
 
 
 # --- public entry points -------------------------------------------------------------
@@ -388,11 +379,29 @@ def _sqlite_failure(
         return QueryFailed(
             Outcome.REJECTED, f"The data source refused the statement as a write: {exc}."
         )
-    if code == "SQLITE_CANTOPEN":
-        return QueryFailed(
-            Outcome.ERROR, f"The data source {data_source.name!r} cannot be opened: {exc}."
-        )
-    return QueryFailed(Outcome.ERROR, str(exc))
+    if code.startswith(SQLITE_SETUP_ERRORS):
+        return sqlite_setup_failure(exc, data_source)
+    return QueryFailed(Outcome.ERROR, mask_secrets(str(exc)))
+
+
+# Errors of the file, not of the query: missing or unreadable, not a database, damaged,
+# locked by a writer for longer than the busy timeout, or the disk failing.
+SQLITE_SETUP_ERRORS = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOTADB",
+    "SQLITE_CORRUPT",
+    "SQLITE_IOERR",
+    "SQLITE_PERM",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+)
+
+
+def sqlite_setup_failure(exc: sqlite3.Error, data_source: DataSource) -> QueryFailed:
+    """The file cannot be used: plain words for the user, the file and error for staff."""
+    code = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
+    return setup_failure(data_source.name, f"cannot open {data_source.location} ({code}): {exc}")
 
 
 @contextmanager
@@ -403,7 +412,7 @@ def _sqlite_cursor(
     try:
         connection = connect_sqlite(data_source.location)
     except sqlite3.Error as exc:
-        raise _sqlite_failure(exc, deadline, data_source) from None
+        raise sqlite_setup_failure(exc, data_source) from None
     try:
         connection.set_progress_handler(deadline, SQLITE_PROGRESS_STEPS)
         try:
@@ -737,21 +746,39 @@ NUMERIC_OVERFLOW = (
 
 
 def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
+    """What a psycopg error raised while the query ran means, for the user who ran it."""
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
     if isinstance(exc, pg_errors.LockNotAvailable):
         return QueryFailed(Outcome.TIMEOUT, "The query waited too long for a lock and was stopped.")
     diag = getattr(exc, "diag", None)
-    sqlstate = diag.sqlstate if diag else None
-    message = (diag.message_primary if diag else None) or " ".join(str(exc).split())
+    sqlstate = (diag.sqlstate if diag else None) or ""
+    text = " ".join(str(exc).split())
+    message = mask_secrets((diag.message_primary if diag else None) or text)
+    if (
+        not sqlstate  # the server never answered, or the connection broke
+        or sqlstate.startswith(POSTGRES_SETUP_SQLSTATES)
+        or looks_like_setup(text, data_source.location)
+    ):
+        return postgres_setup_failure(exc, data_source)
     if isinstance(exc, (pg_errors.ReadOnlySqlTransaction, pg_errors.InsufficientPrivilege)):
         return QueryFailed(Outcome.REJECTED, f"The data source refused the statement: {message}.")
-    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
-        # No SQLSTATE: the server never answered (refused, unreachable, bad credentials).
-        return QueryFailed(
-            Outcome.ERROR, f"Cannot connect to the data source {data_source.name!r}: {message}"
-        )
     return QueryFailed(Outcome.ERROR, message)
+
+
+# SQLSTATEs of the server or its set-up, not of the query: connection exceptions (08),
+# invalid authorization (28), no such database (3D), too many connections (53300),
+# shutting down or not accepting connections (57P), system and internal errors (58, XX),
+# configuration file errors (F0).
+POSTGRES_SETUP_SQLSTATES = ("08", "28", "3D", "53300", "57P", "58", "XX", "F0")
+
+
+def postgres_setup_failure(exc: psycopg.Error, data_source: DataSource) -> QueryFailed:
+    """The source cannot be used: plain words for the user; the driver's text, which names
+    the host, port and role, for staff and the log, with the source's password masked."""
+    text = " ".join(str(exc).split())
+    detail = f"{mask_secrets(text, data_source.location)} (source {data_source.display_location})"
+    return setup_failure(data_source.name, detail)
 
 
 def _postgres_params(checked: CheckedSQL, values: dict) -> list:
@@ -760,16 +787,27 @@ def _postgres_params(checked: CheckedSQL, values: dict) -> list:
 
 @contextmanager
 def connect_postgres(data_source: DataSource, *, timeout: float) -> Iterator[psycopg.Connection]:
-    """postgres_read_only() for a configured source: a privileged role is a QueryFailed."""
+    """postgres_read_only() for a configured source. Failing to connect (refused, bad
+    credentials, no such database, SSL) or a privileged role is a QueryFailed of the
+    set-up: plain words and a reference for the user, the details for operators. Errors
+    of what runs on the connection are raised as they are."""
+    connected = False
     try:
         with postgres_read_only(
             data_source.location, timeout=timeout, allow_privileged=data_source.allow_privileged
         ) as connection:
+            connected = True
             yield connection
     except PrivilegedRole as exc:
-        raise QueryFailed(
-            Outcome.ERROR, privileged_role_message(data_source.name, exc.problems)
+        raise setup_failure(
+            data_source.name,
+            privileged_role_message(data_source.name, exc.problems),
+            problem="is not set up safely for queries, so it does not run them",
         ) from None
+    except psycopg.Error as exc:
+        if connected:
+            raise
+        raise postgres_setup_failure(exc, data_source) from None
 
 
 def _execute_postgres(

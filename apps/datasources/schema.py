@@ -19,7 +19,13 @@ from urllib.parse import quote
 
 import psycopg
 
-from apps.datasources.executor import Outcome, QueryFailed, connect_postgres
+from apps.datasources.executor import (
+    Outcome,
+    QueryFailed,
+    connect_postgres,
+    postgres_setup_failure,
+    sqlite_setup_failure,
+)
 from apps.datasources.sources import DataSource, Engine, UnknownDataSource, get_data_source
 
 CACHE_SECONDS = 60.0
@@ -106,14 +112,13 @@ def _sqlite_tables(data_source: DataSource) -> list[TableInfo]:
             timeout=5,
         )
     except sqlite3.Error as exc:
-        raise QueryFailed(
-            Outcome.ERROR, f"The data source {data_source.name!r} cannot be opened: {exc}."
-        ) from None
+        raise sqlite_setup_failure(exc, data_source) from None
     try:
         connection.execute("PRAGMA query_only = ON")
         rows = connection.execute(SQLITE_SCHEMA_SQL).fetchall()
     except sqlite3.Error as exc:
-        raise QueryFailed(Outcome.ERROR, f"Cannot read the schema: {exc}.") from None
+        # Our own fixed statement failed: the file is at fault (not a database, damaged).
+        raise sqlite_setup_failure(exc, data_source) from None
     finally:
         connection.close()
     tables: dict[str, TableInfo] = {}
@@ -142,9 +147,9 @@ def _postgres_tables(data_source: DataSource) -> list[TableInfo]:
         with connect_postgres(data_source, timeout=data_source.timeout_seconds) as connection:
             rows = connection.execute(POSTGRES_SCHEMA_SQL).fetchall()
     except psycopg.Error as exc:
-        raise QueryFailed(
-            Outcome.ERROR, f"Cannot read the schema of {data_source.name!r}: {exc}"
-        ) from None
+        # Connecting failed as a QueryFailed already; our own fixed statement failing is
+        # never the user's doing either.
+        raise postgres_setup_failure(exc, data_source) from None
     tables: dict[str, TableInfo] = {}
     for schema, table, column, data_type, nullable, in_current_schema in rows:
         # Tables of the first schema on the search path are named as queries name them.

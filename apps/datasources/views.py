@@ -75,7 +75,8 @@ def data_source_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     try:
         tables = schema.list_tables(source.name)
     except QueryFailed as exc:
-        error = exc.message
+        # Staff also see what went wrong with the set-up; users see plain words.
+        error = exc.message_for(request.user)
     matches = filter_tables(tables, query)
     context = {
         "source": source,

@@ -159,6 +159,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "execution_count",
         "last_executed_at",
         "last_error",
+        "last_error_detail",
         "all_runs",
         "created_at",
         "updated_at",
@@ -182,6 +183,7 @@ class ArtifactAdmin(admin.ModelAdmin):
                     "execution_count",
                     "last_executed_at",
                     "last_error",
+                    "last_error_detail",
                     "all_runs",
                     "created_at",
                     "updated_at",
@@ -350,9 +352,10 @@ class ArtifactAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
             else:
+                outcome = run.get_outcome_display().lower()
                 self.message_user(
                     request,
-                    f"“{artifact}” {run.get_outcome_display().lower()}: {run.error}",
+                    f"“{artifact}” {outcome}: {run.error_for(request.user)}",
                     messages.ERROR,
                 )
 
@@ -398,7 +401,8 @@ class ArtifactRunAdmin(admin.ModelAdmin):
     list_display_links = ["started_at"]
     list_filter = ["outcome", "data_source", "truncated"]
     list_select_related = ["artifact", "user"]
-    search_fields = ["artifact__title", "error", "user__username"]
+    # The reference a user quotes is in both errors; the detail names hosts and roles.
+    search_fields = ["artifact__title", "error", "error_detail", "user__username"]
     date_hierarchy = "started_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

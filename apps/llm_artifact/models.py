@@ -15,6 +15,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
+from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
@@ -154,6 +155,9 @@ class Artifact(models.Model):
     last_executed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the latest run failed, shown beside a failed artifact; cleared by a good run.
     last_error = models.TextField(blank=True, editable=False)
+    # For staff only: what the operators need to fix a failure of the data source's set-up
+    # (the driver's text, naming host, port and role), which last_error only refers to.
+    last_error_detail = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -308,6 +312,7 @@ class Artifact(models.Model):
         row_count: int = 0,
         truncated: bool = False,
         error: str = "",
+        error_detail: str = "",
         columns: Sequence[Any] | None = None,
     ) -> ArtifactRun:
         """Record a run and apply its effect on the artifact's statistics and status.
@@ -316,7 +321,8 @@ class Artifact(models.Model):
         artifact active again; any other run marks an active artifact failed with the
         error. Draft and deprecated artifacts keep their status whatever runs do.
         `columns` (ResultColumn-like, or {"name", "type"} dicts) are the result's columns,
-        kept so charts can be checked against them.
+        kept so charts can be checked against them. `error` is shown to the user;
+        `error_detail` (a QueryFailed's detail) only to staff.
         """
         ok = outcome == ArtifactRun.Outcome.OK
         with transaction.atomic():
@@ -329,6 +335,7 @@ class Artifact(models.Model):
                 truncated=truncated,
                 outcome=outcome,
                 error=error,
+                error_detail=error_detail,
                 params=params,
                 data_source=self.data_source,
                 columns=_column_dicts(columns) if columns is not None else None,
@@ -341,6 +348,7 @@ class Artifact(models.Model):
                     "execution_count": F("execution_count") + 1,
                     "last_executed_at": timezone.now(),
                     "last_error": "",
+                    "last_error_detail": "",
                     "status": Case(
                         When(status=self.Status.FAILED, then=Value(self.Status.ACTIVE)),
                         default=F("status"),
@@ -349,13 +357,22 @@ class Artifact(models.Model):
             else:
                 changes = {
                     "last_error": error,
+                    "last_error_detail": error_detail,
                     "status": Case(
                         When(status=self.Status.ACTIVE, then=Value(self.Status.FAILED)),
                         default=F("status"),
                     ),
                 }
             Artifact.objects.filter(pk=self.pk).update(**changes)
-        self.refresh_from_db(fields=["execution_count", "last_executed_at", "last_error", "status"])
+        self.refresh_from_db(
+            fields=[
+                "execution_count",
+                "last_executed_at",
+                "last_error",
+                "last_error_detail",
+                "status",
+            ]
+        )
         if ok and hasattr(self, "last_ok_sql_digest"):
             # An instance annotated with_last_result_columns() now knows this result.
             self.last_ok_columns, self.last_ok_sql_digest = run.columns, run.sql_digest
@@ -434,7 +451,11 @@ class ArtifactRun(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # What the user who ran it is told; safe for anyone who may see the artifact.
     error = models.TextField(blank=True)
+    # For staff only (the admin's run log, staff on the page and API): the driver's text of
+    # a failure of the data source's set-up, with the reference `error` gives the user.
+    error_detail = models.TextField(blank=True)
     # The parameter values the run used, after coercion and defaults.
     params = models.JSONField(default=dict, blank=True)
     # Where it ran: the artifact's source may be changed later.
@@ -463,3 +484,7 @@ class ArtifactRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.artifact_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
+
+    def error_for(self, user: Any) -> str:
+        """The error as `user` may see it: staff also get the operators' detail."""
+        return with_detail(self.error, self.error_detail, user)

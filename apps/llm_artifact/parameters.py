@@ -65,73 +65,86 @@ def coerce(param_type: str, value: Any) -> Any:
         raise ValueError(f"expected {expected}, not {_kind(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"expected {expected}; {value} is not a finite number")
-    if param_type == ParamType.STRING:
-        if isinstance(value, str):
-            problem = text_problem(value)
-            if problem:
-                raise ValueError(problem)
-            return value
-        if isinstance(value, bool | int | float):
-            return str(value)
-        raise ValueError("expected text")
-    if param_type == ParamType.INTEGER:
-        if isinstance(value, bool):
-            raise ValueError("expected a whole number")
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError("expected a whole number")
-            value = int(value)
-        elif not isinstance(value, int):
-            text = str(value).strip()
-            if not re.fullmatch(rf"[+-]?\d{{1,{MAX_INTEGER_DIGITS}}}", text):
-                raise ValueError("expected a whole number")
-            value = int(text)
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValueError(f"a whole number must lie between {INT64_MIN} and {INT64_MAX}")
+    return _COERCERS[param_type](value)
+
+
+def _coerce_string(value: Any) -> str:
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
-    if param_type == ParamType.NUMBER:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        if isinstance(value, int):
-            if INT64_MIN <= value <= INT64_MAX:
-                return value
-            number: Any = value  # beyond 64 bits: bound as a float, as in the text form
-        elif isinstance(value, float):
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise ValueError("expected text")
+
+
+def _coerce_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("expected a whole number")
+        value = int(value)
+    elif not isinstance(value, int):
+        text = str(value).strip()
+        if not re.fullmatch(rf"[+-]?\d{{1,{MAX_INTEGER_DIGITS}}}", text):
+            raise ValueError("expected a whole number")
+        value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"a whole number must lie between {INT64_MIN} and {INT64_MAX}")
+    return value
+
+
+def _coerce_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
             return value
-        else:
-            try:
-                number = Decimal(str(value).strip())
-            except InvalidOperation:
-                raise ValueError("expected a number") from None
+        number: Any = value  # beyond 64 bits: bound as a float, as in the text form
+    elif isinstance(value, float):
+        return value
+    else:
         try:
-            result = float(number)
-        except OverflowError:
-            result = math.inf
-        if not math.isfinite(result):
-            raise ValueError(f"expected a finite number within ±{sys.float_info.max:.4g}")
-        return result
-    if param_type == ParamType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in TRUE_WORDS:
-            return True
-        if text in FALSE_WORDS:
-            return False
-        raise ValueError("expected true or false")
-    if param_type == ParamType.DATE:
-        if isinstance(value, dt.datetime):
-            return value.date().isoformat()
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        try:
-            parsed = parse_date(str(value).strip())
-        except (ValueError, OverflowError):
-            parsed = None
-        if parsed is None:
-            raise ValueError("expected a date as YYYY-MM-DD")
-        return parsed.isoformat()
-    # ParamType.DATETIME
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError("expected a number") from None
+    try:
+        result = float(number)
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise ValueError(f"expected a finite number within ±{sys.float_info.max:.4g}")
+    return result
+
+
+def _coerce_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _coerce_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        parsed = parse_date(str(value).strip())
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is None:
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return parsed.isoformat()
+
+
+def _coerce_datetime(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     try:
@@ -141,6 +154,16 @@ def coerce(param_type: str, value: Any) -> Any:
     if parsed is None:
         raise ValueError("expected a date and time as YYYY-MM-DD HH:MM[:SS]")
     return parsed.isoformat(sep=" ")
+
+
+_COERCERS: dict[str, Any] = {
+    ParamType.STRING: _coerce_string,
+    ParamType.INTEGER: _coerce_integer,
+    ParamType.NUMBER: _coerce_number,
+    ParamType.BOOLEAN: _coerce_boolean,
+    ParamType.DATE: _coerce_date,
+    ParamType.DATETIME: _coerce_datetime,
+}
 
 
 def shown(value: Any, limit: int = 60) -> str:

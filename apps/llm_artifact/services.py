@@ -47,12 +47,12 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResul
     started_at = timezone.now()
     clock = time.perf_counter()
     result = None
-    outcome, error = ArtifactRun.Outcome.OK, ""
+    outcome, error, error_detail = ArtifactRun.Outcome.OK, "", ""
     try:
         _check_parameters(artifact)
         result = execute(artifact.data_source, artifact.sql_query, values)
     except QueryFailed as exc:
-        outcome, error = exc.outcome, exc.message
+        outcome, error, error_detail = exc.outcome, exc.message, exc.detail
     elapsed_ms = round((time.perf_counter() - clock) * 1000, 3)
     run = artifact.record_run(
         user=user,
@@ -63,6 +63,7 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResul
         row_count=result.row_count if result else 0,
         truncated=result.truncated if result else False,
         error=error,
+        error_detail=error_detail,
         columns=result.columns if result else None,
     )
     return RunResult(run, result)
@@ -127,6 +128,7 @@ def export_artifact(
             params=values,
             duration_ms=round((time.perf_counter() - clock) * 1000, 3),
             error=exc.message,
+            error_detail=exc.detail,
         )
         raise ExportFailed(run) from None
     return ArtifactExport(
@@ -194,11 +196,11 @@ class ArtifactExport:
         return self._chunks
 
     def _generate(self) -> Iterator[bytes]:
-        outcome, error = ArtifactRun.Outcome.OK, ""
+        outcome, error, error_detail = ArtifactRun.Outcome.OK, "", ""
         try:
             yield from self._writer
         except QueryFailed as exc:
-            outcome, error = exc.outcome, exc.message
+            outcome, error, error_detail = exc.outcome, exc.message, exc.detail
             raise
         except GeneratorExit:
             error = self._stopped_message()
@@ -207,7 +209,7 @@ class ArtifactExport:
             outcome, error = ArtifactRun.Outcome.ERROR, f"The export failed: {exc}"
             raise
         finally:
-            self._finish(outcome, error)
+            self._finish(outcome, error, error_detail)
 
     def close(self) -> None:
         if self._chunks is not None:
@@ -221,7 +223,7 @@ class ArtifactExport:
         rows = self._batches.row_count
         return f"The download stopped after {rows:,} row{'s' if rows != 1 else ''}."
 
-    def _finish(self, outcome: str, error: str) -> None:
+    def _finish(self, outcome: str, error: str, error_detail: str = "") -> None:
         if self._finished:
             return
         self._finished = True
@@ -236,6 +238,7 @@ class ArtifactExport:
             row_count=self._batches.row_count,
             truncated=self._batches.truncated,
             error=error,
+            error_detail=error_detail,
             # Known from the first batch, whatever happened after it.
             columns=self._columns if outcome == ArtifactRun.Outcome.OK else None,
         )

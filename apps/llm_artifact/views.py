@@ -262,7 +262,7 @@ def _card_run_message(
             f"Ran “{artifact.title}” with its default values: {rows}. Run it below to see them.",
         )
     else:
-        messages.error(request, f"“{artifact.title}” failed: {run.error}")
+        messages.error(request, f"“{artifact.title}” failed: {run.error_for(request.user)}")
 
 
 @login_required

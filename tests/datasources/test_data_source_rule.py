@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from apps.datasources.sources import validate_data_source
 from tests.llm_agent.factories import AgentFactory
-from tests.llm_artifact.factories import ArtifactFactory
-from tests.llm_artifact.test_admin import artifact_form, change_url
+from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
+from tests.llm_artifact.test_admin import change_url
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +49,6 @@ def test_the_api_faces_use_it(owner_api):
 def test_the_admin_uses_it(client, staff, owner):
     client.force_login(staff)
     artifact = ArtifactFactory(owner=owner)
-    response = client.post(change_url(artifact), artifact_form(artifact, data_source="nowhere"))
+    response = client.post(change_url(artifact), admin_form_data(artifact, data_source="nowhere"))
     assert response.status_code == 200
     assert MESSAGE.replace("'", "&#x27;") in response.content.decode()

@@ -156,7 +156,8 @@ def test_an_unreachable_source_says_why(owner_client, sources, tmp_path, setting
     assert response.status_code == 503
     content = response.content.decode()
     assert "The schema of shop cannot be read right now." in content
-    assert "cannot be opened" in content
+    assert "is not reachable right now. Reference: " in content
+    assert "gone.sqlite3" not in content  # where the file lives is for operators
 
 
 def test_navbar_links_to_the_data_sources(owner_client, sources):

@@ -327,6 +327,7 @@ def test_owner_lists_runs_newest_first_with_every_field(owner_api, owner, staff,
         "row_count": 0,
         "truncated": True,
         "error": "Too slow.",
+        "error_detail": None,  # staff only
         "params": {"since": "2024-01-01"},
         "data_source": "shop",
         "user": "staff",

@@ -15,8 +15,7 @@ from apps.llm_artifact.services import run_artifact
 from apps.llm_chat.agent import run_turn_sync
 from apps.llm_chat.services import post_user_message
 from tests.fakes.scripted import Call, Say, ScriptedModel, tool_text
-from tests.llm_artifact.factories import ArtifactFactory
-from tests.llm_artifact.test_admin import artifact_form
+from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
 from tests.llm_chat.factories import ChatFactory
 
 pytestmark = pytest.mark.django_db
@@ -463,7 +462,7 @@ def test_save_artifact_with_an_infinite_default_gets_the_error_back(chat):
 def test_the_admin_form_refuses_them_too(client, staff, artifact, field, typed, words):
     client.force_login(staff)
     url = reverse("admin:llm_artifact_artifact_change", args=[artifact.pk])
-    response = client.post(url, artifact_form(artifact, **{field: typed}))
+    response = client.post(url, admin_form_data(artifact, **{field: typed}))
     assert response.status_code == 200
     assert words in response.content.decode()
     artifact.refresh_from_db()

@@ -81,7 +81,7 @@ class DataSourceViewSet(viewsets.ViewSet):
         try:
             tables = schema.list_tables(source.name)
         except QueryFailed as exc:
-            raise DataSourceUnavailable(exc.message) from None
+            raise DataSourceUnavailable(exc.message_for(request.user)) from None
         return Response(DataSourceSchemaSerializer({"data_source": name, "tables": tables}).data)
 
 

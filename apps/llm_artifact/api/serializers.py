@@ -52,6 +52,19 @@ class ChartProblemSerializer(serializers.Serializer):
     )
 
 
+class StaffOnlyTextField(serializers.CharField):
+    """Read-only text that only staff see; null for everyone else (operators' details)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value: str) -> str | None:
+        request = self.context.get("request")
+        if not getattr(getattr(request, "user", None), "is_staff", False):
+            return None
+        return super().to_representation(value)
+
+
 class ArtifactSummarySerializer(serializers.ModelSerializer):
     """What a chat message shows of the artifact it links."""
 
@@ -83,6 +96,11 @@ class ArtifactSerializer(ModelCleanSerializer):
         "after it was saved (a later run without a column it draws)."
     )
 
+    last_error_detail = StaffOnlyTextField(
+        help_text="Staff only (null for others): what the operators need to fix a failure "
+        "of the data source's set-up, which last_error refers to by its reference."
+    )
+
     class Meta:
         model = Artifact
         fields = [
@@ -104,6 +122,7 @@ class ArtifactSerializer(ModelCleanSerializer):
             "execution_count",
             "last_executed_at",
             "last_error",
+            "last_error_detail",
             "created_at",
             "updated_at",
         ]
@@ -175,6 +194,11 @@ class ArtifactRunSerializer(serializers.ModelSerializer):
         read_only=True, help_text="The parameter values used, after coercion and defaults."
     )
 
+    error_detail = StaffOnlyTextField(
+        help_text="Staff only (null for others): the driver's text of a failure of the data "
+        "source's set-up, which error refers to by its reference."
+    )
+
     class Meta:
         model = ArtifactRun
         fields = [
@@ -185,6 +209,7 @@ class ArtifactRunSerializer(serializers.ModelSerializer):
             "row_count",
             "truncated",
             "error",
+            "error_detail",
             "params",
             "data_source",
             "user",
@@ -222,7 +247,10 @@ class QueryResultSerializer(serializers.Serializer):
 class RunFailedSerializer(serializers.Serializer):
     """The query was refused, failed or timed out. The run is recorded all the same."""
 
-    detail = serializers.CharField(help_text="Why, in plain words.")
+    detail = serializers.CharField(
+        help_text="Why, in plain words. A failure of the data source's set-up gives a "
+        "reference for the operators; staff also get the operators' detail here."
+    )
     outcome = serializers.ChoiceField(choices=ArtifactRun.Outcome.choices)
     run_id = serializers.IntegerField()
 

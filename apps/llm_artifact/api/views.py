@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -163,7 +164,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         run, result = _run(artifact, request, serializer.validated_data["params"])
         if result is None:
-            return _run_failed(run)
+            return _run_failed(run, request.user)
         # Built by hand rather than through QueryResultSerializer (which documents it): a
         # serializer would walk every one of up to 1,000 rows' values in Python.
         return Response(
@@ -253,7 +254,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise ValidationError({"params": exc.message_dict}) from exc
         except ExportFailed as exc:
-            return _run_failed(exc.run)
+            return _run_failed(exc.run, request.user)
         # A plain Django response: DRF's renderers have nothing to do with a file.
         return download_response(request._request, export)
 
@@ -319,7 +320,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         values = {name: value for name, value in data.items() if name not in CHART_QUERY_NAMES}
         run, result = _run(artifact, request, values)
         if result is None:
-            return _run_failed(run)
+            return _run_failed(run, request.user)
         fmt = options["format"]
         try:
             image = render_chart(
@@ -364,9 +365,9 @@ def _run(artifact: Artifact, request: Request, raw_params: dict) -> RunResult:
         raise ValidationError({"params": exc.message_dict}) from exc
 
 
-def _run_failed(run: ArtifactRun) -> Response:
+def _run_failed(run: ArtifactRun, user: Any) -> Response:
     return Response(
-        {"detail": run.error, "outcome": run.outcome, "run_id": run.pk},
+        {"detail": run.error_for(user), "outcome": run.outcome, "run_id": run.pk},
         status=status.HTTP_400_BAD_REQUEST,
     )
 

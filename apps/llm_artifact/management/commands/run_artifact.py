@@ -61,7 +61,10 @@ class Command(BaseCommand):
             )
             raise CommandError(f"Bad parameters: {details}") from None
         if run.outcome != ArtifactRun.Outcome.OK:
-            raise CommandError(f"The run failed ({run.get_outcome_display().lower()}): {run.error}")
+            # The terminal is the operators': the set-up's detail too, when there is one.
+            detail = f"\n{run.error_detail}" if run.error_detail else ""
+            outcome = run.get_outcome_display().lower()
+            raise CommandError(f"The run failed ({outcome}): {run.error}{detail}")
         if output_format == "csv":
             self._write_bytes(csv_chunks(result.columns, [result.rows]))
         elif output_format == "json":
