@@ -137,9 +137,9 @@ class ArtifactFilterForm(forms.Form):
         return chat
 
     def _chat_choices(self) -> list[tuple[int | str, str]]:
-        """ "Any chat", the chosen chat, and at most CHAT_CHOICES_SHOWN more: the chats
-        matching "find a chat", or else the most recent, among those the user's artifacts
-        came from (reached through the chat app's own rule, never importing it)."""
+        """The select's options: "Any chat", the chosen chat, and at most CHAT_CHOICES_SHOWN
+        more, the chats matching "find a chat" or else the most recent, among the visible
+        chats the user's artifacts came from (the chat app's rule, never importing it)."""
         chosen = self.value("chat")
         choices: list[tuple[int | str, str]] = [("", "Any chat")]
         if chosen:

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     -created_at) index is replaced by one with the id tie-break."""
 
     dependencies = [
-        ('llm_artifact', '0004_run_columns'),
+        ('llm_artifact', '0005_error_detail'),
     ]
 
     operations = [
