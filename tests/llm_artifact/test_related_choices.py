@@ -157,3 +157,19 @@ def test_list_page_offers_no_chat_the_user_cannot_see(owner_client, owner, their
     content = owner_client.get(PAGE_URL).content.decode()
     assert f'value="{their_chat.pk}"' not in content
     assert f">{SECRET_TITLE}</option>" not in content
+
+
+def test_chat_api_agent_field_answers_a_retired_agent_like_a_missing_one(owner_api):
+    # New chats go to agents in service only; a retired one is refused like a missing one.
+    retired = AgentFactory(pk=876_542, name="Retired", is_active=False)
+
+    retired_answer = owner_api.post(
+        reverse("api:chat-list"), {"title": "T", "agent": retired.pk}, format="json"
+    )
+    missing = owner_api.post(
+        reverse("api:chat-list"), {"title": "T", "agent": MISSING_ID}, format="json"
+    )
+
+    assert retired_answer.status_code == 400
+    assert set(retired_answer.json()) == {"agent"}
+    _same_answer(retired_answer, missing, retired.pk)
