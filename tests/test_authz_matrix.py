@@ -90,16 +90,10 @@ SUFFIX_500 = (
     "suffix URL raises TypeError (e.g. GET /api/data-sources.json)"
 )
 KNOWN_FAILURES: dict[str, str] = {
-    "api/^artifacts/$": (
-        "leak (issue 9 section 2): the browsable API's filter form on /api/artifacts/ offers "
-        "every user's chats by id and title"
-    ),
     r"api/^chats/(?P<pk>[^/.]+)/messages\.(?P<format>[a-z0-9]+)/?$": SUFFIX_500,
     r"api/^chats/(?P<pk>[^/.]+)/messages/(?P<message_id>\d+)/retry\.(?P<format>[a-z0-9]+)/?$": (
         SUFFIX_500
     ),
-    r"api/^artifacts/(?P<pk>[^/.]+)/execute\.(?P<format>[a-z0-9]+)/?$": SUFFIX_500,
-    r"api/^artifacts/(?P<pk>[^/.]+)/runs\.(?P<format>[a-z0-9]+)/?$": SUFFIX_500,
     r"api/^data-sources\.(?P<format>[a-z0-9]+)/?$": SUFFIX_500,
     r"api/^data-sources/(?P<name>[A-Za-z_][A-Za-z0-9_-]{0,63})/schema\.(?P<format>[a-z0-9]+)/?$": (
         SUFFIX_500

@@ -158,7 +158,9 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         # `params` is an object: only JSON can carry it.
         parser_classes=[JSONParser],
     )
-    def execute(self, request: Request, pk: str | None = None) -> Response:
+    def execute(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         artifact = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -187,7 +189,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     @action(
         detail=True, methods=["get"], filter_backends=[], serializer_class=ArtifactRunSerializer
     )
-    def runs(self, request: Request, pk: str | None = None) -> Response:
+    def runs(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         artifact = self.get_object()
         page = self.paginate_queryset(artifact.runs.select_related("user"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
