@@ -335,19 +335,23 @@ async def _turn(
         _stop_requested.discard(turn.reply.pk)
 
 
+def _kept_run_state(turn: _Turn, deps: TurnDeps, run: object) -> tuple[list, RunUsage]:
+    """What a turn cut short keeps of its run: the provider messages so far and their usage."""
+    if run is None:
+        return [], RunUsage()
+    try:
+        new_messages = run.new_messages()
+        usage = run.usage
+    except Exception:  # the run never started; there is nothing to keep
+        logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
+        return [], RunUsage()
+    note_interrupted_response(deps, new_messages)
+    return history.dump_messages(new_messages), usage
+
+
 async def _stop_async(turn: _Turn, deps: TurnDeps, reply: StreamingReply, run: object) -> None:
     await reply.settle()
-    messages: list = []
-    usage = RunUsage()
-    if run is not None:
-        try:
-            new_messages = run.new_messages()
-            usage = run.usage
-        except Exception:  # the run never started; there is nothing to keep
-            logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
-        else:
-            messages = history.dump_messages(new_messages)
-            note_interrupted_response(deps, new_messages)
+    messages, usage = _kept_run_state(turn, deps, run)
     await sync_to_async(_stop)(turn, deps, reply.text, messages, usage)
 
 
@@ -394,17 +398,7 @@ async def _fail_async(
 ) -> str:
     """Mark the reply failed, keeping what arrived; returns the reason the user is shown."""
     await reply.settle()
-    messages: list = []
-    usage = RunUsage()
-    if run is not None:
-        try:
-            new_messages = run.new_messages()
-            usage = run.usage
-        except Exception:  # the run never started; there is nothing to keep
-            logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
-        else:
-            messages = history.dump_messages(new_messages)
-            note_interrupted_response(deps, new_messages)
+    messages, usage = _kept_run_state(turn, deps, run)
     return await sync_to_async(_fail)(
         turn, deps, reply.text, failure, messages, usage, blame_last=blame_last
     )
