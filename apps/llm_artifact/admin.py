@@ -287,7 +287,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         # highlight_sql escapes every token, so LLM-written SQL cannot inject markup.
         return format_html(
             '<div style="max-height:30em;overflow:auto;max-width:60em">{}</div>',
-            highlight_sql(artifact.sql_query),
+            highlight_sql(artifact.display_sql),
         )
 
     @admin.display(description="messages that reference it")

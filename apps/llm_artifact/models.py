@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
+from apps.core.highlight import pretty_sql
 from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.errors import with_detail
@@ -391,9 +392,18 @@ class Artifact(models.Model):
         return run
 
     @property
+    def display_sql(self) -> str:
+        """The SQL laid out for reading in its source's dialect; sql_query stays as written."""
+        try:
+            dialect = get_data_source(self.data_source).dialect
+        except UnknownDataSource:
+            dialect = None
+        return pretty_sql(self.sql_query, dialect)
+
+    @property
     def sql_preview(self) -> str:
-        """The first lines of SQL, for cards and lists."""
-        lines = self.sql_query.strip().splitlines()
+        """The first lines of SQL, laid out for reading, for cards and lists."""
+        lines = self.display_sql.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
 
