@@ -22,7 +22,8 @@ def text_of(html: str) -> str:
 
 def test_one_line_sql_is_laid_out_for_reading():
     shown = pretty_sql(ONE_LINE, "sqlite")
-    assert shown.splitlines()[:3] == ["SELECT", "  c.name AS category,", "  SUM(o.total) AS revenue"]
+    lines = shown.splitlines()
+    assert lines[:3] == ["SELECT", "  c.name AS category,", "  SUM(o.total) AS revenue"]
     assert "WHERE\n  o.ordered_at >= :since" in shown
 
 
