@@ -228,11 +228,12 @@
     if (!payload) {
       finalize(preview);
       canvas.replaceChildren();
-      message.append("Run the query to preview the chart over its rows. ");
+      // The spec is fine (a suggestion, say): what the preview lacks is rows on this page.
+      message.append("The spec is valid; the preview draws it over rows on this page. ");
       var run = document.createElement("button");
       run.type = "button";
       run.className = "btn btn-link btn-sm p-0 align-baseline";
-      run.textContent = "Run it with the values above";
+      run.textContent = "Run the query to preview it";
       run.setAttribute("data-chart-run", "");
       message.appendChild(run);
       return;
