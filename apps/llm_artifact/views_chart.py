@@ -168,6 +168,5 @@ def _suggestion_form(artifact: Artifact, typed: Any) -> tuple[ArtifactChartForm,
         instance=copy.copy(artifact),
     )
     return form, (
-        "Suggested from the columns of the latest run (not saved). Adjust it and Save to "
-        "keep it."
+        "Suggested from the columns of the latest run (not saved). Adjust it and Save to keep it."
     )
