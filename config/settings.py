@@ -217,21 +217,49 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 NODE_MODULES = BASE_DIR / "node_modules"
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # npm packages, installed by `npm ci`, are served straight from node_modules so that no
-    # third-party file is ever copied into the repository. Only their built folders are
-    # exposed, which keeps collectstatic and WhiteNoise's start-up scan small.
-    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
-    ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
-    ("vendor/bootstrap-icons", NODE_MODULES / "bootstrap-icons" / "font"),
-    ("vendor/vega", NODE_MODULES / "vega" / "build"),
-    ("vendor/vega-lite", NODE_MODULES / "vega-lite" / "build"),
-    ("vendor/vega-embed", NODE_MODULES / "vega-embed" / "build"),
-    ("vendor/swagger-ui", NODE_MODULES / "swagger-ui-dist"),
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# npm packages, installed by `npm ci`, are served straight from node_modules so that no
+# third-party file is ever copied into the repository: only the files pages link (and their
+# source maps), under a prefix per package, by config.staticfiles.NpmFinder.
+NPM_STATIC_FILES = {
+    "vendor/htmx": ("htmx.org/dist", ["htmx.min.js"]),
+    "vendor/bootstrap": ("bootstrap/dist", ["css/bootstrap.min.css", "js/bootstrap.bundle.min.js"]),
+    "vendor/bootstrap-icons": (
+        "bootstrap-icons/font",
+        ["bootstrap-icons.min.css", "fonts/bootstrap-icons.woff2", "fonts/bootstrap-icons.woff"],
+    ),
+    "vendor/vega": ("vega/build", ["vega.min.js"]),
+    "vendor/vega-lite": ("vega-lite/build", ["vega-lite.min.js"]),
+    "vendor/vega-embed": ("vega-embed/build", ["vega-embed.min.js"]),
+    # What drf-spectacular's Swagger UI page links (SPECTACULAR_SETTINGS below).
+    "vendor/swagger-ui": (
+        "swagger-ui-dist",
+        [
+            "swagger-ui.css",
+            "swagger-ui-bundle.js",
+            "swagger-ui-standalone-preset.js",
+            "favicon-32x32.png",
+        ],
+    ),
+}
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.staticfiles.NpmFinder",
 ]
-# Serve straight from the finders so a fresh clone needs no collectstatic step.
-WHITENOISE_USE_FINDERS = True
+# `collectstatic` (part of `make run`'s set-up) copies every file into STATIC_ROOT under a
+# name carrying a hash of its content, with gzip (and Brotli, when the brotli package is
+# installed) copies beside it; `{% static %}` links the hashed names, which WhiteNoise serves
+# compressed and cacheable for ten years (`immutable`), so a page's assets load once and a
+# changed file gets a new name. Unhashed names still answer, with WHITENOISE_MAX_AGE.
+# With DJANGO_DEBUG, templates link plain names served straight from the finders, so edits
+# show at once without collecting. Tests use plain names too (tests/conftest.py), as Django
+# advises: the manifest needs a collectstatic that the test run does not do.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

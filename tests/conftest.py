@@ -14,7 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import factory
 import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
@@ -31,6 +33,21 @@ class UserFactory(DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password(PASSWORD)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def static_files_from_the_finders():
+    # Outside tests, pages link content-hashed names that only exist after collectstatic
+    # (settings, STORAGES). Tests do not collect, so, as Django advises, they link the plain
+    # names, served from the finders; tests/test_static_files.py checks the hashed ones.
+    with override_settings(
+        STORAGES={
+            **django_settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        WHITENOISE_USE_FINDERS=True,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -214,7 +231,6 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     from types import SimpleNamespace
 
     from apps.accounts.models import ApiToken
-
     from apps.datasources.schema import clear_schema_cache
     from apps.llm_artifact.models import ArtifactRun
     from apps.llm_chat.models import Message

@@ -37,6 +37,7 @@ def test_make_run_sets_everything_up_then_serves_asgi_on_localhost():
         "pip install --quiet -r requirements.txt",
         "npm ci",
         "manage.py migrate",
+        "manage.py collectstatic",
         "manage.py seed_demo",
         "manage.py demo_credentials --host 127.0.0.1 --port 8000",
         "uvicorn config.asgi:application --host 127.0.0.1 --port 8000",

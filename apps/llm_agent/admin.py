@@ -27,8 +27,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from apps.core.admin import already_note, badge, change_link, changelist_link, set_field_logged
+from apps.core.redact import mask_url, mask_urls
 from apps.llm_agent.models import Agent, ModelCall
-from apps.llm_agent.providers import ConnectionCheck, acheck_connection
+from apps.llm_agent.providers import ConnectionCheck, acheck_connection, provider_base_url
 
 
 def _reverse_count(relation: str) -> Coalesce:
@@ -56,6 +57,10 @@ def _agent_link(agent: Agent, app_model: str, count: int, **filters: object) -> 
     if not agent.pk:
         return 0
     return changelist_link(app_model, {"agent__id__exact": agent.pk, **filters}, count)
+
+
+def _masked(field: str) -> str:
+    return "server" if field == "base_url" else field
 
 
 def check_connections(agents: list[Agent]) -> list[ConnectionCheck]:
@@ -86,6 +91,7 @@ class AgentAdmin(admin.ModelAdmin):
         "name",
         "provider",
         "model_name",
+        "server",
         "data_source",
         "is_active",
         "chat_count",
@@ -104,6 +110,7 @@ class AgentAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["activate", "deactivate", "test_connection"]
     readonly_fields = [
+        "server",
         "api_key_status",
         "chat_count",
         "artifact_count",
@@ -168,6 +175,17 @@ class AgentAdmin(admin.ModelAdmin):
             )
         )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Agent | None = None) -> list:
+        """The form edits the stored base URL (credentials and all: that is where operators
+        change them); a read-only view (staff who may only view agents) shows it masked."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [_masked(f) for f in options["fields"]]})
+            for name, options in fieldsets
+        ]
+
     def get_urls(self) -> list:
         check = self.admin_site.admin_view(self.test_connection_view)
         return [
@@ -204,6 +222,11 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection of selected agents", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._report_checks(request, list(queryset.order_by("name")))
+
+    @admin.display(description="server", ordering="base_url")
+    def server(self, agent: Agent) -> str:
+        """Where the agent's requests go, credentials masked."""
+        return mask_url(provider_base_url(agent)) or self.get_empty_value_display()
 
     @admin.display(description="API key")
     def api_key_status(self, agent: Agent) -> str:
@@ -298,7 +321,7 @@ class ModelCallAdmin(admin.ModelAdmin):
         "input_tokens",
         "output_tokens",
         "outcome_badge",
-        "error",
+        "error_detail",
         "tool_calls_json",
     ]
     readonly_fields = fields
@@ -333,6 +356,12 @@ class ModelCallAdmin(admin.ModelAdmin):
     def outcome_badge(self, call: ModelCall) -> SafeString:
         colour = "#198754" if call.outcome == ModelCall.Outcome.OK else "#dc3545"
         return badge(colour, call.get_outcome_display())
+
+    @admin.display(description="error")
+    def error_detail(self, call: ModelCall) -> str:
+        # Written masked since issue 9; rows logged before then may quote a URL with its
+        # credentials.
+        return mask_urls(call.error) or self.get_empty_value_display()
 
     @admin.display(description="tool calls")
     def tool_calls_json(self, call: ModelCall) -> SafeString:

@@ -12,7 +12,9 @@ Three kinds of provider are supported:
 
 The API key is read from the environment variable the agent names (`api_key_env`), or the
 provider's conventional one when the agent names none. It is never stored, logged or shown: the
-error texts below name the variable, not its value.
+error texts below name the variable, not its value. A failure is described twice
+(ProviderFailure): plain words for the chat's user, and the detail (masked base URL, variable,
+README pointer, SDK text) for operators.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from pydantic_ai.direct import model_request
 from pydantic_ai.models import Model, create_async_httpx2_client
 from pydantic_ai.settings import ModelSettings
 
+from apps.core.redact import MASK, mask_url, mask_urls, url_secrets
 from apps.llm_agent.models import Agent
 
 DEFAULT_BASE_URL = {
@@ -177,41 +180,101 @@ def _missing_key_message(agent: Agent, env_name: str) -> str:
     )
 
 
-def describe_error(exc: BaseException, agent: Agent) -> str:
-    """A plain-words reason for a failed model call, fit to show to the user.
+# What end users read when a model call fails: plain words, no URL, variable or README (those
+# are for operators, in the model-call log and the server log; see ProviderFailure).
+PUBLIC_NOT_SET_UP = "The assistant is not set up to answer yet; ask an operator."
+PUBLIC_UNREACHABLE = (
+    "The assistant is not reachable right now; try again, or ask an operator if it keeps failing."
+)
+PUBLIC_BROKE_OFF = "The connection to the assistant broke off during the reply; try again."
+PUBLIC_TIMEOUT = (
+    "The assistant did not answer in time; try again, or ask an operator if it keeps happening."
+)
+PUBLIC_CREDENTIALS_REFUSED = (
+    "The assistant's provider refused its credentials; ask an operator to check them."
+)
+PUBLIC_MODEL_NOT_FOUND = "The assistant's model is not available; ask an operator."
+PUBLIC_RATE_LIMITED = (
+    "The assistant is getting more requests than its provider allows; wait a moment and try again."
+)
+PUBLIC_PROVIDER_FAILED = "The assistant's provider had a problem answering; try again in a moment."
+PUBLIC_REQUEST_REFUSED = (
+    "The assistant's provider refused the request; try again, or ask an operator if it keeps "
+    "failing."
+)
+PUBLIC_TOO_MANY_REQUESTS = (
+    "The assistant gave up: answering needed too many model requests. Try asking in smaller steps."
+)
+PUBLIC_UNUSABLE_REPLY = "The model sent a reply that could not be used; try again."
+PUBLIC_UNEXPECTED = (
+    "Something went wrong while talking to the assistant; try again, or ask an operator if it "
+    "keeps failing."
+)
 
-    Provider messages are scrubbed of the API key even though providers mask it themselves.
+
+@dataclass(frozen=True)
+class ProviderFailure:
+    """Why a model call failed, said twice.
+
+    `public` is for the chat's user (the chat page, the API's message `error`, the stream's
+    `error` event): plain words, nothing about how the server is set up. `detail` is for
+    operators (the model-call log, the server log, the admin's "Test connection"): the
+    provider's base URL with credentials masked, the environment variable, the README, the
+    SDK's own words. Neither ever holds the API key.
     """
-    url = provider_base_url(agent)
-    text = _describe(exc, agent, url)
-    key = read_api_key(agent)
-    if key:
-        text = text.replace(key, "***")
+
+    public: str
+    detail: str
+
+
+def describe_error(exc: BaseException, agent: Agent) -> ProviderFailure:
+    """A failed model call in plain words for the user and in detail for operators."""
+    url = mask_url(provider_base_url(agent))
+    public, detail = _describe(exc, agent, url)
+    sdk_text = _short(str(exc))
+    if not isinstance(exc, ProviderNotConfigured) and sdk_text and sdk_text not in detail:
+        detail = f"{detail} [{type(exc).__name__}: {sdk_text}]"
+    return ProviderFailure(public=public, detail=scrub(detail, agent))
+
+
+def scrub(text: str, agent: Agent) -> str:
+    """Operator text with URL credentials masked, and the agent's key and the secret parts of
+    its base URL removed wherever they appear (providers mask keys themselves, servers may
+    echo a request's path: this relies on neither)."""
+    text = mask_urls(text)
+    for secret in [read_api_key(agent) or "", *url_secrets(agent.base_url)]:
+        if secret:
+            text = text.replace(secret, MASK)
     return text
 
 
-def _describe(exc: BaseException, agent: Agent, url: str) -> str:
+def _describe(exc: BaseException, agent: Agent, url: str) -> tuple[str, str]:
+    """(public, detail) for one failure; `url` is already masked."""
     if isinstance(exc, ProviderNotConfigured):
-        return str(exc)
+        return PUBLIC_NOT_SET_UP, str(exc)
     if isinstance(exc, ModelRequestTimeout | ModelTimeoutError):
-        return (
+        return PUBLIC_TIMEOUT, (
             f"The model server at {url} did not answer in time "
             f"(LLM_REQUEST_TIMEOUT_SECONDS={settings.LLM_REQUEST_TIMEOUT_SECONDS:g}). "
-            "It may be overloaded or still loading the model; try again."
+            "It may be overloaded or still loading the model."
         )
     if isinstance(exc, ModelConnectionError):
         if exc.phase == "read" or exc.in_stream:
-            return f"The connection to the model server at {url} broke off during the reply."
+            return PUBLIC_BROKE_OFF, (
+                f"The connection to the model server at {url} broke off during the reply."
+            )
         if agent.provider == Agent.Provider.OPENAI_COMPATIBLE:
-            return (
-                f"Could not reach the model server at {url} — is Ollama (or your server) running? "
-                "Set LLM_BASE_URL/LLM_MODEL or configure a provider for this agent; "
+            return PUBLIC_UNREACHABLE, (
+                f"Could not reach the model server at {url} — is Ollama (or your server) "
+                "running? Set LLM_BASE_URL/LLM_MODEL or configure a provider for this agent; "
                 f"{README_HINT}."
             )
         provider = agent.get_provider_display()
-        return f"Could not reach {provider} at {url}: check the network; {README_HINT}."
+        return PUBLIC_UNREACHABLE, (
+            f"Could not reach {provider} at {url}: check the network; {README_HINT}."
+        )
     if isinstance(exc, ModelAuthenticationError):
-        return (
+        return PUBLIC_CREDENTIALS_REFUSED, (
             f"{agent.get_provider_display()} rejected the API key from "
             f"{agent.api_key_env_name or 'the environment'}; check the key and its access to "
             f"model {agent.model_name!r}."
@@ -222,36 +285,44 @@ def _describe(exc: BaseException, agent: Agent, url: str) -> str:
             if agent.provider == Agent.Provider.OPENAI_COMPATIBLE
             else ""
         )
-        return (
+        return PUBLIC_MODEL_NOT_FOUND, (
             f"The model server at {url} does not know the model {agent.model_name!r} "
             f"(or the base URL is wrong).{hint}"
         )
     if isinstance(exc, ModelRateLimitError):
-        return (
-            f"{agent.get_provider_display()} is rate-limiting requests and retries did not help; "
-            "wait a moment and retry."
+        return PUBLIC_RATE_LIMITED, (
+            f"{agent.get_provider_display()} at {url} is rate-limiting requests and retries "
+            f"(LLM_MAX_RETRIES={settings.LLM_MAX_RETRIES}) did not help."
         )
     if isinstance(exc, ModelServerError | ModelUnavailableError):
         status = f" (HTTP {exc.status_code})" if isinstance(exc, ModelHTTPError) else ""
-        return f"The model server at {url} failed{status}; retry in a moment."
+        return PUBLIC_PROVIDER_FAILED, f"The model server at {url} failed{status}."
     if isinstance(exc, ModelHTTPError):
-        return (
+        return PUBLIC_REQUEST_REFUSED, (
             f"The model server at {url} refused the request (HTTP {exc.status_code}): "
             f"{_short(exc.message)}"
         )
     if isinstance(exc, ModelAPIError):
-        return f"The model server at {url} failed: {_short(exc.message)}"
+        return PUBLIC_UNREACHABLE, f"The model server at {url} failed: {_short(exc.message)}"
     if isinstance(exc, UsageLimitExceeded):
-        return f"The agent gave up: it used too many model requests in one turn ({exc})."
+        return PUBLIC_TOO_MANY_REQUESTS, (
+            f"The agent gave up: it used too many model requests in one turn ({exc})."
+        )
     if isinstance(exc, UnexpectedModelBehavior):
         if "exceeded max retries" in exc.message:
             tool = exc.message.split("'")[1] if "'" in exc.message else "a tool"
-            return (
+            # About the model, not the set-up: the user may well rephrase the question.
+            text = (
                 f"The model kept sending arguments for the tool {tool} that could not be used, "
                 "even after being told what was wrong."
             )
-        return f"The model sent a reply that could not be used: {_short(exc.message)}"
-    return f"Unexpected error while talking to the model ({type(exc).__name__})."
+            return text, text
+        return PUBLIC_UNUSABLE_REPLY, (
+            f"The model sent a reply that could not be used: {_short(exc.message)}"
+        )
+    return PUBLIC_UNEXPECTED, (
+        f"Unexpected error while talking to the model at {url} ({type(exc).__name__})."
+    )
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -277,7 +348,7 @@ async def acheck_connection(agent: Agent) -> ConnectionCheck:
                 model_settings=ModelSettings(max_tokens=16, max_retries=0),
             )
     except Exception as exc:  # every failure becomes a message for the operator
-        return ConnectionCheck(False, _elapsed_ms(started), describe_error(exc, agent))
+        return ConnectionCheck(False, _elapsed_ms(started), describe_error(exc, agent).detail)
     text = _short(response.text or "", 80)
     return ConnectionCheck(
         True,

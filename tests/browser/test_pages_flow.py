@@ -103,7 +103,9 @@ def test_chat_card_to_artifact_edit_and_list_filters(page: Page, live_server, de
     page.get_by_label("Message").fill("Can you split it by country?")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".chat-message-user").last).to_contain_text("Can you split it by country?")
-    expect(page.locator(".chat-message-assistant").last).to_contain_text("Could not reach")
+    expect(page.locator(".chat-message-assistant").last).to_contain_text(
+        "The assistant is not reachable right now"
+    )
     expect(page.get_by_label("Message")).to_have_value("")
     assert_same_document(page)
     assert Message.objects.filter(content="Can you split it by country?").exists()
@@ -184,7 +186,9 @@ def test_the_same_flow_works_without_javascript(page_without_js: Page, live_serv
     expect(page).to_have_url(re.compile(r"/chats/\d+/#message-\d+$"))
     expect(page.locator(".chat-message-user").last).to_contain_text("Plain form post")
     # The post ran the turn; its provider is not reachable, and the reply says so.
-    expect(page.locator(".chat-message-assistant").last).to_contain_text("Could not reach")
+    expect(page.locator(".chat-message-assistant").last).to_contain_text(
+        "The assistant is not reachable right now"
+    )
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
 
     page.locator(f"#artifact-card-{orders.pk}").get_by_role("link", name="Orders by status").click()

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from pydantic_ai import (
+    ModelAuthenticationError,
+    ModelConnectionError,
+    ModelNotFoundError,
+    ModelRateLimitError,
+    ModelRequestTimeout,
+)
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.openai import OpenAIChatModel
 
 from apps.llm_agent.providers import (
+    PUBLIC_CREDENTIALS_REFUSED,
+    PUBLIC_MODEL_NOT_FOUND,
+    PUBLIC_NOT_SET_UP,
+    PUBLIC_RATE_LIMITED,
+    PUBLIC_TIMEOUT,
+    PUBLIC_UNEXPECTED,
+    PUBLIC_UNREACHABLE,
     ProviderNotConfigured,
     build_model,
     check_connection,
+    describe_error,
 )
 from tests.fakes.llm_server import FakeLLMServer, HTTPError, say
 from tests.llm_agent.factories import AgentFactory
@@ -141,3 +158,81 @@ def test_check_connection_reports_an_unknown_model(db):
     assert not check.ok
     assert "does not know the model 'nope'" in check.detail
     assert "ollama pull nope" in check.detail
+
+
+# --- Failures: plain words for the user, the detail for operators ---------------------------
+
+SECRET_URL = "https://llmuser:hunter2@llm.example.com/v1?api_key=qs-token"
+
+
+@pytest.mark.parametrize(
+    ("error", "public", "detail"),
+    [
+        (
+            ModelConnectionError("m", "Connection refused"),
+            PUBLIC_UNREACHABLE,
+            "Could not reach the model server at https://***@llm.example.com/v1?api_key=***",
+        ),
+        (ModelRequestTimeout("m", 5), PUBLIC_TIMEOUT, "LLM_REQUEST_TIMEOUT_SECONDS"),
+        (ModelAuthenticationError("m", "bad key"), PUBLIC_CREDENTIALS_REFUSED, "AGENT_KEY"),
+        (ModelRateLimitError("m", "slow down"), PUBLIC_RATE_LIMITED, "LLM_MAX_RETRIES"),
+        (ModelNotFoundError("m", "no such model"), PUBLIC_MODEL_NOT_FOUND, "ollama pull"),
+        (
+            ProviderNotConfigured("Set the environment variable AGENT_KEY; see README."),
+            PUBLIC_NOT_SET_UP,
+            "AGENT_KEY",
+        ),
+        (ValueError(f"odd failure at {SECRET_URL}"), PUBLIC_UNEXPECTED, "ValueError"),
+    ],
+)
+def test_a_failure_is_plain_words_for_the_user_and_detail_for_operators(
+    db, monkeypatch, error, public, detail
+):
+    monkeypatch.setenv("AGENT_KEY", KEY)
+    agent = AgentFactory(base_url=SECRET_URL, api_key_env="AGENT_KEY")
+
+    failure = describe_error(error, agent)
+
+    assert failure.public == public
+    assert detail in failure.detail
+    for secret in ("hunter2", "llmuser", "qs-token", KEY):
+        assert secret not in failure.public and secret not in failure.detail
+    for operators_only in ("llm.example.com", "README", "AGENT_KEY", "LLM_"):
+        assert operators_only not in failure.public
+
+
+def test_the_sdks_own_words_reach_operators_masked(db):
+    agent = AgentFactory(base_url=SECRET_URL)
+    error = ModelConnectionError("m", f"All connection attempts to {SECRET_URL} failed")
+
+    detail = describe_error(error, agent).detail
+
+    assert "ModelConnectionError: All connection attempts to https://***@llm.example.com" in detail
+    assert "hunter2" not in detail and "qs-token" not in detail
+
+
+def test_check_connection_masks_the_base_url(db):
+    check = check_connection(AgentFactory(base_url="http://llmuser:hunter2@127.0.0.1:9/v1"))
+    assert not check.ok
+    assert check.detail.startswith("Could not reach the model server at http://***@127.0.0.1:9/v1")
+    assert "hunter2" not in check.detail and "llmuser" not in check.detail
+
+
+def test_http_client_log_lines_mask_the_base_url(db, caplog):
+    with FakeLLMServer("openai", [say("OK")]) as server:
+        secret_url = server.base_url.replace("http://", "http://llmuser:hunter2@")
+        with caplog.at_level(logging.DEBUG):
+            check = check_connection(AgentFactory(base_url=secret_url))
+    assert check.ok, check.detail
+    assert "HTTP Request: POST http://***@127.0.0.1" in caplog.text
+    for secret in ("llmuser", "hunter2"):
+        assert secret not in caplog.text
+
+
+def test_a_server_echoing_the_secret_in_its_error_is_scrubbed(db):
+    with FakeLLMServer("openai") as server:
+        agent = AgentFactory(base_url=f"{server.base_url}?api_key=qs-token-77")
+        check = check_connection(agent)  # the path the SDK builds is unknown: a 404 echoing it
+    assert not check.ok
+    assert "no route" in check.detail
+    assert "qs-token-77" not in check.detail

@@ -11,7 +11,9 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from apps.datasources import schema
+from apps.datasources.sources import UnknownDataSource
 from apps.llm_agent.models import Agent, ModelCall
+from apps.llm_agent.providers import PUBLIC_NOT_SET_UP, PUBLIC_UNREACHABLE
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
     ArtifactSaved,
@@ -260,11 +262,12 @@ def test_provider_failure_keeps_partial_text_and_marks_error(chat):
     reply = Message.objects.get(pk=outcome.reply.pk)
     assert reply.status == Message.Status.ERROR
     assert reply.content == "The answer is"
-    assert reply.error
     assert outcome.events[-1] == TurnFailed(message_id=reply.pk, reason=reply.error)
     assert Message.objects.get(pk=outcome.user_message.pk).content == "What is it?"
     call = ModelCall.objects.get(message=reply)
-    assert call.outcome == "error" and call.error == reply.error
+    # The user reads plain words and the call's number; operators read the exception.
+    assert reply.error == f"{runner.INTERNAL_ERROR} (Reference: model call {call.pk}.)"
+    assert call.outcome == "error" and "RuntimeError: boom" in call.error
 
 
 def test_retry_reuses_the_failed_reply(chat):
@@ -381,19 +384,25 @@ def test_missing_api_key_is_a_clear_error(chat, monkeypatch):
     user_message = post_user_message(chat, content="Hello?")
     outcome = run_turn_sync(chat, user_message)
     assert outcome.reply.status == Message.Status.ERROR
-    assert "SHOP_OPENAI_KEY" in outcome.reply.error
-    assert not ModelCall.objects.exists()
+    # Variables are for operators: the user is told to ask one, with a reference to quote.
+    assert "SHOP_OPENAI_KEY" not in outcome.reply.error
+    call = ModelCall.objects.get()  # no request was made, but the failure is in the log
+    assert outcome.reply.error == f"{PUBLIC_NOT_SET_UP} (Reference: model call {call.pk}.)"
+    assert (call.message, call.outcome, call.latency_ms) == (outcome.reply, "error", 0)
+    assert "SHOP_OPENAI_KEY" in call.error and "README" in call.error
 
 
-def test_unreachable_server_says_how_to_configure_one(chat, settings):
+def test_unreachable_server_tells_the_user_to_ask_and_operators_how_to_configure(chat, settings):
     settings.LLM_MAX_RETRIES = 0
     user_message = post_user_message(chat, content="Hello?")
     outcome = run_turn_sync(chat, user_message)  # AgentFactory points at a closed port
     reply = outcome.reply
     assert reply.status == Message.Status.ERROR
-    assert reply.error.startswith("Could not reach the model server at http://127.0.0.1:9/v1")
-    assert "LLM_BASE_URL" in reply.error and "README" in reply.error
-    assert ModelCall.objects.get(message=reply).outcome == "error"
+    call = ModelCall.objects.get(message=reply)
+    assert reply.error == f"{PUBLIC_UNREACHABLE} (Reference: model call {call.pk}.)"
+    assert call.outcome == "error"
+    assert call.error.startswith("Could not reach the model server at http://127.0.0.1:9/v1")
+    assert "LLM_BASE_URL" in call.error and "README" in call.error
 
 
 def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
@@ -547,8 +556,10 @@ def test_a_crash_in_a_tool_is_reported_without_details(chat, monkeypatch, caplog
     monkeypatch.setattr(schema, "list_tables", broken)
     outcome = ask(chat, "Tables?", ScriptedModel(Call("list_tables", {})))
     assert outcome.reply.status == Message.Status.ERROR
-    assert outcome.reply.error == runner.INTERNAL_ERROR
+    call = ModelCall.objects.get(message=outcome.reply, outcome="error")
+    assert outcome.reply.error == f"{runner.INTERNAL_ERROR} (Reference: model call {call.pk}.)"
     assert "secret internals" in caplog.text  # for operators, in the log
+    assert "secret internals" in call.error  # and in the model-call log
 
 
 def test_history_pairs_replies_without_a_link_by_order(chat):
@@ -631,3 +642,23 @@ def test_closing_the_stream_marks_the_reply_interrupted_before_aclose_returns(ch
 
     async_to_sync(close_after_first_text)()
     assert seen == [(Message.Status.ERROR, INTERRUPTED, "Partial ")]
+
+
+def test_a_missing_data_source_is_plain_words_for_the_model_and_detail_in_the_log(
+    chat, monkeypatch, caplog
+):
+    def missing(source):
+        raise UnknownDataSource("Unknown data source 'marketplace'. Configured: internal_pg.")
+
+    monkeypatch.setattr(schema, "list_tables", missing)
+    seen = []
+
+    def check(messages):
+        seen.append(tool_text(messages))
+        return Say("Sorry.")
+
+    ask(chat, "Tables?", ScriptedModel(Call("list_tables", {}), check))
+
+    # The model may repeat what a tool says to the user: no set-up detail in it.
+    assert seen and "not available" in seen[0] and "internal_pg" not in seen[0]
+    assert "internal_pg" in caplog.text  # operators read why in the server log

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from apps.llm_agent.models import ModelCall
+from apps.llm_agent.providers import PUBLIC_BROKE_OFF, PUBLIC_PROVIDER_FAILED, PUBLIC_TIMEOUT
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import TextDelta, run_turn_sync
 from apps.llm_chat.models import Message
@@ -146,20 +147,24 @@ def test_history_reaches_the_provider_on_the_next_turn(chat, server):
     assert "How many orders?" in body and "There are 5 orders." in body and "And now?" in body
 
 
-def assert_failed_with(outcome, words: str) -> None:
+def assert_failed_with(outcome, public: str, detail: str) -> None:
+    """The user reads `public` and the failed call's number; the call's row holds `detail`."""
     reply = Message.objects.get(pk=outcome.reply.pk)
     assert reply.status == Message.Status.ERROR
-    assert words in reply.error, reply.error
     user_message = Message.objects.get(pk=outcome.user_message.pk)
     assert user_message.content == "What are the top categories by revenue?"
-    assert KEY not in reply.error
-    assert ModelCall.objects.filter(message=reply, outcome="error").exists()
+    call = ModelCall.objects.filter(message=reply, outcome="error").last()
+    assert reply.error == f"{public} (Reference: model call {call.pk}.)"
+    assert detail in call.error, call.error
+    assert KEY not in reply.error and KEY not in call.error
 
 
 def test_server_error_is_reported(chat, server):
     server.queue(HTTPError(500), HTTPError(500))  # the SDK retries once, then gives up
     outcome = ask(chat)
-    assert_failed_with(outcome, f"The model server at {server.base_url} failed (HTTP 500)")
+    assert_failed_with(
+        outcome, PUBLIC_PROVIDER_FAILED, f"The model server at {server.base_url} failed (HTTP 500)"
+    )
     assert len(server.requests) == 2
 
 
@@ -176,14 +181,18 @@ def test_timeout_is_reported(chat, server, settings):
     settings.LLM_MAX_RETRIES = 0
     server.queue(Stall(10))
     outcome = ask(chat)
-    assert_failed_with(outcome, "did not answer in time")
+    assert_failed_with(outcome, PUBLIC_TIMEOUT, "did not answer in time")
 
 
 def test_malformed_tool_arguments_end_in_a_clear_error(chat, server):
     broken = call("run_sql", ['{"sql": "SELECT * FROM'])
     server.queue(broken, broken, broken)  # the model never fixes them
     outcome = ask(chat)
-    assert_failed_with(outcome, "arguments for the tool run_sql that could not be used")
+    words = (
+        "The model kept sending arguments for the tool run_sql that could not be used, even "
+        "after being told what was wrong."
+    )
+    assert_failed_with(outcome, words, words)
 
 
 def test_malformed_tool_arguments_once_are_corrected(chat, server):
@@ -200,7 +209,7 @@ def test_malformed_tool_arguments_once_are_corrected(chat, server):
 def test_stream_cut_midway_keeps_what_arrived(chat, server):
     server.queue(Cut(say("The top ", "category ", "is Games."), after=2))
     outcome = ask(chat)
-    assert_failed_with(outcome, "broke off during the reply")
+    assert_failed_with(outcome, PUBLIC_BROKE_OFF, "broke off during the reply")
     assert Message.objects.get(pk=outcome.reply.pk).content == "The top category "
 
 

@@ -14,6 +14,8 @@ from django.test import AsyncClient
 from django.urls import reverse
 
 from apps.accounts.models import ApiToken
+from apps.llm_agent.models import ModelCall
+from apps.llm_agent.providers import PUBLIC_PROVIDER_FAILED, PUBLIC_UNREACHABLE
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Message
 from apps.llm_chat.services import post_user_message
@@ -106,14 +108,13 @@ def test_a_provider_failure_is_still_201_with_the_reply_in_error(owner_api, chat
     question, reply = response.json()
     assert question["content"] == "Revenue?"
     assert reply["status"] == "error"
-    assert (
-        reply["error"]
-        == f"The model server at {server.base_url} failed (HTTP 500); retry in a moment."
-    )
+    call = ModelCall.objects.get(message_id=reply["id"])
+    assert reply["error"] == f"{PUBLIC_PROVIDER_FAILED} (Reference: model call {call.pk}.)"
+    assert f"The model server at {server.base_url} failed (HTTP 500)" in call.error
     assert Message.objects.get(pk=question["id"]).content == "Revenue?"
 
 
-def test_no_provider_reachable_is_an_actionable_error(owner_api, owner, shop):
+def test_no_provider_reachable_tells_the_user_to_ask_an_operator(owner_api, owner, shop):
     chat = ChatFactory(owner=owner)  # its agent points at 127.0.0.1:9: nothing answers
 
     response = owner_api.post(messages_url(chat), {"content": "Revenue?"}, format="json")
@@ -121,8 +122,9 @@ def test_no_provider_reachable_is_an_actionable_error(owner_api, owner, shop):
     question, reply = response.json()
     assert response.status_code == 201
     assert reply["status"] == "error"
-    assert "Could not reach the model server at http://127.0.0.1:9/v1" in reply["error"]
-    assert "LLM_BASE_URL" in reply["error"] and "README" in reply["error"]
+    call = ModelCall.objects.get(message_id=reply["id"])
+    assert reply["error"] == f"{PUBLIC_UNREACHABLE} (Reference: model call {call.pk}.)"
+    assert "Could not reach the model server at http://127.0.0.1:9/v1" in call.error
     assert Message.objects.filter(pk=question["id"]).exists()
 
 

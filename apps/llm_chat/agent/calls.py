@@ -41,7 +41,7 @@ class CallLog(AbstractCapability[TurnDeps]):
     async def on_model_request_error(self, ctx, *, request_context, error: Exception):
         record = ctx.deps.calls[-1]
         record.finished = time.perf_counter()
-        record.error = describe_error(error, ctx.deps.agent)
+        record.error = describe_error(error, ctx.deps.agent).detail
         raise error
 
 
@@ -69,10 +69,19 @@ def note_interrupted_response(deps: TurnDeps, messages: list[ModelMessage]) -> N
     ]
 
 
-def save_calls(deps: TurnDeps, turn_error: str, *, blame_last: bool = False) -> None:
-    """Save the turn's model requests. A request still open when the turn failed is the one
-    that failed it; with `blame_last`, so is the last response (its tool arguments were
-    unusable), so operators see the failure against the call that caused it."""
+def save_calls(
+    deps: TurnDeps, turn_error: str, *, blame_last: bool = False, log_failure: bool = False
+) -> ModelCall | None:
+    """Save the turn's model requests, and return the one that failed the turn (None when it
+    succeeded, or failed before any request without `log_failure`).
+
+    A request still open when the turn failed is the one that failed it; with `blame_last`,
+    so is the last response (its tool arguments were unusable), so operators see the failure
+    against the call that caused it. `turn_error` is the operators' text (masked). With
+    `log_failure`, a turn that failed before any request was recorded (the provider not
+    configured, a crash) gets a row of its own: operators find the failure in the log, and the
+    user's message can name it as a reference.
+    """
     now = time.perf_counter()
     rows = []
     last = deps.calls[-1] if deps.calls else None
@@ -102,4 +111,21 @@ def save_calls(deps: TurnDeps, turn_error: str, *, blame_last: bool = False) -> 
                 error=error,
             )
         )
+    failed = [row for row in rows if row.outcome == ModelCall.Outcome.ERROR]
+    if turn_error and log_failure and not failed:
+        failed.append(
+            ModelCall(
+                agent=deps.agent,
+                chat=deps.chat,
+                message=deps.message,
+                model_name=deps.agent.model_name,
+                provider=deps.agent.provider,
+                started_at=timezone.now(),
+                latency_ms=0,
+                outcome=ModelCall.Outcome.ERROR,
+                error=turn_error,
+            )
+        )
+        rows.append(failed[-1])
     ModelCall.objects.bulk_create(rows)
+    return failed[-1] if turn_error and failed else None

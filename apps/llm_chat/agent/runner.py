@@ -11,7 +11,9 @@ The caller saves the user's message first (`services.post_user_message`), then i
    its tokens, or `error` (`Message.fail`) with what arrived so far and a reason in plain words:
    a provider failure, a timeout, malformed tool arguments the model would not fix, or the
    caller going away (cancellation). Every model request is logged as a `ModelCall` either way
-   (`calls.py`).
+   (`calls.py`). The user reads plain words and a reference (the model call's number); the
+   operators' detail (masked base URL, environment variable, the SDK's text) goes to that
+   `ModelCall` row and the server log (TurnFailure).
 
 `retry_turn` re-runs the turn of a user message whose reply failed. It reuses the failed reply
 row (cleared, back to `pending`), so the chat keeps one reply per question and the page can
@@ -40,8 +42,8 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from apps.datasources.sources import UnknownDataSource, get_data_source
-from apps.llm_agent.models import Agent
-from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model
+from apps.llm_agent.models import Agent, ModelCall
+from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model, scrub
 from apps.llm_chat.agent import history, prompts
 from apps.llm_chat.agent.calls import CallLog, note_interrupted_response, save_calls
 from apps.llm_chat.agent.events import (
@@ -67,9 +69,25 @@ INTERRUPTED = (
     "Retry to run the turn again."
 )
 INTERNAL_ERROR = (
-    "Something went wrong on our side while answering; it is in the server log. "
-    "Retry, or tell an operator if it keeps happening."
+    "Something went wrong on our side while answering. Retry, or tell an operator if it keeps "
+    "happening."
 )
+INTERNAL_ERROR_DETAIL = "The turn crashed; the traceback is in the server log"
+DATA_SOURCE_MISSING = "The assistant's data source is not available; ask an operator."
+
+
+@dataclass(frozen=True)
+class TurnFailure:
+    """Why a turn failed: `public` for the user, `detail` for operators (the model-call log).
+
+    With `for_operators`, the failure is one an operator can act on: it is logged as a model
+    call even when no request was made, and the user's text gets that call's number as a
+    reference to quote.
+    """
+
+    public: str
+    detail: str
+    for_operators: bool = True
 
 
 @dataclass
@@ -145,7 +163,7 @@ class _Turn:
     reply: Message
     history: list[ModelMessage]
     dialect: str = ""
-    setup_error: str = ""
+    setup_error: TurnFailure | None = None
 
 
 def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
@@ -164,12 +182,16 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
     try:
         turn.dialect = get_data_source(chat.agent.data_source).dialect
     except UnknownDataSource as exc:
-        turn.setup_error = f"The agent's data source is not configured: {exc}"
+        turn.setup_error = TurnFailure(
+            DATA_SOURCE_MISSING, f"The agent's data source is not configured: {exc}"
+        )
     if not chat.agent.is_active:
-        turn.setup_error = (
+        deactivated = (
             f"The agent {chat.agent.name!r} has been deactivated; start a new chat with an "
             "active agent."
         )
+        # The user's to act on: nothing for operators to look up.
+        turn.setup_error = TurnFailure(deactivated, deactivated, for_operators=False)
     return turn
 
 
@@ -243,38 +265,63 @@ async def _turn(
         # The caller went away (browser closed the stream). Keep what arrived, then let the
         # cancellation carry on; the shield stops a second cancel from losing the save.
         if not completed:
-            await asyncio.shield(_fail_async(turn, deps, reply, INTERRUPTED, run))
+            interrupted = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
+            await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
         raise
     except Exception as exc:
-        if isinstance(exc, _SetupError):
-            reason = str(exc)
-        elif isinstance(exc, AgentRunError | ProviderNotConfigured):
-            reason = describe_error(exc, turn.agent)
-            logger.warning(
-                "Agent turn failed (chat %s, message %s): %r", chat_id, turn.reply.pk, exc
-            )
-        else:  # a bug of ours, or the database: say so, and keep the traceback for operators
-            reason = INTERNAL_ERROR
+        failure = _expected_failure(exc, turn.agent)
+        if failure is None:  # a bug of ours, or the database: say so, keep the traceback
+            detail = scrub(f"{INTERNAL_ERROR_DETAIL} ({type(exc).__name__}: {exc})", turn.agent)
+            failure = TurnFailure(INTERNAL_ERROR, detail)
             logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
+        elif failure.for_operators:
+            logger.warning(
+                "Agent turn failed (chat %s, message %s): %s",
+                chat_id,
+                turn.reply.pk,
+                failure.detail,
+            )
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
-        await _fail_async(turn, deps, reply, reason, run, blame_last=blame_last)
+        reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
 
 
+def _expected_failure(exc: Exception, agent: Agent) -> TurnFailure | None:
+    """The failure a turn reports for an exception it expects; None for a bug of ours."""
+    if isinstance(exc, _SetupError):
+        return exc.failure
+    if isinstance(exc, AgentRunError | ProviderNotConfigured):
+        described = describe_error(exc, agent)
+        return TurnFailure(described.public, described.detail)
+    return None
+
+
 class _SetupError(Exception):
-    """The turn could not start for a reason already phrased for the user."""
+    """The turn could not start; the failure is already phrased for the user and operators."""
+
+    def __init__(self, failure: TurnFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+def public_reason(failure: TurnFailure, call: ModelCall | None) -> str:
+    """The user's text, with the number of the model call that holds the detail."""
+    if call is None or not failure.for_operators:
+        return failure.public
+    return f"{failure.public} (Reference: model call {call.pk}.)"
 
 
 async def _fail_async(
     turn: _Turn,
     deps: TurnDeps,
     reply: StreamingReply,
-    reason: str,
+    failure: TurnFailure,
     run: object,
     *,
     blame_last: bool = False,
-) -> None:
+) -> str:
+    """Mark the reply failed, keeping what arrived; returns the reason the user is shown."""
     await reply.settle()
     messages: list = []
     usage = RunUsage()
@@ -287,8 +334,8 @@ async def _fail_async(
         else:
             messages = history.dump_messages(new_messages)
             note_interrupted_response(deps, new_messages)
-    await sync_to_async(_fail)(
-        turn, deps, reply.text, reason, messages, usage, blame_last=blame_last
+    return await sync_to_async(_fail)(
+        turn, deps, reply.text, failure, messages, usage, blame_last=blame_last
     )
 
 
@@ -303,13 +350,17 @@ def _fail(
     turn: _Turn,
     deps: TurnDeps,
     text: str,
-    reason: str,
+    failure: TurnFailure,
     messages: list,
     usage: RunUsage,
     *,
     blame_last: bool = False,
-) -> None:
+) -> str:
     with transaction.atomic():
+        call = save_calls(
+            deps, failure.detail, blame_last=blame_last, log_failure=failure.for_operators
+        )
+        reason = public_reason(failure, call)
         turn.reply.fail(reason, text, messages, tokens=(usage.input_tokens, usage.output_tokens))
-        save_calls(deps, reason, blame_last=blame_last)
         turn.chat.touch()
+    return reason

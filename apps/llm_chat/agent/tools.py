@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -27,6 +28,8 @@ from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
 from apps.llm_chat.models import Chat, Message
+
+logger = logging.getLogger(__name__)
 
 # Enough rows for the model to judge a result; more would only fill its context.
 SQL_ROW_CAP = 20
@@ -103,7 +106,7 @@ async def list_tables(ctx: RunContext[TurnDeps]) -> str:
         # The public message only: what the model reads, the user reads.
         return exc.message
     except LookupError as exc:
-        return f"The data source is not available: {exc}"
+        return _source_unavailable(ctx.deps, exc)
     if not tables:
         return "The data source has no tables."
     lines = [
@@ -173,12 +176,20 @@ async def run_sql(
             metadata={"ok": False, "activity": f"SQL {what}"},
         )
     except LookupError as exc:  # the agent's data source is not configured
-        return ToolReturn(
-            return_value=f"The data source is not available: {exc}", metadata={"ok": False}
-        )
+        return ToolReturn(return_value=_source_unavailable(deps, exc), metadata={"ok": False})
     return ToolReturn(
         return_value=format_result(result),
         metadata={"ok": True, "activity": f"Ran SQL ({_row_phrase(result)})"},
+    )
+
+
+def _source_unavailable(deps: TurnDeps, exc: LookupError) -> str:
+    """What the model may repeat to the user: plain words. Why the source is missing is set-up
+    detail (the configured names, DATA_SOURCES) for operators, in the server log."""
+    logger.warning("Agent %s: data source unavailable: %s", deps.agent.name, exc)
+    return (
+        "The data source is not available right now. Tell the user, and suggest they ask an "
+        "operator if it keeps happening."
     )
 
 
