@@ -109,6 +109,11 @@ class ArtifactFilterForm(forms.Form):
     def chosen_sort(self) -> str:
         return self.value("sort") or DEFAULT_SORT
 
+    @property
+    def is_filtering(self) -> bool:
+        """Whether any filter narrows the list (the sort does not): says which empty state."""
+        return any(self.value(name) for name in self.fields if name != "sort")
+
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
             artifacts = artifacts.search(q)
