@@ -262,3 +262,33 @@ def test_the_editor_notes_follow_the_text(page: Page, live_server, demo):
     expect(preview).to_contain_text("The spec is valid; the preview draws it over rows")
     preview.get_by_role("button", name="Run the query to preview it").click()
     expect(preview.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
+
+
+def test_tooltips_show_readable_numbers(page: Page, live_server, demo):
+    noisy = ArtifactFactory(
+        owner=demo["charted"].owner,
+        title="Revenue by region",
+        sql_query="SELECT 'north' AS region, 4919171.08000078 AS revenue "
+        "UNION ALL SELECT 'south', 812130.19",
+        visualization_config={
+            "data": {"name": "results"},
+            "mark": "bar",
+            "encoding": {
+                "x": {"field": "region", "type": "nominal"},
+                "y": {"field": "revenue", "type": "quantitative"},
+                "tooltip": [{"field": "region"}, {"field": "revenue", "type": "quantitative"}],
+            },
+        },
+    )
+    sign_in(page)
+    page.goto(noisy.get_absolute_url())
+    run_on_page(page)
+    expect(page.locator("#artifact-run-result table.result-table tbody tr").first).to_contain_text(
+        "4,919,171.08"
+    )
+    chart = page.locator('#artifact-run-result [data-chart="page"]')
+    expect(chart).to_have_attribute("data-chart-state", "drawn")
+    chart.locator("svg.marks g.mark-rect path").first.hover()
+    tooltip = page.locator("#vg-tooltip-element")
+    expect(tooltip).to_contain_text("4,919,171.08")
+    expect(tooltip).not_to_contain_text("4919171.08000078")
