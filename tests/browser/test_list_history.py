@@ -23,7 +23,7 @@ def test_back_forward_and_reload_keep_filters_and_rows_together(page: Page, live
     ArtifactFactory(owner=demo["user"], title="Draft revenue", status="draft")
     sign_in(page)
     page.goto("/artifacts/")
-    status, search = page.get_by_label("Status"), page.get_by_role("searchbox")
+    status, search = page.get_by_label("Status"), page.get_by_role("searchbox", name="Search")
     expect(titles(page)).to_have_count(4)
 
     status.select_option("draft")
