@@ -111,8 +111,9 @@ class ArtifactFilterForm(forms.Form):
 
     @property
     def is_filtering(self) -> bool:
-        """Whether any filter narrows the list (the sort does not): says which empty state."""
-        return any(self.value(name) for name in self.fields if name != "sort")
+        """Whether any filter narrows the list (the sort and the chat finder do not): says
+        which empty state the list shows."""
+        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat"))
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
