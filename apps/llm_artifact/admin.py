@@ -3,6 +3,7 @@ them and read their run history."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -24,6 +25,7 @@ from apps.core.admin import (
 )
 from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
+from apps.llm_artifact.forms import StatusChoiceMixin
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
 
@@ -126,8 +128,17 @@ def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
+    class Meta:
+        model = Artifact
+        # The admin's fieldsets choose the fields; this form only changes the status's.
+        fields = ["status"]
+
+
 @admin.register(Artifact)
 class ArtifactAdmin(admin.ModelAdmin):
+    # "Failed" is shown when runs set it, never offered as a choice.
+    form = ArtifactAdminForm
     list_display = [
         "title",
         "status_badge",
@@ -277,7 +288,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         # highlight_sql escapes every token, so LLM-written SQL cannot inject markup.
         return format_html(
             '<div style="max-height:30em;overflow:auto;max-width:60em">{}</div>',
-            highlight_sql(artifact.sql_query),
+            highlight_sql(artifact.display_sql),
         )
 
     @admin.display(description="messages that reference it")

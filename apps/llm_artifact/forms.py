@@ -169,6 +169,12 @@ class ArtifactFilterForm(forms.Form):
     def chosen_sort(self) -> str:
         return self.value("sort") or DEFAULT_SORT
 
+    @property
+    def is_filtering(self) -> bool:
+        """Whether any filter narrows the list (the sort and the chat finder do not): says
+        which empty state the list shows."""
+        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat"))
+
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
             artifacts = artifacts.search(q)
@@ -212,7 +218,22 @@ class OutsideErrorsMixin:
         super()._update_errors(errors)
 
 
-class ArtifactEditForm(OutsideErrorsMixin, forms.ModelForm):
+class StatusChoiceMixin:
+    """Offers only the statuses a person may choose (Artifact.status_choices): the page's
+    edit form and the admin's."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "status" in self.fields:
+            self.fields["status"].choices = self.instance.status_choices()
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        self.instance.check_status_choice(status)
+        return status
+
+
+class ArtifactEditForm(StatusChoiceMixin, OutsideErrorsMixin, forms.ModelForm):
     class Meta:
         model = Artifact
         fields = ["title", "status", "description", "comment"]
@@ -325,7 +346,8 @@ def _input_value(param_type: str, value: Any) -> str:
 def _parameter_field(declaration: dict) -> forms.Field:
     param_type = declaration["type"]
     default = declaration.get("default")
-    required = bool(declaration.get("required")) and default is None
+    # Required ones may not be left empty, even with a default (resolve_values).
+    required = bool(declaration.get("required"))
     attrs: dict[str, str] = {}
     if param_type == ParamType.INTEGER:
         widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})

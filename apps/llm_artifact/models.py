@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
+from apps.core.highlight import pretty_sql
 from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.errors import with_detail
@@ -301,6 +302,31 @@ class Artifact(models.Model):
         names = [column["name"] for column in columns] if columns is not None else None
         return validate_visualization(self.visualization_config, columns=names)
 
+    # "Failed" is what a failed run sets (record_run) and a successful one clears: it is
+    # shown on every face but chosen on none (page form, API, admin).
+    SET_BY_RUNS = (ArtifactStatus.FAILED,)
+
+    # Both read self.status as loaded: forms and serializers call them before they assign
+    # the submitted value.
+    def status_choices(self) -> list[tuple[str, str]]:
+        """The statuses a person may choose, plus the current one when runs set it."""
+        current = self.status if self.pk is not None else None
+        return [
+            (value, label)
+            for value, label in self.Status.choices
+            if value not in self.SET_BY_RUNS or value == current
+        ]
+
+    def check_status_choice(self, status: str) -> None:
+        """Raise ValidationError when a person picks a status only runs may set."""
+        current = self.status if self.pk is not None else None
+        if status in self.SET_BY_RUNS and status != current:
+            raise ValidationError(
+                f"“{self.Status(status).label}” is set by runs, not chosen: a failed run sets "
+                "it and a successful one clears it.",
+                code="set_by_runs",
+            )
+
     def record_run(
         self,
         *,
@@ -392,9 +418,18 @@ class Artifact(models.Model):
             return cursor.fetchone()
 
     @property
+    def display_sql(self) -> str:
+        """The SQL laid out for reading in its source's dialect; sql_query stays as written."""
+        try:
+            dialect = get_data_source(self.data_source).dialect
+        except UnknownDataSource:
+            dialect = None
+        return pretty_sql(self.sql_query, dialect)
+
+    @property
     def sql_preview(self) -> str:
-        """The first lines of SQL, for cards and lists."""
-        lines = self.sql_query.strip().splitlines()
+        """The first lines of SQL, laid out for reading, for cards and lists."""
+        lines = self.display_sql.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
 

@@ -242,6 +242,9 @@ def validate_declarations(declarations: Any) -> None:
 def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict[str, Any]:
     """Coerce submitted values by their declarations, apply defaults, check required ones.
 
+    A parameter that is not submitted takes its default; a required one submitted empty is
+    an error, default or not.
+
     Raises ValidationError with a dict keyed by parameter name, so every layer (form, API,
     command line) can show the message beside the parameter it is about.
     """
@@ -257,6 +260,12 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
     for declaration in declarations:
         name = declaration["name"]
         raw = raw_values.get(name)
+        if declaration.get("required") and name in raw_values and _is_blank(raw):
+            # Left empty on purpose (a cleared input, "" or null in the API): running with the
+            # default instead would report a success nobody asked for. Not given at all (a
+            # card's Run, a call without it) still takes the default.
+            errors[name] = f"Parameter {name!r} is required."
+            continue
         if _is_blank(raw):
             raw = declaration.get("default")
         if _is_blank(raw):

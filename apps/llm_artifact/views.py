@@ -284,7 +284,7 @@ def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if is_partial(request):
         return render(
             request,
-            "llm_artifact/artifact_detail.html#summary",
+            "llm_artifact/artifact_detail.html#edit_response",
             {"artifact": artifact, "saved": True},
         )
     messages.success(request, "Saved.")

@@ -108,9 +108,13 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # the rest of the page keeps showing the stored chart.
     if action == "check":
         form = ArtifactChartForm(request.POST, instance=copy.copy(artifact))
-        context = {"artifact": artifact, **chart_context(artifact, form=form)}
+        chart = chart_context(artifact, form=form)
+        # "Chart saved." or "Suggested…" no longer describe text typed since.
+        changed = chart["chart_check"].spec != (artifact.visualization_config or {})
+        note = "Not saved yet: Save chart to keep these changes." if changed else ""
+        context = {"artifact": artifact, **chart, "chart_note": note}
         if is_partial(request):
-            return render(request, f"{template}#chart_check", context)
+            return render(request, f"{template}#chart_check_response", context)
         return detail_page(request, artifact, context)
 
     if action == "suggest":
@@ -163,4 +167,6 @@ def _suggestion_form(artifact: Artifact, typed: Any) -> tuple[ArtifactChartForm,
         {"visualization_config": json.dumps(spec, indent=2, ensure_ascii=False)},
         instance=copy.copy(artifact),
     )
-    return form, "Suggested from the result's columns. Adjust it and Save to keep it."
+    return form, (
+        "Suggested from the columns of the latest run (not saved). Adjust it and Save to keep it."
+    )

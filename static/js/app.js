@@ -57,3 +57,44 @@
     }
   });
 })();
+
+// Filter forms that push their values into the URL (the artifact list) show what the URL
+// says, which is what the rows below are filtered by: after Back and Forward (htmx restores
+// a snapshot whose controls kept the values they were rendered with), and after a reload
+// (the browser refills the controls with what was typed last).
+(function () {
+  "use strict";
+
+  function mirrorUrl(form) {
+    var query = new URLSearchParams(window.location.search);
+    Array.prototype.forEach.call(form.elements, function (control) {
+      // Hidden inputs come with the rows (the chosen sort), already in step.
+      if (!control.name || control.type === "hidden" || control.type === "submit" || control.type === "button") {
+        return;
+      }
+      var value = query.get(control.name) || "";
+      if (control.type === "checkbox" || control.type === "radio") {
+        control.checked = query.getAll(control.name).indexOf(control.value) !== -1;
+      } else if (control.tagName === "SELECT" && !control.querySelector('option[value="' + CSS.escape(value) + '"]')) {
+        control.value = "";
+      } else {
+        control.value = value;
+      }
+      // The values the rows were fetched with: static/js/htmx-errors.js puts them back when
+      // a later filter fails.
+      if (control.type === "checkbox" || control.type === "radio") {
+        control.dataset.goodChecked = control.checked ? "true" : "false";
+      } else {
+        control.dataset.goodValue = control.value;
+      }
+    });
+  }
+
+  function mirrorAll() {
+    document.querySelectorAll("form[data-mirror-url]").forEach(mirrorUrl);
+  }
+
+  // pageshow: a load, a reload, or a page shown again from the browser's back-forward cache.
+  window.addEventListener("pageshow", mirrorAll);
+  document.addEventListener("htmx:historyRestore", mirrorAll);
+})();

@@ -119,6 +119,48 @@
   }
 
   // Draw `spec` over `datasets` into `frame` (the element vega-embed fills).
+  // Numbers in tooltips read as in the result tables (the `number` template filter in
+  // apps/llm_artifact/templatetags/artifacts.py): grouped, two decimals for fractions, three
+  // significant digits below 1, identifiers and years ungrouped.
+  var NUMBER_TEXT = /^-?\d+(\.\d+)?(e[-+]?\d+)?$/i;
+  function readableNumber(value, name) {
+    var key = String(name || "").toLowerCase();
+    var grouping = !(key === "id" || key === "year" || /_id$/.test(key));
+    if (value !== 0 && Math.abs(value) < 1) {
+      return new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 }).format(value);
+    }
+    var places = Number.isInteger(value) ? 0 : 2;
+    return new Intl.NumberFormat("en-US", {
+      useGrouping: grouping,
+      minimumFractionDigits: places,
+      maximumFractionDigits: places,
+    }).format(value);
+  }
+
+  function escapeText(text) {
+    var node = document.createElement("span");
+    node.textContent = text;
+    return node.innerHTML;
+  }
+
+  // vega-tooltip's formatTooltip: the same table as its default, with readable numbers.
+  function formatTooltip(value, valueToHtml) {
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      return valueToHtml(value);
+    }
+    var rows = Object.keys(value).map(function (key) {
+      var item = value[key];
+      if (key === "title" || item === undefined) {
+        return "";
+      }
+      var number = typeof item === "number" ? item : NUMBER_TEXT.test(String(item)) ? Number(item) : NaN;
+      var shown = isFinite(number) ? escapeText(readableNumber(number, key)) : valueToHtml(item);
+      return '<tr><td class="key">' + escapeText(key) + '</td><td class="value">' + shown + "</td></tr>";
+    });
+    var title = value.title !== undefined ? "<h2>" + valueToHtml(value.title) + "</h2>" : "";
+    return title + "<table>" + rows.join("") + "</table>";
+  }
+
   function embed(owner, frame, spec, datasets, options) {
     var rows = (datasets && datasets.results) || [];
     return libraries()
@@ -133,7 +175,7 @@
           downloadFileName: options.filename || "chart",
           loader: noNetwork(),
           config: THEME,
-          tooltip: true,
+          tooltip: { formatTooltip: formatTooltip },
           // Vega-Lite's notes on how it sized a chart are not for the reader's console.
           logLevel: window.vega.Error,
           // Vega's expressions are interpreted, not compiled with new Function(): the
@@ -228,11 +270,12 @@
     if (!payload) {
       finalize(preview);
       canvas.replaceChildren();
-      message.append("Run the query to preview the chart over its rows. ");
+      // The spec is fine (a suggestion, say): what the preview lacks is rows on this page.
+      message.append("The spec is valid; the preview draws it over rows on this page. ");
       var run = document.createElement("button");
       run.type = "button";
       run.className = "btn btn-link btn-sm p-0 align-baseline";
-      run.textContent = "Run it with the values above";
+      run.textContent = "Run the query to preview it";
       run.setAttribute("data-chart-run", "");
       message.appendChild(run);
       return;

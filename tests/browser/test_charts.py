@@ -133,7 +133,7 @@ def test_editor_preview_follows_typing_and_shows_errors_in_place(page: Page, liv
     page.goto(charted.get_absolute_url())
     editor = page.locator("#artifact-chart")
     preview = editor.locator("[data-chart-preview]")
-    expect(preview).to_contain_text("Run the query to preview the chart over its rows.")
+    expect(preview).to_contain_text("The spec is valid; the preview draws it over rows")
 
     run_on_page(page)
     expect(preview.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
@@ -176,7 +176,7 @@ def test_suggest_then_save_and_the_chart_stays(page: Page, live_server, demo):
     expect(page.locator('#artifact-run-result [data-chart="page"]')).to_be_hidden()
 
     editor.get_by_role("button", name="Suggest chart").click()
-    expect(editor.locator(".chart-note")).to_contain_text("Suggested from the result's columns")
+    expect(editor.locator(".chart-note")).to_contain_text("Suggested from the columns")
     expect(editor.locator("#chart-spec")).to_have_value(re.compile(r'"mark": \{\s*"type": "bar"'))
     expect(editor.locator("[data-chart-preview] svg.marks g.mark-rect path")).to_have_count(
         STATUSES
@@ -230,3 +230,65 @@ def test_editor_works_without_javascript(page_without_js: Page, live_server, dem
     expect(page).to_have_url(re.compile(rf"/artifacts/{table_only.pk}/#artifact-chart$"))
     expect(page.get_by_role("status").first).to_contain_text("Chart saved.")
     assert Artifact.objects.get(pk=table_only.pk).visualization_config["mark"] == {"type": "bar"}
+
+
+def test_the_editor_notes_follow_the_text(page: Page, live_server, demo):
+    """ "Chart saved." stays only while the text is what was saved; after Suggest on a page
+    without rows, the preview says the spec is fine and offers the run it needs."""
+    table_only = demo["table_only"]
+    sign_in(page)
+    page.goto(table_only.get_absolute_url())
+    run_on_page(page)
+    editor = page.locator("#artifact-chart")
+    editor.get_by_role("button", name="Suggest chart").click()
+    expect(editor.locator("#chart-spec")).to_have_value(re.compile(r'"mark"'))
+    editor.get_by_role("button", name="Save chart").click()
+    expect(editor.locator(".chart-note")).to_have_text("Chart saved.")
+
+    editor.locator("#chart-spec").fill('{"mark": "bar", "encoding": {"x": {"field": "nope"}}}')
+    expect(editor.locator(".chart-problems")).to_contain_text("problems to fix")
+    expect(editor.locator(".chart-note")).to_have_text(
+        "Not saved yet: Save chart to keep these changes."
+    )
+    expect(editor.locator(".chart-note")).not_to_contain_text("Chart saved.")
+
+    # A fresh page has no rows: Suggest fills a valid spec from the latest run's columns,
+    # and the preview says the spec is fine and what it needs to draw.
+    page.reload()
+    editor = page.locator("#artifact-chart")
+    editor.get_by_role("button", name="Suggest chart").click()
+    expect(editor.locator(".chart-note")).to_contain_text("Suggested from the columns")
+    preview = editor.locator("[data-chart-preview]")
+    expect(preview).to_contain_text("The spec is valid; the preview draws it over rows")
+    preview.get_by_role("button", name="Run the query to preview it").click()
+    expect(preview.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
+
+
+def test_tooltips_show_readable_numbers(page: Page, live_server, demo):
+    noisy = ArtifactFactory(
+        owner=demo["charted"].owner,
+        title="Revenue by region",
+        sql_query="SELECT 'north' AS region, 4919171.08000078 AS revenue "
+        "UNION ALL SELECT 'south', 812130.19",
+        visualization_config={
+            "data": {"name": "results"},
+            "mark": "bar",
+            "encoding": {
+                "x": {"field": "region", "type": "nominal"},
+                "y": {"field": "revenue", "type": "quantitative"},
+                "tooltip": [{"field": "region"}, {"field": "revenue", "type": "quantitative"}],
+            },
+        },
+    )
+    sign_in(page)
+    page.goto(noisy.get_absolute_url())
+    run_on_page(page)
+    expect(page.locator("#artifact-run-result table.result-table tbody tr").first).to_contain_text(
+        "4,919,171.08"
+    )
+    chart = page.locator('#artifact-run-result [data-chart="page"]')
+    expect(chart).to_have_attribute("data-chart-state", "drawn")
+    chart.locator("svg.marks g.mark-rect path").first.hover()
+    tooltip = page.locator("#vg-tooltip-element")
+    expect(tooltip).to_contain_text("4,919,171.08")
+    expect(tooltip).not_to_contain_text("4919171.08000078")

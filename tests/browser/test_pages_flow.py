@@ -163,7 +163,7 @@ def test_chat_card_to_artifact_edit_and_list_filters(page: Page, live_server, de
 
     page.get_by_label("Status").select_option("deprecated")
     expect(page).to_have_url(re.compile(r"status=deprecated"))
-    expect(results).to_contain_text("No artifacts match.")
+    expect(results).to_contain_text("No artifacts match these filters.")
     assert_same_document(page)
 
     # The URL is a real page: loading it afresh gives the same list.

@@ -324,7 +324,7 @@ def test_suggest_fills_the_editor_from_the_latest_result_without_saving(
     assert suggested["mark"] == {"type": "bar"}
     assert suggested["encoding"]["y"]["field"] == "status"
     assert suggested["encoding"]["x"]["field"] == "orders"
-    assert "Suggested from the result&#x27;s columns" in content
+    assert "Suggested from the columns of the latest run" in content
     assert editor_spec(content) == suggested  # previewed at once
     table_only.refresh_from_db()
     assert table_only.visualization_config == {}

@@ -154,13 +154,13 @@ def test_run_with_htmx_shows_the_table_and_updates_the_page(owner_client, artifa
     assert "<html" not in content
     assert result_rows(content) == [
         "3|Alan Turing|alan@example.com|999.99|2024-02-01 09:15:00",
-        "4|Grace Hopper|grace@example.com|250|2024-02-10 18:45:00",
-        "8|Barbara Liskov|NULL|640|2024-03-21 11:11:00",
-        "10|Ada Lovelace|ada@example.com|310|2024-04-18 19:30:00",
+        "4|Grace Hopper|grace@example.com|250.00|2024-02-10 18:45:00",
+        "8|Barbara Liskov|NULL|640.00|2024-03-21 11:11:00",
+        "10|Ada Lovelace|ada@example.com|310.00|2024-04-18 19:30:00",
     ]
     # NULL is a badge, not an empty cell; numbers are right-aligned cells and headers.
     assert '<td class="cell-null"><span class="null-badge">NULL</span></td>' in content
-    assert '<td class="cell-num">640</td>' in content
+    assert '<td class="cell-num">640.00</td>' in content  # as many decimals as 999.99
     assert '<th scope="col" class="cell-num" title="number">total</th>' in content
     assert '<th scope="col" class="cell-text" title="text">email</th>' in content
     assert '<span class="run-row-count fw-semibold">4 rows</span>' in content
@@ -196,8 +196,8 @@ def test_run_without_javascript_renders_the_page_with_the_result(owner_client, a
     assert "<html" in content
     assert result_rows(content) == [
         "3|Alan Turing|alan@example.com|999.99|2024-02-01 09:15:00",
-        "8|Barbara Liskov|NULL|640|2024-03-21 11:11:00",
-        "10|Ada Lovelace|ada@example.com|310|2024-04-18 19:30:00",
+        "8|Barbara Liskov|NULL|640.00|2024-03-21 11:11:00",
+        "10|Ada Lovelace|ada@example.com|310.00|2024-04-18 19:30:00",
     ]
     assert 'id="artifact-execution-count">1</div>' in content
     assert 'class="history-row" data-outcome="ok"' in content
@@ -218,7 +218,9 @@ def test_a_result_beyond_the_display_cap_says_so(owner_client, shop, settings, o
 
 def test_an_empty_result_says_so(owner_client, artifact):
     content = owner_client.post(run_url(artifact), {"minimum": "100000"}, headers=HTMX)
-    assert "The query returned no rows." in content.content.decode()
+    assert "No rows.</span> The query ran and returned nothing for these values." in (
+        content.content.decode()
+    )
 
 
 def test_numbers_show_without_float_noise(owner_client, shop, owner):
@@ -444,11 +446,11 @@ def test_card_run_with_htmx_shows_the_first_rows_inline(owner_client, card):
     assert f'id="artifact-card-run-{artifact.pk}"' in content
     assert "Created</span> artifact" in content  # the caption survives the swap
     rows = result_rows(content)
-    assert rows[:3] == ["1|1.5", "2|NULL", "3|4.5"]
+    assert rows[:3] == ["1|1.50", "2|NULL", "3|4.50"]
     assert len(rows) == 10
     assert "First 10 of 15 rows" in content
     assert '<td class="cell-null"><span class="null-badge">NULL</span></td>' in content
-    assert '<td class="cell-num">4.5</td>' in content
+    assert '<td class="cell-num">4.50</td>' in content
     assert "1 run</span>" in content  # the card's statistics are fresh
     assert ArtifactRun.objects.get().row_count == 15
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -142,6 +143,14 @@ class ArtifactSerializer(ModelCleanSerializer):
     @extend_schema_field(ChartProblemSerializer(many=True))
     def get_visualization_problems(self, artifact: Artifact) -> list[dict]:
         return [problem.as_dict() for problem in artifact.visualization_problems()]
+
+    def validate_status(self, status: str) -> str:
+        instance = self.instance if isinstance(self.instance, Artifact) else Artifact()
+        try:
+            instance.check_status_choice(status)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code="set_by_runs") from None
+        return status
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
