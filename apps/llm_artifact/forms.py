@@ -321,10 +321,25 @@ class ArtifactRunForm(forms.Form):
     label_class = "form-label small fw-semibold mb-1"
     group_class = "mb-0"
 
-    def __init__(self, declarations: list[dict], data: Any = None) -> None:
-        # "param-" ids: a parameter may be called "title", like a field of the edit form
-        # that can be open on the same page.
-        super().__init__(data, auto_id="param-%s")
+    def __init__(
+        self,
+        declarations: list[dict],
+        data: Any = None,
+        *,
+        values: dict | None = None,
+        auto_id: str = "param-%s",
+    ) -> None:
+        """`values` ({name: value}, as a run records them) prefill the inputs in place of
+        the defaults (a chat card's values, the latest run's). `auto_id`: "param-" ids by
+        default, as a parameter may be called "title", like a field of the edit form that
+        can be open on the same page; cards give their own, as a chat has many."""
+        types = {d["name"]: d["type"] for d in declarations}
+        initial = {
+            name: _input_value(types[name], value)
+            for name, value in (values or {}).items()
+            if name in types
+        }
+        super().__init__(data, auto_id=auto_id, initial=initial)
         for declaration in declarations:
             self.fields[declaration["name"]] = _parameter_field(declaration)
 

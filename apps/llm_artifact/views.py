@@ -27,11 +27,12 @@ from apps.llm_artifact.artifact_page import (
     run_context,
     visible_artifact,
 )
+from apps.llm_artifact.cards import ArtifactCard, card_key
 from apps.llm_artifact.download import download_response
 from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm, ArtifactRunForm
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
-from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS
+from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summary
 from apps.llm_artifact.views_chart import chart_context
 
 ARTIFACTS_PER_PAGE = 25
@@ -187,32 +188,40 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
 @login_required
 @require_POST
 def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Run the artifact from its card in a chat, with its default parameter values.
+    """Run the artifact from its card in a chat, with the parameter values in the card.
 
-    htmx gets the card back with its first rows (or the error) and fresh statistics. A
-    plain POST runs it too and goes to the artifact page, where the run is in the history.
-    Parameters that need a value send the user to the artifact page to give one.
+    htmx gets the card back with its first rows (or the error) and, out of band, the fresh
+    statistics for every card of the artifact on the page. A plain POST runs it too and goes
+    to the artifact page with the values in its URL, where the run shows. Values that do
+    not fit come back beside their inputs in the card, and nothing runs.
     """
     artifact = visible_artifact(request, pk)
     # The card's caption ("Created artifact") comes from the chat; only known words return.
     action = request.POST.get("action", "")
     action = action if action in ACTION_ICONS else ""
+    card = ArtifactCard(
+        artifact, action, key=card_key(request.POST.get("card")), form_data=request.POST
+    )
     run = result = None
     needs_values: list[str] = []
+    raw_params: dict = {}
     declarations_error = declarations_error_of(artifact)
-    if not declarations_error:
+    if not declarations_error and (card.form is None or card.form.is_valid()):
+        raw_params = card.form.cleaned_data if card.form is not None else {}
         try:
-            run, result = run_artifact(artifact, user=request.user, raw_params={})
+            run, result = run_artifact(artifact, user=request.user, raw_params=raw_params)
         except ValidationError as exc:
             labels = {d["name"]: d.get("label") or d["name"] for d in artifact.query_params}
             needs_values = [labels.get(name, name) for name in exc.message_dict]
+            if card.form is not None:
+                card.form.add_error(None, exc)
     if not is_partial(request):
-        _card_run_message(request, artifact, run, needs_values, declarations_error)
-        return redirect(f"{artifact.get_absolute_url()}#artifact-run-panel")
+        _card_run_message(request, artifact, run, needs_values, declarations_error, raw_params)
+        query = f"?{card.form.query_string()}" if card.form is not None and run else ""
+        return redirect(f"{artifact.get_absolute_url()}{query}#artifact-run-panel")
     chart = card_chart(artifact, result)
     context = {
-        "artifact": artifact,
-        "action": action,
+        "card": card,
         "card_ran": True,
         "run": run,
         "result_table": ResultTable.of(result, limit=CARD_ROWS),
@@ -222,7 +231,16 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "needs_values": needs_values,
         "declarations_error": declarations_error,
     }
-    return render(request, "llm_artifact/artifact_card.html", context)
+    response = render(request, "llm_artifact/artifact_card.html", context)
+    if run is not None:
+        # Every other card of this artifact on the page shows the same count and last run.
+        stats = render(
+            request,
+            "llm_artifact/artifact_card.html#stats",
+            {"artifact": artifact, "oob": True},
+        )
+        response.content += stats.content
+    return response
 
 
 def _card_run_message(
@@ -231,6 +249,7 @@ def _card_run_message(
     run: ArtifactRun | None,
     needs_values: list[str],
     declarations_error: str,
+    raw_params: dict,
 ) -> None:
     if declarations_error:
         messages.error(request, f"“{artifact.title}” cannot run: {declarations_error}")
@@ -242,10 +261,9 @@ def _card_run_message(
         )
     elif run.outcome == ArtifactRun.Outcome.OK:
         rows = f"{run.row_count:,} row{'s' if run.row_count != 1 else ''}"
-        messages.success(
-            request,
-            f"Ran “{artifact.title}” with its default values: {rows}. Run it below to see them.",
-        )
+        given = any(value not in (None, "") for value in raw_params.values())
+        values = f"with {params_summary(run.params)}" if given else "with its default values"
+        messages.success(request, f"Ran “{artifact.title}” {values}: {rows}. Its result is below.")
     else:
         messages.error(request, f"“{artifact.title}” failed: {run.error_for(request.user)}")
 
