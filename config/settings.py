@@ -303,7 +303,8 @@ REST_FRAMEWORK = {
     # A body too big or with too many fields is a JSON error naming the limit.
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error answers every operation really gives.
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.AutoSchema",
     "PAGE_SIZE": 25,
     # Only views that name a scope are throttled (ScopedRateThrottle): the token endpoint, per
     # client address, on top of django-axes's per-username lockout.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema
 import pytest
 import yaml
 from django.core.management import call_command
@@ -61,7 +62,7 @@ def test_messages_endpoint_is_described_as_used(schema):
     assert _ref(messages["get"]["responses"]["200"]["content"]) == "PaginatedMessageList"
     assert {p["name"] for p in messages["get"]["parameters"]} == {"id", "page", "page_size"}
     post = messages["post"]["responses"]
-    assert set(post) == {"200", "201", "400", "403", "409"}
+    assert set(post) == {"200", "201", "400", "401", "403", "404", "409", "413", "415"}
     # 201: the question and the reply; 200: the same turn as Server-Sent Events.
     assert post["201"]["content"]["application/json"]["schema"]["type"] == "array"
     assert post["201"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith(
@@ -80,7 +81,7 @@ def test_messages_endpoint_is_described_as_used(schema):
 
 def test_retry_endpoint_documents_json_and_event_stream(schema):
     retry = schema["paths"]["/api/chats/{id}/messages/{message_id}/retry/"]["post"]
-    assert set(retry["responses"]) == {"200", "403", "404", "409"}
+    assert set(retry["responses"]) == {"200", "401", "403", "404", "409"}
     assert set(retry["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     assert {p["name"] for p in retry["parameters"]} == {"id", "message_id"}
 
@@ -156,3 +157,111 @@ def test_docs_page_loads_swagger_ui_from_our_static_files(client):
     assert not re.search(r"cdn|jsdelivr|unpkg|cdnjs", page, re.IGNORECASE)
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
         assert client.get(asset).status_code == 200, asset
+
+
+def _responses(schema: dict, path: str, method: str) -> dict:
+    return schema["paths"][path][method]["responses"]
+
+
+def _body_schema(schema: dict, response: dict) -> dict:
+    body = response["content"]["application/json"]["schema"]
+    # The components travel along, so that "#/components/..." references resolve.
+    return {**body, "components": schema["components"]}
+
+
+def _branches_matched(schema: dict, response: dict, body) -> int:
+    """How many branches of the (possibly nested) oneOf of an error response `body` matches."""
+    full = _body_schema(schema, response)
+    validator = jsonschema.Draft4Validator(full)
+    assert validator.is_valid(body), list(validator.iter_errors(body))
+    count, branches = 0, [full]
+    while branches:
+        branch = branches.pop()
+        if "$ref" in branch:
+            branch = schema["components"]["schemas"][branch["$ref"].rsplit("/", 1)[-1]]
+        if "oneOf" in branch:
+            branches.extend(branch["oneOf"])
+            continue
+        count += jsonschema.Draft4Validator(
+            {**branch, "components": schema["components"]}
+        ).is_valid(body)
+    return count
+
+
+def test_every_operation_documents_the_errors_it_really_returns(schema):
+    responses = {
+        (method.upper(), path): set(operation["responses"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+
+    # Signed-in only: 401 everywhere but the token endpoint, which has no credentials to
+    # check but is throttled.
+    assert all("401" in codes for (_, path), codes in responses.items() if "auth" not in path)
+    assert {"400", "413", "415", "429"} <= responses["POST", "/api/auth/token/"]
+    assert "401" not in responses["POST", "/api/auth/token/"]
+    # An object in the path, or a page past the last: 404.
+    assert "404" in responses["GET", "/api/artifacts/{id}/"]
+    assert "404" in responses["GET", "/api/chats/"]
+    # A body: field errors or a body that is not JSON (400), too big (413), not JSON (415).
+    assert {"400", "413", "415"} <= responses["POST", "/api/chats/"]
+    # Filters: 400 for a bad value; staff-only writes: 403.
+    assert "400" in responses["GET", "/api/agents/"]
+    assert "403" in responses["PUT", "/api/agents/{id}/"]
+    # Nothing invented: no body, no 413; no filters, no 400; reads are not refused with 403.
+    assert not {"400", "413"} & responses["GET", "/api/data-sources/"]
+    assert "403" not in responses["GET", "/api/artifacts/{id}/"]
+    not_found = _responses(schema, "/api/chats/{id}/", "get")["404"]
+    assert _body_schema(schema, not_found)["$ref"].endswith("/ErrorDetail")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": ["This field is required."]},
+        {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]},
+        {"query_params": {"0": {"name": ["Enter a valid name."]}}},
+        {"detail": "JSON parse error - This is not valid JSON."},
+    ],
+)
+def test_a_standard_400_matches_exactly_one_documented_shape(schema, body):
+    bad_request = _responses(schema, "/api/artifacts/", "post")["400"]
+
+    assert _branches_matched(schema, bad_request, body) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"params": {"since": ["Enter a valid date."]}},
+        {"params": ['Expected a dictionary of items but got type "list".']},
+        {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]},
+        {"detail": "The query timed out.", "outcome": "timeout", "run_id": 3},
+        {"detail": "JSON parse error - This is not valid JSON."},
+    ],
+)
+def test_each_execute_error_matches_exactly_one_documented_shape(schema, body):
+    bad_request = _responses(schema, "/api/artifacts/{id}/execute/", "post")["400"]
+
+    assert _branches_matched(schema, bad_request, body) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"width": ["Ensure this value is greater than or equal to 50."]},
+        {"params": {"since": ["Enter a valid date."]}},
+        {"detail": "The query failed.", "outcome": "error", "run_id": 3},
+        # (run_id may be null too: `nullable` is OpenAPI's, which jsonschema does not read.)
+        {"detail": "The chart could not be drawn.", "problems": [], "run_id": 5},
+        {
+            "detail": "The chart spec is not valid.",
+            "problems": [{"path": "mark", "message": "Unknown.", "severity": "error"}],
+            "run_id": 4,
+        },
+    ],
+)
+def test_each_chart_error_matches_exactly_one_documented_shape(schema, body):
+    bad_request = _responses(schema, "/api/artifacts/{id}/chart/", "get")["400"]
+
+    assert _branches_matched(schema, bad_request, body) == 1

@@ -133,3 +133,11 @@ class ModelCleanSerializer(ModelSerializer):
             if not field.read_only and not isinstance(field, serializers.RelatedField)
         }
         return {f.name for f in self.Meta.model._meta.concrete_fields if f.name not in checked}
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of an error body, for the schema only (it reads no input).
+
+    Documented closed, with no other keys (apps.core.openapi): an operation's error shapes
+    listed in one `oneOf` then match a body exactly once.
+    """

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.serializers import ModelCleanSerializer, Serializer
+from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name
@@ -243,7 +243,7 @@ class QueryResultSerializer(serializers.Serializer):
     run_id = serializers.IntegerField(help_text="The recorded run (see the runs endpoint).")
 
 
-class RunFailedSerializer(serializers.Serializer):
+class RunFailedSerializer(ErrorSerializer):
     """The query was refused, failed or timed out. The run is recorded all the same."""
 
     detail = serializers.CharField(
@@ -254,16 +254,39 @@ class RunFailedSerializer(serializers.Serializer):
     run_id = serializers.IntegerField()
 
 
-class ParameterErrorsSerializer(serializers.Serializer):
-    """Bad, missing or unknown parameter values; nothing ran and nothing was recorded."""
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                "description": "Messages keyed by parameter name.",
+            },
+            {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "`params` itself is not an object of values.",
+            },
+        ]
+    }
+)
+class ParameterMessagesField(serializers.JSONField):
+    pass
 
-    params = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Messages keyed by parameter name.",
+
+class ParameterErrorsSerializer(ErrorSerializer):
+    """Bad, missing or unknown parameter values (or a body that is not an object of them);
+    nothing ran and nothing was recorded."""
+
+    params = ParameterMessagesField(required=False)
+    non_field_errors = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The body is not a JSON object.",
     )
 
 
-class ExportFormatErrorSerializer(serializers.Serializer):
+class ExportFormatErrorSerializer(ErrorSerializer):
     """The export's `format` is not one of the file types."""
 
     format = serializers.ListField(child=serializers.CharField())
@@ -320,7 +343,7 @@ class ChartQuerySerializer(Serializer):
     )
 
 
-class ChartFailedSerializer(serializers.Serializer):
+class ChartFailedSerializer(ErrorSerializer):
     """The chart cannot be drawn: the artifact has none, or its spec does not fit the result."""
 
     detail = serializers.CharField(help_text="Why, in plain words.")
@@ -330,7 +353,7 @@ class ChartFailedSerializer(serializers.Serializer):
     )
 
 
-class ChartQueryErrorSerializer(serializers.Serializer):
+class ChartQueryErrorSerializer(ErrorSerializer):
     """A bad format, width, height or scale: messages keyed by the query parameter."""
 
     format = serializers.ListField(child=serializers.CharField(), required=False)
