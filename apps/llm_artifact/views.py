@@ -24,6 +24,7 @@ from apps.llm_artifact.artifact_page import (
     card_chart,
     declarations_error_of,
     detail_context,
+    opening_context,
     run_context,
     visible_artifact,
 )
@@ -110,9 +111,11 @@ def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if is_partial(request):
         # "Cancel" in the inline editor asks for the summary back.
         return render(request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact})
+    # The latest result (of the values in the URL) shows from what its run kept: opening
+    # the page never runs the query.
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
-        **run_context(artifact),
+        **run_context(artifact, **opening_context(artifact, request.GET)),
     }
     return render(request, "llm_artifact/artifact_detail.html", context)
 
@@ -141,9 +144,15 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = run_context(artifact, form=form, run=run, result=result)
     status = 200 if run is not None else 422
     if is_partial(request):
-        return render(
+        response = render(
             request, "llm_artifact/artifact_detail.html#run_response", context, status=status
         )
+        if run is not None:
+            # The values go into the address bar: the run can be shared as a link, and a
+            # reload opens on its result (artifact_detail shows what the run kept).
+            query = form.query_string() if form is not None and form.fields else ""
+            response["HX-Push-Url"] = artifact.get_absolute_url() + (f"?{query}" if query else "")
+        return response
     context.update(detail_context(request, artifact, chart_context(artifact)))
     return render(request, "llm_artifact/artifact_detail.html", context, status=status)
 
