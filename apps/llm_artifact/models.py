@@ -124,7 +124,10 @@ class Artifact(models.Model):
         default=default_query_params,
         blank=True,
         validators=[validate_declarations],
-        help_text='List of {"name", "type", "label", "default", "required"} declarations.',
+        help_text=(
+            'List of {"name", "type", "label", "default", "required", "choices"} '
+            "declarations; choices (for text) lists the values allowed."
+        ),
     )
     visualization_config = models.JSONField(
         default=default_visualization_config,

@@ -163,3 +163,25 @@ def test_a_card_run_without_javascript_opens_the_page_with_the_values_in_its_url
     response = owner_client.post(f"/artifacts/{orders.pk}/card-run/", {"status": "paid"})
     assert response.status_code == 302
     assert response.url == f"{orders.get_absolute_url()}?status=paid#artifact-run-panel"
+
+
+def test_the_agent_declares_choices_and_runs_only_allowed_values(chat):
+    declaration = {"name": "status", "type": "string", "choices": ["paid", "cancelled"]}
+
+    def run_outside(messages):
+        assert tool_text(messages).startswith("Saved artifact #")
+        saved = Artifact.objects.get()
+        assert saved.query_params == [{**declaration, "label": "", "required": False}]
+        return Call("run_artifact", {"artifact_id": saved.pk, "params": {"status": "lost"}})
+
+    def refused(messages):
+        assert "is not one of the allowed values ('paid', 'cancelled')" in tool_text(messages)
+        return Say("Only paid or cancelled.")
+
+    script = ScriptedModel(
+        Call("save_artifact", {"title": "By status", "sql": BY_STATUS, "params": [declaration]}),
+        run_outside,
+        refused,
+    )
+    ask(chat, "Orders by status", script)
+    assert not ArtifactRun.objects.exists()

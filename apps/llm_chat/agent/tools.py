@@ -89,11 +89,19 @@ class ParamDeclaration(BaseModel):
         None, description="Value used when the user gives none."
     )
     required: bool = False
+    choices: list[str] | None = Field(
+        None,
+        description=(
+            'For type "string" with a fixed set of values (a status, a country): the values '
+            "allowed. The default must be one of them."
+        ),
+    )
 
     def as_declaration(self) -> dict:
         declaration = self.model_dump()
-        if declaration["default"] is None:
-            del declaration["default"]
+        for key in ("default", "choices"):
+            if declaration[key] is None:
+                del declaration[key]
         return declaration
 
 
