@@ -1,5 +1,8 @@
+import inspect
+
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from django.utils.html import format_html_join
+from rest_framework import routers
 from rest_framework.urlpatterns import format_suffix_patterns
 
 from apps.accounts.api.views import ObtainTokenView
@@ -11,7 +14,29 @@ from apps.llm_chat.api.views import ChatViewSet
 app_name = "api"
 
 
-class Router(DefaultRouter):
+class APIRootView(routers.APIRootView):
+    """The REST API of LLM Artifacts: agents, chats and their turns, the artifacts agents
+    saved (with runs, exports and charts), and the data sources they read.
+
+    Sign in to browse it here, or send `Authorization: Token <key>` with a token from
+    POST /api/auth/token/ or the "API tokens" page. The full reference, with every
+    parameter and response, is at /api/docs/ (OpenAPI schema at /api/schema/).
+    """
+
+    def get_view_name(self) -> str:
+        return "LLM Artifacts API"
+
+    def get_view_description(self, html: bool = False) -> str:
+        # The docstring's paragraphs without its line wrapping, which DRF would keep as <br>.
+        paragraphs = [
+            " ".join(part.split()) for part in inspect.cleandoc(self.__doc__).split("\n\n")
+        ]
+        if not html:
+            return "\n\n".join(paragraphs)
+        return format_html_join("", "<p>{}</p>", ((part,) for part in paragraphs))
+
+
+class Router(routers.DefaultRouter):
     """DRF's router with a format suffix only where it names a file type.
 
     DefaultRouter adds `.json`/`.api` suffix routes to every URL, which passes a `format`
@@ -21,6 +46,7 @@ class Router(DefaultRouter):
     with a 400 naming the types they draw or write).
     """
 
+    APIRootView = APIRootView
     include_format_suffixes = False
     file_routes = {"artifact-chart", "artifact-export"}
 

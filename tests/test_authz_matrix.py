@@ -47,6 +47,7 @@ PUBLIC = {
     "api-schema": "the OpenAPI schema",
     "api-docs": "the Swagger UI page",
     "api:api-root": "DRF's index of the API's list URLs",
+    "favicon": "the site icon, for browsers that ask for /favicon.ico",
 }
 
 # Routes where only staff write (operators configure agents; users read them): a user's write

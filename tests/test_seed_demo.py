@@ -116,6 +116,23 @@ def test_the_dataset_for_a_seed_and_day_stays_the_same(small_dataset):
     assert digest.hexdigest() == DATASET_DIGEST
 
 
+def test_a_streamed_build_writes_the_same_database(small_dataset, small_db, tmp_path):
+    # seed_demo generates the rows while it writes them, so memory does not grow with
+    # the scale (bench/seed_memory.py): the file must be the very same.
+    streamed = demo.stream_dataset(SCALE, today=AS_OF)
+    path = tmp_path / "streamed.sqlite3"
+    demo.write_sqlite(streamed, path)
+    assert path.read_bytes() == small_db.read_bytes()
+    assert streamed.counts == small_dataset.counts
+
+
+def test_a_streamed_table_must_be_read_before_the_next(tmp_path):
+    tables = demo.stream_dataset(SCALE, today=AS_OF).tables()
+    next(tables)
+    with pytest.raises(RuntimeError, match="categories were not all read"):
+        next(tables)
+
+
 def test_order_totals_equal_the_sum_of_their_items(small_db):
     with connect_ro(small_db) as conn:
         mismatches = scalar(

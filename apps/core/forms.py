@@ -4,11 +4,13 @@ template (label, input, help text, errors) wired for assistive technology.
 Django already marks an invalid input with aria-invalid and points aria-describedby at
 `<id>_helptext` and `<id>_error`; core/field.html gives those ids to the help text and the
 errors, so what a screen reader announces is what the page shows.
-The JSON form field shares the API's strict parse.
+The JSON form field shares the API's strict parse; PrettyJSONField shows the value
+indented in a monospace editor as tall as its text (the admin's JSON fields).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -81,3 +83,42 @@ class StrictJSONField(forms.JSONField):
             return strict_json.loads(data)
         except strict_json.JSONRefused:
             return forms.fields.InvalidJSONInput(data)
+
+
+class JSONEditor(forms.Textarea):
+    """A textarea for JSON: monospace, no spell-checking, as tall as its text (within
+    bounds), so a pretty-printed value reads at a glance and edits in place."""
+
+    MIN_ROWS = 4
+    MAX_ROWS = 40
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        defaults = {
+            "class": "vLargeTextField json-editor",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+            "style": "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; "
+            "font-size: 13px; line-height: 1.4; tab-size: 2; width: 100%; max-width: 60em;",
+        }
+        super().__init__({**defaults, **(attrs or {})})
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict:
+        context = super().get_context(name, value, attrs)
+        text = context["widget"]["value"] or ""
+        rows = text.count("\n") + 2  # one spare line to type into
+        context["widget"]["attrs"]["rows"] = max(self.MIN_ROWS, min(rows, self.MAX_ROWS))
+        return context
+
+
+class PrettyJSONField(StrictJSONField):
+    """StrictJSONField shown indented by two spaces in a JSONEditor.
+
+    Text that does not parse is shown back as typed, with the error beside it.
+    """
+
+    widget = JSONEditor
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)

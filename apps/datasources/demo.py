@@ -1,7 +1,9 @@
 """The demo marketplace: a deterministic, realistic dataset for artifacts to query.
 
-`build_dataset()` generates every row in memory from a fixed seed (Faker for names, one
-`random.Random` for everything else), so two builds for the same day and scale are identical.
+`stream_dataset()` generates the rows from a fixed seed (Faker for names, one `random.Random`
+for everything else) table by table while they are written, so two builds for the same day
+and scale are identical and memory does not grow with the scale; `build_dataset()` holds the
+same rows in memory, for tests.
 Dates run over the two years before the build day, which keeps "last month" questions
 meaningful. `write_sqlite()` writes the rows into a temporary file and renames it into place,
 so a half-built database is never visible; `write_postgresql()` loads the same rows with COPY
@@ -17,12 +19,15 @@ from __future__ import annotations
 import bisect
 import contextlib
 import datetime as dt
+import itertools
 import math
 import os
 import random
 import sqlite3
 import tempfile
 import unicodedata
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,12 +351,72 @@ class BuildInfo:
 
 @dataclass
 class Dataset:
+    """Every row of the dataset in memory (build_dataset): for tests and small scales."""
+
     as_of: dt.date
     scale: float
     rows: dict[str, list[tuple]]
 
     def info(self) -> BuildInfo:
         return BuildInfo(SCHEMA_VERSION, SEED, self.scale, self.as_of)
+
+    def tables(self) -> Iterator[tuple[Table, Iterable[tuple]]]:
+        for table in TABLES:
+            yield table, self.rows[table.name]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {name: len(rows) for name, rows in self.rows.items()}
+
+
+class DatasetStream:
+    """The dataset generated table by table while it is written (stream_dataset).
+
+    tables() yields each table with an iterator of its rows, in TABLES order; a table's
+    rows must all be read before the next table is asked for, since one random.Random
+    draws them all in that order. Memory stays flat whatever the scale: only what later
+    tables depend on is kept (the catalogue, sign-up times, delivered items), compactly.
+    `counts` holds each table's row count once its rows have been read.
+    """
+
+    def __init__(self, scale: float, as_of: dt.date) -> None:
+        self.scale = scale
+        self.as_of = as_of
+        self.counts: dict[str, int] = {}
+        self._sizes = scaled_counts(scale)
+
+    def info(self) -> BuildInfo:
+        return BuildInfo(SCHEMA_VERSION, SEED, self.scale, self.as_of)
+
+    def tables(self) -> Iterator[tuple[Table, Iterable[tuple]]]:
+        by_name = {table.name: table for table in TABLES}
+        for name, rows in _generate(self._sizes, self.as_of):
+            counted = _Counted(rows)
+            yield by_name[name], counted
+            if not counted.exhausted:
+                raise RuntimeError(f"The rows of {name} were not all read before the next table.")
+            self.counts[name] = counted.count
+
+
+class _Counted:
+    """An iterator over rows that counts them and knows whether it ran out."""
+
+    def __init__(self, rows: Iterable[tuple]) -> None:
+        self._rows = iter(rows)
+        self.count = 0
+        self.exhausted = False
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> tuple:
+        try:
+            row = next(self._rows)
+        except StopIteration:
+            self.exhausted = True
+            raise
+        self.count += 1
+        return row
 
 
 class DemoTargetError(Exception):
@@ -478,21 +543,50 @@ class _Catalogue:
     seller_qualities: list[list[float]]  # by seller index
 
 
-@dataclass(frozen=True)
-class _Orders:
-    orders: list[tuple]
-    items: list[tuple]
-    delivered: list[tuple[int, int, dt.datetime]]  # (product index, customer id, ordered at)
+class _Delivered:
+    """Delivered items, for reviews: one entry an item, in order, in compact arrays."""
+
+    def __init__(self) -> None:
+        self.product_index = array("i")
+        self.customer_id = array("i")
+        self.ordered_at = array("q")  # seconds after the history's start
+
+    def append(self, product_index: int, customer_id: int, ordered_at: int) -> None:
+        self.product_index.append(product_index)
+        self.customer_id.append(customer_id)
+        self.ordered_at.append(ordered_at)
+
+
+# Draws of many values at once are taken this many at a time: the same calls to the
+# generator as one big draw, without a list of them all.
+DRAW_CHUNK = 10_000
 
 
 def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Dataset:
-    """Every row of the demo marketplace, deterministic for a given scale and day.
+    """Every row of the demo marketplace in memory, deterministic for a scale and day.
 
-    One random.Random draws everything, table by table in a fixed order: the order of the
-    calls below is part of the dataset.
+    The same rows as stream_dataset(), which seed_demo uses so that memory does not grow
+    with the scale.
     """
-    counts = scaled_counts(scale)
-    as_of = today or dt.date.today()
+    stream = stream_dataset(scale, today=today)
+    rows = {table.name: list(table_rows) for table, table_rows in stream.tables()}
+    return Dataset(as_of=stream.as_of, scale=scale, rows=rows)
+
+
+def stream_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> DatasetStream:
+    """The demo marketplace generated table by table as it is written (see DatasetStream)."""
+    scaled_counts(scale)  # validates the scale now, not at the first row
+    return DatasetStream(scale, today or dt.date.today())
+
+
+def _generate(counts: dict[str, int], as_of: dt.date) -> Iterator[tuple[str, Iterable[tuple]]]:
+    """Each table's name and rows, in TABLES order.
+
+    One random.Random draws everything, in a fixed order: the order of the calls below is
+    part of the dataset. Products are drawn before the sellers' ratings (which follow
+    what they sell) but written after them; orders and their items are drawn together,
+    so they are drawn twice from the same state, once for each table.
+    """
     rng = random.Random(SEED)
     end = dt.datetime.combine(as_of, dt.time())
     period = _Period(as_of, end, end - dt.timedelta(days=HISTORY_DAYS))
@@ -502,19 +596,22 @@ def build_dataset(scale: float = 1.0, *, today: dt.date | None = None) -> Datase
     profiles = _seller_profiles(rng, counts["sellers"], period, pools)
     catalogue = _products(rng, counts["products"], period, leaves, leaf_weights, profiles, pools)
     sellers = _sellers(rng, profiles, catalogue.seller_qualities)
-    customers, signed_up = _customers(rng, counts["customers"], period, pools)
-    orders = _orders(rng, counts["orders"], period, signed_up, catalogue)
-    reviews = _reviews(rng, orders.delivered, catalogue.quality, period.end)
-    rows = {
-        "categories": categories,
-        "sellers": sellers,
-        "products": catalogue.rows,
-        "customers": customers,
-        "orders": orders.orders,
-        "order_items": orders.items,
-        "reviews": reviews,
-    }
-    return Dataset(as_of=as_of, scale=scale, rows=rows)
+    yield "categories", categories
+    yield "sellers", sellers
+    yield "products", catalogue.rows
+    catalogue.rows.clear()  # written; orders need only the catalogue's other lists
+    signed_up = _sign_ups(rng, counts["customers"], period)
+    yield "customers", _customers(rng, signed_up, period, pools)
+    state = rng.getstate()
+    yield (
+        "orders",
+        (order for order, _items in _orders(rng, counts["orders"], period, signed_up, catalogue)),
+    )
+    rng.setstate(state)
+    delivered = _Delivered()
+    orders = _orders(rng, counts["orders"], period, signed_up, catalogue, delivered)
+    yield "order_items", (item for _order, items in orders for item in items)
+    yield "reviews", _reviews(rng, delivered, catalogue.quality, period)
 
 
 def _categories() -> tuple[list[tuple], list[_Leaf], list[int]]:
@@ -537,6 +634,16 @@ def _countries(rng: random.Random, count: int) -> list[str]:
     names = [country for country, *_ in COUNTRIES]
     weights = [share for _c, _l, share, _cities in COUNTRIES]
     return rng.choices(names, weights, k=count)
+
+
+def _country_indexes(rng: random.Random, count: int) -> array:
+    """_countries() as indexes into COUNTRIES, one byte each: the same draws."""
+    weights = [share for _c, _l, share, _cities in COUNTRIES]
+    indexes = array("B")
+    population = range(len(COUNTRIES))
+    for start in range(0, count, DRAW_CHUNK):
+        indexes.extend(rng.choices(population, weights, k=min(DRAW_CHUNK, count - start)))
+    return indexes
 
 
 def _seller_profiles(
@@ -629,59 +736,71 @@ def _sellers(
     return sellers
 
 
+def _sign_ups(rng: random.Random, count: int, period: _Period) -> array:
+    """When each customer signed up, sorted, in seconds after the history's start: a third
+    before it, the rest during it. The same draws as _spread()."""
+    start = -365 * 86400
+    span = int((period.end - period.history_start).total_seconds()) - start
+    signed_up = array("q", sorted(start + rng.randrange(span) for _ in range(count)))
+    signed_up[0] = min(signed_up[0], 0)
+    return signed_up
+
+
 def _customers(
-    rng: random.Random, count: int, period: _Period, pools: dict
-) -> tuple[list[tuple], list[dt.datetime]]:
-    """A third signed up before the history starts, the rest during it. Returns the rows
-    and the sign-up times (sorted, by customer index)."""
-    signed_up_at = _spread(rng, count, period.history_start - dt.timedelta(days=365), period.end)
-    signed_up_at[0] = min(signed_up_at[0], period.history_start)
-    countries = _countries(rng, count)
-    cities = {country: list(city_list) for country, _l, _s, city_list in COUNTRIES}
-    customers = []
-    for index, (signed_up, country) in enumerate(zip(signed_up_at, countries, strict=True)):
-        first_names, last_names, _companies = pools[country]
+    rng: random.Random, signed_up: array, period: _Period, pools: dict
+) -> Iterator[tuple]:
+    countries = _country_indexes(rng, len(signed_up))
+    cities = [list(city_list) for _c, _l, _s, city_list in COUNTRIES]
+    for index, (seconds, country) in enumerate(zip(signed_up, countries, strict=True)):
+        first_names, last_names, _companies = pools[COUNTRIES[country][0]]
         first, last = rng.choice(first_names), rng.choice(last_names)
         email = f"{_ascii_slug(first)}.{_ascii_slug(last)}{index + 1}@example.com"
         city = rng.choice(cities[country])
-        customers.append(
-            (index + 1, f"{first} {last}", email, city, country, _timestamp(signed_up))
+        moment = period.history_start + dt.timedelta(seconds=seconds)
+        yield (index + 1, f"{first} {last}", email, city, COUNTRIES[country][0], _timestamp(moment))
+
+
+def _order_days(rng: random.Random, count: int, period: _Period) -> Iterator[int]:
+    """The day (index into the history) of each order, in order. The same draws as one
+    rng.choices(..., k=count), counted per day instead of listed and sorted."""
+    cum_weights = _cumulative(_order_day_weights(period.history_start.date()))
+    per_day = [0] * HISTORY_DAYS
+    for start in range(0, count, DRAW_CHUNK):
+        days = rng.choices(
+            range(HISTORY_DAYS), cum_weights=cum_weights, k=min(DRAW_CHUNK, count - start)
         )
-    return customers, signed_up_at
+        for day in days:
+            per_day[day] += 1
+    for day, orders in enumerate(per_day):
+        yield from itertools.repeat(day, orders)
 
 
 def _orders(
     rng: random.Random,
     count: int,
     period: _Period,
-    customer_signed_up: list[dt.datetime],
+    signed_up: array,
     catalogue: _Catalogue,
-) -> _Orders:
-    """Orders and their items, in time order."""
-    day_indexes = sorted(
-        rng.choices(
-            range(HISTORY_DAYS),
-            cum_weights=_cumulative(_order_day_weights(period.history_start.date())),
-            k=count,
-        )
-    )
+    delivered: _Delivered | None = None,
+) -> Iterator[tuple[tuple, list[tuple]]]:
+    """Each order and its items, in time order; delivered items go to `delivered`."""
     hour_cum = _cumulative(HOUR_WEIGHTS)
-    orders: list[tuple] = []
-    items: list[tuple] = []
-    delivered: list[tuple[int, int, dt.datetime]] = []
-    for index, day_index in enumerate(day_indexes):
+    item_id = 0
+    for index, day_index in enumerate(_order_days(rng, count, period)):
         hour = rng.choices(range(24), cum_weights=hour_cum)[0]
+        seconds = rng.randrange(3600)
+        offset = day_index * 86400 + hour * 3600 + seconds
         ordered_at = period.history_start + dt.timedelta(
-            days=day_index, hours=hour, seconds=rng.randrange(3600)
+            days=day_index, hours=hour, seconds=seconds
         )
-        signed_up = bisect.bisect_right(customer_signed_up, ordered_at)
         # Earlier customers have had longer to come back: they order more often.
-        customer_id = int(max(signed_up, 1) * rng.random() ** 1.3) + 1
+        customer_id = int(max(bisect.bisect_right(signed_up, offset), 1) * rng.random() ** 1.3) + 1
         status = _status(rng, HISTORY_DAYS - day_index)
         listed = max(bisect.bisect_right(catalogue.created, ordered_at), 1)
         order_id = index + 1
         total_cents = 0
         chosen: list[int] = []
+        items: list[tuple] = []
         for _ in range(rng.choices((1, 2, 3, 4, 5), (45, 28, 15, 8, 4))[0]):
             product_index = _pick_product(rng, listed, catalogue.popularity)
             if product_index in chosen:
@@ -692,38 +811,58 @@ def _orders(
             if rng.random() < 0.15:
                 unit_cents = unit_cents * rng.choice((70, 80, 85, 90)) // 100
             total_cents += quantity * unit_cents
-            items.append(
-                (len(items) + 1, order_id, product_index + 1, quantity, _money(unit_cents))
-            )
-            if status in ("delivered", "returned"):
-                delivered.append((product_index, customer_id, ordered_at))
-        orders.append((order_id, customer_id, status, _timestamp(ordered_at), _money(total_cents)))
-    return _Orders(orders, items, delivered)
+            item_id += 1
+            items.append((item_id, order_id, product_index + 1, quantity, _money(unit_cents)))
+            if delivered is not None and status in ("delivered", "returned"):
+                delivered.append(product_index, customer_id, offset)
+        order = (order_id, customer_id, status, _timestamp(ordered_at), _money(total_cents))
+        yield order, items
+
+
+# A review's sort key packs (written, product id, customer id, position) into one integer,
+# so sorting them costs one int each instead of a tuple.
+_KEY_BITS = 24
 
 
 def _reviews(
     rng: random.Random,
-    delivered: list[tuple[int, int, dt.datetime]],
+    delivered: _Delivered,
     product_quality: list[float],
-    end: dt.datetime,
-) -> list[tuple]:
-    """Some buyers of delivered items write one, a few days to weeks later."""
-    pending = []
-    for product_index, customer_id, ordered_at in delivered:
+    period: _Period,
+) -> Iterator[tuple]:
+    """Some buyers of delivered items write one, a few days to weeks later; numbered in
+    the order they were written."""
+    end = int((period.end - period.history_start).total_seconds())
+    keys: list[int] = []
+    ratings = array("b")
+    bodies: list[int] = []
+    body_texts: dict[str, int] = {}
+    for product_index, customer_id, ordered_at in zip(
+        delivered.product_index, delivered.customer_id, delivered.ordered_at, strict=True
+    ):
         if rng.random() >= 0.12:
             continue
-        written = ordered_at + dt.timedelta(days=rng.randint(3, 40), seconds=rng.randrange(86400))
+        written = ordered_at + rng.randint(3, 40) * 86400 + rng.randrange(86400)
         if written >= end:
             continue
         rating = min(5, max(1, round(rng.gauss(product_quality[product_index], 0.9))))
         phrases = REVIEW_PHRASES[rating]
         body = " ".join(rng.sample(phrases, rng.choice((1, 1, 2))))
-        pending.append((written, product_index + 1, customer_id, rating, body))
-    pending.sort(key=lambda review: (review[0], review[1], review[2]))
-    return [
-        (index + 1, product_id, customer_id, rating, body, _timestamp(written))
-        for index, (written, product_id, customer_id, rating, body) in enumerate(pending)
-    ]
+        # Sorted by (written, product, customer), ties in the order drawn.
+        key = (written << _KEY_BITS | product_index + 1) << _KEY_BITS | customer_id
+        keys.append(key << _KEY_BITS | len(ratings))
+        ratings.append(rating)
+        bodies.append(body_texts.setdefault(body, len(body_texts)))
+    keys.sort()
+    texts = list(body_texts)
+    position_mask = (1 << _KEY_BITS) - 1
+    for index, key in enumerate(keys):
+        position = key & position_mask
+        customer_id = key >> _KEY_BITS & position_mask
+        product_id = key >> 2 * _KEY_BITS & position_mask
+        written = period.history_start + dt.timedelta(seconds=key >> 3 * _KEY_BITS)
+        body = texts[bodies[position]]
+        yield (index + 1, product_id, customer_id, ratings[position], body, _timestamp(written))
 
 
 def _cumulative(weights) -> list[float]:
@@ -830,12 +969,10 @@ def write_sqlite(dataset: Dataset, path: Path) -> None:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("BEGIN")
-            for table in TABLES:
+            for table, rows in dataset.tables():
                 conn.execute(_sqlite_ddl(table))
                 placeholders = ", ".join("?" for _ in table.columns)
-                conn.executemany(
-                    f"INSERT INTO {table.name} VALUES ({placeholders})", dataset.rows[table.name]
-                )
+                conn.executemany(f"INSERT INTO {table.name} VALUES ({placeholders})", rows)
             for name, table_name, columns in INDEXES:
                 conn.execute(_index_ddl(name, table_name, columns))
             conn.execute(f"CREATE TABLE {INFO_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -904,11 +1041,11 @@ def write_postgresql(dataset: Dataset, url: str) -> None:
         _postgresql_build_info(conn)  # raises DemoTargetError for foreign tables
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {INFO_TABLE}, {', '.join(TABLE_NAMES)} CASCADE")
-            for table in TABLES:
+            for table, rows in dataset.tables():
                 cur.execute(_postgresql_ddl(table))
                 columns = ", ".join(table.column_names)
                 with cur.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-                    for row in dataset.rows[table.name]:
+                    for row in rows:
                         copy.write_row(row)
             for table in TABLES:
                 for column in table.columns:

@@ -53,14 +53,19 @@ def export_filename(title: str, export_format: str) -> str:
 # --- CSV -----------------------------------------------------------------------------
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+PLAIN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+# Text a spreadsheet would run: a formula start that is not a plain number ("-5" is fine).
+FORMULA_RE = re.compile(rf"(?!{PLAIN_NUMBER}\Z)[=+\-@\t\r]")
+# The same rule read off written CSV, where a field starts after a comma or a line break:
+# a quoted field starting with a formula character, or an unquoted one (which runs to the
+# next comma or "\r\n", as unquoted fields hold neither) that is not a plain number. A line
+# break inside a quoted field can match too: that only costs the slow path, never a miss.
+WRITTEN_FORMULA_RE = re.compile(rf'[,\n](?:"[=+\-@\t\r]|(?=[=+\-@\t])(?!{PLAIN_NUMBER}[,\r]))')
 
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, str):
-        if value.startswith(FORMULA_START) and not PLAIN_NUMBER_RE.fullmatch(value):
-            return "'" + value
-        return value
+        return "'" + value if FORMULA_RE.match(value) else value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
@@ -69,16 +74,73 @@ def _csv_value(value: Any) -> Any:
 
 
 def csv_chunks(columns: list[ResultColumn], batches: Iterable[list[tuple]]) -> Iterator[bytes]:
-    """RFC 4180 CSV in UTF-8 with a header row; NULL is an empty field."""
+    """RFC 4180 CSV in UTF-8 with a header row; NULL is an empty field.
+
+    Checking every value in Python for a formula would cost most of the export, so each
+    batch is written as it came and the written text is searched for a field that starts
+    like a formula (one regular expression over the batch, at C speed). Only a batch where
+    one does is written again value by value through _csv_value. The search reads the
+    values themselves, whatever the column's type: SQLite puts any type in any column, and
+    an expression's column has no declared type.
+
+    Booleans and lists or objects need _csv_value too ("true", JSON). The executor gives
+    those only in columns typed boolean or unknown (SQLite has neither; PostgreSQL's types
+    are fixed per column), so those columns, and only those, are converted value by value.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([_csv_value(column.name) for column in columns])
     yield buffer.getvalue().encode()
+    converted = [
+        index
+        for index, column in enumerate(columns)
+        if column.type in (ColumnType.BOOLEAN, ColumnType.UNKNOWN)
+    ]
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([_csv_value(value) for value in row] for row in batch)
-        yield buffer.getvalue().encode()
+        if converted:
+            batch = _convert_columns(batch, converted)
+        writer.writerows(batch)
+        text = buffer.getvalue()
+        if _may_hold_formula(text):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(map(_csv_row, batch))
+            text = buffer.getvalue()
+        yield text.encode()
+
+
+def _may_hold_formula(text: str) -> bool:
+    # First a look for the characters themselves (memchr speed, and "-" only where a field
+    # starts, as dates are full of them), then the exact search if one is there.
+    if not (
+        "=" in text
+        or "+" in text
+        or "@" in text
+        or "\t" in text
+        or '"' in text
+        or ",-" in text
+        or "\n-" in text
+        or text.startswith("-")
+    ):
+        return False
+    # "\n": the batch's first field starts a line too.
+    return WRITTEN_FORMULA_RE.search("\n" + text) is not None
+
+
+def _convert_columns(batch: list[tuple], indexes: list[int]) -> list[list]:
+    rows = []
+    for row in batch:
+        values = list(row)
+        for index in indexes:
+            values[index] = _csv_value(values[index])
+        rows.append(values)
+    return rows
+
+
+def _csv_row(row: tuple) -> list:
+    return [_csv_value(value) for value in row]
 
 
 # --- JSON ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from django.utils.translation import ngettext
 
 from apps.core.admin import already_note, badge, change_link, changelist_link, set_field_logged
 from apps.core.redact import mask_url, mask_urls
+from apps.llm_agent.forms import AgentAdminForm
 from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import ConnectionCheck, acheck_connection, provider_base_url
 
@@ -87,6 +88,7 @@ def _log_check(agent: Agent, check: ConnectionCheck) -> None:
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentAdminForm
     list_display = [
         "name",
         "provider",

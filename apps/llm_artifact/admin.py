@@ -22,7 +22,7 @@ from apps.core.admin import (
     changelist_link,
     set_field_logged,
 )
-from apps.core.forms import StrictJSONField
+from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -147,8 +147,9 @@ class ArtifactAdmin(admin.ModelAdmin):
     search_fields = SEARCH_FIELDS
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
-    # The declarations and the chart are typed as JSON: parsed as strictly as the API does.
-    formfield_overrides = {models.JSONField: {"form_class": StrictJSONField}}
+    # The declarations and the chart are typed as JSON: parsed as strictly as the API does,
+    # shown indented in a monospace editor.
+    formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
     inlines = [ArtifactRunInline]
     readonly_fields = [

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db import connections, models, router, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
@@ -320,8 +320,9 @@ class Artifact(models.Model):
         only the latest KEPT_SNAPSHOTS runs of an artifact keep theirs.
         """
         ok = outcome == ArtifactRun.Outcome.OK
-        with transaction.atomic():
-            run = ArtifactRun.objects.create(
+        database = router.db_for_write(Artifact, instance=self)
+        with transaction.atomic(using=database):
+            run = ArtifactRun.objects.using(database).create(
                 artifact=self,
                 user=user if user is not None and user.is_authenticated else None,
                 started_at=started_at,
@@ -338,43 +339,55 @@ class Artifact(models.Model):
                 snapshot=snapshot if ok else None,
             )
             if ok and snapshot is not None:
-                _drop_old_snapshots(self)
-            # One UPDATE decides the status in the database from the current row, so a
-            # run that ends while someone deprecates the artifact cannot undo that.
-            if ok:
-                changes = {
-                    "execution_count": F("execution_count") + 1,
-                    "last_executed_at": timezone.now(),
-                    "last_error": "",
-                    "last_error_detail": "",
-                    "status": Case(
-                        When(status=self.Status.FAILED, then=Value(self.Status.ACTIVE)),
-                        default=F("status"),
-                    ),
-                }
-            else:
-                changes = {
-                    "last_error": error,
-                    "last_error_detail": error_detail,
-                    "status": Case(
-                        When(status=self.Status.ACTIVE, then=Value(self.Status.FAILED)),
-                        default=F("status"),
-                    ),
-                }
-            Artifact.objects.filter(pk=self.pk).update(**changes)
-        self.refresh_from_db(
-            fields=[
-                "execution_count",
-                "last_executed_at",
-                "last_error",
-                "last_error_detail",
-                "status",
-            ]
-        )
+                _drop_old_snapshots(self, database)
+            now = timezone.now()
+            self.execution_count, self.status = self._apply_run(
+                database, ok, now, error, error_detail
+            )
+        if ok:
+            self.last_executed_at = now
+        self.last_error = "" if ok else error
+        self.last_error_detail = "" if ok else error_detail
         if ok and hasattr(self, "last_ok_sql_digest"):
             # An instance annotated with_last_result_columns() now knows this result.
             self.last_ok_columns, self.last_ok_sql_digest = run.columns, run.sql_digest
         return run
+
+    def _apply_run(
+        self, database: str, ok: bool, now: dt.datetime, error: str, error_detail: str
+    ) -> tuple[int, str]:
+        """One UPDATE of the statistics and status; returns the new count and status.
+
+        The database decides the status from the current row, so a run that ends while
+        someone deprecates the artifact cannot undo that. UPDATE ... RETURNING (SQLite
+        3.35+, PostgreSQL) hands back what it decided in the same statement: the ORM's
+        update() would need a second query to read it, on every run.
+        """
+        connection = connections[database]
+        name = connection.ops.quote_name
+        table = name(self._meta.db_table)
+        count, status = name("execution_count"), name("status")
+        # A good run turns a failed artifact active; a bad one marks an active one failed.
+        before, after = (
+            (self.Status.FAILED, self.Status.ACTIVE)
+            if ok
+            else (self.Status.ACTIVE, self.Status.FAILED)
+        )
+        assignments = [f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END"]
+        params: list[Any] = [before, after]
+        if ok:
+            last_executed_at = self._meta.get_field("last_executed_at")
+            assignments += [f"{count} = {count} + 1", f"{name('last_executed_at')} = %s"]
+            params.append(last_executed_at.get_db_prep_value(now, connection))
+        assignments += [f"{name('last_error')} = %s", f"{name('last_error_detail')} = %s"]
+        params += ["" if ok else error, "" if ok else error_detail, self.pk]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(assignments)} WHERE {name('id')} = %s "
+                f"RETURNING {count}, {status}",
+                params,
+            )
+            return cursor.fetchone()
 
     @property
     def sql_preview(self) -> str:
@@ -420,8 +433,10 @@ def _snapshot_value(value: Any) -> Any:
     return str(value)
 
 
-def _drop_old_snapshots(artifact: Artifact) -> None:
-    with_snapshot = ArtifactRun.objects.filter(artifact=artifact, snapshot__isnull=False)
+def _drop_old_snapshots(artifact: Artifact, database: str) -> None:
+    with_snapshot = ArtifactRun.objects.using(database).filter(
+        artifact=artifact, snapshot__isnull=False
+    )
     kept = with_snapshot.order_by("-started_at", "-id").values("pk")[:KEPT_SNAPSHOTS]
     with_snapshot.exclude(pk__in=kept).update(snapshot=None)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from apps.datasources import schema
 from apps.datasources.schema import clear_schema_cache
 from tests.datasources import sample
 
@@ -270,3 +271,70 @@ def test_schema_of_a_postgresql_source_through_a_select_only_role(owner_api, pos
         "type": "timestamp without time zone",
         "nullable": False,
     } in tables["orders"]
+
+
+# --- foreign keys, row counts and samples --------------------------------------------------
+
+
+def test_schema_tells_foreign_keys_row_counts_and_views(owner_api, shop_sqlite):
+    body = owner_api.get(schema_url("shop")).json()
+    tables = {table["name"]: table for table in body["tables"]}
+    assert tables["orders"]["foreign_keys"] == [
+        {"columns": ["customer_id"], "referenced_table": "customers", "referenced_columns": ["id"]},
+        {
+            "columns": ["category_id"],
+            "referenced_table": "categories",
+            "referenced_columns": ["id"],
+        },
+    ]
+    assert tables["orders"]["approx_rows"] == 10
+    assert tables["orders"]["is_view"] is False
+    assert tables["paid_orders"]["is_view"] is True
+    assert tables["paid_orders"]["approx_rows"] is None
+    # Light by default: no sample rows unless asked.
+    assert tables["orders"]["sample"] is None
+
+
+@pytest.mark.parametrize("api", ["owner_api", "other_api", "staff_api"])
+@pytest.mark.parametrize("flag", ["1", "true"])
+def test_samples_on_request(request, api, flag, shop_sqlite):
+    response = request.getfixturevalue(api).get(schema_url("shop"), {"samples": flag})
+
+    assert response.status_code == 200
+    tables = {table["name"]: table for table in response.json()["tables"]}
+    customers = tables["customers"]["sample"]
+    assert customers["columns"] == ["id", "name", "email", "country", "signed_up_at", "is_vip"]
+    assert customers["rows"][0] == [1, "Ada Lovelace", "ada@example.com", "GB", "2023-01-05", 1]
+    assert customers["rows"][4][2] is None
+    assert customers["error"] is None
+    assert len(tables["orders"]["sample"]["rows"]) == 5
+
+
+def test_samples_stop_after_the_first_tables(owner_api, shop_sqlite, monkeypatch):
+    monkeypatch.setattr(schema, "SAMPLE_TABLES_MAX", 1)
+    tables = owner_api.get(schema_url("shop"), {"samples": "true"}).json()["tables"]
+    assert tables[0]["sample"]["rows"]
+    assert [table["sample"] for table in tables[1:]] == [None, None, None]
+
+
+def test_a_malformed_samples_flag_is_a_400(owner_api, shop_sqlite):
+    response = owner_api.get(schema_url("shop"), {"samples": "maybe"})
+
+    assert response.status_code == 400
+    assert "samples" in response.json()
+
+
+@pytest.mark.postgres
+def test_postgres_schema_tells_keys_counts_and_samples(owner_api, postgres_sources):
+    response = owner_api.get(schema_url("reader"), {"samples": "true"})
+
+    assert response.status_code == 200
+    tables = {table["name"]: table for table in response.json()["tables"]}
+    assert {
+        "columns": ["customer_id"],
+        "referenced_table": "customers",
+        "referenced_columns": ["id"],
+    } in tables["orders"]["foreign_keys"]
+    assert tables["customers"]["approx_rows"] == 5
+    assert tables["orders"]["sample"]["rows"][0][:2] == [1, 1]
+    assert tables["orders"]["sample"]["rows"][0][-1] == 120.5

@@ -8,6 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.datasources import exports
 from apps.datasources.executor import ResultColumn, execute, stream
@@ -61,6 +63,67 @@ def test_csv_has_a_header_and_one_line_per_row() -> None:
 )
 def test_csv_neutralises_text_a_spreadsheet_would_run(value: str, written: str) -> None:
     assert _csv([ResultColumn("v", "text")], [[(value,)]])[1] == [written]
+
+
+def test_csv_neutralises_formulas_in_any_column_whatever_its_type() -> None:
+    # Typed integer and date from earlier rows, an untyped column, a number column that
+    # holds text later: text that a spreadsheet would run is neutralised wherever it is.
+    columns = [
+        ResultColumn("n", "integer"),
+        ResultColumn("day", "date"),
+        ResultColumn("expr", "unknown"),
+        ResultColumn("mixed", "number"),
+        ResultColumn("flag", "boolean"),
+    ]
+    batches = [
+        [(1, "2024-01-01", None, 1.5, True), (2, "2024-01-02", "ok", -2, None)],
+        [(3, "=1+1", "@SUM(A1)", "-2+3", False), (4, "2024-01-04", "-5", "+1e3", True)],
+        [("+cmd", None, "\tpad", '-"quoted, with a comma"', None)],
+        [("\rcr", "a\n=b", ["=x"], "@", None)],
+    ]
+    assert _csv(columns, batches)[1:] == [
+        ["1", "2024-01-01", "", "1.5", "true"],
+        ["2", "2024-01-02", "ok", "-2", ""],
+        ["3", "'=1+1", "'@SUM(A1)", "'-2+3", "false"],
+        ["4", "2024-01-04", "-5", "+1e3", "true"],
+        ["'+cmd", "", "'\tpad", '\'-"quoted, with a comma"', ""],
+        ["'\rcr", "a\n=b", '["=x"]', "'@", ""],
+    ]
+
+
+# Values made of what matters to the check: formula starts, digits, number punctuation,
+# and what makes the csv module quote a field.
+CSV_VALUES = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.text(alphabet='=+-@\t\r\n,". e0123456789aZ', max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(CSV_VALUES, CSV_VALUES, CSV_VALUES), max_size=6))
+def test_csv_writes_what_checking_every_value_would(rows) -> None:
+    columns = [ResultColumn(name, "text") for name in ("a", "b", "c")]
+    expected = io.StringIO()
+    csv.writer(expected).writerows([[exports._csv_value(v) for v in row] for row in rows])
+    written = b"".join(csv_chunks(columns, [rows[:3], rows[3:]])).decode()
+    assert written == "a,b,c\r\n" + expected.getvalue()
+
+
+def test_csv_neutralises_formulas_computed_by_sqlite_expressions(shop_sqlite: Path) -> None:
+    # SQLite declares no type for an expression's column, and the first rows looked like
+    # numbers: the formula in a later batch must still be caught.
+    sql = (
+        "SELECT id, CASE WHEN id > 2 THEN '=HYPERLINK(\"x\")' ELSE id END AS v, "
+        "'-' || id AS negative, '@' || name AS at FROM customers ORDER BY id"
+    )
+    with stream("shop", sql, batch_size=2) as (columns, batches):
+        parsed = _csv(columns, batches)
+    assert parsed[1][1:3] == ["1", "-1"]
+    assert parsed[3][1] == '\'=HYPERLINK("x")'
+    assert all(row[3].startswith("'@") for row in parsed[1:])
+    assert all(row[2] == f"-{row[0]}" for row in parsed[1:])
 
 
 def test_csv_is_produced_batch_by_batch() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from apps.datasources import schema
 from apps.datasources.schema import clear_schema_cache
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +215,122 @@ def test_a_superuser_source_page_says_why_it_is_refused(client, staff, postgres_
     assert response.status_code == 503
     content = response.content.decode()
     assert "is a superuser" in content and "Read-only PostgreSQL data source" in content
+
+
+# --- foreign keys, row counts and sample rows ----------------------------------------------
+
+
+def table_section(content: str, name: str) -> str:
+    return content.split(f'id="table-{name}"', 1)[1].split("</details>\n    <details", 1)[0]
+
+
+@pytest.mark.parametrize("persona", ["owner", "other_user", "staff"])
+def test_schema_page_links_foreign_keys_to_the_referenced_table(client, sources, persona, request):
+    client.force_login(request.getfixturevalue(persona))
+    content = client.get(SHOP_URL).content.decode()
+    orders = table_section(content, "orders")
+    assert re.search(
+        rf'<td class="font-monospace">customer_id</td>.*?<a [^>]*href="{SHOP_URL}#table-customers"'
+        r"[^>]*>.*?customers\.id</a>",
+        orders,
+        re.S,
+    )
+    assert re.search(
+        rf'href="{SHOP_URL}#table-categories"[^>]*>.*?categories\.id</a>', orders, re.S
+    )
+    # The referenced table says who points at it.
+    customers = table_section(content, "customers")
+    assert "Referenced by" in customers
+    assert f'href="{SHOP_URL}#table-orders">orders.customer_id</a>' in customers
+    assert "Referenced by" not in table_section(content, "paid_orders")
+
+
+def test_schema_page_shows_approximate_row_counts(owner_client, sources):
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert '<span class="schema-rows">≈ 10 rows</span>' in table_section(content, "orders")
+    assert '<span class="schema-rows">≈ 5 rows</span>' in table_section(content, "customers")
+    paid = table_section(content, "paid_orders")
+    assert '<span class="schema-rows">rows unknown</span>' in paid and ">view</span>" in paid
+
+
+def test_schema_page_shows_thousands_from_statistics(owner_client, sources):
+    with sqlite3.connect(sources) as connection:
+        connection.execute("ANALYZE")
+        connection.execute("UPDATE sqlite_stat1 SET stat = '100000 1' WHERE tbl = 'orders'")
+    clear_schema_cache()
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert "≈ 100,000 rows" in table_section(content, "orders")
+
+
+def test_schema_page_has_a_collapsible_sample_per_table(owner_client, sources):
+    content = owner_client.get(SHOP_URL).content.decode()
+    customers = table_section(content, "customers")
+    assert '<details class="schema-sample border-top">' in customers  # closed until opened
+    assert "Sample rows (5)" in customers
+    assert '<th scope="col" class="font-monospace text-nowrap">email</th>' in customers
+    assert "Ada Lovelace" in customers and "grace@example.com" in customers
+    # Barbara has no email: NULL shows as the badge, not as "None".
+    assert '<td class="text-nowrap"><span class="null-badge">NULL</span></td>' in customers
+
+
+def test_sample_values_are_escaped(owner_client, sources):
+    with sqlite3.connect(sources) as connection:
+        connection.execute("UPDATE customers SET name = '<b>bold</b>' WHERE id = 1")
+    clear_schema_cache()
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert "<b>bold</b>" not in content and "&lt;b&gt;bold&lt;/b&gt;" in content
+
+
+def test_samples_wait_for_a_filter_on_a_big_schema(owner_client, sources, monkeypatch):
+    monkeypatch.setattr(schema, "SAMPLE_TABLES_MAX", 2)
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert "Filter to 2 tables or fewer to see sample rows." in content
+    assert "Sample rows (" not in content
+    filtered = owner_client.get(SHOP_URL, {"q": "customers"}).content.decode()
+    assert "Sample rows (5)" in filtered
+
+
+def test_htmx_filter_keeps_the_links_and_samples(owner_client, sources):
+    content = owner_client.get(SHOP_URL, {"q": "orders"}, headers=HTMX).content.decode()
+    assert f'href="{SHOP_URL}#table-customers"' in content
+    assert "Sample rows (" in content
+
+
+@pytest.mark.postgres
+def test_postgres_schema_page_shows_keys_counts_and_samples(owner_client, postgres_sources):
+    url = reverse("datasources:data_source_detail", args=["reader"])
+    response = owner_client.get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    orders = table_section(content, "orders")
+    assert f'href="{url}#table-customers"' in orders
+    assert '<span class="schema-rows">≈ 10 rows</span>' in orders
+    assert "Sample rows (5)" in orders
+
+
+def test_a_key_of_several_columns_is_spelled_out(owner_client, tmp_path, settings):
+    path = tmp_path / "keys.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "CREATE TABLE parents (a INTEGER, b INTEGER, PRIMARY KEY (a, b));"
+            "CREATE TABLE kids (id INTEGER PRIMARY KEY, pa INTEGER, pb INTEGER,"
+            " FOREIGN KEY (pa, pb) REFERENCES parents (a, b));"
+        )
+    settings.DATA_SOURCES = f"keys=sqlite:///{path}"
+    settings.DEFAULT_DATA_SOURCE = "keys"
+    clear_schema_cache()
+    url = reverse("datasources:data_source_detail", args=["keys"])
+    content = owner_client.get(url).content.decode()
+    kids = table_section(content, "kids")
+    assert re.search(
+        r'Key <span class="font-monospace">\(pa, pb\)</span> joins '
+        rf'<a [^>]*href="{url}#table-parents">parents\(a, b\)</a>',
+        kids,
+    )
+    assert "Referenced by" in table_section(content, "parents")
+
+
+def test_a_table_with_nothing_to_list_has_no_empty_joins_box(owner_client, sources):
+    content = owner_client.get(SHOP_URL).content.decode()
+    assert "schema-joins" not in table_section(content, "orders")  # keys show in the rows
+    assert "schema-joins" in table_section(content, "customers")  # referenced by orders

@@ -114,6 +114,29 @@ def test_a_run_does_not_undo_a_deprecation_made_while_it_ran(shop: Path, owner) 
     assert artifact.status == Artifact.Status.DEPRECATED
 
 
+def test_the_run_artifact_knows_what_the_database_decided(shop: Path, owner) -> None:
+    # Without a refresh: the statistics and the status come back from the one UPDATE.
+    artifact = ArtifactFactory(owner=owner, sql_query="SELECT nope FROM orders")
+    stale = Artifact.objects.get(pk=artifact.pk)
+    Artifact.objects.filter(pk=artifact.pk).update(
+        status=Artifact.Status.DEPRECATED, execution_count=5
+    )
+    run_artifact(stale, user=owner, raw_params={})
+    assert (stale.status, stale.execution_count) == (Artifact.Status.DEPRECATED, 5)
+    assert stale.last_error == "no such column: nope"
+    Artifact.objects.filter(pk=artifact.pk).update(sql_query="SELECT 1")
+    stale.sql_query = "SELECT 1"
+    run_artifact(stale, user=owner, raw_params={})
+    assert (stale.status, stale.execution_count, stale.last_error) == (
+        Artifact.Status.DEPRECATED,
+        6,
+        "",
+    )
+    stale.refresh_from_db()
+    assert stale.execution_count == 6
+    assert stale.last_executed_at is not None
+
+
 def test_defaults_apply_and_values_are_coerced(shop: Path, owner) -> None:
     artifact = ArtifactFactory(
         owner=owner,

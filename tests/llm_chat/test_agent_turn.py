@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -374,6 +375,38 @@ def test_describe_unknown_table_lists_the_real_ones(chat):
         ScriptedModel(Call("describe_table", {"name": "sales"}), check, described),
     )
     assert ("Looking at table orders", "started") in activities(outcome)
+
+
+def test_describe_table_shows_joins_row_count_and_sample_rows(chat):
+    def described(messages):
+        text = tool_text(messages)
+        assert "Table orders (about 5 rows):" in text
+        assert "- category_id INTEGER NOT NULL -> categories.id" in text
+        assert "- status TEXT NOT NULL\n" in text  # no join on a plain column
+        assert "Sample rows (first 3, in no particular order):" in text
+        assert "id | category_id | status | ordered_at | total" in text
+        assert "1 | 1 | delivered | 2024-05-02 | 12.5" in text
+        assert "2024-05-05" not in text  # only the first three rows
+        return Say("ok")
+
+    ask(chat, "Orders?", ScriptedModel(Call("describe_table", {"name": "orders"}), described))
+
+
+def test_describe_table_is_bounded_for_a_wide_table(chat, shop):
+    columns = ", ".join(f"column_with_a_long_name_{i} TEXT" for i in range(400))
+    with sqlite3.connect(shop) as connection:
+        connection.execute(f"CREATE TABLE wide ({columns})")
+        values = ", ".join(["'repeat_me'"] * 400)
+        connection.execute(f"INSERT INTO wide VALUES ({values})")
+
+    def described(messages):
+        text = tool_text(messages)
+        assert "Table wide (about 1 row):" in text
+        assert "(cut short: the table is wide)" in text
+        assert len(text) < 7000
+        return Say("ok")
+
+    ask(chat, "Wide?", ScriptedModel(Call("describe_table", {"name": "wide"}), described))
 
 
 def test_missing_api_key_is_a_clear_error(chat, monkeypatch):

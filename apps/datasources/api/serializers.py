@@ -28,16 +28,58 @@ class ColumnSerializer(serializers.Serializer):
     nullable = serializers.BooleanField()
 
 
+class ForeignKeySerializer(serializers.Serializer):
+    """`columns` of the table hold values of `referenced_columns` of `referenced_table`."""
+
+    columns = serializers.ListField(child=serializers.CharField())
+    referenced_table = serializers.CharField(help_text="Named as in `tables`.")
+    referenced_columns = serializers.ListField(child=serializers.CharField())
+
+
+class SampleSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.ListField(child=serializers.JSONField()),
+        help_text="The first rows as the table returns them (no order), values as in a run.",
+    )
+    error = serializers.CharField(
+        allow_null=True, help_text="Why no rows could be read (a timeout, say), else null."
+    )
+
+
 class TableSerializer(serializers.Serializer):
     name = serializers.CharField()
+    is_view = serializers.BooleanField()
+    approx_rows = serializers.IntegerField(
+        allow_null=True,
+        help_text="Roughly how many rows: the database's statistics, or a count bounded in "
+        "rows and time; null when unknown (a view, or too many rows to count quickly).",
+    )
     columns = ColumnSerializer(many=True)
+    foreign_keys = ForeignKeySerializer(many=True, help_text="What this table joins to.")
+    sample = SampleSerializer(
+        default=None,
+        allow_null=True,
+        help_text="A few rows of the table with ?samples=true, for the first tables of the "
+        "list; null beyond them and without ?samples=true.",
+    )
 
 
 class DataSourceSchemaSerializer(serializers.Serializer):
-    """The tables and views a data source offers, sorted by name, with their columns."""
+    """The tables and views a data source offers, sorted by name, with their columns,
+    foreign keys and approximate row counts."""
 
     data_source = serializers.CharField()
     tables = TableSerializer(many=True)
+
+
+class SchemaQuerySerializer(serializers.Serializer):
+    """The query string of the schema endpoint (text, so not the strict JSON types)."""
+
+    samples = serializers.BooleanField(
+        default=False,
+        help_text="Include a few sample rows per table (one query each, so off by default).",
+    )
 
 
 class SQLCheckSerializer(Serializer):

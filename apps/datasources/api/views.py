@@ -14,6 +14,7 @@ from apps.datasources import schema
 from apps.datasources.api.serializers import (
     DataSourceSchemaSerializer,
     DataSourceSerializer,
+    SchemaQuerySerializer,
     SQLCheckResultSerializer,
     SQLCheckSerializer,
 )
@@ -62,11 +63,15 @@ class DataSourceViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="The tables and columns of a data source",
-        description="Tables and views with their columns' declared types, as the agent sees "
-        "them. Read fresh at most once a minute.",
-        parameters=[NAME_PARAMETER],
+        description="Tables and views with their columns' declared types, their foreign keys "
+        "(what joins to what) and approximate row counts, as the agent sees them. With "
+        f"`?samples=true`, also the first {schema.SAMPLE_ROWS} rows of each of the first "
+        f"{schema.SAMPLE_TABLES_MAX} tables, read through the read-only executor within the "
+        "source's time limit. Read fresh at most once a minute.",
+        parameters=[NAME_PARAMETER, SchemaQuerySerializer],
         responses={
             200: DataSourceSchemaSerializer,
+            400: OpenApiResponse(description="`samples` is not a boolean."),
             404: OpenApiResponse(description="No data source has that name."),
             503: OpenApiResponse(description="The data source cannot be reached."),
         },
@@ -74,6 +79,8 @@ class DataSourceViewSet(viewsets.ViewSet):
     # Not named `schema`: that attribute of a view is its OpenAPI generator.
     @action(detail=True, methods=["get"], url_path="schema", url_name="schema")
     def tables(self, request: Request, name: str) -> Response:
+        query = SchemaQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         try:
             source = get_data_source(name)
         except UnknownDataSource as exc:
@@ -82,7 +89,22 @@ class DataSourceViewSet(viewsets.ViewSet):
             tables = schema.list_tables(source.name)
         except QueryFailed as exc:
             raise DataSourceUnavailable(exc.message_for(request.user)) from None
-        return Response(DataSourceSchemaSerializer({"data_source": name, "tables": tables}).data)
+        data = DataSourceSchemaSerializer({"data_source": name, "tables": tables}).data
+        if query.validated_data["samples"]:
+            for index, (table, info) in enumerate(zip(data["tables"], tables, strict=True)):
+                table["sample"] = _sample(source.name, info, index)
+        return Response(data)
+
+
+def _sample(source: str, table: schema.TableInfo, index: int) -> dict | None:
+    if index >= schema.SAMPLE_TABLES_MAX:
+        return None
+    sample = schema.sample_rows(source, table)
+    return {
+        "columns": sample.columns,
+        "rows": [list(row) for row in sample.rows],
+        "error": sample.error or None,
+    }
 
 
 def _describe(source: DataSource, *, is_default: bool, show_location: bool) -> dict:

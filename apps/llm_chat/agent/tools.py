@@ -38,6 +38,9 @@ CELL_MAX_CHARS = 80
 # After this many failing run_sql calls in one turn the tool refuses and tells the model to stop.
 MAX_FAILED_QUERIES = 5
 SEARCH_LIMIT = 5
+# describe_table's sample rows, and the most text it returns (a table of 300 columns).
+DESCRIBE_SAMPLE_ROWS = 3
+DESCRIBE_MAX_CHARS = 6000
 # Retries for a tool call whose arguments do not validate (malformed JSON, wrong types).
 TOOL_ARGUMENT_RETRIES = 2
 
@@ -126,7 +129,8 @@ async def list_tables(ctx: RunContext[TurnDeps]) -> str:
 
 
 async def describe_table(ctx: RunContext[TurnDeps], name: str) -> str:
-    """Show the columns of one table: name, type and whether it may be NULL.
+    """Show one table: its columns (name, type, whether it may be NULL), what it joins to
+    (foreign keys), roughly how many rows it has, and a few sample rows.
 
     Args:
         name: The table name, as list_tables shows it.
@@ -143,10 +147,43 @@ async def describe_table(ctx: RunContext[TurnDeps], name: str) -> str:
         )
         known = ", ".join(t.name for t in tables) or "none"
         return f"There is no table named {name!r}. Tables: {known}."
-    lines = [f"Table {table.name}:"]
+    sample = await sync_to_async(schema.sample_rows, thread_sensitive=False)(
+        ctx.deps.data_source, table, DESCRIBE_SAMPLE_ROWS
+    )
+    return format_table(table, sample)
+
+
+def format_table(table: schema.TableInfo, sample: schema.SampleRows) -> str:
+    """Compact text for the model: the columns with their joins, then sample rows, bounded
+    to DESCRIBE_MAX_CHARS so a very wide table cannot flood the context."""
+    count = table.approx_rows
+    rows = "rows unknown" if count is None else f"about {count:,} row{'' if count == 1 else 's'}"
+    kind = "View" if table.is_view else "Table"
+    lines = [f"{kind} {table.name} ({rows}):"]
     for column in table.columns:
-        lines.append(f"- {column.name} {column.type}{'' if column.nullable else ' NOT NULL'}")
-    return "\n".join(lines)
+        key = table.foreign_key_for(column.name)
+        joins = f" -> {key.referenced_table}.{key.referenced_columns[0]}" if key else ""
+        lines.append(
+            f"- {column.name} {column.type}{'' if column.nullable else ' NOT NULL'}{joins}"
+        )
+    for key in table.foreign_keys:
+        if len(key.columns) > 1:
+            lines.append(
+                f"- ({', '.join(key.columns)}) -> "
+                f"{key.referenced_table}({', '.join(key.referenced_columns)})"
+            )
+    if sample.error:
+        lines.append(f"Sample rows: not available ({sample.error})")
+    elif not sample.rows:
+        lines.append("Sample rows: none, the table is empty.")
+    else:
+        lines.append(f"Sample rows (first {len(sample.rows)}, in no particular order):")
+        lines.append(" | ".join(sample.columns))
+        lines.extend(" | ".join(_cell(value) for value in row) for row in sample.rows)
+    text = "\n".join(lines)
+    if len(text) > DESCRIBE_MAX_CHARS:
+        text = text[: DESCRIBE_MAX_CHARS - 1] + "…\n(cut short: the table is wide)"
+    return text
 
 
 async def run_sql(
