@@ -69,8 +69,9 @@ COLUMNS = [
     ("Agent", "agent", "md"),
     ("Chat", "chat", "lg"),
     ("Data source", "data_source", "xl"),
-    ("Runs", "runs", "sm"),
-    ("Last run", "last_run", "md"),
+    # On a phone: what it is, its state, and whether and when it runs.
+    ("Runs", "runs", ""),
+    ("Last run", "last_run", ""),
     ("Updated", "updated", "sm"),
 ]
 
@@ -213,7 +214,6 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
     run = result = None
     needs_values: list[str] = []
-    raw_params: dict = {}
     declarations_error = declarations_error_of(artifact)
     if not declarations_error and (card.form is None or card.form.is_valid()):
         raw_params = card.form.cleaned_data if card.form is not None else {}
@@ -225,7 +225,9 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             if card.form is not None:
                 card.form.add_error(None, exc)
     if not is_partial(request):
-        _card_run_message(request, artifact, run, needs_values, declarations_error, raw_params)
+        # Values other than the defaults are named in the message.
+        given = card.form is not None and card.form.has_changed()
+        _card_run_message(request, artifact, run, needs_values, declarations_error, given)
         query = f"?{card.form.query_string()}" if card.form is not None and run else ""
         return redirect(f"{artifact.get_absolute_url()}{query}#artifact-run-panel")
     chart = card_chart(artifact, result)
@@ -258,7 +260,7 @@ def _card_run_message(
     run: ArtifactRun | None,
     needs_values: list[str],
     declarations_error: str,
-    raw_params: dict,
+    given: bool,
 ) -> None:
     if declarations_error:
         messages.error(request, f"“{artifact.title}” cannot run: {declarations_error}")
@@ -270,7 +272,6 @@ def _card_run_message(
         )
     elif run.outcome == ArtifactRun.Outcome.OK:
         rows = f"{run.row_count:,} row{'s' if run.row_count != 1 else ''}"
-        given = any(value not in (None, "") for value in raw_params.values())
         values = f"with {params_summary(run.params)}" if given else "with its default values"
         messages.success(request, f"Ran “{artifact.title}” {values}: {rows}. Its result is below.")
     else:

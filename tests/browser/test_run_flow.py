@@ -167,6 +167,9 @@ def test_run_without_javascript(page_without_js: Page, live_server, demo):
     # The card's Run works as a plain form too: it runs and lands on the artifact page.
     page.goto(demo["chat"].get_absolute_url())
     page.locator(f"[data-artifact-card='{orders.pk}']").get_by_role("button", name="Run").click()
-    expect(page).to_have_url(re.compile(rf"/artifacts/{orders.pk}/#artifact-run-panel$"))
+    # With the values it ran with in the URL: the page opens on that run.
+    expect(page).to_have_url(
+        re.compile(rf"/artifacts/{orders.pk}/\?since=2024-01-01#artifact-run-panel$")
+    )
     expect(page.get_by_role("status").first).to_contain_text("with its default values: 10 rows")
     expect(page.locator("#artifact-run-history .history-row")).to_have_count(2)
