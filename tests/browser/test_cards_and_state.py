@@ -18,6 +18,8 @@ from apps.llm_chat.models import Message
 from tests.browser.test_pages_flow import sign_in
 from tests.conftest import UserFactory
 from tests.datasources import sample
+from tests.fakes.datasource import build_shop
+from tests.fakes.llm_server import FakeLLMServer, call, say
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
@@ -200,3 +202,58 @@ def test_on_a_phone_a_wide_card_result_scrolls_sideways(phone: Page, demo):
     last = frame.locator("thead th").last
     expect(last).to_have_text("category_number")
     expect(last).to_be_in_viewport()
+
+
+@pytest.fixture
+def provider():
+    with FakeLLMServer("openai") as server:
+        yield server
+
+
+def test_the_agent_runs_a_saved_query_with_other_values_and_its_card_follows(
+    asgi_page: Page, provider, tmp_path: Path, settings
+):
+    page = asgi_page
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{build_shop(tmp_path / 'shop.sqlite3')}"
+    user = UserFactory(username="analyst")
+    chat = ChatFactory(owner=user, title="Statuses")
+    chat.agent.base_url = provider.base_url
+    chat.agent.save()
+    orders = ArtifactFactory(
+        owner=user,
+        chat=chat,
+        agent=chat.agent,
+        title="Orders in a status",
+        sql_query="SELECT id, status, total FROM orders WHERE status = :status ORDER BY id",
+        query_params=[
+            {"name": "status", "type": "string", "default": "delivered", "choices": STATUSES}
+        ],
+    )
+    made = MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Delivered orders.")
+    made.link_artifact(orders, Message.ArtifactAction.CREATED)
+    provider.queue(
+        call("run_artifact", {"artifact_id": orders.pk, "params": {"status": "cancelled"}}),
+        say("One order was cancelled, worth 60."),
+    )
+
+    sign_in(page)
+    page.goto(chat.get_absolute_url())
+    page.get_by_label("Message").fill("And the cancelled ones?")
+    page.get_by_role("button", name="Send").click()
+
+    reply = page.locator("article.chat-message-assistant").last
+    expect(reply).to_contain_text("One order was cancelled")
+    expect(reply.locator(".chat-message-pending")).to_have_count(0)
+    card = reply.locator(f"[data-artifact-card='{orders.pk}']")
+    expect(card).to_contain_text("Executed")
+    expect(card.get_by_label("Status")).to_have_value("cancelled")
+    # The agent's run counts: both cards say so once the reply is in.
+    expect(card.locator(".artifact-card-runs")).to_have_text(re.compile(r"1 run$"))
+
+    card.get_by_role("button", name="Run").click()
+    rows = card.locator(".artifact-card-run table.result-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("cancelled")
+    first = card_of(page, orders, made)
+    expect(first.get_by_label("Status")).to_have_value("delivered")
+    expect(first.locator(".artifact-card-runs")).to_have_text(re.compile(r"2 runs$"))

@@ -195,7 +195,10 @@ def test_suggest_then_save_and_the_chart_stays(page: Page, live_server, demo):
     assert table_only.visualization_config["mark"] == {"type": "bar"}
     page.reload()
     expect(page.locator("#chart-spec")).to_have_value(re.compile(r'"field": "status"'))
-    expect(page.locator("#artifact-run-panel")).to_contain_text("charted")
+    # The page opens on the latest result, kept with its run, drawn with the saved chart.
+    expect(page.locator("#artifact-run-result .run-snapshot")).to_contain_text("Result of the run")
+    reopened = page.locator('#artifact-run-result [data-chart="page"]')
+    expect(reopened.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
 
     # Remove takes it back to a table.
     page.once("dialog", lambda dialog: dialog.accept())
