@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.urls import reverse
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_chat.agent import ArtifactSaved, run_turn_sync
@@ -185,3 +186,25 @@ def test_the_agent_declares_choices_and_runs_only_allowed_values(chat):
     )
     ask(chat, "Orders by status", script)
     assert not ArtifactRun.objects.exists()
+
+
+def test_the_api_gives_each_link_its_values(owner_api, chat, two_cards):
+    made, again = two_cards
+    response = owner_api.get(reverse("api:chat-messages", args=[chat.pk]))
+    links = {m["id"]: m["artifacts"] for m in response.json()["results"]}
+    assert links[made.pk][0]["params"] == {}
+    assert links[again.pk][0]["params"] == {"status": "cancelled"}
+
+
+def test_search_tells_the_agent_the_parameters_it_can_run_with(chat, orders):
+    orders.query_params = [{**orders.query_params[0], "choices": ["delivered", "cancelled"]}]
+    orders.save()
+
+    def read(messages):
+        assert (
+            "Parameters (run_artifact takes values for them): "
+            "status (string, one of delivered, cancelled, default delivered)"
+        ) in tool_text(messages)
+        return Say("Found it.")
+
+    ask(chat, "Orders?", ScriptedModel(Call("search_artifacts", {"query": "orders"}), read))

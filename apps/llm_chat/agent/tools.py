@@ -558,6 +558,10 @@ async def search_artifacts(ctx: RunContext[TurnDeps], query: str) -> str:
         block = f"#{artifact.pk} {artifact.title}"
         if artifact.description:
             block += f"\n{artifact.description}"
+        if artifact.query_params:
+            block += "\nParameters (run_artifact takes values for them): " + "; ".join(
+                _parameter_text(d) for d in artifact.query_params if isinstance(d, dict)
+            )
         block += f"\nSQL:\n{artifact.sql_query}"
         blocks.append(block)
     return "\n\n".join(blocks)
@@ -623,6 +627,15 @@ async def run_artifact(
             metadata={"ok": False, "activity": f"Artifact #{artifact_id} did not run"},
         )
     return outcome
+
+
+def _parameter_text(declaration: dict) -> str:
+    text = f"{declaration.get('name')} ({declaration.get('type')}"
+    if isinstance(declaration.get("choices"), list):
+        text += ", one of " + ", ".join(str(choice) for choice in declaration["choices"])
+    if declaration.get("default") is not None:
+        text += f", default {declaration['default']}"
+    return text + ")"
 
 
 TOOLS = [
