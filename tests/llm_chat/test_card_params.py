@@ -208,3 +208,10 @@ def test_search_tells_the_agent_the_parameters_it_can_run_with(chat, orders):
         return Say("Found it.")
 
     ask(chat, "Orders?", ScriptedModel(Call("search_artifacts", {"query": "orders"}), read))
+
+
+def test_the_admin_shows_the_values_of_each_link(staff_client, two_cards):
+    _, again = two_cards
+    url = reverse("admin:llm_chat_message_change", args=[again.pk])
+    content = staff_client.get(url).content.decode()
+    assert "cancelled" in content and "Params" in content
