@@ -424,13 +424,16 @@ def result_snapshot(rows: Sequence[Sequence[Any]]) -> list[list]:
 
 
 def _snapshot_value(value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return value if INT64_MIN <= value <= INT64_MAX else str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    return str(value)
+    text = value if isinstance(value, str) else str(value)
+    # PostgreSQL's jsonb refuses NUL and unpaired surrogates, which text from a data source
+    # may hold: kept as the replacement character.
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _drop_old_snapshots(artifact: Artifact, database: str) -> None:

@@ -121,6 +121,9 @@ def test_a_snapshot_keeps_the_first_rows_within_its_bounds():
     assert len(kept) == SNAPSHOT_MAX_ROWS
     assert kept[0] == [0, "1.50", "2024-05-01", "b'\\x00'"]
 
+    # Text any JSON column stores (PostgreSQL's jsonb refuses NUL and lone surrogates).
+    assert result_snapshot([("a\x00b", "c\ud800", float("nan"))]) == [["a\ufffdb", "c?", "nan"]]
+
     wide = [("x" * 10_000,) for _ in range(50)]
     kept = result_snapshot(wide)
     assert 0 < len(kept) < 50
