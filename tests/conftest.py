@@ -246,7 +246,9 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     agent = AgentFactory(name="Fuzz agent", base_url=llm_fake_server.base_url)
     chat = ChatFactory(owner=owner, agent=agent, title="Owner chat zq1")
     question = MessageFactory(chat=chat, content="How many orders?")
-    MessageFactory(chat=chat, role=Message.Role.ASSISTANT, content="Ten.", reply_to=question)
+    reply = MessageFactory(
+        chat=chat, role=Message.Role.ASSISTANT, content="Ten.", reply_to=question
+    )
     artifact = ArtifactFactory(
         owner=owner,
         chat=chat,
@@ -294,6 +296,7 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
         agent=agent,
         chat=chat,
         question=question,
+        reply=reply,
         artifact=artifact,
         data_source="marketplace",
         tokens={

@@ -54,8 +54,13 @@ PUBLIC = {
 # is a 403, for the owner as for anyone.
 STAFF_WRITES = {"api:agent-list", "api:agent-detail"}
 # Acting in a chat is its owner's alone, staff included: the stream starts the question's turn
-# when it has none, like posting and retrying.
-OWNER_ACTIONS = {"llm_chat:message_stream"}
+# when it has none, like posting and retrying; renaming, deleting and stopping a reply too.
+OWNER_ACTIONS = {
+    "llm_chat:message_stream",
+    "llm_chat:chat_rename",
+    "llm_chat:chat_delete",
+    "llm_chat:message_stop",
+}
 # A user's own things that staff do not reach through the site either: a 404 for staff as for
 # another user (operators manage them in the admin).
 OWNER_ONLY = {"accounts:token_revoke"}
@@ -67,6 +72,9 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_chat:message_create": lambda w: {"pk": w.chat.pk},
     "llm_chat:message_stream": lambda w: {"pk": w.chat.pk, "message_pk": w.question.pk},
     "llm_chat:message_reply": lambda w: {"pk": w.chat.pk, "message_pk": w.question.pk},
+    "llm_chat:message_stop": lambda w: {"pk": w.chat.pk, "message_pk": w.reply.pk},
+    "llm_chat:chat_rename": lambda w: {"pk": w.chat.pk},
+    "llm_chat:chat_delete": lambda w: {"pk": w.chat.pk},
     "llm_artifact:artifact_detail": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_edit": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_confirm_delete": lambda w: {"pk": w.artifact.pk},

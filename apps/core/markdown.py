@@ -67,6 +67,9 @@ ALLOWED_CLASSES = {
     "td": set(ALIGN_CLASSES.values()),
 }
 LINK_REL = "noopener noreferrer nofollow"
+# Raise this whenever the rendering changes (the parser's options, the rules or the allow-lists
+# above): HTML stored with an older number is rendered again the next time it is shown.
+RENDERER_VERSION = 1
 
 
 def _aligned_cell(self, tokens, idx, options, env) -> str:

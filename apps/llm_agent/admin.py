@@ -146,7 +146,7 @@ class AgentAdmin(admin.ModelAdmin):
                 "below says whether this process has it set.",
             },
         ),
-        ("Behaviour", {"fields": ["data_source", "system_prompt"]}),
+        ("Behaviour", {"fields": ["data_source", "system_prompt", "example_questions"]}),
         (
             "Usage",
             {

@@ -93,6 +93,14 @@ class Agent(models.Model):
         default=2048, validators=[MinValueValidator(1), MaxValueValidator(200_000)]
     )
     data_source = models.CharField(max_length=64, validators=[validate_data_source])
+    # Offered on the new-chat page, one question a line: what this agent is good at.
+    # db_default: rows written by code that predates the field (older migrations) get "".
+    example_questions = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Offered on the new-chat page, one question per line.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -118,6 +126,16 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # At most this many examples, each at most this long, so the page stays short.
+    MAX_EXAMPLES = 6
+    MAX_EXAMPLE_LENGTH = 300
+
+    @property
+    def examples(self) -> list[str]:
+        """The example questions, one a line, blank lines skipped."""
+        lines = (line.strip() for line in self.example_questions.splitlines())
+        return [line[: self.MAX_EXAMPLE_LENGTH] for line in lines if line][: self.MAX_EXAMPLES]
 
     def clean(self) -> None:
         super().clean()

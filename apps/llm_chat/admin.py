@@ -196,6 +196,11 @@ class MessageAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def save_model(self, request, obj: Message, form, change: bool) -> None:
+        # The page shows a final reply's stored HTML: an operator's edit renders it again.
+        obj.render_html()
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="chat", ordering="chat__title")
     def chat_link(self, message: Message) -> SafeString:
         return change_link("llm_chat_chat", message.chat_id, message.chat)

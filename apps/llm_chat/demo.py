@@ -494,6 +494,16 @@ def ensure_demo_user() -> tuple[AbstractBaseUser, bool]:
     return user, created
 
 
+DEMO_EXAMPLE_QUESTIONS = "\n".join(
+    [
+        "Which product categories earned the most revenue last month?",
+        "How many orders were cancelled each month this year?",
+        "Who are the ten sellers with the best average review score?",
+        "What share of customers ordered more than once?",
+    ]
+)
+
+
 def ensure_demo_agent() -> tuple[Agent, bool]:
     """The demo agent; it follows LLM_BASE_URL and LLM_MODEL each time the demo is seeded."""
     agent = Agent.objects.filter(name=DEMO_AGENT_NAME).first()
@@ -510,6 +520,7 @@ def ensure_demo_agent() -> tuple[Agent, bool]:
             temperature=Decimal("0.10"),
             max_output_tokens=2048,
             data_source=DEMO_DATA_SOURCE,
+            example_questions=DEMO_EXAMPLE_QUESTIONS,
         )
     elif (agent.base_url, agent.model_name) == (settings.LLM_BASE_URL, settings.LLM_MODEL):
         return agent, False

@@ -3,41 +3,42 @@ from __future__ import annotations
 from django import forms
 
 from apps.llm_agent.models import Agent
-from apps.llm_chat.models import MESSAGE_MAX_LENGTH, Chat, Message
+from apps.llm_chat.models import MESSAGE_MAX_LENGTH, Message
 
 
-class ChatCreateForm(forms.ModelForm):
+class ChatStartForm(forms.Form):
+    """A new chat: the agent and the first question (the chat is created with it)."""
+
     agent = forms.ModelChoiceField(
         queryset=Agent.objects.active(),
         empty_label="Choose an agent…",
         error_messages={"required": "Choose the agent to talk to."},
     )
-
-    class Meta:
-        model = Chat
-        fields = ["agent", "title"]
+    # Checked by the model's rules (Message.clean) in services.start_chat, as in MessageForm.
+    content = forms.CharField(
+        label="Your question",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MESSAGE_MAX_LENGTH}),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # A title is optional here: the chat is named after its agent until the user renames it.
-        self.fields["title"].required = False
-        self.fields["title"].widget.attrs["placeholder"] = "Optional title"
-        # The agents are read once here: the select lists them and the page asks whether
-        # there are any (has_agents) without a query of its own.
+        # The agents are read once here: the select lists them, the page asks whether there
+        # are any (has_agents) and shows the chosen one's example questions.
         agent = self.fields["agent"]
-        agents = list(agent.queryset)
+        self.agents = list(agent.queryset)
         agent.choices = [
             ("", agent.empty_label),
-            *((a.pk, agent.label_from_instance(a)) for a in agents),
+            *((a.pk, agent.label_from_instance(a)) for a in self.agents),
         ]
-        self.has_agents = bool(agents)
+        self.has_agents = bool(self.agents)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        agent = cleaned.get("agent")
-        if agent and not cleaned.get("title"):
-            cleaned["title"] = f"Chat with {agent.name}"
-        return cleaned
+    def chosen_agent(self, pk: object = None) -> Agent | None:
+        """The agent the page is for: ?agent=<id> if active, else the only or first one."""
+        for candidate in self.agents:
+            if str(candidate.pk) == str(pk):
+                return candidate
+        return self.agents[0] if self.agents else None
 
 
 class MessageForm(forms.ModelForm):

@@ -29,7 +29,8 @@ def _chat_id(pk: object) -> int:
         raise Http404("No chat has this id.") from None
 
 
-def _check_can_post(chat: Chat, user) -> Chat:
+def check_can_post(chat: Chat, user) -> Chat:
+    """The chat if `user` may write in it (Chat.can_post), else 403."""
     if not chat.can_post(user):
         raise PermissionDenied(NOT_YOURS_TO_POST)
     return chat
@@ -42,10 +43,10 @@ def get_chat_for_user(user, pk: object) -> Chat:
 
 def get_rw_chat_for_user(user, pk: object) -> Chat:
     """The chat if `user` may post in it: 404 if they cannot see it, 403 if only read it."""
-    return _check_can_post(get_chat_for_user(user, pk), user)
+    return check_can_post(get_chat_for_user(user, pk), user)
 
 
 async def aget_rw_chat_for_user(user, pk: object) -> Chat:
     """get_rw_chat_for_user for async views."""
     chat = await aget_object_or_404(_visible_chats(user), pk=_chat_id(pk))
-    return _check_can_post(chat, user)
+    return check_can_post(chat, user)

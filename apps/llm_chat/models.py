@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,7 +10,9 @@ from django.db import models, transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
+from apps.core.markdown import RENDERER_VERSION, render_markdown
 from apps.core.querysets import OwnedQuerySet
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
@@ -19,6 +22,21 @@ MESSAGE_MAX_LENGTH = 10_000
 # Longer than any agent turn can run (a bounded number of model requests, each bounded by the
 # request timeout), so a reply still pending after this was orphaned by a crash.
 STALE_PENDING_AFTER = dt.timedelta(hours=1)
+# A title made from the first question: long enough to tell chats apart in the list.
+TITLE_FROM_QUESTION_LENGTH = 60
+
+
+def title_from_question(question: str) -> str:
+    """A short title for a chat from its first question, without asking a model: the first
+    sentence, cut at a word boundary to TITLE_FROM_QUESTION_LENGTH characters."""
+    text = " ".join(question.split())
+    sentence = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
+    if len(sentence) <= TITLE_FROM_QUESTION_LENGTH:
+        return sentence or "New chat"
+    cut = sentence[: TITLE_FROM_QUESTION_LENGTH - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 class TurnRefused(Exception):
@@ -28,6 +46,13 @@ class TurnRefused(Exception):
 class ChatQuerySet(OwnedQuerySet):
     # visible_to(user): staff see every chat; everyone else only their own.
     owner_lookup = "owner"
+
+    def search(self, query: str) -> ChatQuerySet:
+        """Chats whose title contains every word of `query` (case-insensitive)."""
+        chats = self
+        for word in query.split()[:10]:
+            chats = chats.filter(title__icontains=word)
+        return chats
 
     def with_counts(self) -> ChatQuerySet:
         # Subqueries rather than two joined Counts, which would multiply each other.
@@ -86,6 +111,12 @@ class Chat(models.Model):
         """
         return user.is_authenticated and self.owner_id == user.pk
 
+    def rename(self, title: str) -> None:
+        """A new title, checked by the model's rules (not blank, at most 200 characters)."""
+        self.title = title.strip()
+        self.full_clean(validate_unique=False, validate_constraints=False)
+        self.save(update_fields=["title", "updated_at"])
+
     def touch(self) -> None:
         """Mark activity now: the chat list is ordered by it. One UPDATE, no other field."""
         self.updated_at = timezone.now()
@@ -108,11 +139,31 @@ class MessageQuerySet(models.QuerySet):
 
     def with_artifacts(self) -> MessageQuerySet:
         """The main artifact and every linked one (with its artifact), in two queries for any
-        number of messages: what the chat page's cards and the API's `artifacts` show."""
+        number of messages: what the chat page's cards and the API's `artifacts` show.
+
+        The links land in a plain list (Message.links): read through the related manager
+        (`artifact_links.all()`), each message would clone the prefetch queryset, a deepcopy
+        that cost more than the rest of a long chat's page.
+        """
         links = Prefetch(
-            "artifact_links", queryset=MessageArtifact.objects.select_related("artifact")
+            "artifact_links",
+            queryset=MessageArtifact.objects.select_related("artifact"),
+            to_attr="prefetched_links",
         )
         return self.with_artifact().prefetch_related(links)
+
+    def latest_page(self, size: int, *, before: Message | None = None) -> tuple[list, bool]:
+        """The last `size` messages (of those before `before`, if given), oldest first, and
+        whether older ones exist: one query, however long the chat. Keyset on the ordering
+        (created_at, id), so the index on (chat, created_at) serves every page."""
+        rows = self.order_by("-created_at", "-id")
+        if before is not None:
+            rows = rows.filter(
+                Q(created_at__lt=before.created_at)
+                | Q(created_at=before.created_at, id__lt=before.pk)
+            )
+        found = list(rows[: size + 1])
+        return found[:size][::-1], len(found) > size
 
 
 # Choices live at module level so Meta's constraints can be built from them (a nested class
@@ -128,6 +179,8 @@ class Status(models.TextChoices):
     COMPLETE = "complete", "Complete"
     PENDING = "pending", "Pending"
     ERROR = "error", "Error"
+    # The owner pressed Stop: what was written is kept, and Retry asks again.
+    STOPPED = "stopped", "Stopped"
 
 
 class ArtifactAction(models.TextChoices):
@@ -161,6 +214,11 @@ class Message(models.Model):
     )
     # The provider-level messages of this turn, kept for exact replay on later turns.
     model_messages = models.JSONField(default=list, blank=True)
+    # A final reply's Markdown, rendered and sanitised once (apps/core/markdown.py), and the
+    # renderer version that wrote it: 0 for none yet, older than RENDERER_VERSION for HTML to
+    # render again when next shown (Message.fill_html).
+    content_html = models.TextField(blank=True, default="", db_default="", editable=False)
+    content_html_version = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     # An assistant reply points at the user message it answers: the turn is retried from there.
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
@@ -217,6 +275,53 @@ class Message(models.Model):
         except ValidationError as exc:
             raise ValidationError({"content": exc.error_list}) from None
 
+    @property
+    def links(self) -> list[MessageArtifact]:
+        """The message's artifact links with their artifacts: prefetched by with_artifacts(),
+        else read now."""
+        prefetched = getattr(self, "prefetched_links", None)
+        if prefetched is not None:
+            return prefetched
+        return list(self.artifact_links.select_related("artifact"))
+
+    # --- A reply's HTML, rendered once it is final -------------------------------------------
+
+    @property
+    def has_final_html(self) -> bool:
+        """Whether the stored HTML is the current renderer's rendering of the final text."""
+        return self.status != Status.PENDING and self.content_html_version == RENDERER_VERSION
+
+    @property
+    def html(self) -> SafeString:
+        """The reply's sanitised HTML: stored once the reply is final, rendered while it
+        streams (or if the stored HTML is stale and was not filled)."""
+        if self.has_final_html:
+            # Safe: written by render_markdown (nh3's allow-list), never by hand.
+            return mark_safe(self.content_html)
+        return render_markdown(self.content)
+
+    def render_html(self) -> None:
+        """Render and keep this reply's HTML (not saved: the caller's update_fields say so)."""
+        final = self.role == Role.ASSISTANT and self.status != Status.PENDING
+        self.content_html = str(render_markdown(self.content)) if final else ""
+        self.content_html_version = RENDERER_VERSION if final else 0
+
+    HTML_FIELDS = ["content_html", "content_html_version"]
+
+    @classmethod
+    def fill_html(cls, messages: list[Message]) -> None:
+        """Render and store the HTML of final replies that have none or a stale one (rows from
+        before this field, or a newer renderer): one UPDATE per stale reply, once ever."""
+        stale = [
+            m
+            for m in messages
+            if m.role == Role.ASSISTANT and m.status != Status.PENDING and not m.has_final_html
+        ]
+        for message in stale:
+            message.render_html()
+        if stale:
+            cls.objects.bulk_update(stale, cls.HTML_FIELDS, batch_size=100)
+
     # --- An assistant reply's life: started (or restarted), then finished or failed ---------
 
     # What a turn writes on its reply, so every transition saves the same fields.
@@ -227,13 +332,14 @@ class Message(models.Model):
         Status.PENDING: "This message is being answered.",
         Status.COMPLETE: "This message already has a reply.",
         Status.ERROR: "This reply failed; retry it instead.",
+        Status.STOPPED: "This reply was stopped; retry it instead.",
     }
 
     @property
     def is_retryable(self) -> bool:
         """Whether Retry applies: the reply failed, or it has been pending so long that the
         process writing it must have died (a cancelled turn marks itself `error`)."""
-        if self.status == Status.ERROR:
+        if self.status in (Status.ERROR, Status.STOPPED):
             return True
         return (
             self.status == Status.PENDING and self.created_at < timezone.now() - STALE_PENDING_AFTER
@@ -295,6 +401,15 @@ class Message(models.Model):
             tokens=(tokens[0] or None, tokens[1] or None),
         )
 
+    def stop(self, text: str, model_messages: list, *, tokens: tuple[int, int]) -> None:
+        """The owner stopped the turn: keep what was written, marked stopped."""
+        self._write_turn(
+            Status.STOPPED,
+            content=text,
+            model_messages=model_messages,
+            tokens=(tokens[0] or None, tokens[1] or None),
+        )
+
     def _write_turn(
         self,
         status: str,
@@ -307,7 +422,8 @@ class Message(models.Model):
         self.status, self.content, self.error = status, content, error
         self.model_messages = model_messages
         self.input_tokens, self.output_tokens = tokens
-        self.save(update_fields=self.TURN_FIELDS)
+        self.render_html()
+        self.save(update_fields=[*self.TURN_FIELDS, *self.HTML_FIELDS])
 
     def link_artifact(
         self, artifact: Artifact, action: str, *, params: dict | None = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from apps.llm_chat.models import Chat, Message
+from apps.llm_agent.models import Agent
+from apps.llm_chat.models import Chat, Message, title_from_question
 
 
 def post_user_message(chat: Chat, *, content: str) -> Message:
@@ -20,3 +21,15 @@ def post_user_message(chat: Chat, *, content: str) -> Message:
         # The chat list is ordered by activity, so a new message moves its chat to the top.
         chat.touch()
     return message
+
+
+def start_chat(owner, agent: Agent, *, question: str) -> tuple[Chat, Message]:
+    """A new chat with its first question, named after it. The chat is made only with a
+    question, so opening "new chat" and leaving never leaves an empty chat behind."""
+    message = Message(role=Message.Role.USER, content=question)
+    message.full_clean(exclude=["chat"])
+    with transaction.atomic():
+        chat = Chat.objects.create(owner=owner, agent=agent, title=title_from_question(question))
+        message.chat = chat
+        message.save()
+    return chat, message

@@ -6,8 +6,11 @@ app_name = "llm_chat"
 
 urlpatterns = [
     path("", views.chat_list, name="chat_list"),
-    path("new/", views.chat_create, name="chat_create"),
+    path("new/", views.chat_new, name="chat_new"),
+    path("start/", views.chat_create, name="chat_create"),
     path("<int:pk>/", views.chat_detail, name="chat_detail"),
+    path("<int:pk>/rename/", views.chat_rename, name="chat_rename"),
+    path("<int:pk>/delete/", views.chat_delete, name="chat_delete"),
     path("<int:pk>/messages/", views.message_create, name="message_create"),
     # The reply to a saved question, as Server-Sent Events (started here if it has none).
     path(
@@ -20,5 +23,11 @@ urlpatterns = [
         "<int:pk>/messages/<int:message_pk>/reply/",
         views.message_reply,
         name="message_reply",
+    ),
+    # Stop a reply being written (the owner's Stop button).
+    path(
+        "<int:pk>/messages/<int:message_pk>/stop/",
+        views.message_stop,
+        name="message_stop",
     ),
 ]

@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import aget_object_or_404, redirect, render
+from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -25,45 +26,119 @@ from apps.llm_chat.agent import (
     TurnFailed,
     TurnRefused,
     TurnStarted,
+    TurnStopped,
     retry_turn,
     run_turn,
     run_turn_sync,
+    stop_turn,
 )
-from apps.llm_chat.forms import ChatCreateForm, MessageForm
+from apps.llm_chat.forms import ChatStartForm, MessageForm
 from apps.llm_chat.lookups import aget_rw_chat_for_user, get_chat_for_user, get_rw_chat_for_user
 from apps.llm_chat.models import Chat, Message, MessageArtifact
-from apps.llm_chat.services import post_user_message
+from apps.llm_chat.services import post_user_message, start_chat
 from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
 
 CHATS_PER_PAGE = 25
+# A chat page shows this many of the latest messages; "Load earlier messages" adds the page
+# before, so a long chat costs what a short one does.
+MESSAGES_PER_PAGE = 50
 # While a reply streams, the page shows the raw text as it arrives and, this often, the
 # server's sanitised Markdown of everything so far (tables, lists), never the browser's own.
 MARKDOWN_REFRESH_SECONDS = 0.5
 
 
 def _render_chat_list(
-    request: HtmxHttpRequest, form: ChatCreateForm, *, status: int = 200
+    request: HtmxHttpRequest, form: ChatStartForm, *, status: int = 200
 ) -> HttpResponse:
-    chats = Chat.objects.visible_to(request.user).with_counts().select_related("agent", "owner")
+    query = request.GET.get("q", "").strip()
+    chats = Chat.objects.visible_to(request.user).search(query)
+    chats = chats.with_counts().select_related("agent", "owner")
     page = Paginator(chats, CHATS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"page_obj": page, "form": form, "show_owner": request.user.is_staff}
+    context = {
+        "page_obj": page,
+        "form": form,
+        "agent": form.chosen_agent(),
+        "query": query,
+        "show_owner": request.user.is_staff,
+    }
+    if request.htmx and not request.htmx.boosted and request.htmx.target == "chat-results":
+        return render(request, "llm_chat/chat_list.html#results", context, status=status)
     return render(request, "llm_chat/chat_list.html", context, status=status)
 
 
 @login_required
 @require_GET
 def chat_list(request: HtmxHttpRequest) -> HttpResponse:
-    return _render_chat_list(request, ChatCreateForm())
+    return _render_chat_list(request, ChatStartForm())
+
+
+def _render_chat_new(request: HtmxHttpRequest, form: ChatStartForm, *, status: int = 200):
+    chosen = form.data.get("agent") if form.is_bound else request.GET.get("agent")
+    context = {"form": form, "agent": form.chosen_agent(chosen)}
+    return render(request, "llm_chat/chat_new.html", context, status=status)
+
+
+@login_required
+@require_GET
+def chat_new(request: HtmxHttpRequest) -> HttpResponse:
+    """The new-chat page: pick an agent, ask the first question (or one of its examples).
+    Nothing is saved until the question is sent."""
+    return _render_chat_new(request, ChatStartForm())
 
 
 @login_required
 @require_POST
 def chat_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = ChatCreateForm(request.POST, instance=Chat(owner=request.user))
-    if not form.is_valid():
-        return _render_chat_list(request, form, status=422)
-    chat = form.save()
+    """Start a chat with its first question; the chat page then streams the reply (or, without
+    JavaScript, offers to get it)."""
+    data = request.POST.copy()
+    if not data.get("content", "").strip() and data.get("example"):
+        data["content"] = data["example"]  # an example question's button
+    form = ChatStartForm(data)
+    if form.is_valid():
+        try:
+            chat, _ = start_chat(
+                request.user, form.cleaned_data["agent"], question=form.cleaned_data["content"]
+            )
+        except ValidationError as exc:
+            form.add_error("content", exc.message_dict.get("content", exc.messages))
+        else:
+            return redirect(chat)
+    return _render_chat_new(request, form, status=422)
+
+
+@login_required
+@require_POST
+def chat_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    chat = get_rw_chat_for_user(request.user, pk)
+    error = ""
+    try:
+        chat.rename(request.POST.get("title", ""))
+    except ValidationError as exc:
+        error = " ".join(exc.message_dict.get("title", exc.messages))
+        chat.refresh_from_db(fields=["title"])
+    if request.htmx:
+        context = {"chat": chat, "can_post": True, "rename_error": error}
+        return render(
+            request, "llm_chat/chat_detail.html#chat_header", context, status=422 if error else 200
+        )
+    if error:
+        messages.error(request, error)
     return redirect(chat)
+
+
+@login_required
+def chat_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the chat (its artifacts stay, unlinked)."""
+    chat = get_rw_chat_for_user(request.user, pk)
+    if request.method == "POST":
+        title = chat.title
+        chat.delete()
+        messages.success(request, f"Deleted the chat “{title}”.")
+        return redirect("llm_chat:chat_list")
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    return render(request, "llm_chat/chat_delete.html", {"chat": chat})
 
 
 def _with_cards(chat_messages: list[Message]) -> list[Message]:
@@ -77,8 +152,7 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
     for message in chat_messages:
         key = str(message.pk)
         message.cards = [
-            ArtifactCard(link.artifact, link.action, link.params, key)
-            for link in message.artifact_links.all()
+            ArtifactCard(link.artifact, link.action, link.params, key) for link in message.links
         ]
         if not message.cards and message.artifact is not None:
             message.cards = [ArtifactCard(message.artifact, message.artifact_action or "", {}, key)]
@@ -90,21 +164,42 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
     return chat_messages
 
 
-def _chat_messages(chat: Chat) -> list[Message]:
-    """The chat's messages in order, with their artifacts, in two queries however many."""
-    return _with_cards(list(chat.messages.with_artifacts()))
+def _chat_messages(chat: Chat, before: Message | None = None) -> tuple[list[Message], bool]:
+    """The latest page of the chat's messages (or the page before `before`) in order, with
+    their artifacts and stored HTML, in three queries however long the chat; and whether
+    there are earlier ones."""
+    page, has_earlier = chat.messages.with_artifacts().latest_page(MESSAGES_PER_PAGE, before=before)
+    Message.fill_html(page)  # replies from before the HTML was stored: once, then kept
+    return _with_cards(page), has_earlier
 
 
-def _chat_context(request: HtmxHttpRequest, chat: Chat, form: MessageForm) -> dict:
+def _before(request: HtmxHttpRequest, chat: Chat) -> Message | None:
+    """The message named by ?before=<id>: the page shows the messages before it."""
+    raw = request.GET.get("before")
+    if not raw:
+        return None
+    try:
+        pk = int(raw)
+    except ValueError:
+        raise BadRequest("?before= takes a message id.") from None
+    return get_object_or_404(Message.objects.filter(chat=chat).only("pk", "created_at"), pk=pk)
+
+
+def _chat_context(
+    request: HtmxHttpRequest, chat: Chat, form: MessageForm, *, before: Message | None = None
+) -> dict:
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
-    chat_messages = _chat_messages(chat)
+    chat_messages, has_earlier = _chat_messages(chat, before)
     return {
         "chat": chat,
         "can_post": chat.can_post(request.user),
         "show_owner": chat.owner_id != request.user.pk,
         "chat_messages": chat_messages,
+        "has_earlier": has_earlier,
+        "before": before,
         "form": form,
-        "awaiting": _awaiting_reply(chat_messages),
+        # Only the latest page ends where a reply may be awaited.
+        "awaiting": None if before else _awaiting_reply(chat_messages),
     }
 
 
@@ -119,7 +214,11 @@ def _awaiting_reply(chat_messages: list[Message]) -> Message | None:
 @require_GET
 def chat_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = get_chat_for_user(request.user, pk)
-    context = _chat_context(request, chat, _new_message_form(chat))
+    before = _before(request, chat)
+    context = _chat_context(request, chat, _new_message_form(chat), before=before)
+    if request.htmx and before is not None:
+        # "Load earlier messages": the page before, swapped in above what is shown.
+        return render(request, "llm_chat/chat_detail.html#earlier_page", context)
     return render(request, "llm_chat/chat_detail.html", context)
 
 
@@ -229,7 +328,7 @@ def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], A
                 request, event.artifact_id, event.action, reply_id
             )
             return {"html": html}
-        elif isinstance(event, TurnDone | TurnFailed):
+        elif isinstance(event, TurnDone | TurnFailed | TurnStopped):
             return {"html": await sync_to_async(_render_message)(request, chat, event.message_id)}
         return None
 
@@ -289,3 +388,28 @@ async def message_reply(request: HtmxHttpRequest, pk: int, message_pk: int) -> H
         reply = await question.alatest_reply()
         reply_pk = reply.pk if reply else question.pk
     return redirect(f"{chat.get_absolute_url()}#message-{reply_pk}")
+
+
+@login_required
+@require_POST
+async def message_stop(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    """Stop a reply that is being written: the turn running in this process is cancelled and
+    saves what was written, marked `stopped` (its stream then carries the final message). A
+    reply still pending with no turn here (another process, or one that died) is marked
+    stopped directly."""
+    user = await request.auser()
+    request.user = user
+    chat = await aget_rw_chat_for_user(user, pk)
+    reply = await aget_object_or_404(
+        Message.objects.filter(chat=chat, role=Message.Role.ASSISTANT), pk=message_pk
+    )
+    status = reply.status
+    if reply.status == Message.Status.PENDING:
+        if stop_turn(reply.pk):
+            status = "stopping"  # the turn saves what was written and its stream ends
+        else:
+            await sync_to_async(reply.stop)(reply.content, reply.model_messages, tokens=(0, 0))
+            status = reply.status
+    if request.htmx or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"id": reply.pk, "status": status})
+    return redirect(f"{chat.get_absolute_url()}#message-{reply.pk}")

@@ -41,6 +41,21 @@
     return node;
   }
 
+  // While a reply streams, Send waits (one turn at a time) and the reply offers Stop.
+  var streaming = 0;
+
+  function syncComposer() {
+    document.querySelectorAll("#composer button[type=submit]").forEach(function (button) {
+      button.disabled = streaming > 0;
+      button.title = streaming > 0 ? "Wait for the reply, or stop it" : "";
+    });
+  }
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
   function nearBottom() {
     return window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
   }
@@ -73,9 +88,51 @@
     this.cards = el("div", "chat-stream-cards");
     this.status = el("div", "chat-stream-status small text-body-secondary mt-1");
     this.status.setAttribute("role", "status");
+    this.stopButton = el("button", "btn btn-sm btn-outline-secondary ms-2 chat-stop");
+    this.stopButton.type = "button";
+    this.stopButton.append(el("span", "bi bi-stop-fill me-1"), document.createTextNode("Stop"));
+    this.stopButton.hidden = true;
+    this.stopButton.addEventListener("click", this.stop.bind(this));
     this.setStatus("Waiting for the agent…", true);
     article.append(this.bubble, this.activity, this.cards, this.status);
+    streaming += 1;
+    syncComposer();
   }
+
+  // Ask the server to end the turn; the stream then brings the reply as kept, marked stopped.
+  Reply.prototype.stop = function () {
+    var id = this.article.dataset.messageId;
+    var chatUrl = (document.getElementById("messages") || {}).dataset;
+    if (!id || !chatUrl || !chatUrl.chatUrl) {
+      return;
+    }
+    this.stopButton.disabled = true;
+    this.setStatus("Stopping…", true);
+    var reply = this;
+    fetch(chatUrl.chatUrl + "messages/" + id + "/stop/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    }).then(function (response) {
+      if (!response.ok && !reply.finished) {
+        reply.stopButton.disabled = false;
+        reply.setStatus("Could not stop the reply (the server answered " + response.status + ").", false);
+      }
+    }, function () {
+      if (!reply.finished) {
+        reply.stopButton.disabled = false;
+        reply.setStatus("Could not reach the server to stop the reply.", false);
+      }
+    });
+  };
+
+  Reply.prototype.done = function () {
+    if (!this.ended) {
+      this.ended = true;
+      streaming = Math.max(0, streaming - 1);
+      syncComposer();
+    }
+  };
 
   Reply.prototype.setStatus = function (text, busy) {
     this.status.replaceChildren();
@@ -85,6 +142,9 @@
       this.status.append(spinner);
     }
     this.status.append(document.createTextNode(text));
+    if (busy && this.stopButton && !this.finished) {
+      this.status.append(this.stopButton);
+    }
   };
 
   Reply.prototype.handle = function (type, data) {
@@ -92,6 +152,7 @@
     if (type === "start") {
       this.article.id = "message-" + data.message_id;
       this.article.dataset.messageId = data.message_id;
+      this.stopButton.hidden = false;
       this.setStatus("Thinking…", true);
     } else if (type === "text") {
       this.bubble.hidden = false;
@@ -107,7 +168,7 @@
       this.tool(data);
     } else if (type === "artifact") {
       this.card(data);
-    } else if (type === "done" || type === "error" || type === "refused") {
+    } else if (type === "done" || type === "error" || type === "refused" || type === "stopped") {
       this.finish(data);
     }
     keepInView(follow);
@@ -144,6 +205,7 @@
   // the steps the agent took stay beneath its heading, folded.
   Reply.prototype.finish = function (data) {
     this.finished = true;
+    this.done();
     if (!data.html) {
       this.fail(data.reason || "The reply could not be shown.");
       return;
@@ -166,6 +228,7 @@
   // Something went wrong between us and the server: the server keeps what arrived.
   Reply.prototype.fail = function (reason) {
     this.finished = true;
+    this.done();
     this.article.classList.remove("chat-message-pending");
     this.status.replaceChildren();
     var alert = el("div", "alert alert-danger small py-2 mt-2 mb-0", reason + " ");
@@ -250,7 +313,42 @@
     });
   }
 
+  // The composer: Enter sends and Shift+Enter adds a line; on touch screens, whose keyboards
+  // have no Shift+Enter, Enter adds a line and Send sends. Ctrl/Cmd+Enter sends everywhere.
+  var touch = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+
+  function setHints(root) {
+    if (!touch || !root.querySelectorAll) {
+      return;
+    }
+    root.querySelectorAll("[data-composer-hint]").forEach(function (hint) {
+      hint.textContent = "Enter adds a line; tap Send to send.";
+    });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (!(field instanceof HTMLTextAreaElement) || !field.hasAttribute("data-composer")) {
+      return;
+    }
+    if (event.key !== "Enter" || event.isComposing || !field.form) {
+      return;
+    }
+    var send = event.ctrlKey || event.metaKey || (!touch && !event.shiftKey);
+    if (!send) {
+      return; // a new line
+    }
+    event.preventDefault();
+    var button = field.form.querySelector("button[type=submit]");
+    if (button && button.disabled) {
+      return; // a reply is streaming: Send waits
+    }
+    field.form.requestSubmit(button || undefined);
+  });
+
   function scan(root) {
+    setHints(root);
+    syncComposer();
     if (root.matches && root.matches("article[data-stream-url]")) {
       startStream(root);
     }

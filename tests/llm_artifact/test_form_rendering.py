@@ -79,10 +79,10 @@ def test_filter_form_widgets_come_from_the_form(owner_client, owner):
 
 def test_chat_create_form_uses_its_placeholder_and_wires_errors(owner_client):
     AgentFactory(is_active=True)
-    response = owner_client.post(reverse("llm_chat:chat_create"), {"agent": "", "title": ""})
+    response = owner_client.post(reverse("llm_chat:chat_create"), {"agent": "", "content": ""})
     content = response.content.decode()
     assert response.status_code == 422
-    assert 'placeholder="Optional title"' in input_tag(content, "title")
+    assert 'placeholder="Ask about the data…"' in input_tag(content, "content")
     assert_error_wired(content, "agent", "id_agent")
     assert "Choose the agent to talk to." in content
 

@@ -454,3 +454,37 @@ def test_a_silent_provider_gets_keep_alive_comments(chat, owner, server, monkeyp
 
     assert ": keep-alive\n\n" in body
     assert parse_events(body)[-1][0] == "done"
+
+
+# --- Stop ------------------------------------------------------------------------------------
+
+
+def test_stop_ends_the_running_turn_keeping_the_text(chat, owner, server):
+    server.queue(say("Kept ", "so ", "far. ", *(["Never. "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="A long answer, please.")
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(owner)
+        response = await client.get(stream_url(chat, question))
+        body, stopped = "", None
+        async for chunk in response.streaming_content:
+            body += chunk.decode()
+            if stopped is None and "far. " in body:
+                reply_pk = parse_events(body.rsplit("\n\n", 1)[0] + "\n\n")[0][1]["message_id"]
+                url = reverse("llm_chat:message_stop", args=[chat.pk, reply_pk])
+                stopped = await client.post(url, headers={"Accept": "application/json"})
+        return stopped, parse_events(body)
+
+    stopped, events = async_to_sync(go)()
+
+    assert stopped.status_code == 200
+    assert stopped.json()["status"] == "stopping"
+    reply = Message.objects.get(reply_to=question)
+    assert reply.status == Message.Status.STOPPED
+    assert reply.content.startswith("Kept so far.") and "Never. " * 40 not in reply.content
+    name, last = events[-1]
+    assert name == "stopped" and last["message_id"] == reply.pk
+    assert "Stopped" in last["html"] and "Kept so far." in last["html"]
+    assert reply.content_html.startswith("<p>Kept so far.")

@@ -8,6 +8,7 @@ from apps.llm_chat.agent.events import (
     TurnEvent,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
 )
 from apps.llm_chat.agent.runner import (
     TurnOutcome,
@@ -16,6 +17,7 @@ from apps.llm_chat.agent.runner import (
     retry_turn_sync,
     run_turn,
     run_turn_sync,
+    stop_turn,
 )
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "TurnOutcome",
     "TurnRefused",
     "TurnStarted",
+    "TurnStopped",
     "retry_turn",
     "retry_turn_sync",
     "run_turn",
     "run_turn_sync",
+    "stop_turn",
 ]

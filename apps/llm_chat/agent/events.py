@@ -80,3 +80,11 @@ class TurnFailed(TurnEvent):
     type: ClassVar[str] = "error"
     message_id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class TurnStopped(TurnEvent):
+    """The owner stopped the turn; what arrived is saved and the message is marked `stopped`."""
+
+    type: ClassVar[str] = "stopped"
+    message_id: int

@@ -51,6 +51,7 @@ from apps.llm_chat.agent.events import (
     TurnEvent,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
 )
 from apps.llm_chat.agent.reply import StreamingReply
 from apps.llm_chat.agent.tools import (
@@ -74,6 +75,25 @@ INTERNAL_ERROR = (
 )
 INTERNAL_ERROR_DETAIL = "The turn crashed; the traceback is in the server log"
 DATA_SOURCE_MISSING = "The assistant's data source is not available; ask an operator."
+
+
+# The turns running in this process, by reply id, and the replies whose owner pressed Stop.
+# A turn runs in the task that iterates it (the stream's pump, or the no-JavaScript request).
+_running: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = {}
+_stop_requested: set[int] = set()
+
+
+def stop_turn(reply_id: int) -> bool:
+    """Stop the running turn of this reply, if it runs in this process: its task is cancelled
+    and the turn saves what was written, marked `stopped`. False if no turn of this process
+    writes that reply (finished, or running in another process)."""
+    running = _running.get(reply_id)
+    if running is None:
+        return False
+    loop, task = running
+    _stop_requested.add(reply_id)
+    loop.call_soon_threadsafe(task.cancel)
+    return True
 
 
 @dataclass(frozen=True)
@@ -223,6 +243,9 @@ async def _turn(
     )
     run = None
     completed = False
+    task = asyncio.current_task()
+    if task is not None:
+        _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -261,9 +284,22 @@ async def _turn(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
-    except (asyncio.CancelledError, GeneratorExit):
+    except asyncio.CancelledError:
+        if turn.reply.pk in _stop_requested and not completed:
+            # The owner pressed Stop (stop_turn): keep what was written, marked stopped, and
+            # end the turn normally, so the stream still carries the final message.
+            if task is not None:
+                task.uncancel()
+            await asyncio.shield(_stop_async(turn, deps, reply, run))
+            yield TurnStopped(message_id=turn.reply.pk)
+            return
         # The caller went away (browser closed the stream). Keep what arrived, then let the
         # cancellation carry on; the shield stops a second cancel from losing the save.
+        if not completed:
+            interrupted = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
+            await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
+        raise
+    except GeneratorExit:
         if not completed:
             interrupted = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
             await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
@@ -285,6 +321,32 @@ async def _turn(
         blame_last = isinstance(exc, UnexpectedModelBehavior)
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
+    finally:
+        _running.pop(turn.reply.pk, None)
+        _stop_requested.discard(turn.reply.pk)
+
+
+async def _stop_async(turn: _Turn, deps: TurnDeps, reply: StreamingReply, run: object) -> None:
+    await reply.settle()
+    messages: list = []
+    usage = RunUsage()
+    if run is not None:
+        try:
+            new_messages = run.new_messages()
+            usage = run.usage
+        except Exception:  # the run never started; there is nothing to keep
+            logger.debug("No run state to keep for message %s", turn.reply.pk, exc_info=True)
+        else:
+            messages = history.dump_messages(new_messages)
+            note_interrupted_response(deps, new_messages)
+    await sync_to_async(_stop)(turn, deps, reply.text, messages, usage)
+
+
+def _stop(turn: _Turn, deps: TurnDeps, text: str, messages: list, usage: RunUsage) -> None:
+    with transaction.atomic():
+        save_calls(deps, "")
+        turn.reply.stop(text, messages, tokens=(usage.input_tokens, usage.output_tokens))
+        turn.chat.touch()
 
 
 def _expected_failure(exc: Exception, agent: Agent) -> TurnFailure | None:

@@ -67,7 +67,7 @@ class MessageSerializer(ModelSerializer):
         help_text="The main artifact the message links (the first it created or updated).",
     )
     artifacts = LinkedArtifactSerializer(
-        source="artifact_links",
+        source="links",
         many=True,
         read_only=True,
         help_text="Every artifact the message created or updated, in order.",

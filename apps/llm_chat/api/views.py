@@ -31,7 +31,7 @@ from apps.llm_chat.agent import (
     run_turn_sync,
 )
 from apps.llm_chat.api.serializers import ChatSerializer, MessageSerializer
-from apps.llm_chat.lookups import get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.lookups import check_can_post, get_chat_for_user, get_rw_chat_for_user
 from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import EVENT_STREAM, event_stream_response, wants_event_stream
@@ -41,9 +41,10 @@ EVENTS_DESCRIPTION = (
     "step: `start` {user_message_id, message_id}; any number of `text` {text} (Markdown, "
     "unsanitised), `tool` {call_id, tool, label, state: started|done|failed} and `artifact` "
     "{artifact_id, action: created|updated, title}; then exactly one `done` {message_id, "
-    "input_tokens, output_tokens} or `error` {message_id, reason}. Every event's data is JSON "
-    "with its `type`. A client that disconnects ends the turn: the reply keeps what arrived "
-    "and is marked error."
+    "input_tokens, output_tokens}, `error` {message_id, reason} or `stopped` {message_id} (the "
+    "owner pressed Stop on the chat page: the reply keeps what was written, status stopped). "
+    "Every event's data is JSON with its `type`. A client that disconnects ends the turn: the "
+    "reply keeps what arrived and is marked error."
 )
 EVENTS_EXAMPLE = (
     'event: start\ndata: {"type": "start", "user_message_id": 41, "message_id": 42}\n\n'
@@ -107,6 +108,13 @@ class ChatViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Chat]:
         chats = Chat.objects.visible_to(self.request.user).select_related("agent", "owner")
         return chats.with_counts()
+
+    def get_object(self) -> Chat:
+        chat = super().get_object()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Renaming and deleting are writes: the owner's only (staff read, 403).
+            check_can_post(chat, self.request.user)
+        return chat
 
     def perform_create(self, serializer: ChatSerializer) -> None:
         chat = serializer.save(owner=self.request.user)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('llm_chat', '0004_mask_urls_in_message_errors'),
+        ('llm_chat', '0006_message_stopped'),
     ]
 
     operations = [
