@@ -105,6 +105,7 @@ def test_artifact_list_documents_filters_search_ordering_and_paging(schema):
         "ordering",
         "page",
         "page_size",
+        "cursor",
     }
 
 

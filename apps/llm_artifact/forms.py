@@ -6,12 +6,13 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 
 from apps.core import json as strict_json
-from apps.llm_artifact.models import Artifact
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
 from apps.llm_artifact.parameters import ParamType, coerce
 
 # The sort values a URL may carry ("title", or "-title" for descending), mapped to the field
@@ -32,14 +33,10 @@ SORT_CHOICES = [(key, key) for key in SORT_FIELDS] + [(f"-{key}", f"-{key}") for
 DEFAULT_SORT = "-updated"
 
 
-def _related_choices(artifacts: QuerySet[Artifact], relation: str) -> list[tuple[int, str]]:
-    label = "agent__name" if relation == "agent" else "chat__title"
-    return list(
-        artifacts.filter(**{f"{relation}__isnull": False})
-        .order_by(label, f"{relation}_id")
-        .values_list(f"{relation}_id", label)
-        .distinct()
-    )
+# The chat filter lists this many chats (those matching "find a chat", or the most recent):
+# a user may have 20,000, and a select of them all was most of the list page.
+CHAT_CHOICES_SHOWN = 20
+INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
 class ArtifactFilterForm(forms.Form):
@@ -71,19 +68,44 @@ class ArtifactFilterForm(forms.Form):
         required=False, choices=[("", "Any type"), *Artifact.ArtifactType.choices]
     )
     agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    chat = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    # Any visible chat by id (links name one), not only the few the select lists.
+    chat = forms.IntegerField(
+        required=False, widget=forms.Select, error_messages={"invalid": INVALID_CHOICE}
+    )
+    chat_q = forms.CharField(
+        label="Find a chat",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Find a chat by title",
+                "autocomplete": "off",
+                "class": "form-control-sm mt-1",
+                # As it is typed, the chat select's options are replaced by the chats that
+                # match (the chosen one kept); without JavaScript, Apply does the same.
+                "hx-get": reverse_lazy("llm_artifact:artifact_chat_options"),
+                "hx-trigger": "input changed delay:300ms, search",
+                "hx-include": "#id_chat",
+                "hx-target": "#id_chat",
+                "hx-swap": "innerHTML",
+                "hx-push-url": "false",
+                "hx-sync": "this:replace",
+                "hx-indicator": "this",
+            }
+        ),
+    )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
 
     # core/field.html: the filters sit in one dense row.
     label_class = "form-label small text-body-secondary mb-1"
     group_class = "mb-0"
 
-    def __init__(self, *args, artifacts: QuerySet[Artifact], **kwargs) -> None:
+    def __init__(self, *args, artifacts: QuerySet[Artifact], user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Only the agents and chats the user's artifacts came from: that keeps the choices
-        # relevant, and lets this app name chats without importing the chat app above it.
-        self.fields["agent"].choices = [("", "Any agent"), *_related_choices(artifacts, "agent")]
-        self.fields["chat"].choices = [("", "Any chat"), *_related_choices(artifacts, "chat")]
+        self.user = user
+        self.artifacts = artifacts
+        self.fields["agent"].choices = [("", "Any agent"), *self._agent_choices()]
         # Each select asks for itself: a trigger filter on the form (change[...]) would need
         # eval, which the Content-Security-Policy refuses.
         for bound in self.choice_fields:
@@ -94,6 +116,44 @@ class ArtifactFilterForm(forms.Form):
                     "hx-include": "closest form",
                 }
             )
+        self.fields["chat"].widget.choices = self._chat_choices()
+
+    def _agent_choices(self) -> list[tuple[int, str]]:
+        # Only the agents the user's artifacts came from: agents are few, artifacts many, so
+        # each agent asks whether it has one rather than reading every artifact.
+        agents = Agent.objects.filter(Exists(self.artifacts.filter(agent=OuterRef("pk"))))
+        return list(agents.order_by("name", "pk").values_list("pk", "name"))
+
+    def clean_chat(self) -> int | None:
+        chat = self.cleaned_data["chat"]
+        if chat is None:
+            return None
+        # The chat app's rule: another user's chat is refused exactly like a missing one.
+        self.chosen_chat_title = (
+            chats_visible_to(self.user).filter(pk=chat).values_list("title", flat=True).first()
+        )
+        if self.chosen_chat_title is None:
+            raise ValidationError(INVALID_CHOICE, code="invalid_choice")
+        return chat
+
+    def _chat_choices(self) -> list[tuple[int | str, str]]:
+        """The select's options: "Any chat", the chosen chat, and at most CHAT_CHOICES_SHOWN
+        more, the chats matching "find a chat" or else the most recent, among the visible
+        chats the user's artifacts came from (the chat app's rule, never importing it)."""
+        chosen = self.value("chat")
+        choices: list[tuple[int | str, str]] = [("", "Any chat")]
+        if chosen:
+            choices.append((chosen, self.chosen_chat_title))
+        chats = chats_visible_to(self.user).filter(
+            Exists(self.artifacts.filter(chat=OuterRef("pk")))
+        )
+        for term in search_terms(self.value("chat_q") or ""):
+            chats = chats.filter(title__icontains=term)
+        chats = chats.exclude(pk=chosen) if chosen else chats
+        choices += chats.order_by("-updated_at", "-pk").values_list("pk", "title")[
+            :CHAT_CHOICES_SHOWN
+        ]
+        return choices
 
     @property
     def choice_fields(self) -> list[forms.BoundField]:

@@ -171,7 +171,20 @@ class Artifact(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["owner", "-created_at"], name="artifact_owner_created"),
+            # A user's rows in the orders the list page and the API sort by (id is their
+            # tie-break), so the first page reads 25 index entries instead of sorting all
+            # of the owner's rows, and a deep page's OFFSET walks the index only.
+            models.Index(fields=["owner", "-updated_at", "-id"], name="artifact_owner_updated"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="artifact_owner_created_id"),
+            models.Index(fields=["owner", "-execution_count", "-id"], name="artifact_owner_runs"),
+            # The chat and agent filters, and their choices ("has this user an artifact from
+            # this chat?" for each chat listed).
+            models.Index(fields=["owner", "chat"], name="artifact_owner_chat"),
+            models.Index(fields=["owner", "agent"], name="artifact_owner_agent"),
+            # The status filter with the default sort.
+            models.Index(
+                fields=["owner", "status", "-updated_at", "-id"], name="artifact_owner_status"
+            ),
             models.Index(fields=["status"], name="artifact_status"),
             models.Index(fields=["data_source"], name="artifact_data_source"),
             models.Index(fields=["-last_executed_at"], name="artifact_last_executed"),
@@ -395,6 +408,16 @@ class Artifact(models.Model):
         lines = self.sql_query.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
+
+
+def chats_visible_to(user: Any) -> models.QuerySet:
+    """The chats `user` may see, by the chat app's own rule (Chat.objects.visible_to).
+
+    Reached through the foreign key's model: the chat app sits above this one and is never
+    imported here. Every chat choice and chat filter of the artifacts goes through it, so a
+    chat that exists but is not the user's is refused exactly like one that does not exist.
+    """
+    return Artifact.chat.field.related_model.objects.visible_to(user)
 
 
 # Rows and bytes a run's snapshot keeps at most: enough for the page to open on a result,

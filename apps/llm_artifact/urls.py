@@ -6,6 +6,7 @@ app_name = "llm_artifact"
 
 urlpatterns = [
     path("", views.artifact_list, name="artifact_list"),
+    path("chat-options/", views.artifact_chat_options, name="artifact_chat_options"),
     path("<int:pk>/", views.artifact_detail, name="artifact_detail"),
     path("<int:pk>/edit/", views.artifact_edit, name="artifact_edit"),
     # A confirmation page for browsers without JavaScript; deleting itself is POST only.

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.http import HtmxHttpRequest, is_partial, page_or_partial
+from apps.core.pagination import IdsFirstPaginator
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.artifact_page import (
     ResultTable,
@@ -37,6 +37,8 @@ from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summar
 from apps.llm_artifact.views_chart import chart_context
 
 ARTIFACTS_PER_PAGE = 25
+# Beyond this many matching artifacts the list says "more than" instead of counting them all.
+ARTIFACTS_COUNTED = 1000
 # Rows a chat card shows; the artifact page shows the whole displayed result.
 CARD_ROWS = 10
 
@@ -89,9 +91,12 @@ def _columns(sort: str) -> list[Column]:
 @vary_on_headers("HX-Request")
 def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     visible = Artifact.objects.visible_to(request.user)
-    form = ArtifactFilterForm(request.GET, artifacts=visible)
+    form = ArtifactFilterForm(request.GET, artifacts=visible, user=request.user)
     artifacts = form.filter(visible.with_related())
-    page = Paginator(artifacts, ARTIFACTS_PER_PAGE).get_page(request.GET.get("page"))
+    # Counted up to a limit ("more than 1,000"), and deep pages read their rows by id: the
+    # page costs about the same at 100,000 artifacts as at 1,000.
+    paginator = IdsFirstPaginator(artifacts, ARTIFACTS_PER_PAGE, count_limit=ARTIFACTS_COUNTED)
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "form": form,
         "page_obj": page,
@@ -102,6 +107,16 @@ def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request, page_or_partial(request, "llm_artifact/artifact_list.html", "results"), context
     )
+
+
+@login_required
+@require_GET
+def artifact_chat_options(request: HtmxHttpRequest) -> HttpResponse:
+    """The chat filter's options for what is typed in "find a chat" (htmx swaps them into
+    the select). Without JavaScript the list page itself lists the same options."""
+    visible = Artifact.objects.visible_to(request.user)
+    form = ArtifactFilterForm(request.GET, artifacts=visible, user=request.user)
+    return render(request, "llm_artifact/artifact_list.html#chat_options", {"form": form})
 
 
 @login_required

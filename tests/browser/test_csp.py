@@ -127,7 +127,7 @@ def test_artifact_list_and_chart_after_run_without_violations(
     page.goto("/artifacts/")
     expect(page.get_by_role("link", name="Orders by status")).to_be_visible()
     # The filters answer through htmx.
-    page.get_by_role("searchbox").fill("table")
+    page.get_by_role("searchbox", name="Search").fill("table")
     expect(page.get_by_role("link", name="Orders by status")).to_have_count(0)
     expect(page.get_by_role("link", name="Orders table")).to_be_visible()
     select = page.locator("#artifact-filters select").first

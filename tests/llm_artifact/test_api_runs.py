@@ -424,7 +424,7 @@ def test_execute_and_runs_are_documented(client):
     ]
     assert ref(runs["responses"]["200"]["content"]) == "PaginatedArtifactRunList"
     # The list's filters are not the actions' parameters.
-    assert {p["name"] for p in runs["parameters"]} == {"id", "page", "page_size"}
+    assert {p["name"] for p in runs["parameters"]} == {"id", "page", "page_size", "cursor"}
     result = schema["components"]["schemas"]["QueryResult"]["properties"]
     assert set(result) == {"columns", "rows", "row_count", "truncated", "duration_ms", "run_id"}
 

@@ -21,7 +21,14 @@ from apps.llm_artifact.parameters import (
     validate_declarations,
 )
 
-PROPERTIES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI runs the same examples every time, so a failure is reproducible, not luck.
+PROPERTIES = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Text that looks like the values people type, and the ones that break things.
 typed_text = st.one_of(
@@ -162,4 +169,7 @@ def test_the_strict_parse_gives_a_storable_value_or_says_why(text):
     except strict_json.JSONRefused as exc:
         assert exc.message
         return
-    assert_storable(value)
+    # A JSON body may hold integers of any size (a parameter value is bounded where it is
+    # bound, and an id that large is simply not found); everything else must be storable.
+    assert json_problem(value) == ""
+    json.dumps(value, allow_nan=False).encode("utf-8")

@@ -1,13 +1,30 @@
 from __future__ import annotations
 
+from django import forms
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework.filters import OrderingFilter, SearchFilter
 
-from apps.llm_artifact.models import Artifact
+from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact, chats_visible_to
+
+
+def visible_chats(request) -> QuerySet:
+    """The requester's visible chats: another user's chat is refused like a missing one."""
+    return chats_visible_to(getattr(request, "user", None) or AnonymousUser())
 
 
 class ArtifactFilter(filters.FilterSet):
+    # A number input, not a select: the browsable API's filter form would otherwise list
+    # every chat (thousands of options). The id is checked against the visible chats.
+    chat = filters.ModelChoiceFilter(
+        queryset=visible_chats,
+        widget=forms.NumberInput,
+        help_text="One of your chats, by id.",
+    )
+    # Every agent: the agents API shows them all to every signed-in user.
+    agent = filters.ModelChoiceFilter(queryset=Agent.objects.all(), help_text="An agent, by id.")
     # Each range gives two parameters, e.g. created_after and created_before.
     created = filters.DateFromToRangeFilter(
         field_name="created_at", help_text="Created within these days (YYYY-MM-DD, inclusive)."

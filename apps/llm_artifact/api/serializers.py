@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -7,7 +8,7 @@ from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Seriali
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
 from apps.llm_artifact.parameters import ParamType
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
@@ -141,6 +142,8 @@ class ArtifactSerializer(ModelCleanSerializer):
             "chat": {
                 "help_text": "One of your chats.",
                 "error_messages": {"does_not_exist": "You have no chat with id {pk_value}."},
+                # The browsable API's form takes an id rather than a select of every chat.
+                "style": {"base_template": "input.html", "input_type": "number"},
             },
         }
 
@@ -151,10 +154,8 @@ class ArtifactSerializer(ModelCleanSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # Linking an artifact to a chat the requester cannot see would leak it to them.
-        request = self.context.get("request")
-        user = getattr(request, "user", None)
-        chats = fields["chat"].queryset
-        fields["chat"].queryset = chats.visible_to(user) if user else chats.none()
+        user = getattr(self.context.get("request"), "user", None)
+        fields["chat"].queryset = chats_visible_to(user or AnonymousUser())
         return fields
 
 

@@ -25,6 +25,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
@@ -135,6 +136,11 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     """Your artifacts (staff: everyone's); anyone else's is a 404."""
 
     serializer_class = ArtifactSerializer
+    # Deep pages read their rows by id: the chart check's subqueries (below) and the joins
+    # are computed for the page's rows only, not for every row OFFSET skips. Rows are
+    # counted up to 1,000 (`count` is null beyond): a search is not scanned to its end.
+    # `?cursor=` gives cursor pages instead, for clients that walk the whole list.
+    pagination_class = PageNumberOrCursorPagination
     filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
     # Read by the schema; the search itself is ArtifactQuerySet.search().

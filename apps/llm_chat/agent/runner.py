@@ -110,6 +110,10 @@ class TurnFailure:
     for_operators: bool = True
 
 
+# The browser went away mid-turn: nothing an operator needs to act on.
+_INTERRUPTED = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
+
+
 @dataclass
 class TurnOutcome:
     """What the non-streaming path returns: both messages of the turn and its events."""
@@ -228,12 +232,8 @@ def build_agent(agent: Agent, model: Model, *, dialect: str) -> PydanticAgent[Tu
     )
 
 
-async def _turn(
-    chat_id: int, user_message_id: int, *, retry: bool, model: Model | None
-) -> AsyncIterator[TurnEvent]:
-    turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry)
-    reply = StreamingReply(turn.reply.pk)
-    deps = TurnDeps(
+def _turn_deps(turn: _Turn) -> TurnDeps:
+    return TurnDeps(
         chat=turn.chat,
         owner=turn.chat.owner,
         agent=turn.agent,
@@ -241,6 +241,28 @@ async def _turn(
         dialect=turn.dialect,
         message=turn.reply,
     )
+
+
+def _failure_for(exc: Exception, turn: _Turn, chat_id: int) -> TurnFailure:
+    """What the reply says about a turn that raised, logged for operators where it is theirs."""
+    failure = _expected_failure(exc, turn.agent)
+    if failure is None:  # a bug of ours, or the database: say so, keep the traceback
+        detail = scrub(f"{INTERNAL_ERROR_DETAIL} ({type(exc).__name__}: {exc})", turn.agent)
+        logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
+        return TurnFailure(INTERNAL_ERROR, detail)
+    if failure.for_operators:
+        logger.warning(
+            "Agent turn failed (chat %s, message %s): %s", chat_id, turn.reply.pk, failure.detail
+        )
+    return failure
+
+
+async def _turn(
+    chat_id: int, user_message_id: int, *, retry: bool, model: Model | None
+) -> AsyncIterator[TurnEvent]:
+    turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry)
+    reply = StreamingReply(turn.reply.pk)
+    deps = _turn_deps(turn)
     run = None
     completed = False
     task = asyncio.current_task()
@@ -296,27 +318,14 @@ async def _turn(
         # The caller went away (browser closed the stream). Keep what arrived, then let the
         # cancellation carry on; the shield stops a second cancel from losing the save.
         if not completed:
-            interrupted = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
-            await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
+            await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except GeneratorExit:
         if not completed:
-            interrupted = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
-            await asyncio.shield(_fail_async(turn, deps, reply, interrupted, run))
+            await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except Exception as exc:
-        failure = _expected_failure(exc, turn.agent)
-        if failure is None:  # a bug of ours, or the database: say so, keep the traceback
-            detail = scrub(f"{INTERNAL_ERROR_DETAIL} ({type(exc).__name__}: {exc})", turn.agent)
-            failure = TurnFailure(INTERNAL_ERROR, detail)
-            logger.exception("Agent turn crashed (chat %s, message %s)", chat_id, turn.reply.pk)
-        elif failure.for_operators:
-            logger.warning(
-                "Agent turn failed (chat %s, message %s): %s",
-                chat_id,
-                turn.reply.pk,
-                failure.detail,
-            )
+        failure = _failure_for(exc, turn, chat_id)
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('llm_artifact', '0005_error_detail'),
+        ('llm_artifact', '0006_owner_sort_indexes'),
     ]
 
     operations = [
