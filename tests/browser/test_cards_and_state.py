@@ -146,6 +146,14 @@ def test_the_page_keeps_a_run_in_its_url_and_opens_on_it(
     expect(panel.locator("table.result-table tbody tr").first).to_contain_text("640")
     assert ArtifactRun.objects.count() == 1
 
+    # "Run again" runs those values afresh.
+    monkeypatch.undo()
+    panel.get_by_role("button", name="Run again").click()
+    expect(page.locator("#artifact-execution-count")).to_have_text("2")
+    expect(page.locator("#artifact-run-panel .run-snapshot")).to_have_count(0)
+    expect(page.locator("#artifact-run-panel table.result-table tbody tr")).to_have_count(1)
+    assert [run.params["status"] for run in ArtifactRun.objects.all()] == ["returned"] * 2
+
 
 @pytest.fixture
 def phone(browser, live_server, transactional_db):
