@@ -239,11 +239,16 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             needs_values = [labels.get(name, name) for name in exc.message_dict]
             if card.form is not None:
                 card.form.add_error(None, exc)
+    elif card.form is not None and card.form.errors:
+        needs_values = [
+            card.form[name].label for name in card.form.errors if name in card.form.fields
+        ]
     if not is_partial(request):
         # Values other than the defaults are named in the message.
         given = card.form is not None and card.form.has_changed()
         _card_run_message(request, artifact, run, needs_values, declarations_error, given)
-        query = f"?{card.form.query_string()}" if card.form is not None and run else ""
+        # The values go along: the page opens on their run, or shows what is wrong with them.
+        query = f"?{card.form.query_string()}" if card.form is not None else ""
         return redirect(f"{artifact.get_absolute_url()}{query}#artifact-run-panel")
     chart = card_chart(artifact, result)
     context = {

@@ -215,3 +215,19 @@ def test_the_admin_shows_the_values_of_each_link(staff_client, two_cards):
     url = reverse("admin:llm_chat_message_change", args=[again.pk])
     content = staff_client.get(url).content.decode()
     assert "cancelled" in content and "Params" in content
+
+
+def test_a_bad_card_value_without_javascript_opens_the_page_with_it_and_its_error(
+    owner_client, chat
+):
+    artifact = ArtifactFactory(
+        owner=chat.owner,
+        sql_query="SELECT id FROM orders WHERE total >= :minimum",
+        query_params=[{"name": "minimum", "type": "number", "label": "Minimum", "default": 0}],
+    )
+    response = owner_client.post(f"/artifacts/{artifact.pk}/card-run/", {"minimum": "lots"})
+    assert response.url == f"{artifact.get_absolute_url()}?minimum=lots#artifact-run-panel"
+    page = owner_client.get(response.url).content.decode()
+    assert "needs values for Minimum" in page
+    assert 'value="lots"' in page and "expected a number" in page
+    assert not ArtifactRun.objects.exists()
