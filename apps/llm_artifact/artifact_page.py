@@ -17,8 +17,8 @@ from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import all_data_sources
 from apps.llm_artifact.charts import chart_payload, chart_records
 from apps.llm_artifact.forms import ArtifactRunForm
-from apps.llm_artifact.models import Artifact, ArtifactRun
-from apps.llm_artifact.parameters import validate_declarations
+from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
+from apps.llm_artifact.parameters import resolve_values, validate_declarations
 
 # The run history on the artifact page.
 RECENT_RUNS = 10
@@ -126,6 +126,55 @@ def declarations_error_of(artifact: Artifact) -> str:
     return ""
 
 
+def latest_snapshot(artifact: Artifact, values: dict | None = None) -> ArtifactRun | None:
+    """The latest good run of the artifact as it is now (its SQL, its source) that kept its
+    first rows; with `values`, the latest run with exactly those parameter values."""
+    runs = artifact.runs.filter(
+        outcome=ArtifactRun.Outcome.OK,
+        snapshot__isnull=False,
+        data_source=artifact.data_source,
+        sql_digest=sql_digest(artifact.sql_query),
+    )
+    if values is not None:
+        runs = runs.filter(params=values)
+    return runs.order_by("-started_at", "-id").first()
+
+
+def snapshot_result(run: ArtifactRun) -> QueryResult:
+    """A run's kept rows as a result the run panel can show."""
+    columns = [ResultColumn(str(c["name"]), str(c["type"])) for c in run.columns or []]
+    rows = [tuple(row) for row in run.snapshot or []]
+    return QueryResult(columns, rows, run.row_count, run.truncated, run.duration_ms)
+
+
+def opening_context(artifact: Artifact, query: dict) -> dict:
+    """What the run panel shows when the page opens, without running anything.
+
+    The parameter values in the URL (a shared link, a reload after a run) fill the form
+    and pick the latest run with those values; without any, the latest run shows with its
+    values. Its kept rows show when it has them.
+    """
+    if declarations_error_of(artifact):
+        return {}
+    declarations = artifact.query_params
+    if any(d["name"] in query for d in declarations):
+        form = ArtifactRunForm(declarations, query)
+        shown = None
+        if form.is_valid():
+            try:
+                values = resolve_values(declarations, form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                shown = latest_snapshot(artifact, values)
+    else:
+        shown = latest_snapshot(artifact)
+        form = ArtifactRunForm(declarations, values=shown.params if shown else None)
+    if shown is None:
+        return {"form": form}
+    return {"form": form, "run": shown, "result": snapshot_result(shown), "snapshot": True}
+
+
 def run_context(
     artifact: Artifact,
     *,
@@ -133,9 +182,11 @@ def run_context(
     run: ArtifactRun | None = None,
     result: QueryResult | None = None,
     export_format: str = "",
+    snapshot: bool = False,
 ) -> dict:
     """What the run panel, the run history and the statistics show: `run` as recorded, and
-    its `result` when it succeeded."""
+    its `result` when it succeeded (with `snapshot`, the rows it kept: the page opened on
+    it)."""
     declarations_error = declarations_error_of(artifact)
     if form is None and not declarations_error:
         form = ArtifactRunForm(artifact.query_params)
@@ -145,6 +196,7 @@ def run_context(
         "run_form": form,
         "declarations_error": declarations_error,
         "run": run,
+        "snapshot": snapshot,
         "result_table": ResultTable.of(result),
         "chart": page_chart(artifact, result),
         "export_format": EXPORT_LABELS.get(export_format, ""),
@@ -156,7 +208,8 @@ def run_context(
             if key in EXPORT_FORMATS
         ],
         "chart_links": _chart_image_links(artifact, query),
-        "recent_runs": artifact.runs.select_related("user")[:RECENT_RUNS],
+        # Not the kept rows: ten runs' worth would be a lot to read for a list of times.
+        "recent_runs": artifact.runs.select_related("user").defer("snapshot")[:RECENT_RUNS],
         "data_source_url": _data_source_url(artifact),
     }
 

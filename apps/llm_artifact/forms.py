@@ -323,6 +323,8 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
 
 
 BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
+# How date inputs are written, shown as their placeholder and help text.
+DATE_FORMATS = {ParamType.DATE: "YYYY-MM-DD", ParamType.DATETIME: "YYYY-MM-DD HH:MM:SS"}
 
 
 def _input_value(param_type: str, value: Any) -> str:
@@ -337,9 +339,6 @@ def _input_value(param_type: str, value: Any) -> str:
         return str(value)
     if param_type == ParamType.BOOLEAN:
         return "true" if value else "false"
-    if param_type == ParamType.DATETIME:
-        # <input type="datetime-local"> wants a "T" between the date and the time.
-        return str(value).replace(" ", "T", 1)
     return str(value)
 
 
@@ -353,10 +352,26 @@ def _parameter_field(declaration: dict) -> forms.Field:
         widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})
     elif param_type == ParamType.NUMBER:
         widget = forms.NumberInput(attrs={**attrs, "step": "any"})
-    elif param_type == ParamType.DATE:
-        widget = forms.DateInput(attrs={**attrs, "type": "date"})
-    elif param_type == ParamType.DATETIME:
-        widget = forms.DateTimeInput(attrs={**attrs, "type": "datetime-local", "step": "1"})
+    elif param_type in DATE_FORMATS:
+        # Text in the ISO format the help text, the URL, the history and the API use: a
+        # browser's date input shows the date in the browser's own format (01/02/2024),
+        # which then reads differently from everything around it.
+        placeholder = DATE_FORMATS[param_type]
+        widget = forms.TextInput(
+            attrs={
+                **attrs,
+                "placeholder": placeholder,
+                "inputmode": "numeric",
+                "maxlength": str(len(placeholder) + 3),
+                "autocomplete": "off",
+            }
+        )
+    elif param_type == ParamType.STRING and isinstance(declaration.get("choices"), list):
+        # The allowed values only; without a default, a blank option means "not given".
+        options = [(choice, choice) for choice in declaration["choices"]]
+        if default is None:
+            options.insert(0, ("", "Choose…" if required else "Not set (null)"))
+        widget = forms.Select(choices=options)
     elif param_type == ParamType.BOOLEAN:
         # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
         blank = "Choose…" if required else "Not set (null)"
@@ -367,13 +382,13 @@ def _parameter_field(declaration: dict) -> forms.Field:
     if required:
         widget.attrs["aria-required"] = "true"
     help_text = ParamType(param_type).label
+    if param_type in DATE_FORMATS:
+        help_text = f"{help_text} as {DATE_FORMATS[param_type]}"
     if default is not None:
-        # A blank input takes the default: say which.
+        # A blank input takes the default: say which, as the input writes it.
         shown = _input_value(param_type, default)
         if param_type == ParamType.BOOLEAN:
             shown = dict(BOOLEAN_CHOICES).get(shown, shown).lower()
-        elif param_type == ParamType.DATETIME:
-            shown = shown.replace("T", " ", 1)
         help_text = f"{help_text}, default {shown}" if shown else help_text
     field = forms.CharField(
         label=declaration.get("label") or declaration["name"].replace("_", " ").capitalize(),
@@ -403,10 +418,25 @@ class ArtifactRunForm(forms.Form):
     label_class = "form-label small fw-semibold mb-1"
     group_class = "mb-0"
 
-    def __init__(self, declarations: list[dict], data: Any = None) -> None:
-        # "param-" ids: a parameter may be called "title", like a field of the edit form
-        # that can be open on the same page.
-        super().__init__(data, auto_id="param-%s")
+    def __init__(
+        self,
+        declarations: list[dict],
+        data: Any = None,
+        *,
+        values: dict | None = None,
+        auto_id: str = "param-%s",
+    ) -> None:
+        """`values` ({name: value}, as a run records them) prefill the inputs in place of
+        the defaults (a chat card's values, the latest run's). `auto_id`: "param-" ids by
+        default, as a parameter may be called "title", like a field of the edit form that
+        can be open on the same page; cards give their own, as a chat has many."""
+        types = {d["name"]: d["type"] for d in declarations}
+        initial = {
+            name: _input_value(types[name], value)
+            for name, value in (values or {}).items()
+            if name in types
+        }
+        super().__init__(data, auto_id=auto_id, initial=initial)
         for declaration in declarations:
             self.fields[declaration["name"]] = _parameter_field(declaration)
 

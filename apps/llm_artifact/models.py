@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +16,7 @@ from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
 from apps.core.highlight import pretty_sql
-from apps.core.json import MAX_STORED_DEPTH, json_problem
+from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
@@ -123,7 +125,10 @@ class Artifact(models.Model):
         default=default_query_params,
         blank=True,
         validators=[validate_declarations],
-        help_text='List of {"name", "type", "label", "default", "required"} declarations.',
+        help_text=(
+            'List of {"name", "type", "label", "default", "required", "choices"} '
+            "declarations; choices (for text) lists the values allowed."
+        ),
     )
     visualization_config = models.JSONField(
         default=default_visualization_config,
@@ -340,6 +345,7 @@ class Artifact(models.Model):
         error: str = "",
         error_detail: str = "",
         columns: Sequence[Any] | None = None,
+        snapshot: list | None = None,
     ) -> ArtifactRun:
         """Record a run and apply its effect on the artifact's statistics and status.
 
@@ -348,7 +354,9 @@ class Artifact(models.Model):
         error. Draft and deprecated artifacts keep their status whatever runs do.
         `columns` (ResultColumn-like, or {"name", "type"} dicts) are the result's columns,
         kept so charts can be checked against them. `error` is shown to the user;
-        `error_detail` (a QueryFailed's detail) only to staff.
+        `error_detail` (a QueryFailed's detail) only to staff. `snapshot` (result_snapshot())
+        keeps a good run's first rows, so the page shows them without running the query;
+        only the latest KEPT_SNAPSHOTS runs of an artifact keep theirs.
         """
         ok = outcome == ArtifactRun.Outcome.OK
         database = router.db_for_write(Artifact, instance=self)
@@ -367,7 +375,10 @@ class Artifact(models.Model):
                 data_source=self.data_source,
                 columns=_column_dicts(columns) if columns is not None else None,
                 sql_digest=sql_digest(self.sql_query),
+                snapshot=snapshot if ok else None,
             )
+            if ok and snapshot is not None:
+                _drop_old_snapshots(self, database)
             now = timezone.now()
             self.execution_count, self.status = self._apply_run(
                 database, ok, now, error, error_detail
@@ -444,6 +455,53 @@ def chats_visible_to(user: Any) -> models.QuerySet:
     return Artifact.chat.field.related_model.objects.visible_to(user)
 
 
+# Rows and bytes a run's snapshot keeps at most: enough for the page to open on a result,
+# small enough that keeping it with the run costs little.
+SNAPSHOT_MAX_ROWS = 100
+SNAPSHOT_MAX_BYTES = 64 * 1024
+# Runs of an artifact that keep their snapshot: the latest, and a few earlier ones so links
+# to a run with other values still open on its result.
+KEPT_SNAPSHOTS = 10
+
+
+def result_snapshot(rows: Sequence[Sequence[Any]]) -> list[list]:
+    """The first rows of a result as JSON, within SNAPSHOT_MAX_ROWS and SNAPSHOT_MAX_BYTES.
+
+    Values that JSON has no type for (Decimal, dates, bytes) are kept as their text, which
+    is what the result table shows of them.
+    """
+    kept: list[list] = []
+    size = 2
+    for row in rows[:SNAPSHOT_MAX_ROWS]:
+        values = [_snapshot_value(value) for value in row]
+        size += len(json.dumps(values, ensure_ascii=False).encode("utf-8")) + 1
+        if size > SNAPSHOT_MAX_BYTES:
+            break
+        kept.append(values)
+    return kept
+
+
+def _snapshot_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    # PostgreSQL's jsonb refuses NUL and unpaired surrogates, which text from a data source
+    # may hold: kept as the replacement character.
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _drop_old_snapshots(artifact: Artifact, database: str) -> None:
+    with_snapshot = ArtifactRun.objects.using(database).filter(
+        artifact=artifact, snapshot__isnull=False
+    )
+    kept = with_snapshot.order_by("-started_at", "-id").values("pk")[:KEPT_SNAPSHOTS]
+    with_snapshot.exclude(pk__in=kept).update(snapshot=None)
+
+
 def sql_digest(sql: str) -> str:
     """A fingerprint of the SQL a run ran: its recorded columns only hold for that SQL."""
     return hashlib.sha256(sql.encode("utf-8")).hexdigest()
@@ -513,6 +571,9 @@ class ArtifactRun(models.Model):
     columns = models.JSONField(null=True, blank=True)
     # sql_digest() of the SQL that ran, so columns are only trusted while the SQL is unchanged.
     sql_digest = models.CharField(max_length=64, blank=True)
+    # The first rows of a successful run (result_snapshot()), so the artifact page opens on
+    # the latest result without running the query; None for failed and older runs.
+    snapshot = models.JSONField(null=True, blank=True, editable=False)
 
     objects = ArtifactRunQuerySet.as_manager()
 

@@ -1,8 +1,10 @@
 """Typed parameters that an artifact's SQL refers to as `:name`.
 
-A declaration is `{"name", "type", "label", "default", "required"}`. Declarations are
-validated when an artifact is saved; values from users are coerced by the declared type
-when it runs, and always reach the driver as bound parameters.
+A declaration is `{"name", "type", "label", "default", "required", "choices"}`; `choices`
+(text parameters only) lists the values allowed, which forms show as a select. Declarations
+are validated when an artifact is saved; values from users are coerced by the declared type
+(and checked against the choices) when it runs, and always reach the driver as bound
+parameters.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem, text_problem
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-DECLARATION_KEYS = {"name", "type", "label", "default", "required"}
+DECLARATION_KEYS = {"name", "type", "label", "default", "required", "choices"}
+# Allowed values a text parameter may list, and how long each may be.
+MAX_CHOICES = 200
+MAX_CHOICE_LENGTH = 200
 
 
 class ParamType(models.TextChoices):
@@ -235,8 +240,45 @@ def validate_declarations(declarations: Any) -> None:
                 coerce(param_type, default)
             except ValueError as exc:
                 errors.append(f"{where}: default {shown(default)} does not match its type ({exc}).")
+        if "choices" in declaration:
+            errors.extend(f"{where}: {problem}" for problem in _choices_problems(declaration))
     if errors:
         raise ValidationError(errors, code="invalid_parameters")
+
+
+def _choices_problems(declaration: dict) -> list[str]:
+    choices = declaration["choices"]
+    if declaration.get("type") != ParamType.STRING:
+        return ["choices are for text parameters only (type string)."]
+    if not isinstance(choices, list) or not choices:
+        return ["choices must be a non-empty list of texts."]
+    if len(choices) > MAX_CHOICES:
+        return [f"at most {MAX_CHOICES} choices, not {len(choices)}."]
+    problems = []
+    for choice in choices:
+        if not isinstance(choice, str) or not choice or len(choice) > MAX_CHOICE_LENGTH:
+            problems.append(
+                f"choice {shown(choice)} must be a text of 1 to {MAX_CHOICE_LENGTH} characters."
+            )
+        elif problem := text_problem(choice):
+            problems.append(f"choice {shown(choice)}: {problem}")
+    if not problems and len(set(choices)) != len(choices):
+        problems.append("choices must not repeat.")
+    default = declaration.get("default")
+    if not problems and default is not None and default not in choices:
+        problems.append(f"default {shown(default)} is not one of its choices.")
+    return problems
+
+
+def choice_problem(declaration: dict, value: Any) -> str:
+    """Why `value` is not among the declaration's choices ("" when it is, or when any
+    value goes)."""
+    choices = declaration.get("choices")
+    if not isinstance(choices, list) or value is None or value in choices:
+        return ""
+    listed = ", ".join(shown(choice) for choice in choices[:20])
+    more = ", …" if len(choices) > 20 else ""
+    return f"{shown(value)} is not one of the allowed values ({listed}{more})"
 
 
 def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +313,7 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
         if _is_blank(raw):
             if (
                 declaration.get("type") == ParamType.STRING
+                and "choices" not in declaration
                 and name in raw_values
                 and raw_values[name] == ""
             ):
@@ -286,6 +329,10 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
             values[name] = coerce(declaration["type"], raw)
         except ValueError as exc:
             errors[name] = f"Parameter {name!r}: {exc}, got {shown(raw)}."
+            continue
+        if problem := choice_problem(declaration, values[name]):
+            del values[name]
+            errors[name] = f"Parameter {name!r}: {problem}."
     if errors:
         raise ValidationError(errors)
     return values

@@ -22,7 +22,12 @@ from apps.datasources.executor import (
 from apps.datasources.exports import EXPORT_FORMATS, export_filename
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source
-from apps.llm_artifact.models import Artifact, ArtifactRun, undeclared_parameter_errors
+from apps.llm_artifact.models import (
+    Artifact,
+    ArtifactRun,
+    result_snapshot,
+    undeclared_parameter_errors,
+)
 from apps.llm_artifact.parameters import resolve_values
 
 
@@ -65,6 +70,7 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResul
         error=error,
         error_detail=error_detail,
         columns=result.columns if result else None,
+        snapshot=result_snapshot(result.rows) if result else None,
     )
     return RunResult(run, result)
 

@@ -24,14 +24,16 @@ from apps.llm_artifact.artifact_page import (
     card_chart,
     declarations_error_of,
     detail_context,
+    opening_context,
     run_context,
     visible_artifact,
 )
+from apps.llm_artifact.cards import ArtifactCard, card_key
 from apps.llm_artifact.download import download_response
 from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm, ArtifactRunForm
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
-from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS
+from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summary
 from apps.llm_artifact.views_chart import chart_context
 
 ARTIFACTS_PER_PAGE = 25
@@ -69,8 +71,9 @@ COLUMNS = [
     ("Agent", "agent", "md"),
     ("Chat", "chat", "lg"),
     ("Data source", "data_source", "xl"),
-    ("Runs", "runs", "sm"),
-    ("Last run", "last_run", "md"),
+    # On a phone: what it is, its state, and whether and when it runs.
+    ("Runs", "runs", ""),
+    ("Last run", "last_run", ""),
     ("Updated", "updated", "sm"),
 ]
 
@@ -124,9 +127,11 @@ def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if is_partial(request):
         # "Cancel" in the inline editor asks for the summary back.
         return render(request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact})
+    # The latest result (of the values in the URL) shows from what its run kept: opening
+    # the page never runs the query.
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
-        **run_context(artifact),
+        **run_context(artifact, **opening_context(artifact, request.GET)),
     }
     return render(request, "llm_artifact/artifact_detail.html", context)
 
@@ -155,9 +160,15 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = run_context(artifact, form=form, run=run, result=result)
     status = 200 if run is not None else 422
     if is_partial(request):
-        return render(
+        response = render(
             request, "llm_artifact/artifact_detail.html#run_response", context, status=status
         )
+        if run is not None:
+            # The values go into the address bar: the run can be shared as a link, and a
+            # reload opens on its result (artifact_detail shows what the run kept).
+            query = form.query_string() if form is not None and form.fields else ""
+            response["HX-Push-Url"] = artifact.get_absolute_url() + (f"?{query}" if query else "")
+        return response
     context.update(detail_context(request, artifact, chart_context(artifact)))
     return render(request, "llm_artifact/artifact_detail.html", context, status=status)
 
@@ -202,32 +213,46 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
 @login_required
 @require_POST
 def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Run the artifact from its card in a chat, with its default parameter values.
+    """Run the artifact from its card in a chat, with the parameter values in the card.
 
-    htmx gets the card back with its first rows (or the error) and fresh statistics. A
-    plain POST runs it too and goes to the artifact page, where the run is in the history.
-    Parameters that need a value send the user to the artifact page to give one.
+    htmx gets the card back with its first rows (or the error) and, out of band, the fresh
+    statistics for every card of the artifact on the page. A plain POST runs it too and goes
+    to the artifact page with the values in its URL, where the run shows. Values that do
+    not fit come back beside their inputs in the card, and nothing runs.
     """
     artifact = visible_artifact(request, pk)
     # The card's caption ("Created artifact") comes from the chat; only known words return.
     action = request.POST.get("action", "")
     action = action if action in ACTION_ICONS else ""
+    card = ArtifactCard(
+        artifact, action, key=card_key(request.POST.get("card")), form_data=request.POST
+    )
     run = result = None
     needs_values: list[str] = []
     declarations_error = declarations_error_of(artifact)
-    if not declarations_error:
+    if not declarations_error and (card.form is None or card.form.is_valid()):
+        raw_params = card.form.cleaned_data if card.form is not None else {}
         try:
-            run, result = run_artifact(artifact, user=request.user, raw_params={})
+            run, result = run_artifact(artifact, user=request.user, raw_params=raw_params)
         except ValidationError as exc:
             labels = {d["name"]: d.get("label") or d["name"] for d in artifact.query_params}
             needs_values = [labels.get(name, name) for name in exc.message_dict]
+            if card.form is not None:
+                card.form.add_error(None, exc)
+    elif card.form is not None and card.form.errors:
+        needs_values = [
+            card.form[name].label for name in card.form.errors if name in card.form.fields
+        ]
     if not is_partial(request):
-        _card_run_message(request, artifact, run, needs_values, declarations_error)
-        return redirect(f"{artifact.get_absolute_url()}#artifact-run-panel")
+        # Values other than the defaults are named in the message.
+        given = card.form is not None and card.form.has_changed()
+        _card_run_message(request, artifact, run, needs_values, declarations_error, given)
+        # The values go along: the page opens on their run, or shows what is wrong with them.
+        query = f"?{card.form.query_string()}" if card.form is not None else ""
+        return redirect(f"{artifact.get_absolute_url()}{query}#artifact-run-panel")
     chart = card_chart(artifact, result)
     context = {
-        "artifact": artifact,
-        "action": action,
+        "card": card,
         "card_ran": True,
         "run": run,
         "result_table": ResultTable.of(result, limit=CARD_ROWS),
@@ -237,7 +262,16 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "needs_values": needs_values,
         "declarations_error": declarations_error,
     }
-    return render(request, "llm_artifact/artifact_card.html", context)
+    response = render(request, "llm_artifact/artifact_card.html", context)
+    if run is not None:
+        # Every other card of this artifact on the page shows the same count and last run.
+        stats = render(
+            request,
+            "llm_artifact/artifact_card.html#stats",
+            {"artifact": artifact, "oob": True},
+        )
+        response.content += stats.content
+    return response
 
 
 def _card_run_message(
@@ -246,6 +280,7 @@ def _card_run_message(
     run: ArtifactRun | None,
     needs_values: list[str],
     declarations_error: str,
+    given: bool,
 ) -> None:
     if declarations_error:
         messages.error(request, f"“{artifact.title}” cannot run: {declarations_error}")
@@ -257,10 +292,8 @@ def _card_run_message(
         )
     elif run.outcome == ArtifactRun.Outcome.OK:
         rows = f"{run.row_count:,} row{'s' if run.row_count != 1 else ''}"
-        messages.success(
-            request,
-            f"Ran “{artifact.title}” with its default values: {rows}. Run it below to see them.",
-        )
+        values = f"with {params_summary(run.params)}" if given else "with its default values"
+        messages.success(request, f"Ran “{artifact.title}” {values}: {rows}. Its result is below.")
     else:
         messages.error(request, f"“{artifact.title}” failed: {run.error_for(request.user)}")
 

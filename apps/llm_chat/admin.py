@@ -150,10 +150,11 @@ class ChatAdmin(admin.ModelAdmin):
 
 
 class MessageArtifactInline(ReadOnlyInline):
-    """Every artifact the message created or updated (the main one is also on the message)."""
+    """Every artifact the message created, updated or ran (the main one is also on the
+    message), with the parameter values it used."""
 
     model = MessageArtifact
-    fields = ["artifact_link", "action", "created_at"]
+    fields = ["artifact_link", "action", "params", "created_at"]
     readonly_fields = fields
     ordering = ["created_at", "id"]
     show_change_link = False

@@ -20,6 +20,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from apps.datasources.demo import ORDER_STATUSES
 from apps.datasources.executor import QueryFailed, execute
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
@@ -282,9 +283,10 @@ LIMIT 100""",
             {
                 "name": "status",
                 "type": "string",
-                "label": "Status (new, paid, shipped, delivered, cancelled, returned)",
+                "label": "Status",
                 "default": "returned",
                 "required": True,
+                "choices": list(ORDER_STATUSES),
             },
             _date_param("since", "Ordered since", last_month(as_of)[0]),
         ],
@@ -344,14 +346,21 @@ class Turn:
     content: str
     artifact: str | None = None
     action: str | None = None
+    # The parameter values the turn used the artifact with: its card shows them.
+    params: dict | None = None
 
 
 def _user(content: str) -> Turn:
     return Turn(Message.Role.USER, content)
 
 
-def _assistant(content: str, artifact: str | None = None, action: str | None = None) -> Turn:
-    return Turn(Message.Role.ASSISTANT, content, artifact, action)
+def _assistant(
+    content: str,
+    artifact: str | None = None,
+    action: str | None = None,
+    params: dict | None = None,
+) -> Turn:
+    return Turn(Message.Role.ASSISTANT, content, artifact, action, params)
 
 
 CREATED = Message.ArtifactAction.CREATED
@@ -426,9 +435,10 @@ CHATS: dict[str, tuple[Turn, ...]] = {
         ),
         _user("And the cancelled ones?"),
         _assistant(
-            "Run **Latest orders with a given status** with `status` set to `cancelled`.",
+            "The same query with `status` set to `cancelled`: run the card below.",
             "orders_with_status",
             REFERENCED,
+            {"status": "cancelled"},
         ),
     ),
     "Customer loyalty": (
@@ -653,7 +663,7 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
             message.full_clean()
             message.save()
             if artifact is not None:
-                message.link_artifact(artifact, turn.action)
+                message.link_artifact(artifact, turn.action, params=turn.params)
             Message.objects.filter(pk=message.pk).update(created_at=moment)
         Chat.objects.filter(pk=chat.pk).update(
             created_at=moment - dt.timedelta(minutes=20), updated_at=moment

@@ -425,15 +425,22 @@ class Message(models.Model):
         self.render_html()
         self.save(update_fields=[*self.TURN_FIELDS, *self.HTML_FIELDS])
 
-    def link_artifact(self, artifact: Artifact, action: str) -> MessageArtifact:
-        """Record that this message created or updated an artifact.
+    def link_artifact(
+        self, artifact: Artifact, action: str, *, params: dict | None = None
+    ) -> MessageArtifact:
+        """Record that this message created, updated or ran an artifact.
 
         The first artifact also becomes the message's main one (`artifact`). A message that
         created an artifact and then updated it keeps "created": the card says who made it.
+        `params` are the parameter values the message used the artifact with (the agent ran
+        it with them): its card shows them and runs with them. The latest values win.
         """
-        link, _ = MessageArtifact.objects.get_or_create(
-            message=self, artifact=artifact, defaults={"action": action}
+        link, created = MessageArtifact.objects.get_or_create(
+            message=self, artifact=artifact, defaults={"action": action, "params": params or {}}
         )
+        if not created and params is not None and link.params != params:
+            link.params = params
+            link.save(update_fields=["params"])
         if self.artifact_id is None:
             self.artifact = artifact
             self.artifact_action = link.action
@@ -451,6 +458,10 @@ class MessageArtifact(models.Model):
     # The link is history about an artifact; without the artifact there is nothing to show.
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="message_links")
     action = models.CharField(max_length=16, choices=ArtifactAction.choices)
+    # The parameter values the message used ({name: value}, as the run recorded them), so
+    # the card of "and the cancelled ones?" runs with status=cancelled, not the defaults.
+    # Empty: the artifact's defaults.
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

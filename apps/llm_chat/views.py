@@ -16,6 +16,7 @@ from django_htmx.http import reswap, retarget
 
 from apps.core.http import HtmxHttpRequest
 from apps.core.markdown import render_markdown
+from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
     ArtifactSaved,
@@ -33,7 +34,7 @@ from apps.llm_chat.agent import (
 )
 from apps.llm_chat.forms import ChatStartForm, MessageForm
 from apps.llm_chat.lookups import aget_rw_chat_for_user, get_chat_for_user, get_rw_chat_for_user
-from apps.llm_chat.models import Chat, Message
+from apps.llm_chat.models import Chat, Message, MessageArtifact
 from apps.llm_chat.services import post_user_message, start_chat
 from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
 
@@ -141,14 +142,20 @@ def chat_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _with_cards(chat_messages: list[Message]) -> list[Message]:
-    """Give each message `cards`, the (artifact, action) pairs of its links (one message may
-    create or update several artifacts), and `retryable` for the Retry button.
+    """Give each message `cards`, one ArtifactCard per link (one message may create, update
+    or run several artifacts), with the parameter values it used; and `retryable` for the
+    Retry button.
 
-    Without links the template shows the message's main artifact, so a message rendered on
-    its own still has its card.
+    Without links the message's main artifact gets the card, so a message rendered on its
+    own still has it.
     """
     for message in chat_messages:
-        message.cards = [(link.artifact, link.action) for link in message.links]
+        key = str(message.pk)
+        message.cards = [
+            ArtifactCard(link.artifact, link.action, link.params, key) for link in message.links
+        ]
+        if not message.cards and message.artifact is not None:
+            message.cards = [ArtifactCard(message.artifact, message.artifact_action or "", {}, key)]
         message.retryable = (
             message.role == Message.Role.ASSISTANT
             and message.reply_to_id is not None
@@ -284,16 +291,19 @@ def _render_message(request: HtmxHttpRequest, chat: Chat, message_pk: int) -> st
     )
 
 
-def _render_card(request: HtmxHttpRequest, artifact_id: int, action: str) -> str:
+def _render_card(
+    request: HtmxHttpRequest, artifact_id: int, action: str, message_id: int | None
+) -> str:
     artifact = Artifact.objects.visible_to(request.user).with_related().filter(pk=artifact_id)
     found = artifact.first()
     if found is None:  # deleted meanwhile: the final message shows what is left
         return ""
-    return render_to_string(
-        "llm_artifact/artifact_card.html",
-        {"artifact": found, "action": action},
-        request=request,
+    # The values the reply ran it with, when it did (run_artifact).
+    link = MessageArtifact.objects.filter(message_id=message_id, artifact=found).first()
+    card = ArtifactCard(
+        found, action, link.params if link else {}, str(message_id) if message_id else ""
     )
+    return render_to_string("llm_artifact/artifact_card.html", {"card": card}, request=request)
 
 
 def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], Awaitable]:
@@ -301,18 +311,22 @@ def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], A
     message when the turn ends, and now and then the sanitised Markdown of the text so far."""
     text: list[str] = []
     last_render = time.monotonic()
+    reply_id: int | None = None
 
     async def extra(event: TurnEvent) -> dict | None:
-        nonlocal last_render
+        nonlocal last_render, reply_id
         if isinstance(event, TurnStarted):
             text.clear()
+            reply_id = event.message_id
         elif isinstance(event, TextDelta):
             text.append(event.text)
             if time.monotonic() - last_render >= MARKDOWN_REFRESH_SECONDS:
                 last_render = time.monotonic()
                 return {"html": str(render_markdown("".join(text)))}
         elif isinstance(event, ArtifactSaved):
-            html = await sync_to_async(_render_card)(request, event.artifact_id, event.action)
+            html = await sync_to_async(_render_card)(
+                request, event.artifact_id, event.action, reply_id
+            )
             return {"html": html}
         elif isinstance(event, TurnDone | TurnFailed | TurnStopped):
             return {"html": await sync_to_async(_render_message)(request, chat, event.message_id)}

@@ -106,25 +106,25 @@ def test_chart_renders_in_the_chat_card_on_demand(page: Page, live_server, demo)
     charted = demo["charted"]
     sign_in(page)
     page.get_by_role("link", name=re.compile("Order statuses")).click()
-    card = page.locator(f"#artifact-card-{charted.pk}")
+    card = page.locator(f"[data-artifact-card='{charted.pk}']")
     # Opening the chat runs nothing; the card offers the chart.
     expect(card.locator("[data-chart]")).to_have_count(0)
     expect(card).to_contain_text("0 runs")
 
     card.get_by_role("button", name="Show chart").click()
 
-    chart = page.locator(f'#artifact-card-{charted.pk} [data-chart="card"]')
+    chart = page.locator(f"[data-artifact-card='{charted.pk}'] [data-chart=card]")
     expect(chart).to_have_attribute("data-chart-state", "drawn")
     expect(chart.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
     box = chart.bounding_box()
     assert box["height"] < 320  # small in the conversation
     expect(chart.locator(".vega-actions")).to_have_count(0)
     # The rows are one click away.
-    rows = page.locator(f"#artifact-card-{charted.pk} details.card-rows")
+    rows = page.locator(f"[data-artifact-card='{charted.pk}'] details.card-rows")
     expect(rows.locator("table")).not_to_be_visible()
     rows.locator("summary").click()
     expect(rows.locator("tbody tr")).to_have_count(STATUSES)
-    expect(page.locator(f"#artifact-card-{charted.pk}")).to_contain_text("1 run")
+    expect(page.locator(f"[data-artifact-card='{charted.pk}']")).to_contain_text("1 run")
 
 
 def test_editor_preview_follows_typing_and_shows_errors_in_place(page: Page, live_server, demo):
@@ -195,7 +195,10 @@ def test_suggest_then_save_and_the_chart_stays(page: Page, live_server, demo):
     assert table_only.visualization_config["mark"] == {"type": "bar"}
     page.reload()
     expect(page.locator("#chart-spec")).to_have_value(re.compile(r'"field": "status"'))
-    expect(page.locator("#artifact-run-panel")).to_contain_text("charted")
+    # The page opens on the latest result, kept with its run, drawn with the saved chart.
+    expect(page.locator("#artifact-run-result .run-snapshot")).to_contain_text("Result of the run")
+    reopened = page.locator('#artifact-run-result [data-chart="page"]')
+    expect(reopened.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
 
     # Remove takes it back to a table.
     page.once("dialog", lambda dialog: dialog.accept())

@@ -98,7 +98,7 @@ def test_a_reply_streams_in_with_its_steps_and_artifact_then_runs(
     expect(activity).to_contain_text("Saved artifact “Revenue by category”")
     # The card is in the reply as soon as the artifact is saved, before the text is done.
     artifact = Artifact.objects.get(title="Revenue by category")
-    card = reply.locator(f"#artifact-card-{artifact.pk}")
+    card = reply.locator(f"[data-artifact-card='{artifact.pk}']")
     expect(card).to_be_visible()
     expect(card).to_contain_text("Created artifact")
     # The text grows: its start is on the page while its end has not arrived yet.
@@ -114,13 +114,15 @@ def test_a_reply_streams_in_with_its_steps_and_artifact_then_runs(
     expect(final.locator(".chat-bubble strong")).to_have_text("Games")
     expect(final.locator(".chat-bubble table td.text-end").first).to_have_text("105.0")
     expect(final.locator(".chat-activity-log summary")).to_have_text("3 steps")
-    expect(final.locator(f"#artifact-card-{artifact.pk}")).to_be_visible()
+    expect(final.locator(f"[data-artifact-card='{artifact.pk}']")).to_be_visible()
     saved = Message.objects.get(role="assistant")
     assert saved.status == Message.Status.COMPLETE
     assert saved.content == "".join(ANSWER)
 
     # Open the artifact and run it.
-    final.locator(f"#artifact-card-{artifact.pk}").get_by_role("link", name="Open artifact").click()
+    final.locator(f"[data-artifact-card='{artifact.pk}']").get_by_role(
+        "link", name="Open artifact"
+    ).click()
     expect(page).to_have_url(re.compile(rf"/artifacts/{artifact.pk}/$"))
     panel = page.locator("#artifact-run-panel")
     panel.get_by_role("button", name="Run").click()

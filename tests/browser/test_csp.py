@@ -110,7 +110,7 @@ def test_chat_streams_and_artifact_runs_without_violations(
     expect(final_message).not_to_have_class(re.compile(r"\bchat-message-pending\b"))
     assert Message.objects.get(role="assistant").status == Message.Status.COMPLETE
     artifact = Artifact.objects.get(title="Revenue by category")
-    final_message.locator(f"#artifact-card-{artifact.pk}").get_by_role(
+    final_message.locator(f"[data-artifact-card='{artifact.pk}']").get_by_role(
         "link", name="Open artifact"
     ).click()
     page.locator("#artifact-run-panel").get_by_role("button", name="Run").click()

@@ -88,13 +88,13 @@ def test_chat_card_to_artifact_edit_and_list_filters(page: Page, live_server, de
     expect(page.get_by_role("heading", name="Orders this quarter")).to_be_visible()
 
     # The artifact cards are inline in the conversation.
-    card = page.locator(f"#artifact-card-{orders.pk}")
+    card = page.locator(f"[data-artifact-card='{orders.pk}']")
     expect(card).to_be_visible()
     expect(card).to_contain_text("Orders by status")
     expect(card).to_contain_text("Created artifact")
     expect(card).to_contain_text("Active")
     expect(card.locator(".sql-highlight")).to_contain_text("GROUP BY status")
-    expect(page.locator(f"#artifact-card-{cancelled.pk}")).to_contain_text("Draft")
+    expect(page.locator(f"[data-artifact-card='{cancelled.pk}']")).to_contain_text("Draft")
 
     # The composer appends the message without a reload; the reply streams in below it (here
     # the agent's provider is not reachable, which the reply says: tests/browser/
@@ -191,7 +191,9 @@ def test_the_same_flow_works_without_javascript(page_without_js: Page, live_serv
     )
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
 
-    page.locator(f"#artifact-card-{orders.pk}").get_by_role("link", name="Orders by status").click()
+    page.locator(f"[data-artifact-card='{orders.pk}']").get_by_role(
+        "link", name="Orders by status"
+    ).click()
     page.locator("#artifact-summary").get_by_role("link", name="Edit").click()
     expect(page).to_have_url(re.compile(rf"/artifacts/{orders.pk}/edit/$"))
     page.get_by_label("Title").fill("")

@@ -136,16 +136,18 @@ def test_run_from_the_chat_card(page: Page, live_server, demo):
     orders = demo["orders"]
     sign_in(page)
     page.get_by_role("link", name=re.compile("Orders this spring")).click()
-    card = page.locator(f"#artifact-card-{orders.pk}")
+    card = page.locator(f"[data-artifact-card='{orders.pk}']")
     expect(card).to_contain_text("0 runs")
 
     mark_document(page)
     card.get_by_role("button", name="Run").click()
-    rows = page.locator(f"#artifact-card-run-{orders.pk} table.result-table tbody tr")
+    rows = page.locator(
+        f"[data-artifact-card='{orders.pk}'] .artifact-card-run table.result-table tbody tr"
+    )
     expect(rows).to_have_count(10)  # every order since the default date
     expect(rows.first).to_contain_text("Ada Lovelace")
     expect(rows.nth(7).locator(".null-badge")).to_have_text("NULL")  # Barbara has no email
-    expect(page.locator(f"#artifact-card-{orders.pk}")).to_contain_text("1 run")
+    expect(page.locator(f"[data-artifact-card='{orders.pk}']")).to_contain_text("1 run")
     assert_same_document(page)
 
 
@@ -164,7 +166,10 @@ def test_run_without_javascript(page_without_js: Page, live_server, demo):
 
     # The card's Run works as a plain form too: it runs and lands on the artifact page.
     page.goto(demo["chat"].get_absolute_url())
-    page.locator(f"#artifact-card-{orders.pk}").get_by_role("button", name="Run").click()
-    expect(page).to_have_url(re.compile(rf"/artifacts/{orders.pk}/#artifact-run-panel$"))
+    page.locator(f"[data-artifact-card='{orders.pk}']").get_by_role("button", name="Run").click()
+    # With the values it ran with in the URL: the page opens on that run.
+    expect(page).to_have_url(
+        re.compile(rf"/artifacts/{orders.pk}/\?since=2024-01-01#artifact-run-panel$")
+    )
     expect(page.get_by_role("status").first).to_contain_text("with its default values: 10 rows")
     expect(page.locator("#artifact-run-history .history-row")).to_have_count(2)

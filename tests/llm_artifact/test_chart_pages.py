@@ -11,6 +11,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
 from tests.llm_artifact.factories import ArtifactFactory
@@ -154,9 +155,9 @@ def test_card_run_draws_the_chart_small_with_the_rows_folded(owner_client, artif
 
 def test_card_offers_show_chart_only_for_charted_artifacts(artifact, table_only):
     # A chat page runs nothing by itself: the chart is drawn when asked for.
-    charted = render_to_string("llm_artifact/artifact_card.html", {"artifact": artifact})
+    charted = render_to_string("llm_artifact/artifact_card.html", {"card": ArtifactCard(artifact)})
     assert "Show chart" in charted and "data-chart" not in charted
-    plain = render_to_string("llm_artifact/artifact_card.html", {"artifact": table_only})
+    plain = render_to_string("llm_artifact/artifact_card.html", {"card": ArtifactCard(table_only)})
     assert "Show chart" not in plain and "</i> Run" in plain
 
 

@@ -212,7 +212,7 @@ def test_artifact_card_shows_the_artifact(owner_client, chat):
 
     content = owner_client.get(chat_url(chat)).content.decode()
 
-    assert f'id="artifact-card-{artifact.pk}"' in content
+    assert f'data-artifact-card="{artifact.pk}"' in content
     assert "Orders by status" in content
     assert "SQL query" in content
     assert 'class="badge text-bg-secondary">Draft</span>' in content
@@ -244,8 +244,8 @@ def test_a_message_that_made_several_artifacts_shows_a_card_for_each(owner_clien
     content = owner_client.get(chat_url(chat)).content.decode()
 
     assert content.count('class="artifact-card card') == 2
-    assert f'id="artifact-card-{first.pk}"' in content
-    assert f'id="artifact-card-{second.pk}"' in content
+    assert f'id="artifact-card-{first.pk}-{message.pk}"' in content
+    assert f'id="artifact-card-{second.pk}-{message.pk}"' in content
     assert '<span class="artifact-action">Updated</span>' in content
 
 

@@ -115,7 +115,8 @@ def test_stream_carries_tools_the_artifact_card_text_and_the_final_message(chat,
     ]
     [(_, card)] = [e for e in events if e[0] == "artifact"]
     assert card["action"] == "created" and card["title"] == "Revenue by category"
-    assert f'id="artifact-card-{card["artifact_id"]}"' in card["html"]
+    # The card's id is the one it keeps in the final message: one per message.
+    assert f'id="artifact-card-{card["artifact_id"]}-{reply.pk}"' in card["html"]
     assert "Revenue by category" in card["html"]
     # The card arrives before the text that follows the tool calls.
     assert types(events).index("artifact") < types(events).index("text")
@@ -127,7 +128,7 @@ def test_stream_carries_tools_the_artifact_card_text_and_the_final_message(chat,
     assert done["input_tokens"] == 80 and done["output_tokens"] == 40
     assert done["html"].lstrip().startswith(f'<article id="message-{reply.pk}"')
     assert "<strong>Games</strong> lead with 105." in done["html"]
-    assert f'id="artifact-card-{card["artifact_id"]}"' in done["html"]
+    assert f'id="artifact-card-{card["artifact_id"]}-{reply.pk}"' in done["html"]
 
 
 def test_markdown_so_far_is_sent_rendered_and_sanitised(chat, owner, server, monkeypatch):

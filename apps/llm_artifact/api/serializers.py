@@ -23,6 +23,14 @@ PARAMETER_DECLARATIONS_SCHEMA = {
             "label": {"type": "string"},
             "default": {"description": "A value of the declared type, or null."},
             "required": {"type": "boolean"},
+            "choices": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": (
+                    "Text parameters only: the values allowed (forms show a select). "
+                    "The default, and every value a run gets, must be one of them."
+                ),
+            },
         },
         "required": ["name", "type"],
         "additionalProperties": False,

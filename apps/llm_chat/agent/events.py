@@ -55,11 +55,11 @@ class ToolActivity(TurnEvent):
 
 @dataclass(frozen=True)
 class ArtifactSaved(TurnEvent):
-    """The turn created or updated an artifact: show its card now."""
+    """The turn created, updated or ran an artifact: show its card now."""
 
     type: ClassVar[str] = "artifact"
     artifact_id: int
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "executed"]
     title: str
 
 

@@ -27,6 +27,7 @@ from apps.llm_agent.models import Agent
 from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
+from apps.llm_artifact.services import run_artifact as run_saved_artifact
 from apps.llm_chat.models import Chat, Message
 
 logger = logging.getLogger(__name__)
@@ -91,11 +92,19 @@ class ParamDeclaration(BaseModel):
         None, description="Value used when the user gives none."
     )
     required: bool = False
+    choices: list[str] | None = Field(
+        None,
+        description=(
+            'For type "string" with a fixed set of values (a status, a country): the values '
+            "allowed. The default must be one of them."
+        ),
+    )
 
     def as_declaration(self) -> dict:
         declaration = self.model_dump()
-        if declaration["default"] is None:
-            del declaration["default"]
+        for key in ("default", "choices"):
+            if declaration[key] is None:
+                del declaration[key]
         return declaration
 
 
@@ -236,13 +245,14 @@ def _row_phrase(result: executor.QueryResult) -> str:
     return f"{result.row_count} row{'' if result.row_count == 1 else 's'}"
 
 
-def format_result(result: executor.QueryResult) -> str:
+def format_result(result: executor.QueryResult, limit: int | None = None) -> str:
     """Compact text for the model: a header, pipe-separated rows, and whether rows are missing."""
     header = " | ".join(f"{c.name} ({c.type})" for c in result.columns)
     lines = [header]
-    lines.extend(" | ".join(_cell(value) for value in row) for row in result.rows)
-    if result.truncated:
-        lines.append(f"(showing the first {len(result.rows)} rows; the query returns more)")
+    rows = result.rows if limit is None else result.rows[:limit]
+    lines.extend(" | ".join(_cell(value) for value in row) for row in rows)
+    if result.truncated or len(rows) < len(result.rows):
+        lines.append(f"(showing the first {len(rows)} rows; the query returns more)")
     else:
         lines.append(f"({result.row_count} row{'' if result.row_count == 1 else 's'})")
     return "\n".join(lines)
@@ -548,9 +558,84 @@ async def search_artifacts(ctx: RunContext[TurnDeps], query: str) -> str:
         block = f"#{artifact.pk} {artifact.title}"
         if artifact.description:
             block += f"\n{artifact.description}"
+        if artifact.query_params:
+            block += "\nParameters (run_artifact takes values for them): " + "; ".join(
+                _parameter_text(d) for d in artifact.query_params if isinstance(d, dict)
+            )
         block += f"\nSQL:\n{artifact.sql_query}"
         blocks.append(block)
     return "\n\n".join(blocks)
+
+
+def _run_artifact(deps: TurnDeps, artifact_id: int, params: dict[str, Any]) -> str | ToolReturn:
+    # Any artifact the chat's owner may see on the agent's data source, as search_artifacts.
+    artifact = (
+        Artifact.objects.visible_to(deps.owner)
+        .filter(pk=artifact_id, data_source=deps.data_source)
+        .first()
+    )
+    if artifact is None:
+        return (
+            f"There is no artifact #{artifact_id} on this data source. "
+            "Use search_artifacts to find one."
+        )
+    try:
+        run, result = run_saved_artifact(artifact, user=deps.owner, raw_params=params)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"- {message}" for messages in exc.message_dict.values() for message in messages
+        )
+        return f"Nothing ran. Fix these values and call run_artifact again:\n{problems}"
+    # The card in the reply shows these values and runs with them.
+    deps.message.link_artifact(artifact, Message.ArtifactAction.EXECUTED, params=run.params)
+    shown = ", ".join(f"{name}={value!r}" for name, value in run.params.items()) or "none"
+    if result is None:
+        text = f"Artifact #{artifact.pk} “{artifact.title}” failed ({shown}): {run.error}"
+    else:
+        text = (
+            f"Ran artifact #{artifact.pk} “{artifact.title}” with {shown}. "
+            "Its card in the chat shows these values:\n" + format_result(result, SQL_ROW_CAP)
+        )
+    return ToolReturn(
+        return_value=text,
+        metadata={
+            "ok": result is not None,
+            "activity": f"Ran “{artifact.title}”",
+            "artifact_id": artifact.pk,
+            "action": Message.ArtifactAction.EXECUTED.value,
+            "title": artifact.title,
+        },
+    )
+
+
+async def run_artifact(
+    ctx: RunContext[TurnDeps], artifact_id: int, params: dict[str, Any] | None = None
+) -> ToolReturn:
+    """Run a saved artifact with parameter values, e.g. when the user asks for the same
+    query with other values ("and the cancelled ones?", "and the month before?").
+
+    The run is recorded, and the artifact's card in your reply runs with these values.
+
+    Args:
+        artifact_id: The artifact's id (from search_artifacts or an earlier save_artifact).
+        params: Values for its parameters by name; parameters left out take their defaults.
+    """
+    outcome = await sync_to_async(_run_artifact)(ctx.deps, artifact_id, params or {})
+    if isinstance(outcome, str):
+        return ToolReturn(
+            return_value=outcome,
+            metadata={"ok": False, "activity": f"Artifact #{artifact_id} did not run"},
+        )
+    return outcome
+
+
+def _parameter_text(declaration: dict) -> str:
+    text = f"{declaration.get('name')} ({declaration.get('type')}"
+    if isinstance(declaration.get("choices"), list):
+        text += ", one of " + ", ".join(str(choice) for choice in declaration["choices"])
+    if declaration.get("default") is not None:
+        text += f", default {declaration['default']}"
+    return text + ")"
 
 
 TOOLS = [
@@ -562,6 +647,7 @@ TOOLS = [
     Tool(save_artifact, takes_ctx=True, sequential=True),
     Tool(update_artifact, takes_ctx=True, sequential=True),
     Tool(set_visualization, takes_ctx=True, sequential=True),
+    Tool(run_artifact, takes_ctx=True, sequential=True),
 ]
 
 
@@ -581,4 +667,6 @@ def started_label(tool: str, args: dict) -> str:
         return f"Updating artifact #{args.get('artifact_id') or '…'}"
     if tool == "set_visualization":
         return f"Charting artifact #{args.get('artifact_id') or '…'}"
+    if tool == "run_artifact":
+        return f"Running artifact #{args.get('artifact_id') or '…'}"
     return f"Calling {tool}"

@@ -43,13 +43,18 @@ class ChatSerializer(ModelCleanSerializer):
 
 
 class LinkedArtifactSerializer(serializers.ModelSerializer):
-    """An artifact a message created or updated, and which of the two."""
+    """An artifact a message created, updated or ran, what it did, and with which values."""
 
     artifact = ArtifactSummarySerializer(read_only=True)
+    params = serializers.DictField(
+        read_only=True,
+        help_text="The parameter values the message used the artifact with ({} for its "
+        "defaults): its card runs with them.",
+    )
 
     class Meta:
         model = MessageArtifact
-        fields = ["action", "artifact"]
+        fields = ["action", "artifact", "params"]
         read_only_fields = fields
 
 
