@@ -637,3 +637,20 @@ def test_postgresql_load_is_skipped_when_current_and_refuses_foreign_tables(post
         conn.execute("DROP TABLE dataset_info")
     with pytest.raises(CommandError, match="did not create"):
         call_command("seed_demo", "--scale", str(SCALE), "--database-url", postgres_database)
+
+
+@pytest.mark.django_db
+def test_the_month_before_card_runs_with_the_month_before() -> None:
+    # The demo's "And the month before?" reply names other dates than the artifact's defaults:
+    # its card must carry them, not repeat the card above it.
+    from apps.llm_chat.demo import last_month, seed_app_demo
+    from apps.llm_chat.models import Message
+
+    as_of = dt.date(2026, 3, 15)
+    seed_app_demo(as_of=as_of)
+    question = Message.objects.get(content="And the month before?")
+    reply = Message.objects.filter(chat=question.chat, pk__gt=question.pk).order_by("pk").first()
+    link = reply.artifact_links.get()
+    start, end = last_month(last_month(as_of)[0])
+    assert (start, end) == (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
+    assert link.params == {"start_date": "2026-01-01", "end_date": "2026-02-01"}

@@ -85,6 +85,12 @@ def last_month(as_of: dt.date) -> tuple[dt.date, dt.date]:
     return _month_start(end - dt.timedelta(days=1)), end
 
 
+def _month_before_last(as_of: dt.date) -> dict:
+    """The dates of the month before last month, as the revenue card's parameter values."""
+    start, end = last_month(last_month(as_of)[0])
+    return {"start_date": start.isoformat(), "end_date": end.isoformat()}
+
+
 def _date_param(name: str, label: str, default: dt.date, required: bool = True) -> dict:
     return {
         "name": name,
@@ -346,8 +352,12 @@ class Turn:
     content: str
     artifact: str | None = None
     action: str | None = None
-    # The parameter values the turn used the artifact with: its card shows them.
-    params: dict | None = None
+    # The parameter values the turn used the artifact with: its card shows them. A callable
+    # takes the day the demo is built, for dates relative to it.
+    params: dict | Callable[[dt.date], dict] | None = None
+
+    def params_on(self, as_of: dt.date) -> dict | None:
+        return self.params(as_of) if callable(self.params) else self.params
 
 
 def _user(content: str) -> Turn:
@@ -358,7 +368,7 @@ def _assistant(
     content: str,
     artifact: str | None = None,
     action: str | None = None,
-    params: dict | None = None,
+    params: dict | Callable[[dt.date], dict] | None = None,
 ) -> Turn:
     return Turn(Message.Role.ASSISTANT, content, artifact, action, params)
 
@@ -393,6 +403,7 @@ CHATS: dict[str, tuple[Turn, ...]] = {
             "earlier: the dates are parameters, so no new query is needed.",
             "revenue_by_category",
             REFERENCED,
+            _month_before_last,
         ),
     ),
     "Best rated sellers": (
@@ -663,7 +674,7 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
             message.full_clean()
             message.save()
             if artifact is not None:
-                message.link_artifact(artifact, turn.action, params=turn.params)
+                message.link_artifact(artifact, turn.action, params=turn.params_on(as_of))
             Message.objects.filter(pk=message.pk).update(created_at=moment)
         Chat.objects.filter(pk=chat.pk).update(
             created_at=moment - dt.timedelta(minutes=20), updated_at=moment
