@@ -135,30 +135,31 @@ def _coerce_boolean(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def _parse(parser: Any, value: Any, expected: str) -> Any:
+    """`value`'s text read by one of Django's date parsers; unreadable text (a bad format or
+    an impossible date such as 2024-02-30) is a ValueError that says what was `expected`."""
+    try:
+        parsed = parser(str(value).strip())
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is None:
+        raise ValueError(expected)
+    return parsed
+
+
 def _coerce_date(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    try:
-        parsed = parse_date(str(value).strip())
-    except (ValueError, OverflowError):
-        parsed = None
-    if parsed is None:
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return parsed.isoformat()
+    return _parse(parse_date, value, "expected a date as YYYY-MM-DD").isoformat()
 
 
 def _coerce_datetime(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
-    try:
-        parsed = parse_datetime(str(value).strip())
-    except (ValueError, OverflowError):
-        parsed = None
-    if parsed is None:
-        raise ValueError("expected a date and time as YYYY-MM-DD HH:MM[:SS]")
-    return parsed.isoformat(sep=" ")
+    expected = "expected a date and time as YYYY-MM-DD HH:MM[:SS]"
+    return _parse(parse_datetime, value, expected).isoformat(sep=" ")
 
 
 _COERCERS: dict[str, Any] = {

@@ -7,6 +7,16 @@ from factory.django import DjangoModelFactory
 
 from apps.llm_artifact.models import Artifact
 
+# A bar chart of orders per status: the spec the chart tests save, check and compare.
+BAR = {
+    "data": {"name": "results"},
+    "mark": "bar",
+    "encoding": {
+        "x": {"field": "status", "type": "nominal"},
+        "y": {"field": "orders", "type": "quantitative"},
+    },
+}
+
 
 class ArtifactFactory(DjangoModelFactory):
     class Meta:

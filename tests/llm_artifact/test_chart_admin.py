@@ -12,19 +12,11 @@ from django.urls import reverse
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
 from tests.datasources import sample
-from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
+from tests.llm_artifact.factories import BAR, ArtifactFactory, admin_form_data
 
 pytestmark = pytest.mark.django_db
 
 STATUS_SQL = "SELECT status, COUNT(*) AS orders FROM orders GROUP BY status"
-BAR = {
-    "data": {"name": "results"},
-    "mark": "bar",
-    "encoding": {
-        "x": {"field": "status", "type": "nominal"},
-        "y": {"field": "orders", "type": "quantitative"},
-    },
-}
 
 
 @pytest.fixture

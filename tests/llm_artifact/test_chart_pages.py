@@ -14,7 +14,7 @@ from django.urls import reverse
 from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
-from tests.llm_artifact.factories import ArtifactFactory
+from tests.llm_artifact.factories import BAR, ArtifactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,6 @@ STATUS_SQL = (
     "SELECT status, COUNT(*) AS orders, ROUND(SUM(total), 2) AS revenue FROM orders "
     "GROUP BY status ORDER BY orders DESC, status"
 )
-BAR = {
-    "data": {"name": "results"},
-    "mark": "bar",
-    "encoding": {
-        "x": {"field": "status", "type": "nominal"},
-        "y": {"field": "orders", "type": "quantitative"},
-    },
-}
 
 
 @pytest.fixture

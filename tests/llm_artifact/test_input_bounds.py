@@ -15,7 +15,7 @@ from apps.llm_artifact.services import run_artifact
 from apps.llm_chat.agent import run_turn_sync
 from apps.llm_chat.services import post_user_message
 from tests.fakes.scripted import Call, Say, ScriptedModel, tool_text
-from tests.llm_artifact.factories import ArtifactFactory, admin_form_data
+from tests.llm_artifact.factories import BAR, ArtifactFactory, admin_form_data
 from tests.llm_chat.factories import ChatFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,14 +29,6 @@ DECLARATIONS = [
     {"name": "n", "type": "integer", "default": 100000},
     {"name": "x", "type": "number", "default": 0},
 ]
-BAR = {
-    "data": {"name": "results"},
-    "mark": "bar",
-    "encoding": {
-        "x": {"field": "status", "type": "nominal"},
-        "y": {"field": "orders", "type": "quantitative"},
-    },
-}
 # Values no engine or JSON column can hold, as a form or a query string sends them.
 BAD_TEXT_VALUES = [
     ("n", "9223372036854775808", "between"),  # 2**63

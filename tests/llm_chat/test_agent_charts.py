@@ -15,7 +15,6 @@ from apps.llm_artifact.services import run_artifact
 from apps.llm_chat.agent import ArtifactSaved, ToolActivity, run_turn_sync
 from apps.llm_chat.models import Message, MessageArtifact
 from apps.llm_chat.services import post_user_message
-from tests.fakes.datasource import build_shop
 from tests.fakes.scripted import Call, Say, ScriptedModel, tool_text
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory
@@ -39,8 +38,7 @@ def bar(x: str = "category", y: str = "revenue") -> dict:
 
 
 @pytest.fixture
-def chat(owner, tmp_path, settings):
-    settings.DATA_SOURCES = f"marketplace=sqlite:///{build_shop(tmp_path / 'shop.sqlite3')}"
+def chat(owner, shop):
     return ChatFactory(owner=owner)
 
 

@@ -23,30 +23,32 @@ def escape_field(column: str) -> str:
     return "".join(out)
 
 
-def literal_name(field: str) -> str:
-    """The column name a `field` string names when read with escapes removed."""
+def _unescaped(field: str, stop: str = "") -> str:
+    """`field` read with its backslash escapes removed, up to its first unescaped `stop` char.
+
+    The one reading of Vega-Lite's escapes: `literal_name` and `root_name` differ only in
+    where they stop.
+    """
     out = []
     chars = iter(field)
     for char in chars:
         if char == "\\":
             out.append(next(chars, ""))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def root_name(field: str) -> str:
-    """The first step of a nested access path: `a.b` -> `a`, `a\\.b` -> `a.b`."""
-    out = []
-    chars = iter(field)
-    for char in chars:
-        if char == "\\":
-            out.append(next(chars, ""))
-        elif char in "[.":
+        elif char in stop:
             break
         else:
             out.append(char)
     return "".join(out)
+
+
+def literal_name(field: str) -> str:
+    """The column name a `field` string names when read with escapes removed."""
+    return _unescaped(field)
+
+
+def root_name(field: str) -> str:
+    """The first step of a nested access path: `a.b` -> `a`, `a\\.b` -> `a.b`."""
+    return _unescaped(field, stop="[.")
 
 
 def has_unescaped_access(field: str) -> bool:

@@ -121,15 +121,22 @@ def _base(title: str) -> dict[str, Any]:
     }
 
 
+def _xy_encoding(
+    x: _Column, y: _Column, series: _Column | None, tooltip: list[_Column | None]
+) -> dict[str, Any]:
+    """x and y, the series (when there is one) on colour, then the tooltip in that order."""
+    encoding = {"x": _encode(x), "y": _encode(y)}
+    if series is not None:
+        encoding["color"] = _encode(series)
+    encoding["tooltip"] = _tooltip(tooltip)
+    return encoding
+
+
 def _line(time: _Column, measure: _Column, series: _Column | None) -> dict[str, Any]:
     spec = _base(f"{_label(measure.name)} by {_label(time.name, inline=True)}")
     spec["height"] = 300
     spec["mark"] = {"type": "line", "point": True}
-    encoding = {"x": _encode(time), "y": _encode(measure)}
-    if series is not None:
-        encoding["color"] = _encode(series)
-    encoding["tooltip"] = _tooltip([time, series, measure])
-    spec["encoding"] = encoding
+    spec["encoding"] = _xy_encoding(time, measure, series, [time, series, measure])
     return spec
 
 
@@ -150,11 +157,7 @@ def _scatter(x: _Column, y: _Column, series: _Column | None) -> dict[str, Any]:
     spec["height"] = 300
     # Translucent filled points keep dense clouds (up to the 10,000-point cap) readable.
     spec["mark"] = {"type": "point", "filled": True, "opacity": 0.6}
-    encoding = {"x": _encode(x), "y": _encode(y)}
-    if series is not None:
-        encoding["color"] = _encode(series)
-    encoding["tooltip"] = _tooltip([series, x, y])
-    spec["encoding"] = encoding
+    spec["encoding"] = _xy_encoding(x, y, series, [series, x, y])
     return spec
 
 
