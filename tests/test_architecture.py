@@ -213,3 +213,16 @@ def test_a_long_method_is_found(tmp_path, monkeypatch):
     )
 
     assert long_functions() == {"apps/core/long.py::Thing.long": MAX_FUNCTION_LINES + 1}
+
+
+def test_template_comments_close_on_their_line() -> None:
+    # Django's {# #} comment is one line only: a comment that runs on is printed on the page.
+    # Longer notes use {% comment %}.
+    open_comments = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("apps", "templates")
+        for path in sorted((ROOT / folder).rglob("*.html"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert not open_comments, f"{{# #}} comments left open (use {{% comment %}}): {open_comments}"
