@@ -527,11 +527,20 @@ def _snapshot_value(value: Any) -> Any:
 
 
 def _drop_old_snapshots(artifact: Artifact, database: str) -> None:
-    with_snapshot = ArtifactRun.objects.using(database).filter(
-        artifact=artifact, snapshot__isnull=False
-    )
-    kept = with_snapshot.order_by("-started_at", "-id").values("pk")[:KEPT_SNAPSHOTS]
-    with_snapshot.exclude(pk__in=kept).update(snapshot=None)
+    # Written out: the ORM's filter/exclude/update built the same statement in about 1 ms
+    # of Python on every good run (bench/api_execute.py), twice the INSERT of the run.
+    connection = connections[database]
+    name = connection.ops.quote_name
+    table = name(ArtifactRun._meta.db_table)
+    pk, artifact_id, snapshot = name("id"), name("artifact_id"), name("snapshot")
+    with_snapshot = f"{artifact_id} = %s AND {snapshot} IS NOT NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {snapshot} = NULL WHERE {with_snapshot} AND {pk} NOT IN "
+            f"(SELECT {pk} FROM {table} WHERE {with_snapshot} "
+            f"ORDER BY {name('started_at')} DESC, {pk} DESC LIMIT %s)",
+            [artifact.pk, artifact.pk, KEPT_SNAPSHOTS],
+        )
 
 
 def sql_digest(sql: str) -> str:
