@@ -452,16 +452,27 @@ def _sqlite_columns(description, rows: list[tuple]) -> list[ResultColumn]:
     The first rows decide: scanning every value of a large result would cost more than
     fetching it, and a column's type rarely changes past its first thousand values.
     """
+    return _sqlite_columns_and_blobs(description, rows)[0]
+
+
+def _sqlite_columns_and_blobs(description, rows: list[tuple]) -> tuple[list[ResultColumn], bool]:
+    """The columns, and whether the first TYPE_SAMPLE_ROWS rows hold a blob anywhere.
+
+    The value types collected for typing are the ones the blob check needs, so a result of
+    the display cap is looked at once.
+    """
     names = [item[0] for item in description]
     sample = rows[:TYPE_SAMPLE_ROWS]
     if not sample:
-        return [ResultColumn(name, ColumnType.UNKNOWN) for name in names]
+        return [ResultColumn(name, ColumnType.UNKNOWN) for name in names], False
     columns: list[ResultColumn] = []
+    blobs = False
     for name, values in zip(names, zip(*sample, strict=True), strict=True):
         seen = set(map(type, values))
         seen.discard(type(None))
+        blobs = blobs or bytes in seen
         columns.append(ResultColumn(name, _sqlite_type(seen, values)))
-    return columns
+    return columns, blobs
 
 
 def _sqlite_type(seen: set[type], values: tuple) -> str:
@@ -491,14 +502,21 @@ def _execute_sqlite(
             rows = cursor.fetchmany(fetch)
         except sqlite3.Error as exc:
             raise _sqlite_failure(exc, deadline, data_source) from None
-        columns = _sqlite_columns(cursor.description or [], rows)
-    return columns, _blob_free(rows)
+        columns, sample_blobs = _sqlite_columns_and_blobs(cursor.description or [], rows)
+    # The typing pass saw every value of the sample: only rows past it need their own check.
+    if sample_blobs or (len(rows) > TYPE_SAMPLE_ROWS and _has_blob(rows[TYPE_SAMPLE_ROWS:])):
+        rows = [tuple(map(json_friendly, row)) for row in rows]
+    return columns, rows
+
+
+def _has_blob(rows: list[tuple]) -> bool:
+    return bytes in set(map(type, itertools.chain.from_iterable(rows)))
 
 
 def _blob_free(rows: list[tuple]) -> list[tuple]:
     # SQLite may put a blob in any column of any row, so every value is checked; the check
     # runs at C speed, and only results that hold blobs are rebuilt.
-    if bytes not in set(map(type, itertools.chain.from_iterable(rows))):
+    if not _has_blob(rows):
         return rows
     return [tuple(map(json_friendly, row)) for row in rows]
 

@@ -147,6 +147,20 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     search_fields = SEARCH_FIELDS
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
+    def finalize_response(self, request: Request, response: Any, *args, **kwargs) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.action != "execute" or not isinstance(response, Response):
+            return response
+        # Rendered here, in the view's own call: under ASGI, Django hops to the request's
+        # thread and back once more to render any response that has a render()
+        # (bench/api_execute.py). The plain response keeps the status, headers and body.
+        response.render()
+        plain = HttpResponse(response.content, status=response.status_code)
+        for header, value in response.items():
+            plain[header] = value
+        plain.data = response.data
+        return plain
+
     def get_queryset(self) -> QuerySet[Artifact]:
         # visualization_problems checks charts against the latest result: in the same query.
         artifacts = Artifact.objects.visible_to(self.request.user).with_related()
