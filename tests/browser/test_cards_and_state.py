@@ -186,6 +186,8 @@ def test_on_a_phone_the_list_keeps_its_columns_and_results_scroll(phone: Page, d
     assert not page_overflows(phone)
     # The table is wider than the phone: it scrolls inside its frame, every column there.
     assert frame.evaluate("el => el.scrollWidth > el.clientWidth")
+    # Down to the table first (the page opens above it), then sideways inside its frame.
+    frame.scroll_into_view_if_needed()
     frame.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
     last = frame.locator("thead th").last
     expect(last).to_have_text("category_number")
@@ -206,6 +208,8 @@ def test_on_a_phone_a_wide_card_result_scrolls_sideways(phone: Page, demo):
     expect(frame.locator("tbody tr")).to_have_count(10)
     assert not page_overflows(phone)
     assert frame.evaluate("el => el.scrollWidth > el.clientWidth")
+    # Down to the table first (the page opens above it), then sideways inside its frame.
+    frame.scroll_into_view_if_needed()
     frame.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
     last = frame.locator("thead th").last
     expect(last).to_have_text("category_number")

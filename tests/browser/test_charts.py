@@ -255,13 +255,19 @@ def test_the_editor_notes_follow_the_text(page: Page, live_server, demo):
     )
     expect(editor.locator(".chart-note")).not_to_contain_text("Chart saved.")
 
-    # A fresh page has no rows: Suggest fills a valid spec from the latest run's columns,
-    # and the preview says the spec is fine and what it needs to draw.
+    # A reload opens on the kept result of the run above: Suggest fills a valid spec from its
+    # columns and the preview draws it over the kept rows at once.
     page.reload()
     editor = page.locator("#artifact-chart")
     editor.get_by_role("button", name="Suggest chart").click()
     expect(editor.locator(".chart-note")).to_contain_text("Suggested from the columns")
     preview = editor.locator("[data-chart-preview]")
+    expect(preview.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
+
+    # A page with no rows at all (never run): the preview says the spec is fine and offers
+    # the run it needs to draw.
+    page.goto(demo["charted"].get_absolute_url())
+    preview = page.locator("#artifact-chart [data-chart-preview]")
     expect(preview).to_contain_text("The spec is valid; the preview draws it over rows")
     preview.get_by_role("button", name="Run the query to preview it").click()
     expect(preview.locator("svg.marks g.mark-rect path")).to_have_count(STATUSES)
