@@ -16,7 +16,14 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from _common import best_times, build_sqlite, postgres_database, postgres_url, setup_django
+from _common import (
+    bench_source,
+    best_times,
+    build_sqlite,
+    postgres_database,
+    postgres_url,
+    setup_django,
+)
 
 SQL = "SELECT id, customer, amount, day, flag, code FROM events ORDER BY id"
 TARGET = 1.2
@@ -74,7 +81,7 @@ def bench_postgres(server_url: str, rows: int, repeats: int) -> bool:
             result = execute("bench", SQL, max_rows=rows)
             assert result.row_count == rows
 
-        with override_settings(DATA_SOURCES=f"bench={url}"):
+        with override_settings(DATA_SOURCES=bench_source(url)):
             ours()
             raw()
             raw_time, ours_time = best_times(repeats, raw, ours)

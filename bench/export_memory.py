@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import build_sqlite, postgres_database, postgres_url, setup_django
+from _common import bench_source, build_sqlite, postgres_database, postgres_url, setup_django
 
 ROW_COUNTS = (250_000, 500_000, 1_000_000)
 TARGET_MB = 150
@@ -43,7 +43,7 @@ def child(url: str, rows: int, export_format: str) -> None:
     from apps.datasources.exports import EXPORT_FORMATS
 
     writer = EXPORT_FORMATS[export_format].write
-    with override_settings(DATA_SOURCES=f"bench={url}"):
+    with override_settings(DATA_SOURCES=bench_source(url)):
         # Warm up: imports, the guard, one connection, so the baseline is the app at rest.
         with stream("bench", SQL, {"rows": 10}) as (columns, batches):
             for _ in writer(columns, batches):
