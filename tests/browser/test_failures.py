@@ -60,7 +60,7 @@ def test_chat_card_run_that_fails(page: Page, live_server, demo):  # noqa: F811
     orders = demo["orders"]
     sign_in(page)
     page.goto(demo["chat"].get_absolute_url())
-    card = page.locator(f"#artifact-card-{orders.pk}")
+    card = page.locator(f"[data-artifact-card='{orders.pk}']")
 
     page.route("**/card-run/", server_error)
     card.get_by_role("button", name="Run").click()
