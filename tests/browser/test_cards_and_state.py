@@ -170,6 +170,17 @@ def page_overflows(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
 
 
+def assert_scrolls_to_its_last_column(frame) -> None:
+    """The table is wider than the phone: it scrolls inside its frame, every column there."""
+    assert frame.evaluate("el => el.scrollWidth > el.clientWidth")
+    # Down to the table first (the page opens above it), then sideways inside its frame.
+    frame.scroll_into_view_if_needed()
+    frame.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+    last = frame.locator("thead th").last
+    expect(last).to_have_text("category_number")
+    expect(last).to_be_in_viewport()
+
+
 def test_on_a_phone_the_list_keeps_its_columns_and_results_scroll(phone: Page, demo):
     sign_in(phone)
     phone.goto("/artifacts/")
@@ -184,14 +195,7 @@ def test_on_a_phone_the_list_keeps_its_columns_and_results_scroll(phone: Page, d
     frame = phone.locator("#artifact-run-result .result-scroll")
     expect(frame.locator("tbody tr")).to_have_count(10)
     assert not page_overflows(phone)
-    # The table is wider than the phone: it scrolls inside its frame, every column there.
-    assert frame.evaluate("el => el.scrollWidth > el.clientWidth")
-    # Down to the table first (the page opens above it), then sideways inside its frame.
-    frame.scroll_into_view_if_needed()
-    frame.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
-    last = frame.locator("thead th").last
-    expect(last).to_have_text("category_number")
-    expect(last).to_be_in_viewport()
+    assert_scrolls_to_its_last_column(frame)
     # The run history keeps its columns too (who ran it, with what values), scrolling.
     history = phone.locator("#artifact-run-history")
     for header in ("When", "Who", "Outcome", "Rows", "Duration", "Parameters"):
@@ -207,13 +211,7 @@ def test_on_a_phone_a_wide_card_result_scrolls_sideways(phone: Page, demo):
     frame = card.locator(".result-scroll")
     expect(frame.locator("tbody tr")).to_have_count(10)
     assert not page_overflows(phone)
-    assert frame.evaluate("el => el.scrollWidth > el.clientWidth")
-    # Down to the table first (the page opens above it), then sideways inside its frame.
-    frame.scroll_into_view_if_needed()
-    frame.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
-    last = frame.locator("thead th").last
-    expect(last).to_have_text("category_number")
-    expect(last).to_be_in_viewport()
+    assert_scrolls_to_its_last_column(frame)
 
 
 @pytest.fixture
