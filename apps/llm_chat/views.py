@@ -12,9 +12,10 @@ from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
-from apps.core.http import HtmxHttpRequest
+from apps.core.http import HtmxHttpRequest, is_partial
 from apps.core.markdown import render_markdown
 from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact
@@ -61,13 +62,14 @@ def _render_chat_list(
         "query": query,
         "show_owner": request.user.is_staff,
     }
-    if request.htmx and not request.htmx.boosted and request.htmx.target == "chat-results":
+    if is_partial(request) and not request.htmx.boosted and request.htmx.target == "chat-results":
         return render(request, "llm_chat/chat_list.html#results", context, status=status)
     return render(request, "llm_chat/chat_list.html", context, status=status)
 
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request", "HX-Target")
 def chat_list(request: HtmxHttpRequest) -> HttpResponse:
     return _render_chat_list(request, ChatStartForm())
 
@@ -117,7 +119,7 @@ def chat_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         error = " ".join(exc.message_dict.get("title", exc.messages))
         chat.refresh_from_db(fields=["title"])
-    if request.htmx:
+    if is_partial(request):
         context = {"chat": chat, "can_post": True, "rename_error": error}
         return render(
             request, "llm_chat/chat_detail.html#chat_header", context, status=422 if error else 200
@@ -212,11 +214,12 @@ def _awaiting_reply(chat_messages: list[Message]) -> Message | None:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def chat_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = get_chat_for_user(request.user, pk)
     before = _before(request, chat)
     context = _chat_context(request, chat, _new_message_form(chat), before=before)
-    if request.htmx and before is not None:
+    if is_partial(request) and before is not None:
         # "Load earlier messages": the page before, swapped in above what is shown.
         return render(request, "llm_chat/chat_detail.html#earlier_page", context)
     return render(request, "llm_chat/chat_detail.html", context)
@@ -232,7 +235,7 @@ def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     chat = get_rw_chat_for_user(request.user, pk)
     form = _new_message_form(chat, request.POST)
     if not form.is_valid():
-        if request.htmx:
+        if is_partial(request):
             # Show the errors in the composer itself, keeping what was typed.
             response = render(
                 request,
@@ -246,7 +249,7 @@ def message_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     # Saved before the model is asked anything, so the question is never lost.
     message = post_user_message(chat, content=form.cleaned_data["content"])
-    if not request.htmx:
+    if not is_partial(request):
         # Without JavaScript the turn runs here, and the page after the redirect shows how it
         # went (slow, but it works). A new message cannot be refused: it has no reply yet.
         outcome = run_turn_sync(chat, message)
@@ -410,6 +413,6 @@ async def message_stop(request: HtmxHttpRequest, pk: int, message_pk: int) -> Ht
         else:
             await sync_to_async(reply.stop)(reply.content, reply.model_messages, tokens=(0, 0))
             status = reply.status
-    if request.htmx or "application/json" in request.headers.get("Accept", ""):
+    if is_partial(request) or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"id": reply.pk, "status": status})
     return redirect(f"{chat.get_absolute_url()}#message-{reply.pk}")
