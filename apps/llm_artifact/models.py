@@ -296,6 +296,11 @@ class Artifact(models.Model):
             return None
         return columns
 
+    def last_result_column_names(self) -> list[str] | None:
+        """The names of last_result_columns(): what a chart of this artifact can draw."""
+        columns = self.last_result_columns()
+        return [column["name"] for column in columns] if columns is not None else None
+
     def visualization_problems(self) -> list[ChartProblem]:
         """What is wrong with the chart config against the latest result, errors first.
 
@@ -304,9 +309,9 @@ class Artifact(models.Model):
         """
         if not isinstance(self.visualization_config, dict) or not self.visualization_config:
             return []
-        columns = self.last_result_columns()
-        names = [column["name"] for column in columns] if columns is not None else None
-        return validate_visualization(self.visualization_config, columns=names)
+        return validate_visualization(
+            self.visualization_config, columns=self.last_result_column_names()
+        )
 
     # "Failed" is what a failed run sets (record_run) and a successful one clears: it is
     # shown on every face but chosen on none (page form, API, admin).

@@ -42,15 +42,14 @@ class ChartCheck:
 
 def check_chart_text(artifact: Artifact, text: str) -> ChartCheck:
     """The same check the model makes on save, for showing while the spec is typed."""
-    columns = artifact.last_result_columns()
+    names = artifact.last_result_column_names()
     try:
         spec: Any = parse_chart_text(text)
     except ValidationError as exc:
-        return ChartCheck([ChartProblem("", exc.messages[0])], None, columns is not None)
-    names = [column["name"] for column in columns] if columns is not None else None
+        return ChartCheck([ChartProblem("", exc.messages[0])], None, names is not None)
     problems = validate_visualization(spec, columns=names)
     has_errors = any(p.is_error for p in problems)
-    return ChartCheck(problems, None if has_errors else spec, columns is not None)
+    return ChartCheck(problems, None if has_errors else spec, names is not None)
 
 
 def chart_context(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.core.markdown import RENDERER_VERSION, render_markdown
-from apps.core.querysets import OwnedQuerySet
+from apps.core.querysets import OwnedQuerySet, is_visible_to
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
 
@@ -99,8 +99,8 @@ class Chat(models.Model):
         return reverse("llm_chat:chat_detail", args=[self.pk])
 
     def is_visible_to(self, user) -> bool:
-        """ChatQuerySet.visible_to for one chat in hand: staff read every chat, others their own."""
-        return user.is_authenticated and (user.is_staff or self.owner_id == user.pk)
+        """ChatQuerySet.visible_to for one chat in hand (the rule is in apps.core.querysets)."""
+        return is_visible_to(user, self.owner_id)
 
     def can_post(self, user) -> bool:
         """Whether `user` may write in this chat (post a question, retry a reply).

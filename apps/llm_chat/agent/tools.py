@@ -440,9 +440,9 @@ def _result_column_names(artifact: Artifact) -> list[str] | None:
     From its latest good run of the current SQL; failing that, the SQL runs once here with
     the parameters' defaults (read-only, one row, not recorded as a run of the artifact).
     """
-    columns = artifact.last_result_columns()
-    if columns is not None:
-        return [column["name"] for column in columns]
+    names = artifact.last_result_column_names()
+    if names is not None:
+        return names
     try:
         values = resolve_values(artifact.query_params, {})
     except ValidationError:
