@@ -104,7 +104,7 @@ class ArtifactRunInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ArtifactRun]:
-        return super().get_queryset(request).select_related("user")
+        return super().get_queryset(request).without_snapshot().select_related("user")
 
     def has_add_permission(self, request: HttpRequest, obj: Artifact | None = None) -> bool:
         return False

@@ -583,6 +583,10 @@ class ArtifactRunQuerySet(OwnedQuerySet):
     # runs of their own artifacts (whoever ran them).
     owner_lookup = "artifact__owner"
 
+    def without_snapshot(self) -> ArtifactRunQuerySet:
+        """Runs for a list: the kept first rows (up to 64 KB a run) stay in the database."""
+        return self.defer("snapshot")
+
 
 class ArtifactRun(models.Model):
     """One execution of an artifact, whatever its outcome."""

@@ -234,7 +234,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     )
     def runs(self, request: Request, pk: str | None = None) -> Response:
         artifact = self.get_object()
-        page = self.paginate_queryset(artifact.runs.select_related("user"))
+        page = self.paginate_queryset(artifact.runs.without_snapshot().select_related("user"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
