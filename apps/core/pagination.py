@@ -7,6 +7,10 @@ from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+# Beyond this many matching rows, lists (pages and API) say "more than" instead of counting
+# every row: a count over a large search costs more than the page it serves.
+COUNT_LIMIT = 1000
+
 
 class IdsFirstPage(Page):
     """A page that knows whether another follows even when the total is not counted."""
@@ -130,7 +134,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
 
 class CountedToLimitPaginator(IdsFirstPaginator):
-    count_limit = 1000
+    count_limit = COUNT_LIMIT
 
 
 class IdsFirstPagination(PageNumberPagination):

@@ -347,11 +347,10 @@ def _parameter_field(declaration: dict) -> forms.Field:
     default = declaration.get("default")
     # Required ones may not be left empty, even with a default (resolve_values).
     required = bool(declaration.get("required"))
-    attrs: dict[str, str] = {}
     if param_type == ParamType.INTEGER:
-        widget: forms.Widget = forms.NumberInput(attrs={**attrs, "step": "1"})
+        widget: forms.Widget = forms.NumberInput(attrs={"step": "1"})
     elif param_type == ParamType.NUMBER:
-        widget = forms.NumberInput(attrs={**attrs, "step": "any"})
+        widget = forms.NumberInput(attrs={"step": "any"})
     elif param_type in DATE_FORMATS:
         # Text in the ISO format the help text, the URL, the history and the API use: a
         # browser's date input shows the date in the browser's own format (01/02/2024),
@@ -359,7 +358,6 @@ def _parameter_field(declaration: dict) -> forms.Field:
         placeholder = DATE_FORMATS[param_type]
         widget = forms.TextInput(
             attrs={
-                **attrs,
                 "placeholder": placeholder,
                 "inputmode": "numeric",
                 "maxlength": str(len(placeholder) + 3),
@@ -378,7 +376,7 @@ def _parameter_field(declaration: dict) -> forms.Field:
         choices = BOOLEAN_CHOICES if default is not None else [("", blank), *BOOLEAN_CHOICES]
         widget = forms.Select(choices=choices)
     else:
-        widget = forms.TextInput(attrs=attrs)
+        widget = forms.TextInput()
     if required:
         widget.attrs["aria-required"] = "true"
     help_text = ParamType(param_type).label

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.http import HtmxHttpRequest, is_partial, page_or_partial
-from apps.core.pagination import IdsFirstPaginator
+from apps.core.pagination import COUNT_LIMIT, IdsFirstPaginator
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.artifact_page import (
     ResultTable,
@@ -37,8 +37,8 @@ from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summar
 from apps.llm_artifact.views_chart import chart_context
 
 ARTIFACTS_PER_PAGE = 25
-# Beyond this many matching artifacts the list says "more than" instead of counting them all.
-ARTIFACTS_COUNTED = 1000
+# The list page counts as far as the API does (apps.core.pagination.COUNT_LIMIT).
+ARTIFACTS_COUNTED = COUNT_LIMIT
 # Rows a chat card shows; the artifact page shows the whole displayed result.
 CARD_ROWS = 10
 
