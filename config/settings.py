@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    # Loads each app's rules.py (the sharing permissions) at start-up.
+    "rules.apps.AutodiscoverRulesConfig",
     "knox",
     "axes",
     "csp",
@@ -197,6 +199,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "apps.accounts.backends.AxesBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Object permissions (who may see, edit, share an artifact or chat): each app's rules.py.
+    "rules.permissions.ObjectPermissionBackend",
 ]
 # Sign-in lockout (the page, the admin and POST /api/auth/token/): after SIGNIN_FAILURE_LIMIT
 # wrong passwords for one username from one address, that pair is refused for

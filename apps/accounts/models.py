@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -48,3 +49,27 @@ class ApiToken(AbstractAuthToken):
         if self.last_used is None or now - self.last_used >= LAST_USED_RESOLUTION:
             self.last_used = now
             ApiToken.objects.filter(pk=self.pk).update(last_used=now)
+
+
+class SharingChange(models.Model):
+    """A history of sharing: who changed whose visibility, shares or owner, and to what."""
+
+    # "llm_artifact.artifact" / "llm_chat.chat" and the row's id: the history outlives the row.
+    subject_type = models.CharField(max_length=64)
+    subject_id = models.PositiveBigIntegerField()
+    subject_title = models.CharField(max_length=200)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    # What changed, as a sentence: "visibility: private → groups; analysts: view → edit".
+    change = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id", "-at"], name="sharingchange_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_type} {self.subject_id}: {self.change}"

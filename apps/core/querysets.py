@@ -7,32 +7,6 @@ from typing import Self
 from django.db import models
 
 
-class OwnedQuerySet(models.QuerySet):
-    """Rows that belong to a user, directly or through a parent row.
-
-    The one visibility rule every page, viewset and admin goes through: anonymous users see
-    nothing, staff see everything, everyone else only what they own. A subclass names the path
-    to the owning user in `owner_lookup` ("owner", or "artifact__owner" for a run).
-    """
-
-    owner_lookup: str = "owner"
-
-    def visible_to(self, user) -> Self:
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(**{self.owner_lookup: user})
-
-
-def is_visible_to(user, owner_id: int | None) -> bool:
-    """OwnedQuerySet.visible_to for one row in hand, written beside it so the two cannot
-    drift: anonymous users see nothing, staff everything, everyone else what they own."""
-    if not user.is_authenticated:
-        return False
-    return user.is_staff or owner_id == user.pk
-
-
 def _nullable(model: type[models.Model], lookup: str) -> bool:
     """Whether ordering by `lookup` ("last_executed_at", "agent__name") can meet a NULL:
     the column itself is nullable, or a nullable relation on the way leaves it empty."""

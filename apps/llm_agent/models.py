@@ -4,12 +4,15 @@ import os
 import re
 from decimal import Decimal
 
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Avg, Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from apps.accounts.sharing import user_group_ids
+from apps.datasources.access import denied_sources_subquery, may_use_source
 from apps.datasources.sources import validate_data_source
 
 ENV_VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -24,6 +27,20 @@ def validate_env_var_name(value: str) -> None:
 
 
 class AgentQuerySet(models.QuerySet):
+    def usable_by(self, user) -> AgentQuerySet:
+        """The agents `user` may start chats with: those limited to none of the groups, and
+        those limited to a group of theirs, working on a data source the user may use; staff
+        may use every agent. (Agent.is_usable_by is the same rule for one agent in hand.)"""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        limited = Agent.groups.through.objects.values("agent_id")
+        allowed = Agent.groups.through.objects.filter(group__user=user).values("agent_id")
+        return self.filter(~Q(pk__in=limited) | Q(pk__in=allowed)).exclude(
+            data_source__in=denied_sources_subquery(user)
+        )
+
     def active(self) -> AgentQuerySet:
         return self.filter(is_active=True)
 
@@ -101,6 +118,13 @@ class Agent(models.Model):
         db_default="",
         help_text="Offered on the new-chat page, one question per line.",
     )
+    # Who may chat with it: nobody is left out when no group is chosen.
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="agents",
+        help_text="Only members of these groups may chat with this agent; none: everyone.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -126,6 +150,17 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_usable_by(self, user) -> bool:
+        """AgentQuerySet.usable_by for one agent in hand."""
+        if not user.is_authenticated:
+            return False
+        if user.is_staff:
+            return True
+        if not may_use_source(user, self.data_source):
+            return False
+        limited_to = {group.pk for group in self.groups.all()}
+        return not limited_to or bool(limited_to & user_group_ids(user))
 
     # At most this many examples, each at most this long, so the page stays short.
     MAX_EXAMPLES = 6

@@ -16,9 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
+from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
-from apps.core.querysets import OwnedQuerySet, StableOrderingQuerySet
+from apps.core.querysets import StableOrderingQuerySet
+from apps.datasources.access import denied_sources_subquery, may_use_source
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
@@ -60,9 +62,26 @@ def search_terms(q: str) -> list[str]:
     return terms
 
 
-class ArtifactQuerySet(OwnedQuerySet, StableOrderingQuerySet):
-    # visible_to(user): staff see every artifact; everyone else only their own.
-    owner_lookup = "owner"
+class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
+    # The sharing rule (apps.accounts.sharing), and only on data sources the user may use:
+    # an artifact on a source a user lost is out of their sight, their own included.
+
+    def visible_to(self, user) -> ArtifactQuerySet:
+        return super().visible_to(user).on_sources_usable_by(user)
+
+    def editable_by(self, user) -> ArtifactQuerySet:
+        return super().editable_by(user).on_sources_usable_by(user)
+
+    def on_sources_usable_by(self, user) -> ArtifactQuerySet:
+        if not user.is_authenticated or user.is_staff:
+            return self
+        return self.exclude(data_source__in=denied_sources_subquery(user))
+
+    def with_shares(self) -> ArtifactQuerySet:
+        """Prefetch what the sharing badge and the one-row rule read (Shared.is_shared)."""
+        return self.prefetch_related(
+            models.Prefetch("shares", queryset=ArtifactShare.objects.select_related("group"))
+        )
 
     def search(self, q: str) -> ArtifactQuerySet:
         """Artifacts where every word of `q` is in the title, description, comment or SQL
@@ -111,7 +130,7 @@ class RunOutcome(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class Artifact(models.Model):
+class Artifact(Shared):
     ArtifactType = ArtifactType
     Status = ArtifactStatus
 
@@ -187,6 +206,10 @@ class Artifact(models.Model):
             models.Index(
                 fields=["owner", "status", "-updated_at", "-id"], name="artifact_owner_status"
             ),
+            # Artifacts shared with everyone, in the list's default order.
+            models.Index(
+                fields=["visibility", "-updated_at", "-id"], name="artifact_visibility_updated"
+            ),
             models.Index(fields=["status"], name="artifact_status"),
             models.Index(fields=["data_source"], name="artifact_data_source"),
             models.Index(fields=["-last_executed_at"], name="artifact_last_executed"),
@@ -213,6 +236,20 @@ class Artifact(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("llm_artifact:artifact_detail", args=[self.pk])
+
+    # The sharing rule for one artifact in hand (ArtifactQuerySet's, row by row): on top of
+    # the owner, visibility and shares, the user must be able to use the data source.
+    def is_visible_to(self, user) -> bool:
+        return super().is_visible_to(user) and self._source_usable_by(user)
+
+    def is_editable_by(self, user) -> bool:
+        return super().is_editable_by(user) and self._source_usable_by(user)
+
+    def can_manage(self, user) -> bool:
+        return super().can_manage(user) and self._source_usable_by(user)
+
+    def _source_usable_by(self, user) -> bool:
+        return user.is_authenticated and (user.is_staff or may_use_source(user, self.data_source))
 
     def clean_fields(self, exclude: Any = None) -> None:
         """The field checks, with the chart checked as Vega-Lite against the latest result.
@@ -451,6 +488,22 @@ class Artifact(models.Model):
         return preview + ("\n…" if len(lines) > 6 else "")
 
 
+class ArtifactShare(Share):
+    """An artifact shared with a group: its members see it, and edit it with can_edit."""
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="shares")
+
+    class Meta:
+        ordering = ["group__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "group"], name="artifactshare_unique")
+        ]
+        indexes = [models.Index(fields=["group", "artifact"], name="artifactshare_group")]
+
+    def __str__(self) -> str:
+        return f"{self.artifact} shared with {self.group} ({self.access})"
+
+
 def chats_visible_to(user: Any) -> models.QuerySet:
     """The chats `user` may see, by the chat app's own rule (Chat.objects.visible_to).
 
@@ -578,10 +631,14 @@ def undeclared_parameter_errors(used: list[str], declarations: Any) -> list[str]
     ]
 
 
-class ArtifactRunQuerySet(OwnedQuerySet):
-    # visible_to(user): runs follow their artifact, so staff see all and everyone else the
-    # runs of their own artifacts (whoever ran them).
-    owner_lookup = "artifact__owner"
+class ArtifactRunQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ArtifactRunQuerySet:
+        """Runs follow their artifact: whoever may see it sees its history (whoever ran it)."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(artifact__in=Artifact.objects.visible_to(user).values("pk"))
 
     def without_snapshot(self) -> ArtifactRunQuerySet:
         """Runs for a list: the kept first rows (up to 64 KB a run) stay in the database."""

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.markdown import RENDERER_VERSION, render_markdown
-from apps.core.querysets import OwnedQuerySet, is_visible_to
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
 
@@ -43,9 +43,19 @@ class TurnRefused(Exception):
     """The turn cannot start: the question already has a reply, or it is not a user message."""
 
 
-class ChatQuerySet(OwnedQuerySet):
-    # visible_to(user): staff see every chat; everyone else only their own.
-    owner_lookup = "owner"
+class ChatQuerySet(SharedQuerySet):
+    # visible_to(user) is the sharing rule (apps.accounts.sharing); a chat is shared
+    # read-only, so only its owner (and staff) edit it.
+
+    def editable_by(self, user) -> ChatQuerySet:
+        if user.is_authenticated and user.is_staff:
+            return self
+        return self.owned_by(user)
+
+    def with_shares(self) -> ChatQuerySet:
+        return self.prefetch_related(
+            models.Prefetch("shares", queryset=ChatShare.objects.select_related("group"))
+        )
 
     def search(self, query: str) -> ChatQuerySet:
         """Chats whose title contains every word of `query` (case-insensitive)."""
@@ -76,7 +86,7 @@ class ChatQuerySet(OwnedQuerySet):
         )
 
 
-class Chat(models.Model):
+class Chat(Shared):
     title = models.CharField(max_length=200)
     # An agent with chats is history: deactivate it rather than delete it.
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="chats")
@@ -90,7 +100,10 @@ class Chat(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at"], name="chat_owner_updated")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="chat_owner_updated"),
+            models.Index(fields=["visibility", "-updated_at"], name="chat_visibility_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -98,9 +111,9 @@ class Chat(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("llm_chat:chat_detail", args=[self.pk])
 
-    def is_visible_to(self, user) -> bool:
-        """ChatQuerySet.visible_to for one chat in hand (the rule is in apps.core.querysets)."""
-        return is_visible_to(user, self.owner_id)
+    def is_editable_by(self, user) -> bool:
+        # Shares of a chat are read-only.
+        return user.is_authenticated and (user.is_staff or self.is_owned_by(user))
 
     def can_post(self, user) -> bool:
         """Whether `user` may write in this chat (post a question, retry a reply).
@@ -121,6 +134,22 @@ class Chat(models.Model):
         """Mark activity now: the chat list is ordered by it. One UPDATE, no other field."""
         self.updated_at = timezone.now()
         Chat.objects.filter(pk=self.pk).update(updated_at=self.updated_at)
+
+
+class ChatShare(Share):
+    """A chat shown read-only to a group's members, to show how an answer was reached."""
+
+    # A chat is shared to be read, never edited.
+    can_edit = None
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="shares")
+
+    class Meta:
+        ordering = ["group__name"]
+        constraints = [models.UniqueConstraint(fields=["chat", "group"], name="chatshare_unique")]
+        indexes = [models.Index(fields=["group", "chat"], name="chatshare_group")]
+
+    def __str__(self) -> str:
+        return f"{self.chat} shared with {self.group}"
 
 
 def unlink_artifact(collector, field, sub_objs, using) -> None:

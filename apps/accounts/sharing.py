@@ -1,0 +1,268 @@
+"""Sharing: who besides its owner may see or edit a row (an artifact, a chat).
+
+The rule is written twice on purpose, in the two forms Django needs, side by side so they
+cannot drift (a property test holds them to each other):
+
+- as a queryset filter (`SharedQuerySet.visible_to` / `editable_by`) for lists, counts and
+  lookups, which never load rows the user may not see;
+- as predicates on one row in hand (`Shared.is_visible_to` / `is_editable_by`), which the
+  `rules` permissions in each app's rules.py are built from.
+
+The rule:
+- anonymous users see nothing;
+- staff (operators) may see and edit everything: the admin is theirs anyway; lists show them
+  their own and shared rows unless they ask for everything (`scope=all`);
+- the owner sees and edits their row;
+- visibility `everyone`: every signed-in user sees it;
+- visibility `groups` or `everyone`: the members of a group the row is shared with see it,
+  and edit it when that share allows editing. A `private` row keeps its shares (switching it
+  back to `groups` restores them) but they give nobody anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+from django.contrib.auth.models import Group
+from django.db import models, transaction
+from django.db.models import Q
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private"
+    GROUPS = "groups", "Shared with groups"
+    EVERYONE = "everyone", "Everyone"
+
+
+class Scope(models.TextChoices):
+    """Which rows a list shows of those a user may see."""
+
+    VISIBLE = "", "Mine and shared with me"
+    MINE = "mine", "Mine"
+    SHARED = "shared", "Shared with me"
+    EVERYONE = "everyone", "Everyone's"
+    # Staff only: every row, whoever owns it.
+    ALL = "all", "Everything (staff)"
+
+
+def user_group_ids(user: Any) -> frozenset[int]:
+    """The ids of the groups `user` belongs to, read once per user object (a request's)."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_sharing_group_ids", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("pk", flat=True))
+        user._sharing_group_ids = cached
+    return cached
+
+
+class SharedQuerySet(models.QuerySet):
+    """visible_to / editable_by for a model with an owner, a visibility and share rows.
+
+    A subclass names the path to the owner (`owner_lookup`) and the share model's reverse
+    name (`shares_lookup`); the share model has `group` and `can_edit`.
+    """
+
+    owner_lookup: str = "owner"
+    visibility_lookup: str = "visibility"
+    shares_lookup: str = "shares"
+
+    def _shared_with(self, user: Any, *, edit: bool) -> Q:
+        share = {f"{self.shares_lookup}__group__user": user}
+        if edit:
+            share[f"{self.shares_lookup}__can_edit"] = True
+        # A subquery rather than a join: a row shared with two of the user's groups is still
+        # one row, the list's ORDER BY/LIMIT stay on the main table's index, and the user's
+        # groups are read by the database, not by one more query.
+        shared_pks = self.model._base_manager.filter(**share).values("pk")
+        return ~Q(**{self.visibility_lookup: Visibility.PRIVATE}) & Q(pk__in=shared_pks)
+
+    def visible_to(self, user: Any) -> Self:
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(
+            Q(**{self.owner_lookup: user})
+            | Q(**{self.visibility_lookup: Visibility.EVERYONE})
+            | self._shared_with(user, edit=False)
+        )
+
+    def editable_by(self, user: Any) -> Self:
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(Q(**{self.owner_lookup: user}) | self._shared_with(user, edit=True))
+
+    def owned_by(self, user: Any) -> Self:
+        return self.filter(**{self.owner_lookup: user}) if user.is_authenticated else self.none()
+
+    def in_scope(self, user: Any, scope: str) -> Self:
+        """The rows of a list's scope (Scope) among those `user` may see.
+
+        "Shared with me" is what others shared with the user's groups or with everyone;
+        staff see only their own and shared rows unless the scope is "all".
+        """
+        if not user.is_authenticated:
+            return self.none()
+        visible = self.visible_to(user)
+        not_mine = ~Q(**{self.owner_lookup: user})
+        if scope == Scope.MINE:
+            return visible.filter(**{self.owner_lookup: user})
+        if scope == Scope.EVERYONE:
+            return visible.filter(not_mine, **{self.visibility_lookup: Visibility.EVERYONE})
+        shared = Q(**{self.visibility_lookup: Visibility.EVERYONE}) | self._shared_with(
+            user, edit=False
+        )
+        if scope == Scope.SHARED:
+            return visible.filter(not_mine & shared)
+        if scope == Scope.ALL and user.is_staff:
+            return visible
+        # The default: for everyone but staff, the same rows as visible_to.
+        return visible.filter(Q(**{self.owner_lookup: user}) | shared)
+
+
+class Shared(models.Model):
+    """The visibility field and the one-row form of SharedQuerySet's rule."""
+
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+
+    class Meta:
+        abstract = True
+
+    # The share rows' reverse accessor on the concrete model.
+    shares_attribute = "shares"
+
+    def _share_rows(self) -> list:
+        # .all() uses a prefetch when the page made one (prefetch_related("shares__group")).
+        return list(getattr(self, self.shares_attribute).all()) if self.pk else []
+
+    def _shared_with(self, user: Any, *, edit: bool) -> bool:
+        if self.visibility == Visibility.PRIVATE:
+            return False
+        groups = user_group_ids(user)
+        return any(
+            share.group_id in groups and (not edit or getattr(share, "can_edit", False))
+            for share in self._share_rows()
+        )
+
+    def is_owned_by(self, user: Any) -> bool:
+        return user.is_authenticated and self.owner_id == user.pk
+
+    def is_visible_to(self, user: Any) -> bool:
+        if not user.is_authenticated:
+            return False
+        return (
+            user.is_staff
+            or self.is_owned_by(user)
+            or self.visibility == Visibility.EVERYONE
+            or self._shared_with(user, edit=False)
+        )
+
+    def is_editable_by(self, user: Any) -> bool:
+        if not user.is_authenticated:
+            return False
+        return user.is_staff or self.is_owned_by(user) or self._shared_with(user, edit=True)
+
+    def can_manage(self, user: Any) -> bool:
+        """Delete it, change its sharing, hand it to someone else: the owner (and staff,
+        who can do as much in the admin)."""
+        return user.is_authenticated and (user.is_staff or self.is_owned_by(user))
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether anyone but the owner may see it (the "shared" badge)."""
+        if self.visibility == Visibility.EVERYONE:
+            return True
+        return self.visibility == Visibility.GROUPS and bool(self._share_rows())
+
+
+class Share(models.Model):
+    """A share of one row with a group (the concrete model adds the row's foreign key)."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
+    can_edit = models.BooleanField(
+        "may edit", default=False, help_text="Members may also change it, not only see it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def access(self) -> str:
+        # Read-only shares (a chat's) have no can_edit field.
+        return "edit" if getattr(self, "can_edit", False) else "view"
+
+
+def change_sharing(
+    row: Shared,
+    *,
+    actor: Any,
+    visibility: str | None = None,
+    shares: Mapping[Group, bool] | None = None,
+    owner: Any = None,
+) -> str:
+    """Change who may see `row`, record the change in the history, and say what changed.
+
+    `shares` replaces the row's shares (a group to whether its members may edit); `owner`
+    hands the row to another user. Whether `actor` may do this (row.can_manage) is the
+    caller's check, made on the row as it is now. Returns "" when nothing changed.
+    """
+    from apps.accounts.models import SharingChange
+
+    changes: list[str] = []
+    with transaction.atomic():
+        fields = []
+        if visibility is not None and visibility != row.visibility:
+            changes.append(f"visibility: {row.visibility} → {visibility}")
+            row.visibility = visibility
+            fields.append("visibility")
+        if owner is not None and owner.pk != row.owner_id:
+            changes.append(f"owner: {row.owner} → {owner}")
+            row.owner = owner
+            fields.append("owner")
+        if fields:
+            row.save(update_fields=[*fields, "updated_at"])
+        if shares is not None:
+            changes.extend(_replace_shares(row, shares))
+        if changes:
+            SharingChange.objects.create(
+                subject_type=row._meta.label_lower,
+                subject_id=row.pk,
+                subject_title=str(row)[:200],
+                actor=actor if actor.is_authenticated else None,
+                change="; ".join(changes),
+            )
+    # The row's prefetched shares are stale now.
+    getattr(row, "_prefetched_objects_cache", {}).pop(row.shares_attribute, None)
+    return "; ".join(changes)
+
+
+def _replace_shares(row: Shared, wanted: Mapping[Group, bool]) -> list[str]:
+    manager = getattr(row, row.shares_attribute)
+    has_edit = any(f.name == "can_edit" for f in manager.model._meta.concrete_fields)
+    current = {share.group_id: share for share in manager.select_related("group")}
+    wanted_by_id = {
+        group.pk: (group, bool(can_edit) and has_edit) for group, can_edit in wanted.items()
+    }
+    changes = []
+    for group_id, share in current.items():
+        if group_id not in wanted_by_id:
+            share.delete()
+            changes.append(f"{share.group.name}: {share.access} → removed")
+    for group_id, (group, can_edit) in wanted_by_id.items():
+        share = current.get(group_id)
+        if share is None:
+            manager.create(group=group, **({"can_edit": can_edit} if has_edit else {}))
+            changes.append(f"{group.name}: {'edit' if can_edit else 'view'}")
+        elif has_edit and share.can_edit != can_edit:
+            before = share.access
+            share.can_edit = can_edit
+            share.save(update_fields=["can_edit"])
+            changes.append(f"{group.name}: {before} → {share.access}")
+    return changes
