@@ -33,7 +33,7 @@ from apps.llm_artifact.column_values import (
     find_column,
     read_column_values,
 )
-from apps.llm_artifact.relative_dates import EXAMPLES, parse_relative_date
+from apps.llm_artifact.relative_dates import EXAMPLES, local_today, parse_relative_date
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DECLARATION_KEYS = {"name", "type", "label", "default", "required", "choices", "choices_from"}
@@ -536,3 +536,46 @@ def resolve_values(
 
 def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value == "")
+
+
+def describe_parameters(
+    declarations: Any, data_source: str, today: dt.date | None = None
+) -> list[dict]:
+    """The declared parameters as a run takes them today, for the API and the agent: each
+    declaration's fields, `default_value` (a relative default evaluated on `today`, the
+    local date by default) and `allowed_values` (fixed or read from the column; null when
+    any value goes), with `allowed_values_more` when a column holds more than are listed
+    and `allowed_values_error` when they could not be read. Empty for broken declarations."""
+    try:
+        validate_declarations(declarations)
+    except ValidationError:
+        return []
+    today = today or local_today()
+    described = []
+    for declaration in declarations:
+        param_type, default = declaration["type"], declaration.get("default")
+        try:
+            default_value = (
+                None
+                if default is None
+                else coerce(param_type, resolve_relative(param_type, default, today))
+            )
+        except ValueError:
+            default_value = None
+        allowed = allowed_values(declaration, data_source)
+        described.append(
+            {
+                "name": declaration["name"],
+                "type": param_type,
+                "label": declaration.get("label") or "",
+                "required": bool(declaration.get("required")),
+                "default": default,
+                "relative_default": is_relative(param_type, default),
+                "default_value": default_value,
+                "choices_from": declaration.get("choices_from"),
+                "allowed_values": None if allowed is None or allowed.error else allowed.values,
+                "allowed_values_more": bool(allowed and allowed.more),
+                "allowed_values_error": allowed.error if allowed else "",
+            }
+        )
+    return described
