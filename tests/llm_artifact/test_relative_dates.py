@@ -247,6 +247,13 @@ def test_running_with_the_defaults_records_last_months_dates(owner_client, last_
     assert "start=start_of_month+-1+month" in response["HX-Push-Url"]
 
 
+def test_the_card_shows_the_expression_and_runs_last_month(owner_client, last_month):
+    url = reverse("llm_artifact:artifact_card_run", args=[last_month.pk])
+    content = owner_client.post(url, {}, headers=HTMX).content.decode()
+    assert "default start_of_month -1 month (2024-03-01 today)" in content
+    assert ArtifactRun.objects.get().params == {"start": "2024-03-01", "end": "2024-04-01"}
+
+
 def test_the_page_refuses_a_bad_relative_value_beside_its_input(owner_client, last_month):
     url = reverse("llm_artifact:artifact_run", args=[last_month.pk])
     response = owner_client.post(url, {"start": "start of last month"}, headers=HTMX)
