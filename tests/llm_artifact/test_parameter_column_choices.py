@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.datasources import executor
 from apps.llm_artifact import column_values
@@ -364,3 +366,32 @@ def test_past_the_listed_values_postgresql_is_asked_with_a_bound_value(
         }
         with pytest.raises(ValidationError):
             resolve_values([STATUS], {"status": "x' OR '1'='1"}, data_source="pg")
+
+
+# --- properties -----------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    choices_from=st.one_of(
+        json_values, st.fixed_dictionaries({"table": json_values, "column": json_values})
+    ),
+    param_type=st.sampled_from(["string", "integer", "date"]),
+)
+def test_any_choices_from_is_accepted_or_a_message_naming_the_parameter(choices_from, param_type):
+    declaration = {"name": "p", "type": param_type, "choices_from": choices_from}
+    try:
+        validate_declarations([declaration])
+    except ValidationError as exc:
+        assert all(message.startswith("Parameter 'p': ") for message in exc.messages)
+    else:
+        assert param_type == "string"
+        assert set(choices_from) == {"table", "column"}

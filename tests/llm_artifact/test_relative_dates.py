@@ -373,3 +373,21 @@ def test_any_expression_gives_a_date_or_says_it_left_the_calendar(expression, da
 def test_any_text_is_a_relative_date_or_a_value_error(text):
     with contextlib.suppress(ValueError):
         parse_relative_date(text)
+
+
+@PROPERTIES
+@given(
+    default=st.one_of(st.text(max_size=40), expressions, st.integers(), st.none(), st.booleans()),
+    param_type=st.sampled_from(["date", "datetime"]),
+)
+def test_any_date_default_is_accepted_or_a_message_naming_the_parameter(default, param_type):
+    declarations = [{"name": "d", "type": param_type, "default": default}]
+    try:
+        validate_declarations(declarations)
+    except ValidationError as exc:
+        [message] = exc.messages
+        assert message.startswith("Parameter 'd': ")
+        return
+    # Accepted: a run takes a concrete value of the type from it, or none.
+    values = resolve_values(declarations, {}, today=D(2024, 2, 29))
+    assert values["d"] is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}( .+)?", values["d"])
