@@ -255,7 +255,7 @@ def test_at_most_200_values_are_listed_and_the_rest_still_count(owner_api, owner
     assert "…" in str(caught.value)
 
 
-def test_the_form_says_when_only_the_first_values_are_listed(owner_client, owner, many_skus):
+def test_past_200_values_the_form_suggests_the_first_and_takes_any(owner_client, owner, many_skus):
     artifact = ArtifactFactory(
         owner=owner,
         sql_query='SELECT id FROM "stock items" WHERE "the sku" = :sku',
@@ -268,8 +268,14 @@ def test_the_form_says_when_only_the_first_values_are_listed(owner_client, owner
         ],
     )
     content = owner_client.get(artifact.get_absolute_url()).content.decode()
-    assert "the first 200 values of the column" in content
+    # A text input that suggests the first values and takes any of the others.
+    assert re.search(r'<input type="text" name="sku" [^>]*list="param-sku-values"', content)
+    assert '<datalist id="param-sku-values"><option value="sku-000"></option>' in content
     assert content.count('<option value="sku-') == 200
+    assert "suggests the first 200 values of the column" in content
+    url = reverse("llm_artifact:artifact_run", args=[artifact.pk])
+    assert owner_client.post(url, {"sku": "sku-249"}, headers=HTMX).status_code == 200
+    assert owner_client.post(url, {"sku": "sku-999"}, headers=HTMX).status_code == 422
 
 
 def test_the_values_are_read_once_then_cached(queries, owner_client, orders):
