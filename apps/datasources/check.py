@@ -27,13 +27,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlglot
+from django.conf import settings
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from apps.datasources import schema
 from apps.datasources.executor import QueryFailed
-from apps.datasources.guard import SQLRejected, parse_checked
+from apps.datasources.guard import (
+    MAX_NESTING_DEPTH,
+    SQLRejected,
+    nesting_depth,
+    parse_checked,
+    too_deep_message,
+)
 from apps.datasources.sources import DataSource
 
 # Columns every table has without declaring them.
@@ -130,9 +137,16 @@ def reference_messages(sql: str, source: DataSource) -> list[str]:
 def format_sql(sql: str, dialect: str) -> str:
     """`sql` pretty-printed by sqlglot in `dialect`, `:name` parameters kept as written.
 
-    Raises SQLRejected when it cannot be parsed (with the guard's wording and position).
+    Raises SQLRejected when it cannot be parsed (with the guard's wording and position), is
+    longer than the guard allows or nested deeper than it parses.
     """
+    if len(sql) > settings.SQL_MAX_LENGTH:
+        raise SQLRejected(
+            f"The SQL is {len(sql):,} characters long; the limit is {settings.SQL_MAX_LENGTH:,}."
+        )
     try:
+        if nesting_depth(sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)) > MAX_NESTING_DEPTH:
+            raise SQLRejected(too_deep_message())
         statements = [
             s
             for s in sqlglot.parse(sql, read=dialect)
