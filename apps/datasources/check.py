@@ -50,6 +50,11 @@ IMPLICIT_COLUMNS = {
 }
 # Tables the schema listing leaves out but the database knows.
 SYSTEM_TABLE_PREFIXES = {"sqlite": ("sqlite_", "pragma_"), "postgres": ("pg_",)}
+# As the guard words it: a chain of NOT or CASE inside CASE nests without brackets.
+NESTED_TOO_DEEPLY = (
+    "The SQL is nested too deeply to format (expressions inside expressions, such as a long "
+    "chain of NOT or CASE inside CASE). Simplify it, for example with a CTE."
+)
 
 
 @dataclass
@@ -154,8 +159,10 @@ def format_sql(sql: str, dialect: str) -> str:
         ]
     except ParseError as exc:
         raise SQLRejected(_parse_error(sql, exc).message) from None
-    except (SqlglotError, RecursionError) as exc:
+    except SqlglotError as exc:
         raise SQLRejected(f"The SQL could not be parsed: {exc}.") from None
+    except RecursionError:
+        raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
     def keep_parameter(node: exp.Expression) -> exp.Expression:
         # PostgreSQL's generator writes :name as %(name)s; the artifact keeps :name.
@@ -167,8 +174,10 @@ def format_sql(sql: str, dialect: str) -> str:
         return ";\n\n".join(
             s.transform(keep_parameter).sql(dialect=dialect, pretty=True) for s in statements
         )
-    except (SqlglotError, RecursionError) as exc:
+    except SqlglotError as exc:
         raise SQLRejected(f"The SQL could not be formatted: {exc}.") from None
+    except RecursionError:
+        raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
 
 def parameter_uses(sql: str, dialect: str) -> list[ParameterUse]:
