@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -226,7 +227,16 @@ def reference_problems(tree: exp.Expression, sql: str, source: DataSource) -> li
     return _analyse(tree, sql, source)[0]
 
 
+# Sources whose schema could not be read, until when not to try again: the check runs on
+# every pause in typing, and an unreachable server would hold each request for its timeout.
+UNREADABLE_RETRY_SECONDS = 30.0
+_unreadable: dict[tuple[str, str], float] = {}
+
+
 def _schema_tables(source: DataSource) -> dict[str, _KnownTable] | None:
+    key = (source.name, source.location)
+    if _unreadable.get(key, 0.0) > time.monotonic():
+        return None
     try:
         return {
             info.name.lower(): _KnownTable(
@@ -237,6 +247,7 @@ def _schema_tables(source: DataSource) -> dict[str, _KnownTable] | None:
             for info in schema.list_tables(source.name)
         }
     except (QueryFailed, LookupError):
+        _unreadable[key] = time.monotonic() + UNREADABLE_RETRY_SECONDS
         return None
 
 

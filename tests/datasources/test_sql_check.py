@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.datasources import schema
 from apps.datasources.check import check, format_sql, reference_messages
 from apps.datasources.guard import SQLRejected
 from apps.datasources.sources import get_data_source
@@ -160,9 +161,17 @@ def test_reference_messages_read_as_sentences(shop):
     ]
 
 
-def test_unreadable_schema_flags_nothing(settings, tmp_path):
+def test_unreadable_schema_flags_nothing_and_is_not_asked_again_at_once(
+    settings, tmp_path, monkeypatch
+):
     settings.DATA_SOURCES = f"gone=sqlite:///{tmp_path / 'missing.sqlite3'}"
+    reads = []
+    original = schema.list_tables
+    monkeypatch.setattr(schema, "list_tables", lambda name: reads.append(name) or original(name))
+
     assert problems("SELECT totl FROM ordrs", "gone") == []
+    assert problems("SELECT totl FROM ordrs", "gone") == []
+    assert reads == ["gone"]
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
