@@ -120,10 +120,18 @@ class SQLEditor {
         forceLinting(this.view);
       });
     }
+    const declarations = this.data.declarationsField && this.form
+      ? this.form.elements.namedItem(this.data.declarationsField)
+      : null;
+    if (declarations) {
+      // Declaring a parameter changes what the check says about the SQL.
+      declarations.addEventListener("change", () => forceLinting(this.view));
+    }
     if (this.form) {
       this.form.addEventListener("submit", () => {
         this.sync();
         this.submitting = true;
+        clearTimeout(this.draftTimer);
         discardDraft(this.draftKey);
       });
     }
@@ -325,8 +333,8 @@ class SQLEditor {
       element("button", { type: "button", "data-sql-editor-action": "discard-draft" }, "Discard draft"),
     );
     this.notice.querySelector("button").addEventListener("click", () => {
-      discardDraft(this.draftKey);
       this.setText(this.original);
+      clearTimeout(this.draftTimer);
       discardDraft(this.draftKey);
       this.notice.hidden = true;
     });
