@@ -103,6 +103,26 @@ def test_valid_sql_is_not_flagged(shop):
         assert problems(sql, shop) == [], sql
 
 
+class OnlyOrders:
+    """An exposure as the data-source policies give one: orders without its total."""
+
+    def allows_table(self, name: str) -> bool:
+        return name.lower() == "orders"
+
+    def allows_column(self, table: str, column: str) -> bool:
+        return self.allows_table(table) and column.lower() != "total"
+
+
+def test_what_the_user_may_not_see_is_neither_found_nor_suggested(shop):
+    data_source = get_data_source(shop)
+    hidden_table = check("SELECT id FROM customers", data_source, exposure=OnlyOrders())
+    hidden_column = check("SELECT totl FROM orders", data_source, exposure=OnlyOrders())
+
+    assert [d.message for d in hidden_table.diagnostics] == [f"no table `customers` in {shop}."]
+    assert [d.message for d in hidden_column.diagnostics] == ["no column `totl` in `orders`."]
+    assert check("SELECT status FROM orders", data_source, exposure=OnlyOrders()).diagnostics == []
+
+
 def test_parse_error_has_line_and_column(shop):
     result = check("SELECT id\nFROM WHERE", get_data_source(shop))
     assert not result.valid
