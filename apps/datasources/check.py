@@ -95,10 +95,6 @@ class SQLCheck:
     # datetime) from its use: a cast, LIMIT, the column it is compared with, its name.
     parameter_types: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

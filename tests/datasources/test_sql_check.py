@@ -9,7 +9,7 @@ import pytest
 
 from apps.datasources import schema
 from apps.datasources.check import check, format_sql, reference_messages
-from apps.datasources.guard import SQLRejected
+from apps.datasources.guard import SQLRejected, parse_checked
 from apps.datasources.sources import get_data_source
 from tests.datasources.test_analytics_sql import (  # noqa: F401 (fixtures)
     _cases,
@@ -130,6 +130,10 @@ def test_parse_error_has_line_and_column(shop):
     assert diagnostic.code == "parse_error"
     assert (diagnostic.line, diagnostic.column) == (2, 6)
     assert "line 2, column 6" in result.error
+    # Saving says the same as the editor.
+    with pytest.raises(SQLRejected) as refused:
+        parse_checked("SELECT id\nFROM WHERE", dialect=get_data_source(shop).dialect)
+    assert refused.value.message == result.error
 
 
 def test_guard_rejection_is_the_verdict(shop):
