@@ -167,7 +167,7 @@ def _parse_and_check(sql: str, dialect: str, allow_functions: frozenset[str]) ->
         )
 
 
-def _too_deep_message() -> str:
+def too_deep_message() -> str:
     return (
         f"The SQL is nested too deeply to check; the limit is {MAX_NESTING_DEPTH} levels of "
         "brackets. Flatten it, for example with a CTE (WITH ...)."
@@ -194,7 +194,7 @@ def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL
         # parser, which does, sees the statement.
         tokens = engine.tokenize(sql)
         if nesting_depth(tokens) > MAX_NESTING_DEPTH:
-            return _too_deep_message()
+            return too_deep_message()
         statements = [
             statement
             for statement in engine.parser().parse(tokens, sql)
@@ -246,8 +246,13 @@ def _parse_error_message(exc: ParseError) -> str:
         return f"The SQL could not be parsed: {exc}."
     error = exc.errors[0]
     description = error.get("description") or "syntax error"
-    where = f"line {error.get('line')}, column {error.get('col')}"
-    near = (error.get("highlight") or "").strip()
+    highlight = error.get("highlight") or ""
+    column = error.get("col")
+    if isinstance(column, int) and highlight and "\n" not in highlight:
+        # sqlglot gives the column of the token's last character; people look for its first.
+        column = max(1, column - len(highlight) + 1)
+    where = f"line {error.get('line')}, column {column}"
+    near = highlight.strip()
     near_text = f" near {near!r}" if near else ""
     return f"The SQL could not be parsed: {description} at {where}{near_text}."
 
