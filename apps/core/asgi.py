@@ -28,6 +28,7 @@ Two costs of Django's own ASGI handler, measured on the API's execute endpoint
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,11 +89,17 @@ class ReusedRequestThreads:
         try:
             async with _RequestContext(executor=executor):
                 await self.app(scope, receive, send)
-        finally:
-            if len(self._idle) < self.keep_idle:
-                self._idle.append(executor)
-            else:
-                self._retire(executor)
+            # When the client goes away, Django stops waiting for the view, which may still
+            # be running: the thread is handed out again once it has done what it was given.
+            # The response has been sent by now, so nobody waits for this.
+            await asyncio.wrap_future(executor.submit(int))
+        except BaseException:
+            self._retire(executor)
+            raise
+        if len(self._idle) < self.keep_idle:
+            self._idle.append(executor)
+        else:
+            self._retire(executor)
 
     def close(self) -> None:
         """End the idle threads, closing their database connections on them first."""
