@@ -86,13 +86,22 @@ class ReusedRequestThreads:
             if self._idle
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         )
+        sent = False
+
+        async def send_noting_the_end(message: dict) -> None:
+            nonlocal sent
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                sent = True
+
         try:
             async with _RequestContext(executor=executor):
-                await self.app(scope, receive, send)
-            # When the client goes away, Django stops waiting for the view, which may still
-            # be running: the thread is handed out again once it has done what it was given.
-            # The response has been sent by now, so nobody waits for this.
-            await asyncio.wrap_future(executor.submit(int))
+                await self.app(scope, receive, send_noting_the_end)
+            if not sent:
+                # The client went away: Django stopped waiting for the view (or the body's
+                # iterator), which may still be running. The thread is handed out again once
+                # it has done what it was given; nobody waits for this.
+                await asyncio.wrap_future(executor.submit(int))
         except BaseException:
             self._retire(executor)
             raise
