@@ -35,10 +35,13 @@ def scope_for(client, user, path: str) -> dict:
     }
 
 
-def serve(app, scope: dict, times: int) -> tuple[list[tuple[int, bytes]], int]:
-    """`times` requests one after the other, on an event loop in a thread of its own, as
-    uvicorn serves (async_to_sync would run them on the test's thread). Returns each
-    answer's status and body, and how many database connections were opened meanwhile."""
+def serve(
+    app, scope: dict, times: int, *, at_once: bool = False
+) -> tuple[list[tuple[int, bytes]], int]:
+    """`times` requests one after the other (or all at once), on an event loop in a thread
+    of its own, as uvicorn serves (async_to_sync would run them on the test's thread).
+    Returns each answer's status and body, and how many database connections were opened
+    meanwhile."""
     answers: list[tuple[int, bytes]] = []
     opened: list[object] = []
 
@@ -63,6 +66,9 @@ def serve(app, scope: dict, times: int) -> tuple[list[tuple[int, bytes]], int]:
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
     async def all_of_them() -> None:
+        if at_once:
+            answers.extend(await asyncio.gather(*(one() for _ in range(times))))
+            return
         for _ in range(times):
             answers.append(await one())
 
@@ -87,6 +93,23 @@ def test_requests_in_turn_share_one_database_connection(client, owner):
     assert [status for status, _ in answers] == [200] * 10
     assert all(b"Revenue by month" in body for _, body in answers)
     assert opened == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_at_once_each_get_a_thread_and_the_pool_stays_bounded(client, owner):
+    ArtifactFactory(owner=owner, title="Revenue by month")
+    app = ReusedRequestThreads(SyncChainASGIHandler(), keep_idle=2)
+    try:
+        scope = scope_for(client, owner, "/api/artifacts/")
+        answers, opened = serve(app, scope, times=4, at_once=True)
+        assert [status for status, _ in answers] == [200] * 4
+        assert 1 <= opened <= 4
+        # Two threads stay, with their connections; the next requests use them.
+        answers, opened = serve(app, scope, times=2, at_once=True)
+        assert [status for status, _ in answers] == [200] * 2
+        assert opened == 0
+    finally:
+        app.close()
 
 
 @pytest.mark.django_db(transaction=True)
