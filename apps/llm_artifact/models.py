@@ -783,6 +783,14 @@ class ArtifactRun(models.Model):
             models.Index(fields=["artifact", "-started_at"], name="artifactrun_artifact_started"),
             models.Index(fields=["user", "-started_at"], name="artifactrun_user_started"),
             models.Index(fields=["outcome"], name="artifactrun_outcome"),
+            # The runs that still keep their first rows (at most KEPT_SNAPSHOTS + 1 an
+            # artifact): every good run clears the older ones (_drop_old_snapshots), which
+            # otherwise reads all the artifact's runs: 53 ms a run at 10,000 runs on SQLite.
+            models.Index(
+                fields=["artifact", "-started_at", "-id"],
+                condition=Q(snapshot__isnull=False),
+                name="artifactrun_with_snapshot",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
