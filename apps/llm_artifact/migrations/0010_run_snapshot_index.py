@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('llm_artifact', '0007_run_snapshot_and_parameter_choices'),
+        ('llm_artifact', '0009_library'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
