@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.core.serializers import Serializer
-from apps.datasources.sources import Engine, default_data_source_name, validate_data_source
+from apps.datasources.access import validate_source_for
+from apps.datasources.sources import Engine, default_data_source_name
 
 
 class DataSourceSerializer(serializers.Serializer):
@@ -89,9 +91,16 @@ class SQLCheckSerializer(Serializer):
     sql = serializers.CharField(allow_blank=True, trim_whitespace=False)
     data_source = serializers.CharField(
         default=default_data_source_name,
-        help_text="A configured data source; the server's default when left out.",
-        validators=[validate_data_source],
+        help_text="A configured data source the user may use; the server's default when left out.",
     )
+
+    def validate_data_source(self, value: str) -> str:
+        # One the user may not use reads like an unknown one: no hint that it exists.
+        try:
+            validate_source_for(self.context["request"].user, value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0], code="unknown_data_source") from None
+        return value
 
 
 class SQLCheckResultSerializer(serializers.Serializer):

@@ -11,6 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.datasources import schema
+from apps.datasources.access import (
+    exposure_of,
+    is_usable_source,
+    may_use_source,
+    unknown_source_message,
+)
 from apps.datasources.api.serializers import (
     DataSourceSchemaSerializer,
     DataSourceSerializer,
@@ -23,7 +29,6 @@ from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import (
     NAME_RE,
     DataSource,
-    UnknownDataSource,
     all_data_sources,
     default_data_source_name,
     get_data_source,
@@ -50,6 +55,7 @@ class DataSourceViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List the data sources artifacts can run on",
+        description="Only the sources the user may use (operators grant them to groups).",
         responses=DataSourceSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
@@ -57,7 +63,8 @@ class DataSourceViewSet(viewsets.ViewSet):
         staff = request.user.is_staff
         data = [
             _describe(source, is_default=source.name == default, show_location=staff)
-            for _, source in sorted(all_data_sources().items())
+            for name, source in sorted(all_data_sources().items())
+            if may_use_source(request.user, name)
         ]
         return Response(DataSourceSerializer(data, many=True).data)
 
@@ -72,7 +79,9 @@ class DataSourceViewSet(viewsets.ViewSet):
         responses={
             200: DataSourceSchemaSerializer,
             400: OpenApiResponse(description="`samples` is not a boolean."),
-            404: OpenApiResponse(description="No data source has that name."),
+            404: OpenApiResponse(
+                description="No data source has that name, or the user may not use it."
+            ),
             503: OpenApiResponse(description="The data source cannot be reached."),
         },
     )
@@ -81,11 +90,12 @@ class DataSourceViewSet(viewsets.ViewSet):
     def tables(self, request: Request, name: str) -> Response:
         query = SchemaQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        # A source the user may not use answers exactly like one that does not exist.
+        if not is_usable_source(request.user, name):
+            raise NotFound(unknown_source_message(request.user, name))
+        source = get_data_source(name)
         try:
-            source = get_data_source(name)
-        except UnknownDataSource as exc:
-            raise NotFound(str(exc)) from None
-        try:
+            # Only what the source exposes: its tables, columns and samples.
             tables = schema.list_tables(source.name)
         except QueryFailed as exc:
             raise DataSourceUnavailable(exc.message_for(request.user)) from None
@@ -127,7 +137,8 @@ class SQLViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Check whether SQL may run on a data source",
         description="Applies the SQL guard in the data source's dialect: one statement that "
-        "only reads, no state-changing or dangerous functions, within the length limit. "
+        "only reads, no state-changing or dangerous functions, within the length limit, "
+        "reading only the tables and columns the source exposes. "
         "Nothing is run. A rejected statement is still a 200, with `valid` false and the "
         "reason in `error`; only a malformed request (no `sql`, an unknown data source) is "
         "a 400.",
@@ -136,7 +147,7 @@ class SQLViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
-        serializer = SQLCheckSerializer(data=request.data)
+        serializer = SQLCheckSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         source = get_data_source(serializer.validated_data["data_source"])
         try:
@@ -144,6 +155,7 @@ class SQLViewSet(viewsets.ViewSet):
                 serializer.validated_data["sql"],
                 dialect=source.dialect,
                 allow_functions=source.allow_functions,
+                exposure=exposure_of(source.name),
             )
         except SQLRejected as exc:
             result = {"valid": False, "error": exc.message, "parameters": []}
