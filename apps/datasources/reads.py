@@ -36,6 +36,8 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from apps.datasources.access import Exposure
 
+# Every refusal here says this, so callers (the agent's tools) can tell it apart.
+NOT_AVAILABLE = "not available in this data source"
 # The schema an unqualified name lives in, which a qualified name may spell out.
 DEFAULT_SCHEMA = {"sqlite": "main", "postgres": "public"}
 QUERY_NODES = (exp.Select, exp.SetOperation)
@@ -51,7 +53,7 @@ class Source:
 
 
 def table_not_available(name: str) -> str:
-    return f"The table `{name}` is not available in this data source."
+    return f"The table `{name}` is {NOT_AVAILABLE}."
 
 
 def exposure_problem(
@@ -94,8 +96,8 @@ class _Check:
                 name = _function_name(function)
                 if name.startswith("pragma_"):
                     return (
-                        f"The function {name}() reads the database's schema, which is not "
-                        "available in this data source."
+                        f"The function {name}() reads the database's schema, which is "
+                        f"{NOT_AVAILABLE}."
                     )
                 continue  # a table function: its arguments are checked like any expression
             if not isinstance(function, exp.Identifier):
@@ -295,7 +297,7 @@ class _Check:
         return column.name in {e.alias for e in order.parent.expressions if e.alias}
 
     def column_message(self, column: str, table: str) -> str:
-        return f"The column `{column}` of `{table}` is not available in this data source."
+        return f"The column `{column}` of `{table}` is {NOT_AVAILABLE}."
 
     def joins_problem(self, select: exp.Select) -> str | None:
         joins = select.args.get("joins") or []
