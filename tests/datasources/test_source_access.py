@@ -137,3 +137,26 @@ def test_the_sql_check_applies_the_exposure(owner_api, exposed):
         format="json",
     ).json()
     assert allowed == {"valid": True, "error": None, "parameters": ["id"]}
+
+
+def test_artifacts_cannot_be_put_on_a_source_the_user_may_not_use(
+    owner_api, other_api, other_user, granted_to_finance
+):
+    from tests.llm_artifact.factories import ArtifactFactory
+
+    body = {"title": "T", "sql_query": "SELECT 1", "data_source": "shop"}
+    refused = other_api.post(reverse("api:artifact-list"), body, format="json")
+    unknown = other_api.post(
+        reverse("api:artifact-list"), {**body, "data_source": "nowhere"}, format="json"
+    )
+    assert refused.status_code == unknown.status_code == 400
+    assert refused.json()["data_source"] == ["Unknown data source 'shop'. Configured: open."]
+    assert unknown.json()["data_source"] == ["Unknown data source 'nowhere'. Configured: open."]
+    assert owner_api.post(reverse("api:artifact-list"), body, format="json").status_code == 201
+
+    mine = ArtifactFactory(owner=other_user, data_source="open")
+    moved = other_api.patch(
+        reverse("api:artifact-detail", args=[mine.pk]), {"data_source": "shop"}, format="json"
+    )
+    assert moved.status_code == 400
+    assert moved.json()["data_source"] == ["Unknown data source 'shop'. Configured: open."]

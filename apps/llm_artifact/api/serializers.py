@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
+from apps.datasources.access import validate_source_for
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name
@@ -138,7 +139,10 @@ class ArtifactSerializer(ModelCleanSerializer):
         extra_kwargs = {
             "data_source": {
                 "default": default_data_source_name,
-                "help_text": "A configured data source; the server's default when left out.",
+                "help_text": "A configured data source the user may use; the server's "
+                "default when left out.",
+                # validate_data_source below: the model's validator would name every source.
+                "validators": [],
             },
             "chat": {
                 "help_text": "One of your chats.",
@@ -151,6 +155,16 @@ class ArtifactSerializer(ModelCleanSerializer):
     @extend_schema_field(ChartProblemSerializer(many=True))
     def get_visualization_problems(self, artifact: Artifact) -> list[dict]:
         return [problem.as_dict() for problem in artifact.visualization_problems()]
+
+    def validate_data_source(self, name: str) -> str:
+        # A source the user may not use reads like an unknown one (no hint that it exists).
+        request = self.context.get("request")
+        if request is not None:
+            try:
+                validate_source_for(request.user, name)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages, code=exc.code) from None
+        return name
 
     def validate_status(self, status: str) -> str:
         instance = self.instance if isinstance(self.instance, Artifact) else Artifact()
