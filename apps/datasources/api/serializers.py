@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
@@ -95,9 +96,11 @@ class SQLCheckSerializer(Serializer):
     )
 
     def validate_data_source(self, value: str) -> str:
-        # One the user may not use reads like an unknown one: no hint that it exists.
+        # One the user may not use reads like an unknown one: no hint that it exists. Without
+        # the request in the context nobody may use any source (closed, not open).
+        user = getattr(self.context.get("request"), "user", None) or AnonymousUser()
         try:
-            validate_source_for(self.context["request"].user, value)
+            validate_source_for(user, value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages[0], code="unknown_data_source") from None
         return value

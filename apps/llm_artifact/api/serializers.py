@@ -157,13 +157,13 @@ class ArtifactSerializer(ModelCleanSerializer):
         return [problem.as_dict() for problem in artifact.visualization_problems()]
 
     def validate_data_source(self, name: str) -> str:
-        # A source the user may not use reads like an unknown one (no hint that it exists).
-        request = self.context.get("request")
-        if request is not None:
-            try:
-                validate_source_for(request.user, name)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.messages, code=exc.code) from None
+        # A source the user may not use reads like an unknown one (no hint that it exists);
+        # without the request in the context, nobody may use any (closed, not open).
+        user = getattr(self.context.get("request"), "user", None) or AnonymousUser()
+        try:
+            validate_source_for(user, name)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from None
         return name
 
     def validate_status(self, status: str) -> str:
