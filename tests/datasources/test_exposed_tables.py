@@ -344,3 +344,10 @@ def test_every_spelling_of_a_hidden_column_is_refused(dialect, spelling):
         with pytest.raises(SQLRejected) as caught:
             parse_checked(sql, dialect=dialect, exposure=EXPOSURE)
         assert caught.value.message == HIDDEN_EMAIL
+
+
+def test_an_exposed_view_runs_though_its_tables_are_not_all_exposed(shop_sqlite, db):
+    policy = DataSourcePolicy.objects.create(source="shop")
+    ExposedTable.objects.create(policy=policy, name="paid_orders")
+    assert execute("shop", "SELECT id, total FROM paid_orders").row_count > 0
+    assert "`orders` is not available" in refusal("shop", "SELECT id FROM orders")

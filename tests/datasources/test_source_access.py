@@ -160,3 +160,19 @@ def test_artifacts_cannot_be_put_on_a_source_the_user_may_not_use(
     )
     assert moved.status_code == 400
     assert moved.json()["data_source"] == ["Unknown data source 'shop'. Configured: open."]
+
+
+@pytest.mark.postgres
+def test_the_schema_api_shows_only_exposed_tables_on_postgres(owner_api, postgres_sources):
+    policy = DataSourcePolicy.objects.create(source="reader")
+    ExposedTable.objects.create(policy=policy, name="customers", hidden_columns=["email"])
+    ExposedTable.objects.create(policy=policy, name="paid_orders")
+
+    url = reverse("api:data-source-schema", args=["reader"])
+    body = owner_api.get(url, {"samples": "true"}).json()
+
+    assert [t["name"] for t in body["tables"]] == ["customers", "paid_orders"]
+    customers = body["tables"][0]
+    assert "email" not in [c["name"] for c in customers["columns"]]
+    assert customers["sample"]["error"] is None and customers["sample"]["rows"]
+    assert "@" not in str(customers["sample"]["rows"])
