@@ -15,7 +15,8 @@ refusal wherever the engine's reading is not certain:
   such, `temp.x`, `pg_catalog.x` and `information_schema.x` are other schemas. Views are
   table names like any other, and so are the system catalogs (sqlite_master, pg_class...):
   refused unless exposed. SQLite's pragma_* table-valued functions read the schema and are
-  refused outright.
+  refused outright, and so are PostgreSQL user-defined types (casts) other than exposed
+  tables' row types, which would show a hidden table's columns (`null::payouts`).
 - A name is a CTE only where that CTE is in scope: a CTE called `payouts` is fine, but inside
   its own body (PostgreSQL without RECURSIVE), before it in the WITH list, or written with a
   schema, `payouts` is the real table.
@@ -90,6 +91,10 @@ class _Check:
     # --- tables ----------------------------------------------------------------------
 
     def tables(self, tree: exp.Expression) -> str | None:
+        for data_type in tree.find_all(exp.DataType):
+            problem = self.type_problem(data_type)
+            if problem:
+                return problem
         for table in tree.find_all(exp.Table):
             function = table.this
             if isinstance(function, exp.Func):
@@ -107,6 +112,23 @@ class _Check:
             name = self.real_table(table)
             if name and not self.exposure.allows_table(name):
                 return table_not_available(name)
+        return None
+
+    def type_problem(self, data_type: exp.DataType) -> str | None:
+        """A user-defined type may be a table's row type (PostgreSQL), whose columns a cast
+        such as null::payouts would show: only exposed tables' names may be used as types."""
+        if self.dialect != "postgres" or data_type.this != exp.DataType.Type.USERDEFINED:
+            return None  # SQLite takes any type name and has no row types
+        kind = data_type.args.get("kind")
+        parts = [part.name for part in (kind.flatten() if isinstance(kind, exp.Dot) else [kind])]
+        if len(parts) > 1 and parts[-2] == self.default_schema:
+            parts = parts[-1:]
+        name = ".".join(parts)
+        if name and not self.exposure.allows_table(name):
+            return (
+                f"The type `{name}` is {NOT_AVAILABLE}: only the row types of exposed "
+                "tables may be named."
+            )
         return None
 
     def real_table(self, table: exp.Table) -> str:

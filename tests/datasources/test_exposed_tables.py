@@ -265,8 +265,20 @@ def test_postgres_refuses_system_catalogs(postgres_sources, restricted, name, sq
         ("SELECT to_json(c.*) FROM customers c", "`*`"),
         ("SELECT (c).email FROM customers c", "stands for whole rows"),
         ("SELECT public.customers.email FROM customers", HIDDEN_EMAIL),
+        (
+            "SELECT * FROM json_populate_record(null::categories, '{}')",
+            "The type `categories` is not available in this data source",
+        ),
     ],
-    ids=[*HIDDEN_COLUMN_ROUTES, "whole row", "row_to_json", "to_json star", "field", "schema"],
+    ids=[
+        *HIDDEN_COLUMN_ROUTES,
+        "whole row",
+        "row_to_json",
+        "to_json star",
+        "field",
+        "schema",
+        "row type of a hidden table",
+    ],
 )
 def test_postgres_refuses_hidden_columns(postgres_sources, restricted, sql, message):
     assert message in refusal("owner", sql)
@@ -351,3 +363,27 @@ def test_an_exposed_view_runs_though_its_tables_are_not_all_exposed(shop_sqlite,
     ExposedTable.objects.create(policy=policy, name="paid_orders")
     assert execute("shop", "SELECT id, total FROM paid_orders").row_count > 0
     assert "`orders` is not available" in refusal("shop", "SELECT id FROM orders")
+
+
+IDENTIFIERS = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
+
+
+@hypothesis_settings(max_examples=150)
+@given(dialect=st.sampled_from(["sqlite", "postgres"]), name=IDENTIFIERS)
+def test_any_table_that_is_not_exposed_is_refused_by_name_and_a_cte_of_its_name_is_not(
+    dialect, name
+):
+    from sqlglot.errors import SqlglotError
+
+    try:  # names the dialect reads as keywords are not table names to begin with
+        parse_checked(f"SELECT 1 AS x FROM orders AS {name}", dialect=dialect)
+        parse_checked(f'SELECT * FROM "{name}"', dialect=dialect)
+    except (SQLRejected, SqlglotError):
+        return
+    if name in EXPOSURE.tables:
+        return
+    with pytest.raises(SQLRejected) as caught:
+        parse_checked(f'SELECT * FROM "{name}"', dialect=dialect, exposure=EXPOSURE)
+    assert caught.value.message == f"The table `{name}` is not available in this data source."
+    shadowed = f'WITH "{name}" AS (SELECT id FROM orders) SELECT * FROM "{name}"'
+    assert parse_checked(shadowed, dialect=dialect, exposure=EXPOSURE).parameters == ()
