@@ -22,7 +22,7 @@ from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
-from apps.datasources.access import denied_sources_subquery, may_use_source
+from apps.datasources.access import denied_sources_subquery, exposure_of, may_use_source
 from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
@@ -379,12 +379,15 @@ class Artifact(Shared):
             return []  # The data_source field reports that one.
         try:
             used = referenced_parameters(
-                self.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+                self.sql_query,
+                dialect=source.dialect,
+                allow_functions=source.allow_functions,
+                exposure=exposure_of(source.name),  # hidden tables are refused at save too
             )
         except SQLRejected as exc:
             return [exc.message]
         # Unknown tables and columns, as the editor marks them and the agent is told.
-        references = reference_messages(self.sql_query, source)
+        references = reference_messages(self.sql_query, source, exposure=exposure_of(source.name))
         return references + undeclared_parameter_errors(used, self.query_params)
 
     def last_result_columns(self) -> list[dict] | None:
