@@ -46,12 +46,14 @@ def page_pks(queryset: QuerySet, start: int, stop: int) -> list:
     subquery = page_subquery(queryset, start, stop)
     if subquery is None:
         return list(queryset.values_list("pk", flat=True)[start:stop])
+    if not isinstance(subquery, RawSQL):
+        return subquery
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(subquery.sql, subquery.params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def page_subquery(queryset: QuerySet, start: int, stop: int) -> RawSQL | None:
+def page_subquery(queryset: QuerySet, start: int, stop: int) -> RawSQL | list | None:
     """The pks of `queryset[start:stop]` as SQL, for a queryset made of branches (None for
     one read in one piece).
 
@@ -73,7 +75,7 @@ def page_subquery(queryset: QuerySet, start: int, stop: int) -> RawSQL | None:
         parts.append(f"SELECT * FROM ({sql}) AS page_branch_{n}")
         params.extend(branch_params)
     if not parts:
-        return RawSQL("SELECT NULL WHERE 1 = 0", [])
+        return []  # every branch ruled out: no rows (pk__in=[] says so without SQL)
     quote = connections[queryset.db].ops.quote_name
     order = []
     for name, term in zip(keys, ordering, strict=True):
