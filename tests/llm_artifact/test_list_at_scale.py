@@ -463,3 +463,36 @@ def test_the_default_list_and_its_pages_show_own_everyones_and_shared_rows(owner
     titles = [row.title for page in pages for row in page.object_list]
     assert titles == sorted(a.title for a in [*mine, *everyone, *shared])
     assert paginator.count == 9 and not pages[2].has_next()
+
+
+def _postgres_plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # The test tables are nearly empty, where a scan of the table is always cheapest: ask
+        # for the plan PostgreSQL has for a large table, an index read in the list's order.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan format")
+@pytest.mark.parametrize("scope", list(SCOPE_BRANCHES))
+@pytest.mark.parametrize(
+    ("params", "sort"),
+    [({}, "updated"), ({"status": "failed"}, "status"), ({"sort": "-runs"}, "runs")],
+)
+def test_list_page_scopes_come_off_an_index_a_branch_on_postgres(owner, scope, params, sort):
+    visible = Artifact.objects.in_scope(owner, scope)
+    form = ArtifactFilterForm(params, artifacts=visible, user=owner)
+    branches = branches_of(form.filter(visible)) or [form.filter(visible)]
+    plans = [_postgres_plan(branch.values_list("pk")[:26]) for branch in branches]
+    expected = [index.format(sort=sort) for index in SCOPE_BRANCHES[scope]]
+    driving = [
+        re.search(r"Index (?:Only )?Scan using (\w+) on llm_artifact_artifact", p) for p in plans
+    ]
+    assert [
+        match.group(1) if match else plan for match, plan in zip(driving, plans, strict=True)
+    ] == expected
+    # No sort of the branch's rows: the index gives them in the list's order.
+    assert not [plan for plan in plans if re.search(r"^\s*(->\s*)?Sort\b", plan, re.M)]
