@@ -197,6 +197,48 @@ def test_list_page_queries_do_not_grow_with_artifacts(
     assert_get_queries(owner_client, url, most=8)
 
 
+def _share_with(group, owner, count: int, visibility: str = "groups") -> None:
+    from apps.llm_artifact.models import ArtifactShare
+
+    for n in range(count):
+        artifact = ArtifactFactory(owner=owner, title=f"Shared {n:02}", visibility=visibility)
+        ArtifactShare.objects.create(artifact=artifact, group=group, can_edit=n % 2 == 0)
+
+
+@pytest.mark.parametrize("page", [1, 3])
+def test_list_page_queries_do_not_grow_with_shares(
+    owner_client, owner, other_user, small_pages, assert_get_queries, page
+):
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="analysts")
+    owner.groups.add(team)
+    _numbered(owner, 3)
+    _share_with(team, other_user, 10)
+    url = f"{PAGE_URL}?page={page}"
+    assert_get_queries(owner_client, url, most=8)
+    _share_with(team, other_user, 30)
+    _share_with(team, other_user, 10, visibility="everyone")
+    assert_get_queries(owner_client, url, most=8)
+
+
+@pytest.mark.parametrize("page", [1, 2])
+def test_api_list_queries_do_not_grow_with_shares(
+    owner_api, owner, other_user, django_assert_max_num_queries, page
+):
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="analysts")
+    owner.groups.add(team)
+    _share_with(team, other_user, 30)
+    with django_assert_max_num_queries(3):
+        response = owner_api.get(API_URL, {"page": page, "ordering": "-execution_count"})
+    assert len(response.json()["results"]) == (25 if page == 1 else 5)
+    _share_with(team, other_user, 40, visibility="everyone")
+    with django_assert_max_num_queries(3):
+        assert owner_api.get(API_URL, {"page": page}).status_code == 200
+
+
 def test_chat_options_queries_do_not_grow_with_chats(owner_client, owner, assert_get_queries):
     chats = _chats_with_artifacts(owner, 3)
     url = f"{OPTIONS_URL}?chat_q=chat&chat={chats[0].pk}"
