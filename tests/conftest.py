@@ -91,6 +91,45 @@ def staff(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
 
 
+# --- Sharing personas ---------------------------------------------------------------------------
+# Groups by name: "analysts" (group_viewer and group_editor), "analyst-editors" (group_editor
+# only, so a share can give editing to the editor and not the viewer), "support" (outsider) and
+# "contractors" (no_source_user). A test shares its objects and grants its data sources to them
+# (tests/test_authz_matrix.py's shared_world shows the usual set-up).
+
+
+def _member(username: str, *groups: str):
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username=username)
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
+    return user
+
+
+@pytest.fixture
+def group_viewer(db):
+    """In group "analysts": sees what is shared with it, may edit nothing."""
+    return _member("viewer", "analysts")
+
+
+@pytest.fixture
+def group_editor(db):
+    """In "analysts" and "analyst-editors": what is shared with the second to edit, they edit."""
+    return _member("editor", "analysts", "analyst-editors")
+
+
+@pytest.fixture
+def outsider(db):
+    """In group "support", which nothing of the owner's is shared with."""
+    return _member("outsider", "support")
+
+
+@pytest.fixture
+def no_source_user(db):
+    """In group "contractors": shared what the analysts are, but not granted its data source."""
+    return _member("no-source", "contractors")
+
+
 def _client_for(client, user):
     client.force_login(user)
     return client
