@@ -356,6 +356,10 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "api:data-source-list": {"*": "signed_in"},
     "api:data-source-schema": {"*": "source.use"},
     "api:sql-validate": {"*": "signed_in"},
+    # The editor's help on unsaved SQL: any signed-in user, on the sources they may use (a
+    # source they may not use is refused like an unknown one, tested in tests/datasources).
+    "api:sql-format": {"*": "signed_in"},
+    "api:sql-preview-run": {"*": "signed_in"},
 }
 
 # Routes whose answers wait for work on other branches: (url name, branch). The lead empties
@@ -369,10 +373,6 @@ UNTIL_MERGED: list[tuple[str, str]] = [
     ("llm_artifact:artifact_delete", "sharepages"),
     # API: a viewer's PUT/PATCH, an editor's or viewer's DELETE -> 403.
     ("api:artifact-detail", "shareapi"),
-    # Data-source grants on the schema page and API, and agents on a denied source -> 404.
-    ("datasources:data_source_detail", "access"),
-    ("api:data-source-schema", "access"),
-    ("api:agent-detail", "access"),
 ]
 
 
