@@ -36,6 +36,9 @@ class ArtifactCard:
     key: str = ""
     # A card answering a Run: the values as posted, with their errors.
     form_data: dict | None = None
+    # The reader may not see this artifact (a shared chat, an artifact that is not): the
+    # card only says that one is here.
+    hidden: bool = False
 
     @property
     def dom_id(self) -> str:
