@@ -519,6 +519,9 @@ class SharingForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    # core/field.html: legends and labels as small headings, not the page's size.
+    label_class = "form-label fw-semibold"
+
     def __init__(self, *args, row: Shared, with_edit: bool, data_source: str = "", **kwargs):
         self.row = row
         self.with_edit = with_edit

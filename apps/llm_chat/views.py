@@ -201,20 +201,20 @@ def _with_cards(chat_messages: list[Message], user) -> list[Message]:
         ]
         if not message.cards and message.artifact is not None:
             message.cards = [ArtifactCard(message.artifact, message.artifact_action or "", {}, key)]
-    on_page = {card.artifact.pk for message in chat_messages for card in message.cards}
-    if on_page:
-        visible = set(
-            Artifact.objects.visible_to(user).filter(pk__in=on_page).values_list("pk", flat=True)
-        )
-        for message in chat_messages:
-            for card in message.cards:
-                card.hidden = card.artifact.pk not in visible
-    for message in chat_messages:
         message.retryable = (
             message.role == Message.Role.ASSISTANT
             and message.reply_to_id is not None
             and message.is_retryable
         )
+    cards = [card for message in chat_messages for card in message.cards]
+    if cards:
+        visible = set(
+            Artifact.objects.visible_to(user)
+            .filter(pk__in={card.artifact.pk for card in cards})
+            .values_list("pk", flat=True)
+        )
+        for card in cards:
+            card.hidden = card.artifact.pk not in visible
     return chat_messages
 
 
