@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,7 +39,7 @@ from apps.llm_artifact.forms import (
     ArtifactFilterForm,
     ArtifactRunForm,
 )
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
 from apps.llm_artifact.share_dialog import share_dialog
 from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summary
@@ -100,8 +101,13 @@ def _columns(sort: str) -> list[Column]:
 def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
     # The form narrows the artifacts to the chosen scope of those the user may see.
     form = ArtifactFilterForm(request.GET, artifacts=Artifact.objects.all(), user=request.user)
-    # The shares ride along for the "shared" badge: one query for the page's rows.
-    artifacts = form.filter(form.artifacts.with_related().with_shares())
+    # The shares ride along for the "shared" badge: one query for the page's rows. An
+    # artifact shared with the user may come from a chat they may not see: its row names
+    # the chat only when they may (the chat app's rule, asked in the rows' query).
+    visible_chats = chats_visible_to(request.user).filter(pk=OuterRef("chat_id"))
+    artifacts = form.filter(
+        form.artifacts.with_related().with_shares().annotate(chat_visible=Exists(visible_chats))
+    )
     # Counted up to a limit ("more than 1,000"), and deep pages read their rows by id: the
     # page costs about the same at 100,000 artifacts as at 1,000.
     paginator = IdsFirstPaginator(artifacts, ARTIFACTS_PER_PAGE, count_limit=ARTIFACTS_COUNTED)

@@ -173,3 +173,37 @@ def test_the_share_dialog_is_a_page_without_javascript(page_without_js: Page, li
     expect(page).to_have_url(re.compile(rf"/artifacts/{artifact.pk}/$"))
     expect(page.locator("#artifact-sharing")).to_contain_text("Everyone")
     expect(page.locator("#artifact-sharing")).to_contain_text("Analysts · edit")
+
+
+def test_the_owner_shares_a_chat_and_a_colleague_reads_it(
+    page: Page, colleague_page: Page, live_server, world
+):
+    from apps.llm_chat.models import Message
+    from tests.llm_chat.factories import ChatFactory, MessageFactory
+
+    chat = ChatFactory(owner=world["artifact"].owner, title="How orders were counted")
+    MessageFactory(chat=chat, content="How many orders per status?")
+    MessageFactory(
+        chat=chat,
+        role=Message.Role.ASSISTANT,
+        content="Saved the query.",
+        artifact=world["artifact"],
+        artifact_action=Message.ArtifactAction.CREATED,
+    )
+    sign_in(page, "demo")
+    page.goto(chat.get_absolute_url())
+    page.get_by_role("link", name="Share").click()
+    dialog = page.locator("dialog[data-share-dialog]")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Shared with groups").check()
+    dialog.get_by_label("Analysts").check()
+    dialog.get_by_role("button", name="Save sharing").click()
+    expect(page.locator("#chat-header .shared-badge")).to_be_visible()
+
+    # The colleague reads it, without a composer; the artifact is not shared with them.
+    sign_in(colleague_page, "colleague")
+    colleague_page.goto("/chats/?scope=shared")
+    colleague_page.get_by_role("link", name=re.compile("How orders were counted")).click()
+    expect(colleague_page.locator("#composer-readonly")).to_be_visible()
+    expect(colleague_page.locator("#composer")).to_have_count(0)
+    expect(colleague_page.locator(".artifact-card-hidden")).to_contain_text("not shared with you")

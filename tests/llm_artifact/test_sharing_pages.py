@@ -415,3 +415,30 @@ def test_filters_never_reveal_what_a_user_cannot_see(client, rows, outsider):
         assert "Orders per status" not in titles(response)
         assert f'href="{url("artifact_detail", rows)}"' not in response.content.decode()
     assert client.get(f"{LIST_URL}?owner=owner").context["page_obj"].paginator.count == 0
+
+
+def test_filter_choices_offer_only_what_the_scope_shows(
+    client, shared, owner, group_viewer, outsider
+):
+    from tests.llm_agent.factories import AgentFactory
+    from tests.llm_chat.factories import ChatFactory
+
+    agent = AgentFactory(name="Finance agent")
+    chat = ChatFactory(owner=owner, agent=agent, title="Finance questions")
+    Artifact.objects.filter(pk=shared.pk).update(agent=agent, chat=chat)
+    client.force_login(outsider)
+    page = client.get(LIST_URL).content.decode()
+    assert "Finance agent" not in page and "Finance questions" not in page
+    client.force_login(group_viewer)
+    page = client.get(LIST_URL).content.decode()
+    # The viewer may filter by the agent of an artifact shared with them; the chat it came
+    # from is not theirs to see, so it is neither offered nor named in the row or the page.
+    assert "Finance agent" in page and "Finance questions" not in page
+    assert "Not shared" in page
+    assert "Finance agent" not in client.get(f"{LIST_URL}?scope=mine").content.decode()
+    detail = client.get(url("artifact_detail", shared)).content.decode()
+    assert "Finance questions" not in detail and 'id="artifact-chat-hidden"' in detail
+    # Once the chat is shared with them too, it is named and linked.
+    share(chat, visibility="everyone")
+    page = client.get(LIST_URL).content.decode()
+    assert f'<a href="{chat.get_absolute_url()}">Finance questions</a>' in page
