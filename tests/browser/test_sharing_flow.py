@@ -151,6 +151,15 @@ def test_share_run_export_edit_and_unshare(page: Page, colleague_page: Page, liv
     # Sharing stays the owner's.
     expect(colleague_page.get_by_role("link", name="Share…")).to_have_count(0)
 
+    # An edit is authorised when it is saved, not when its form was opened.
+    colleague_page.locator("#artifact-summary").get_by_role("link", name="Edit").click()
+    form = colleague_page.locator("form#artifact-summary")
+    form.get_by_label("Comment").fill("Too late.")
+    change_sharing(page, artifact, visibility="Shared with groups", analysts="view")
+    form.get_by_role("button", name="Save").click()
+    expect(colleague_page.locator(".htmx-error")).to_contain_text("ask its owner for edit access")
+    assert Artifact.objects.get(pk=artifact.pk).comment == "Checked by a colleague."
+
     # The owner takes the share back: the same URLs are 404 for the colleague.
     change_sharing(page, artifact, visibility="Private", analysts="")
     expect(page.locator("#artifact-sharing")).to_have_text("Private")
