@@ -39,6 +39,9 @@ class ArtifactCard:
     # The reader may not see this artifact (a shared chat, an artifact that is not): the
     # card only says that one is here.
     hidden: bool = False
+    # Anyone but its owner may see it (the "shared" badge; the chat page asks for all its
+    # cards at once).
+    shared: bool = False
 
     @property
     def dom_id(self) -> str:

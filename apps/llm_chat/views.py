@@ -208,20 +208,25 @@ def _with_cards(chat_messages: list[Message], user) -> list[Message]:
         )
     cards = [card for message in chat_messages for card in message.cards]
     if cards:
-        visible = set(
-            Artifact.objects.visible_to(user)
+        # With their shares, for the cards' "shared" badge (Artifact.is_shared).
+        visible = {
+            artifact.pk: artifact
+            for artifact in Artifact.objects.visible_to(user)
             .filter(pk__in={card.artifact.pk for card in cards})
-            .values_list("pk", flat=True)
-        )
+            .only("pk", "visibility")
+            .with_shares()
+        }
         for card in cards:
-            card.hidden = card.artifact.pk not in visible
+            shown = visible.get(card.artifact.pk)
+            card.hidden = shown is None
+            card.shared = shown is not None and shown.is_shared
     return chat_messages
 
 
 def _chat_messages(chat: Chat, user, before: Message | None = None) -> tuple[list[Message], bool]:
     """The latest page of the chat's messages (or the page before `before`) in order, with
-    their artifacts and stored HTML, and which of those `user` may see, in four queries
-    however long the chat; and whether there are earlier ones."""
+    their artifacts and stored HTML, and which of those `user` may see (and which are
+    shared), in five queries however long the chat; and whether there are earlier ones."""
     page, has_earlier = chat.messages.with_artifacts().latest_page(MESSAGES_PER_PAGE, before=before)
     Message.fill_html(page)  # replies from before the HTML was stored: once, then kept
     return _with_cards(page, user), has_earlier

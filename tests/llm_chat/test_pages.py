@@ -312,9 +312,10 @@ def test_chat_page_runs_a_fixed_number_of_queries(owner_client, chat, count, ass
         MessageFactory(chat=chat, content=f"Question {n}")
         with_card(chat)
     # Session, user, the chat with its agent and owner, the messages with their main
-    # artifacts, their artifact links, and which of the artifacts the user may see. (The
-    # first, uncounted view stores the replies' HTML, which later views read.)
-    assert_get_queries(owner_client, chat_url(chat), most=6)
+    # artifacts, their artifact links, which of the artifacts the user may see and their
+    # shares (the cards' "shared" badge). (The first, uncounted view stores the replies'
+    # HTML, which later views read.)
+    assert_get_queries(owner_client, chat_url(chat), most=7)
     # The latest page only: 50 messages, 25 of them replies with a card.
     shown = min(count, views.MESSAGES_PER_PAGE // 2)
     assert owner_client.get(chat_url(chat)).content.decode().count("artifact-card ") == shown
@@ -332,12 +333,14 @@ def test_a_shared_chat_page_runs_a_fixed_number_of_queries(
             share(artifact, team)
     client.force_login(group_viewer)
     # As for the owner, plus the user's groups and the chat's shares (its "shared" badge).
-    assert_get_queries(client, chat_url(chat), most=8)
+    assert_get_queries(client, chat_url(chat), most=9)
     content = client.get(chat_url(chat)).content.decode()
     shown = min(count, views.MESSAGES_PER_PAGE // 2)
     hidden = content.count("artifact-card-hidden")
     assert hidden + content.count('class="artifact-card-title"') == shown
     assert 0 < hidden < shown
+    # Every card they may see is of an artifact shared with them: each has the badge.
+    assert content.count("shared-badge") == shown - hidden + 1  # and the chat's own
 
 
 # --- The composer ----------------------------------------------------------------------------
