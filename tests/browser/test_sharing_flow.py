@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD, UserFactory
 from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
@@ -146,7 +147,10 @@ def test_share_run_export_edit_and_unshare(page: Page, colleague_page: Page, liv
     form = colleague_page.locator("form#artifact-summary")
     form.get_by_label("Comment").fill("Checked by a colleague.")
     form.get_by_role("button", name="Save").click()
-    expect(colleague_page.locator("#artifact-comment")).to_have_text("Checked by a colleague.")
+    # (A save under a loaded CI machine may take longer than expect's default 5 s.)
+    expect(colleague_page.locator("#artifact-comment")).to_have_text(
+        "Checked by a colleague.", timeout=TIMEOUT_MS
+    )
     assert Artifact.objects.get(pk=artifact.pk).comment == "Checked by a colleague."
     # Sharing stays the owner's.
     expect(colleague_page.get_by_role("link", name="Share…")).to_have_count(0)
