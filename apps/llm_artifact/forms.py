@@ -90,7 +90,8 @@ class ArtifactFilterForm(forms.Form):
                 # match (the chosen one kept); without JavaScript, Apply does the same.
                 "hx-get": reverse_lazy("llm_artifact:artifact_chat_options"),
                 "hx-trigger": "input changed delay:300ms, search",
-                "hx-include": "#id_chat",
+                # The chosen chat, and the scope the options are drawn from.
+                "hx-include": "#id_chat, [name=scope]",
                 "hx-target": "#id_chat",
                 "hx-swap": "innerHTML",
                 "hx-push-url": "false",

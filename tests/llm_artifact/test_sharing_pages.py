@@ -442,3 +442,19 @@ def test_filter_choices_offer_only_what_the_scope_shows(
     share(chat, visibility="everyone")
     page = client.get(LIST_URL).content.decode()
     assert f'<a href="{chat.get_absolute_url()}">Finance questions</a>' in page
+
+
+def test_the_chat_finder_keeps_to_the_scope(client, shared, owner, group_viewer):
+    from tests.llm_chat.factories import ChatFactory
+
+    theirs = share(ChatFactory(owner=owner, title="Owner's public chat"), visibility="everyone")
+    Artifact.objects.filter(pk=shared.pk).update(chat=theirs)
+    ArtifactFactory(owner=group_viewer, chat=ChatFactory(owner=group_viewer, title="Viewer chat"))
+    client.force_login(group_viewer)
+    options = reverse("llm_artifact:artifact_chat_options")
+    mine = client.get(f"{options}?scope=mine&chat_q=chat").content.decode()
+    assert "Viewer chat" in mine and "Owner&#x27;s public chat" not in mine
+    others = client.get(f"{options}?scope=shared&chat_q=chat").content.decode()
+    assert "Viewer chat" not in others and "Owner&#x27;s public chat" in others
+    page = client.get(LIST_URL).content.decode()
+    assert 'hx-include="#id_chat, [name=scope]"' in page
