@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 
@@ -239,8 +239,25 @@ class ArtifactFilterForm(forms.Form):
         if owner := self.value("owner"):
             artifacts = artifacts.filter(owner__username__iexact=owner.strip())
         sort = self.chosen_sort
+        if sort.removeprefix("-") == "chat":
+            return self._sorted_by_chat(artifacts, descending=sort.startswith("-"))
         field = SORT_FIELDS[sort.removeprefix("-")]
         return artifacts.sorted_by(f"-{field}" if sort.startswith("-") else field)
+
+    def _sorted_by_chat(self, artifacts: QuerySet[Artifact], *, descending: bool):
+        """By the title of the chat each came from, among the chats the user may see: a
+        shared artifact's hidden chat sorts like no chat (last), so the order never tells
+        where a hidden title falls among the user's own. Ties by id, as sorted_by does."""
+        visible = chats_visible_to(self.user).filter(pk=OuterRef("chat_id"))
+        shown = Case(
+            When(Exists(visible), then=F("chat__title")),
+            default=Value(None, output_field=CharField()),
+        )
+        title = F("chat_title_shown")
+        order = title.desc(nulls_last=True) if descending else title.asc(nulls_last=True)
+        return artifacts.annotate(chat_title_shown=shown).order_by(
+            order, "-id" if descending else "id"
+        )
 
 
 class OutsideErrorsMixin:

@@ -458,3 +458,20 @@ def test_the_chat_finder_keeps_to_the_scope(client, shared, owner, group_viewer)
     assert "Viewer chat" not in others and "Owner&#x27;s public chat" in others
     page = client.get(LIST_URL).content.decode()
     assert 'hx-include="#id_chat, [name=scope]"' in page
+
+
+@pytest.mark.parametrize("sort", ["chat", "-chat"])
+def test_sorting_by_chat_never_places_a_hidden_chat_title(client, shared, group_viewer, sort):
+    from tests.llm_chat.factories import ChatFactory
+
+    # The owner's private chat sorts first by its title, but the viewer may not see it.
+    hidden = ChatFactory(owner=shared.owner, title="Aaa hidden")
+    Artifact.objects.filter(pk=shared.pk).update(chat=hidden)
+    for title in ("Bbb", "Zzz"):
+        chat = ChatFactory(owner=group_viewer, title=title)
+        ArtifactFactory(owner=group_viewer, chat=chat, title=f"In {title}")
+    client.force_login(group_viewer)
+    shown = titles(client.get(f"{LIST_URL}?sort={sort}"))
+    expected = ["In Bbb", "In Zzz"] if sort == "chat" else ["In Zzz", "In Bbb"]
+    # Like an artifact without a chat: last, whichever the direction.
+    assert shown == [*expected, "Orders per status"]
