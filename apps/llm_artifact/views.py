@@ -239,7 +239,11 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     action = request.POST.get("action", "")
     action = action if action in ACTION_ICONS else ""
     card = ArtifactCard(
-        artifact, action, key=card_key(request.POST.get("card")), form_data=request.POST
+        artifact,
+        action,
+        key=card_key(request.POST.get("card")),
+        form_data=request.POST,
+        shared=artifact.is_shared,
     )
     run = result = None
     needs_values: list[str] = []

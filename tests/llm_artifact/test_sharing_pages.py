@@ -475,3 +475,14 @@ def test_sorting_by_chat_never_places_a_hidden_chat_title(client, shared, group_
     expected = ["In Bbb", "In Zzz"] if sort == "chat" else ["In Zzz", "In Bbb"]
     # Like an artifact without a chat: last, whichever the direction.
     assert shown == [*expected, "Orders per status"]
+
+
+def test_a_card_run_keeps_the_shared_badge(client, shared, group_viewer, artifact):
+    client.force_login(group_viewer)
+    response = client.post(
+        url("artifact_card_run", shared), {"min_total": "0"}, headers={"HX-Request": "true"}
+    )
+    assert "shared-badge" in response.content.decode()
+    private = ArtifactFactory(owner=group_viewer, sql_query=SQL, query_params=PARAMS)
+    response = client.post(url("artifact_card_run", private), {}, headers={"HX-Request": "true"})
+    assert "shared-badge" not in response.content.decode()
