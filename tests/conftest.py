@@ -92,10 +92,12 @@ def staff(db):
 
 
 # --- Sharing personas ---------------------------------------------------------------------------
-# Groups by name: "analysts" (group_viewer and group_editor), "analyst-editors" (group_editor
-# only, so a share can give editing to the editor and not the viewer), "support" (outsider) and
-# "contractors" (no_source_user). A test shares its objects and grants its data sources to them
-# (tests/test_authz_matrix.py's shared_world shows the usual set-up).
+# Groups by name: "analysts" (`team`: group_viewer and group_editor), "analyst-editors"
+# (`editors`: group_editor only, so a share can give editing to the editor and not the viewer),
+# "support" (`other_team`: outsider) and "contractors" (no_source_user). The personas are
+# defined with their groups further down (the pages' block); a test shares its objects and
+# grants its data sources to them (tests/test_authz_matrix.py's shared_world shows the usual
+# set-up, `share()` below the quick one).
 
 
 def _member(username: str, *groups: str):
@@ -104,24 +106,6 @@ def _member(username: str, *groups: str):
     user = UserFactory(username=username)
     user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
     return user
-
-
-@pytest.fixture
-def group_viewer(db):
-    """In group "analysts": sees what is shared with it, may edit nothing."""
-    return _member("viewer", "analysts")
-
-
-@pytest.fixture
-def group_editor(db):
-    """In "analysts" and "analyst-editors": what is shared with the second to edit, they edit."""
-    return _member("editor", "analysts", "analyst-editors")
-
-
-@pytest.fixture
-def outsider(db):
-    """In group "support", which nothing of the owner's is shared with."""
-    return _member("outsider", "support")
 
 
 @pytest.fixture
@@ -359,14 +343,14 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
 def team(db):
     from django.contrib.auth.models import Group
 
-    return Group.objects.create(name="Analysts")
+    return Group.objects.get_or_create(name="analysts")[0]
 
 
 @pytest.fixture
 def other_team(db):
     from django.contrib.auth.models import Group
 
-    return Group.objects.create(name="Support")
+    return Group.objects.get_or_create(name="support")[0]
 
 
 @pytest.fixture
@@ -374,7 +358,7 @@ def editors(db):
     """A second group of `team`'s members, for shares that let them edit."""
     from django.contrib.auth.models import Group
 
-    return Group.objects.create(name="Editors")
+    return Group.objects.get_or_create(name="analyst-editors")[0]
 
 
 @pytest.fixture
