@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.accounts.api.sharing import ShareSerializer, SharingFieldsMixin
 from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
@@ -85,11 +86,20 @@ class ArtifactSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ArtifactSerializer(ModelCleanSerializer):
-    """A saved SQL query with its parameter declarations and chart settings."""
+class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
+    """A saved SQL query with its parameter declarations and chart settings, and who may
+    see and change it."""
+
+    edit_permission = "artifacts.change"
+    share_permission = "artifacts.share"
 
     url = serializers.HyperlinkedIdentityField(view_name="api:artifact-detail")
-    owner = serializers.CharField(source="owner.username", read_only=True)
+    shares = ShareSerializer(
+        many=True,
+        required=False,
+        help_text="The groups it is shared with (they count while visibility is not "
+        "private); a list given replaces them all. Only the owner and staff may change them.",
+    )
     query_params = ParameterDeclarationsField(
         required=False, help_text=Artifact._meta.get_field("query_params").help_text
     )
@@ -126,6 +136,10 @@ class ArtifactSerializer(ModelCleanSerializer):
             "chat",
             "agent",
             "owner",
+            "visibility",
+            "shares",
+            "can_edit",
+            "can_manage",
             "description",
             "comment",
             "execution_count",
