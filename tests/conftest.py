@@ -87,6 +87,69 @@ def staff(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
 
 
+# --- Sharing personas (issue 12) ---------------------------------------------------------------
+# Shared by the API, page and matrix tests under these names: "analysts" holds group_viewer and
+# group_editor (a test shares the owner's objects with it, for viewing or editing); "support"
+# holds outsider, a member of another group; no_source_access may not use the `marketplace`
+# data source, which the fixture grants to a group of everyone else's.
+
+
+def group_named(name: str):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name=name)[0]
+
+
+@pytest.fixture
+def analysts(db):
+    return group_named("analysts")
+
+
+@pytest.fixture
+def support(db):
+    return group_named("support")
+
+
+@pytest.fixture
+def group_viewer(analysts):
+    user = UserFactory(username="group_viewer")
+    user.groups.add(analysts)
+    return user
+
+
+@pytest.fixture
+def group_editor(analysts):
+    user = UserFactory(username="group_editor")
+    user.groups.add(analysts)
+    return user
+
+
+@pytest.fixture
+def outsider(support):
+    user = UserFactory(username="outsider")
+    user.groups.add(support)
+    return user
+
+
+@pytest.fixture
+def no_source_access(db, owner, group_viewer, group_editor, analysts):
+    """A member of "analysts" who may not use `marketplace`.
+
+    A grant closes a source to everyone outside its groups, so `marketplace` is granted to a
+    group of its own, "marketplace users", holding the owner, group_viewer and group_editor
+    (staff may use every source), and not this user, nor outsider.
+    """
+    from apps.datasources.models import DataSourceGrant, DataSourcePolicy
+
+    users = group_named("marketplace users")
+    users.user_set.add(owner, group_viewer, group_editor)
+    policy, _ = DataSourcePolicy.objects.get_or_create(source="marketplace")
+    DataSourceGrant.objects.get_or_create(policy=policy, group=users)
+    user = UserFactory(username="no_source_access")
+    user.groups.add(analysts)
+    return user
+
+
 def _client_for(client, user):
     client.force_login(user)
     return client

@@ -218,8 +218,9 @@ class SharingFieldsMixin(serializers.Serializer):
             row,
             actor=self._user(),
             visibility=sharing.get("visibility"),
+            # A PATCH leaves out the access default: a share without one is for viewing.
             shares=(
-                {share["group"]: share["access"] == "edit" for share in shares}
+                {share["group"]: share.get("access") == "edit" for share in shares}
                 if shares is not None
                 else None
             ),
