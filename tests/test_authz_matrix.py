@@ -93,6 +93,8 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-execute": lambda w: {"pk": w.artifact.pk},
     "api:artifact-export": lambda w: {"pk": w.artifact.pk},
     "api:artifact-runs": lambda w: {"pk": w.artifact.pk},
+    "api:artifact-transfer": lambda w: {"pk": w.artifact.pk},
+    "api:chat-transfer": lambda w: {"pk": w.chat.pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
