@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
+from apps.accounts.admin import ShareInline, SharingAdminMixin
 from apps.core.admin import (
     SortedChangeList,
     already_note,
@@ -26,7 +27,7 @@ from apps.core.admin import (
 from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
 from apps.llm_artifact.forms import StatusChoiceMixin
-from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare
 from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
@@ -128,6 +129,11 @@ def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class ArtifactShareInline(ShareInline):
+    model = ArtifactShare
+    fields = ["group", "can_edit"]
+
+
 class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
     class Meta:
         model = Artifact
@@ -136,7 +142,7 @@ class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(admin.ModelAdmin):
+class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     # "Failed" is shown when runs set it, never offered as a choice.
     form = ArtifactAdminForm
     list_display = [
@@ -144,6 +150,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "status_badge",
         "artifact_type",
         "owner",
+        "visibility",
         "agent_link",
         "chat_link",
         "data_source",
@@ -152,7 +159,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_display_links = ["title"]
-    list_filter = ["status", "artifact_type", "data_source", "agent"]
+    list_filter = ["status", "artifact_type", "visibility", "data_source", "agent"]
     list_select_related = ["owner", "agent", "chat"]
     # Shows the search box; the search itself is ArtifactQuerySet.search().
     search_fields = SEARCH_FIELDS
@@ -162,7 +169,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     # shown indented in a monospace editor.
     formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
-    inlines = [ArtifactRunInline]
+    # Staff see every artifact here; sharing changes made here are in the sharing history.
+    inlines = [ArtifactRunInline, ArtifactShareInline]
     readonly_fields = [
         "sql_highlighted",
         "chart_preview",
@@ -177,7 +185,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["title", "artifact_type", "status", "owner"]}),
+        (None, {"fields": ["title", "artifact_type", "status", "owner", "visibility"]}),
         (
             "Query",
             {"fields": ["data_source", "sql_highlighted", "sql_query", "query_params"]},
