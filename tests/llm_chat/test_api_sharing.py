@@ -244,3 +244,19 @@ def test_a_chat_cannot_go_to_someone_who_may_not_use_its_agent(owner, outsider, 
     assert response.json() == {"owner": [f"outsider may not use the agent {agent}."]}
     chat.refresh_from_db()
     assert chat.owner == owner
+
+
+def test_a_chat_cannot_be_started_with_an_agent_limited_to_other_groups(
+    outsider, group_viewer, analysts
+):
+    agent = AgentFactory()
+    agent.groups.add(analysts)
+    payload = {"title": "Hello", "agent": agent.pk}
+
+    refused = api_as(outsider).post(reverse("api:chat-list"), payload, format="json")
+    allowed = api_as(group_viewer).post(reverse("api:chat-list"), payload, format="json")
+
+    assert refused.status_code == 400
+    assert refused.json() == {"agent": [f"No active agent has id {agent.pk}."]}
+    assert allowed.status_code == 201
+    assert list(Chat.objects.values_list("owner__username", flat=True)) == ["group_viewer"]

@@ -10,7 +10,7 @@ from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Seriali
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name
-from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
+from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.parameters import ParamType
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
@@ -155,7 +155,7 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
                 "help_text": "A configured data source; the server's default when left out.",
             },
             "chat": {
-                "help_text": "One of your chats.",
+                "help_text": "One of your chats (staff: any chat).",
                 "error_messages": {"does_not_exist": "You have no chat with id {pk_value}."},
                 # The browsable API's form takes an id rather than a select of every chat.
                 "style": {"base_template": "input.html", "input_type": "number"},
@@ -176,9 +176,12 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        # Linking an artifact to a chat the requester cannot see would leak it to them.
-        user = getattr(self.context.get("request"), "user", None)
-        fields["chat"].queryset = chats_visible_to(user or AnonymousUser())
+        # Linking an artifact to a chat is a write in that chat: only chats the requester may
+        # change (their own; staff any), and one they cannot see is refused like a missing one.
+        # Reached through the foreign key's model: the chat app sits above this one.
+        user = getattr(self.context.get("request"), "user", None) or AnonymousUser()
+        chats = Artifact.chat.field.related_model.objects.editable_by(user)
+        fields["chat"].queryset = chats
         return fields
 
 

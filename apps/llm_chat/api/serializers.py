@@ -18,10 +18,11 @@ class ChatSerializer(SharingFieldsMixin, ModelCleanSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="api:chat-detail")
     messages_url = serializers.HyperlinkedIdentityField(view_name="api:chat-messages")
-    # New conversations go only to agents in service; retired ones keep their old chats.
+    # New conversations go only to agents in service that the requester may use (narrowed
+    # in get_fields); retired ones keep their old chats.
     agent = serializers.PrimaryKeyRelatedField(
         queryset=Agent.objects.active(),
-        help_text="An active agent.",
+        help_text="An active agent you may use.",
         error_messages={"does_not_exist": "No active agent has id {pk_value}."},
     )
     agent_name = serializers.CharField(source="agent.name", read_only=True)
@@ -35,6 +36,14 @@ class ChatSerializer(SharingFieldsMixin, ModelCleanSerializer):
     # Annotated by Chat.objects.with_counts().
     message_count = serializers.IntegerField(read_only=True)
     artifact_count = serializers.IntegerField(read_only=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            # An agent limited to other groups is refused like a missing one.
+            fields["agent"].queryset = Agent.objects.active().usable_by(request.user)
+        return fields
 
     class Meta:
         model = Chat
