@@ -94,6 +94,7 @@ class ShareSerializer(Serializer):
 
     # Chats are shared read-only; artifacts also for editing.
     access_choices = ["view", "edit"]
+    access_help = "view: see, run with one's own values, export; edit: change it too."
 
     group = serializers.PrimaryKeyRelatedField(
         queryset=Group.objects.none(),
@@ -101,15 +102,12 @@ class ShareSerializer(Serializer):
         error_messages={"does_not_exist": "You are in no group with id {pk_value}."},
     )
     group_name = serializers.CharField(source="group.name", read_only=True)
-    access = serializers.ChoiceField(
-        choices=["view", "edit"],
-        default="view",
-        help_text="view: see, run with one's own values, export; edit: change it too.",
-    )
+    access = serializers.ChoiceField(choices=["view", "edit"], default="view")
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         fields["access"].choices = self.access_choices
+        fields["access"].help_text = self.access_help
         request = self.context.get("request")
         if request is not None:
             groups = groups_for_sharing(request.user)
@@ -133,6 +131,7 @@ class ShareSerializer(Serializer):
 
 class ChatShareSerializer(ShareSerializer):
     access_choices = ["view"]
+    access_help = "view: read the chat (chats are shared read-only)."
 
 
 class SharingFieldsMixin(serializers.Serializer):
