@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from apps.accounts.api.sharing import NOT_YOURS_TO_SHARE
 from apps.accounts.models import SharingChange
 from apps.accounts.sharing import Visibility, change_sharing
 from apps.llm_artifact.models import Artifact, ArtifactShare
@@ -451,3 +452,40 @@ def test_staff_list_every_group(staff, analysts, support):
 
 def test_anonymous_gets_no_groups(analysts):
     assert api_as(None).get(reverse("api:group-list")).status_code == 401
+
+
+def test_an_editor_may_send_back_the_sharing_they_read(shared, group_editor):
+    client = api_as(group_editor)
+    body = client.get(url("detail", shared)).json()
+    payload = {
+        "title": "Renamed by the editor",
+        "sql_query": body["sql_query"],
+        "visibility": body["visibility"],
+        "shares": [{"group": s["group"], "access": s["access"]} for s in body["shares"]],
+    }
+
+    response = client.put(url("detail", shared), payload, format="json")
+
+    assert response.status_code == 200, response.json()
+    shared.refresh_from_db()
+    assert shared.title == "Renamed by the editor"
+    assert SharingChange.objects.filter(subject_id=shared.pk).count() == 1
+
+
+def test_an_editor_who_changes_a_share_is_refused_and_nothing_changes(
+    shared, group_editor, analysts
+):
+    client = api_as(group_editor)
+    body = client.get(url("detail", shared)).json()
+    # The viewers' group made editors too.
+    shares = [{"group": s["group"], "access": "edit"} for s in body["shares"]]
+
+    response = client.patch(
+        url("detail", shared), {"title": "Sneaky", "shares": shares}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": NOT_YOURS_TO_SHARE}
+    shared.refresh_from_db()
+    assert shared.title == "Shared orders"
+    assert not shared.shares.get(group=analysts).can_edit

@@ -174,8 +174,8 @@ class SharingFieldsMixin(serializers.Serializer):
         # Not model fields the model's checks could read (shares are rows of their own).
         sharing = {name: attrs.pop(name) for name in ("visibility", "shares") if name in attrs}
         if (
-            sharing
-            and self.instance is not None
+            self.instance is not None
+            and self._changes_sharing(sharing)
             and not rules.has_perm(self.share_permission, self._user(), self.instance)
         ):
             raise PermissionDenied(NOT_YOURS_TO_SHARE)
@@ -185,6 +185,17 @@ class SharingFieldsMixin(serializers.Serializer):
                 raise ValidationError({"shares": ["Each group may be listed only once."]})
         attrs = super().validate(attrs)
         return {**attrs, **sharing}
+
+    def _changes_sharing(self, sharing: dict[str, Any]) -> bool:
+        """Whether `sharing` differs from the row's: an editor who sends back what they read
+        (a PUT of the whole artifact) changes nothing and is not refused for it."""
+        row = self.instance
+        if sharing.get("visibility", row.visibility) != row.visibility:
+            return True
+        if "shares" not in sharing:
+            return False
+        wanted = {(share["group"].pk, share.get("access", "view")) for share in sharing["shares"]}
+        return wanted != {(share.group_id, share.access) for share in row.shares.all()}
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         sharing = self._pop_sharing(validated_data)
