@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -112,7 +112,7 @@ class ShareSerializer(Serializer):
         if request is not None:
             groups = groups_for_sharing(request.user)
             row = getattr(self.root, "instance", None)
-            if row is not None and not isinstance(row, list | tuple) and row.pk:
+            if isinstance(row, Model) and row.pk:
                 # A group the row is already shared with stays choosable (staff may have
                 # shared it with a group its owner is not in).
                 shared = row.shares.values("group_id")
