@@ -5,7 +5,7 @@ from django.utils.html import format_html_join
 from rest_framework import routers
 from rest_framework.urlpatterns import format_suffix_patterns
 
-from apps.accounts.api.views import ObtainTokenView
+from apps.accounts.api.views import GroupViewSet, ObtainTokenView
 from apps.datasources.api.views import DataSourceViewSet, SQLViewSet
 from apps.llm_agent.api.views import AgentViewSet
 from apps.llm_artifact.api.views import ArtifactViewSet, SQLPreviewViewSet
@@ -64,6 +64,7 @@ router.register("data-sources", DataSourceViewSet, basename="data-source")
 router.register("sql", SQLViewSet, basename="sql")
 # /api/sql/run/ runs SQL with parameter declarations: artifacts' rules, so llm_artifact's.
 router.register("sql", SQLPreviewViewSet, basename="sql-preview")
+router.register("groups", GroupViewSet, basename="group")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),

@@ -339,38 +339,50 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
 # `no_source_access` is in `team` too, but the data source is granted only to the others.
 
 
-@pytest.fixture
-def team(db):
+def group_named(name: str):
     from django.contrib.auth.models import Group
 
-    return Group.objects.get_or_create(name="analysts")[0]
+    return Group.objects.get_or_create(name=name)[0]
+
+
+@pytest.fixture
+def team(db):
+    """The group "analysts" (also the fixture `analysts`)."""
+    return group_named("analysts")
+
+
+@pytest.fixture
+def analysts(team):
+    return team
 
 
 @pytest.fixture
 def other_team(db):
-    from django.contrib.auth.models import Group
+    """The group "support" (also the fixture `support`)."""
+    return group_named("support")
 
-    return Group.objects.get_or_create(name="support")[0]
+
+@pytest.fixture
+def support(other_team):
+    return other_team
 
 
 @pytest.fixture
 def editors(db):
     """A second group of `team`'s members, for shares that let them edit."""
-    from django.contrib.auth.models import Group
-
-    return Group.objects.get_or_create(name="analyst-editors")[0]
+    return group_named("analyst-editors")
 
 
 @pytest.fixture
 def group_viewer(team):
-    user = UserFactory(username="viewer")
+    user = UserFactory(username="group_viewer")
     user.groups.add(team)
     return user
 
 
 @pytest.fixture
 def group_editor(team, editors):
-    user = UserFactory(username="editor")
+    user = UserFactory(username="group_editor")
     user.groups.add(team, editors)
     return user
 
@@ -389,7 +401,7 @@ def no_source_access(team, owner, group_viewer, group_editor, staff):
 
     from apps.datasources.models import DataSourceGrant, DataSourcePolicy
 
-    user = UserFactory(username="nosource")
+    user = UserFactory(username="no_source_access")
     user.groups.add(team)
     granted = Group.objects.create(name="Marketplace users")
     granted.user_set.add(owner, group_viewer, group_editor)

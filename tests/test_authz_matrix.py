@@ -100,6 +100,8 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-execute": lambda w: {"pk": w.artifact.pk},
     "api:artifact-export": lambda w: {"pk": w.artifact.pk},
     "api:artifact-runs": lambda w: {"pk": w.artifact.pk},
+    "api:artifact-transfer": lambda w: {"pk": w.artifact.pk},
+    "api:chat-transfer": lambda w: {"pk": w.chat.pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
@@ -364,6 +366,10 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # The editor's help on unsaved SQL: any signed-in user, on the sources they may use (a
     # source they may not use is refused like an unknown one, tested in tests/datasources).
     "api:sql-format": {"*": "signed_in"},
+    "api:group-list": {"*": "signed_in"},
+    "api:artifact-transfer": {"*": "artifact.manage"},
+    # Handing a chat over: its owner, and staff (OK_OR_REFUSED allows either).
+    "api:chat-transfer": {"*": "chat.owner"},
     "api:sql-preview-run": {"*": "signed_in"},
 }
 
@@ -372,8 +378,6 @@ SHARING_RULES: dict[str, dict[str, str]] = {
 # (xfail is not strict), an unlisted one that does not fails.
 UNTIL_MERGED: list[tuple[str, str]] = [
     # Pages: a viewer's edit and chart save, an editor's or viewer's delete -> 403.
-    # API: a viewer's PUT/PATCH, an editor's or viewer's DELETE -> 403.
-    ("api:artifact-detail", "shareapi"),
 ]
 
 

@@ -46,6 +46,9 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/artifacts/{id}/runs/": {"get"},
         "/api/artifacts/{id}/export/": {"get"},
         "/api/artifacts/{id}/chart/": {"get"},
+        "/api/artifacts/{id}/transfer/": {"post"},
+        "/api/chats/{id}/transfer/": {"post"},
+        "/api/groups/": {"get"},
         "/api/data-sources/": {"get"},
         "/api/data-sources/{name}/schema/": {"get"},
         "/api/sql/validate/": {"post"},
@@ -97,6 +100,8 @@ def test_artifact_list_documents_filters_search_ordering_and_paging(schema):
         "chat",
         "agent",
         "data_source",
+        "owner",
+        "scope",
         "created_after",
         "created_before",
         "updated_after",
@@ -268,3 +273,24 @@ def test_each_chart_error_matches_exactly_one_documented_shape(schema, body):
     bad_request = _responses(schema, "/api/artifacts/{id}/chart/", "get")["400"]
 
     assert _branches_matched(schema, bad_request, body) == 1
+
+
+def test_shared_rows_document_their_sharing_fields(schema):
+    components = schema["components"]["schemas"]
+    for name in ("Artifact", "Chat"):
+        properties = components[name]["properties"]
+        assert {"owner", "visibility", "shares", "can_edit", "can_manage"} <= set(properties)
+        assert properties["can_edit"]["readOnly"] is True
+    share = components["Share"]["properties"]
+    assert set(share) == {"group", "group_name", "access"}
+    # Chats are shared read-only: their shares' access is "view" alone.
+    chat_access = components["ChatShare"]["properties"]["access"]["allOf"][0]["$ref"]
+    assert components[chat_access.rsplit("/", 1)[-1]]["enum"] == ["view"]
+    scope = next(
+        p for p in schema["paths"]["/api/chats/"]["get"]["parameters"] if p["name"] == "scope"
+    )
+    assert sorted(scope["schema"]["enum"]) == ["all", "everyone", "mine", "shared"]
+    groups = schema["paths"]["/api/groups/"]["get"]["responses"]["200"]["content"]
+    assert _ref(groups) == "PaginatedGroupList"
+    transfer = schema["paths"]["/api/artifacts/{id}/transfer/"]["post"]
+    assert {"200", "400", "401", "403", "404"} <= set(transfer["responses"])

@@ -89,6 +89,13 @@ HOSTILE_BODIES: dict[str, list[bytes]] = {
     "POST /api/artifacts/{id}/execute/": [b'{"params": {"min_total": 1e400}}', DEEP_JSON],
     # Wrong types must be refused, not converted ("123", agent 1).
     "POST /api/chats/": [DEEP_JSON, b'{"title": 123, "agent": 1.5}'],
+    # A share's misspelt field must not share for viewing only; a group id of the wrong type.
+    "PATCH /api/chats/{id}/": [
+        b'{"shares": [{"group": 1, "can_edit": true}]}',
+        b'{"visibility": "groups", "shares": [{"group": "1"}, {"group": 1.5}]}',
+    ],
+    "POST /api/artifacts/{id}/transfer/": [b'{"owner": 12}', b'{"owner": ["other"]}', DEEP_JSON],
+    "POST /api/chats/{id}/transfer/": [b'{"owner": null}', b'{"owner": {"username": "other"}}'],
 }
 # Operations whose refusal of a hostile input is a 200 with a verdict, as documented.
 REFUSED_IN_200: dict[str, Callable[[dict], bool]] = {

@@ -384,3 +384,14 @@ def _replace_shares(row: Shared, wanted: Mapping[Group, bool]) -> list[str]:
             share.save(update_fields=["can_edit"])
             changes.append(f"{group.name}: {before} → {share.access}")
     return changes
+
+
+def groups_for_sharing(user: Any) -> models.QuerySet[Group]:
+    """The groups `user` may share with, and that count as theirs (GET /api/groups/): the
+    groups they belong to; staff, who set groups up, every group. Sharing with a group one
+    is not in would also tell one which group ids exist."""
+    if not user.is_authenticated:
+        return Group.objects.none()
+    if user.is_staff:
+        return Group.objects.order_by("name")
+    return Group.objects.filter(user=user).order_by("name")

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
+from apps.accounts.admin import ShareInline, SharingAdminMixin
 from apps.core.admin import (
     SortedChangeList,
     already_note,
@@ -28,7 +29,7 @@ from apps.core.highlight import highlight_sql
 from apps.core.widgets import SQLEditorWidget
 from apps.datasources.sources import all_data_sources
 from apps.llm_artifact.forms import StatusChoiceMixin
-from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare
 from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
@@ -134,6 +135,11 @@ def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class ArtifactShareInline(ShareInline):
+    model = ArtifactShare
+    fields = ["group", "can_edit"]
+
+
 class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
     class Meta:
         model = Artifact
@@ -154,7 +160,7 @@ class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(admin.ModelAdmin):
+class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     # "Failed" is shown when runs set it, never offered as a choice.
     form = ArtifactAdminForm
     list_display = [
@@ -162,6 +168,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "status_badge",
         "artifact_type",
         "owner",
+        "visibility",
         "agent_link",
         "chat_link",
         "data_source",
@@ -170,7 +177,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_display_links = ["title"]
-    list_filter = ["status", "artifact_type", "data_source", "agent"]
+    list_filter = ["status", "artifact_type", "visibility", "data_source", "agent"]
     list_select_related = ["owner", "agent", "chat"]
     # Shows the search box; the search itself is ArtifactQuerySet.search().
     search_fields = SEARCH_FIELDS
@@ -180,7 +187,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     # shown indented in a monospace editor.
     formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField}}
     actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
-    inlines = [ArtifactRunInline]
+    # Staff see every artifact here; sharing changes made here are in the sharing history.
+    inlines = [ArtifactRunInline, ArtifactShareInline]
     readonly_fields = [
         "sql_highlighted",
         "chart_preview",
@@ -195,7 +203,7 @@ class ArtifactAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["title", "artifact_type", "status", "owner"]}),
+        (None, {"fields": ["title", "artifact_type", "status", "owner", "visibility"]}),
         (
             "Query",
             {"fields": ["data_source", "sql_highlighted", "sql_query", "query_params"]},

@@ -14,10 +14,11 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from apps.accounts.admin import ShareInline, SharingAdminMixin
 from apps.core.admin import change_link, changelist_link
 from apps.llm_artifact.admin import status_badge
 from apps.llm_artifact.models import Artifact
-from apps.llm_chat.models import Chat, Message, MessageArtifact
+from apps.llm_chat.models import Chat, ChatShare, Message, MessageArtifact
 
 SHORT_CONTENT_CHARS = 80
 
@@ -103,11 +104,18 @@ class ArtifactInline(ReadOnlyInline):
         return status_badge(artifact)
 
 
+class ChatShareInline(ShareInline):
+    model = ChatShare
+    # Chats are shared read-only.
+    fields = ["group"]
+
+
 @admin.register(Chat)
-class ChatAdmin(admin.ModelAdmin):
+class ChatAdmin(SharingAdminMixin, admin.ModelAdmin):
     list_display = [
         "title",
         "owner",
+        "visibility",
         "agent",
         "message_count",
         "artifact_count",
@@ -115,13 +123,14 @@ class ChatAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_select_related = ["owner", "agent"]
-    list_filter = ["agent"]
+    list_filter = ["visibility", "agent"]
     search_fields = ["title", "owner__username"]
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "agent"]
     fields = [
         "title",
         "owner",
+        "visibility",
         "agent",
         "message_count",
         "artifact_count",
@@ -129,7 +138,8 @@ class ChatAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = ["message_count", "artifact_count", "created_at", "updated_at"]
-    inlines = [MessageInline, ArtifactInline]
+    # Staff see every chat here; sharing changes made here are in the sharing history.
+    inlines = [ChatShareInline, MessageInline, ArtifactInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Chat]:
         return super().get_queryset(request).with_counts()

@@ -44,6 +44,20 @@ def admin_form_data(artifact: Artifact, **changes) -> dict:
         "comment": artifact.comment,
         "chat": artifact.chat_id or "",
         "agent": artifact.agent_id or "",
+        "visibility": artifact.visibility,
+        **share_forms(artifact),
     }
     data.update(changes)
+    return data
+
+
+def share_forms(row, prefix: str = "shares") -> dict:
+    """The shares inline's POST data for an artifact's or a chat's shares as they stand."""
+    shares = list(row.shares.order_by("pk")) if row.pk else []
+    data = {f"{prefix}-TOTAL_FORMS": str(len(shares)), f"{prefix}-INITIAL_FORMS": str(len(shares))}
+    for index, share in enumerate(shares):
+        data[f"{prefix}-{index}-id"] = share.pk
+        data[f"{prefix}-{index}-group"] = share.group_id
+        if getattr(share, "can_edit", False):
+            data[f"{prefix}-{index}-can_edit"] = "on"
     return data

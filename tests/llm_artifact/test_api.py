@@ -50,13 +50,14 @@ def test_owner_lists_only_their_own_artifacts(owner_api, owner, other_user):
     assert response.json()["count"] == 1
 
 
-def test_staff_lists_everyones_artifacts(staff_api, owner, other_user):
+def test_staff_lists_everyones_artifacts_with_scope_all(staff_api, owner, other_user):
+    # Issue 12: staff's list shows their own and shared rows; `scope=all` is the toggle to
+    # see everything.
     ArtifactFactory(owner=owner, title="Mine")
     ArtifactFactory(owner=other_user, title="Theirs")
 
-    response = staff_api.get(LIST_URL)
-
-    assert sorted(titles(response)) == ["Mine", "Theirs"]
+    assert titles(staff_api.get(LIST_URL)) == []
+    assert sorted(titles(staff_api.get(LIST_URL, {"scope": "all"}))) == ["Mine", "Theirs"]
 
 
 def test_owner_retrieves_their_artifact_with_every_field(owner_api, owner):
@@ -504,8 +505,10 @@ def test_list_runs_a_fixed_number_of_queries(owner_api, owner, rows, django_asse
     chat = ChatFactory(owner=owner)
     ArtifactFactory.create_batch(rows, owner=owner, chat=chat, agent=chat.agent)
 
-    # One COUNT for the pager and one SELECT joining owner, chat and agent.
-    with django_assert_max_num_queries(2):
+    # One COUNT for the pager, one SELECT joining owner, chat and agent, the shares of the
+    # page's rows, and the requester's groups and the data-source grants (once: can_edit and
+    # can_manage ask them of every row).
+    with django_assert_max_num_queries(5):
         response = owner_api.get(LIST_URL, {"page_size": 100})
 
     assert len(response.json()["results"]) == rows

@@ -69,7 +69,8 @@ def test_api_chat_filter_still_filters_by_your_own_chat(owner_api, owner, their_
 
 
 def test_staff_may_filter_by_anyones_chat(staff_api, their_chat):
-    response = staff_api.get(LIST_URL, {"chat": their_chat.pk})
+    # Everyone's artifacts, the staff toggle (issue 12): the default is their own and shared.
+    response = staff_api.get(LIST_URL, {"chat": their_chat.pk, "scope": "all"})
     assert [row["title"] for row in response.json()["results"]] == ["Their artifact"]
 
 

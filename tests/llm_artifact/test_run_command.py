@@ -106,3 +106,32 @@ def test_staff_may_run_anyones_artifact(artifact: Artifact, staff) -> None:
     out, _ = run(str(artifact.pk), "--param", "status=paid", "--user", "staff")
     assert "Ada Lovelace" in out
     assert ArtifactRun.objects.get().user == staff
+
+
+# --- sharing: --user runs only what that user may run ----------------------------------------
+
+
+@pytest.fixture
+def shared_artifact(shop: Path, owner, analysts) -> Artifact:
+    from apps.accounts.sharing import Visibility, change_sharing
+
+    artifact = ArtifactFactory(owner=owner, sql_query=SQL, query_params=PARAMS)
+    change_sharing(artifact, actor=owner, visibility=Visibility.GROUPS, shares={analysts: False})
+    return artifact
+
+
+def test_a_group_viewer_runs_a_shared_artifact_as_themselves(shared_artifact, group_viewer):
+    out, _ = run(str(shared_artifact.pk), "--param", "status=paid", "--user", "group_viewer")
+
+    assert out.splitlines()[0].split() == ["name", "email", "orders", "total"]
+    assert shared_artifact.runs.get().user == group_viewer
+
+
+@pytest.mark.parametrize("persona", ["outsider", "no_source_access"])
+def test_a_user_the_artifact_is_not_shared_with_cannot_run_it(
+    shared_artifact, outsider, no_source_access, persona
+):
+    with pytest.raises(CommandError, match=f"There is no artifact {shared_artifact.pk} visible"):
+        run(str(shared_artifact.pk), "--param", "status=paid", "--user", persona)
+
+    assert not shared_artifact.runs.exists()

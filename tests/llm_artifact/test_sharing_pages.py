@@ -306,7 +306,7 @@ def test_only_groups_that_exist_are_shared_with(client, artifact, owner, team):
 def test_the_owner_hands_the_artifact_to_someone_else(client, artifact, owner, group_editor):
     client.force_login(owner)
     response = client.post(
-        url("artifact_share", artifact), {"visibility": "private", "new_owner": "editor"}
+        url("artifact_share", artifact), {"visibility": "private", "new_owner": "group_editor"}
     )
     # The artifact is no longer the owner's to see: back to the list.
     assert response.status_code == 302 and response["Location"] == LIST_URL
@@ -323,7 +323,7 @@ def test_a_new_owner_must_exist_and_be_able_to_use_the_source(
     )
     assert unknown.status_code == 422 and "No active user" in unknown.content.decode()
     denied = client.post(
-        url("artifact_share", artifact), {"visibility": "private", "new_owner": "nosource"}
+        url("artifact_share", artifact), {"visibility": "private", "new_owner": "no_source_access"}
     )
     assert denied.status_code == 422 and "may not use the data source" in denied.content.decode()
     assert fresh(artifact).owner == owner
@@ -332,7 +332,7 @@ def test_a_new_owner_must_exist_and_be_able_to_use_the_source(
 def test_an_editor_may_not_post_sharing(client, shared, group_editor, other_team):
     client.force_login(group_editor)
     response = client.post(
-        url("artifact_share", shared), {"visibility": "everyone", "new_owner": "editor"}
+        url("artifact_share", shared), {"visibility": "everyone", "new_owner": "group_editor"}
     )
     assert response.status_code == 403
     assert fresh(shared).visibility == "groups" and fresh(shared).owner.username == "owner"
@@ -405,7 +405,7 @@ def test_shared_rows_carry_a_badge_and_their_owner(client, rows, group_viewer):
 def test_the_owner_filter(client, rows, group_viewer, owner):
     client.force_login(group_viewer)
     assert titles(client.get(f"{LIST_URL}?owner=OWNER")) == ["Orders per status"]
-    assert titles(client.get(f"{LIST_URL}?owner=viewer")) == ["Viewer's own"]
+    assert titles(client.get(f"{LIST_URL}?owner=group_viewer")) == ["Viewer's own"]
 
 
 def test_filters_never_reveal_what_a_user_cannot_see(client, rows, outsider):

@@ -49,11 +49,13 @@ def test_owner_lists_their_chats_with_counts(owner_api, owner, other_user):
     assert row["messages_url"].endswith(messages_url(chat))
 
 
-def test_staff_lists_everyones_chats(staff_api, owner, other_user):
+def test_staff_lists_everyones_chats_with_scope_all(staff_api, owner, other_user):
+    # Issue 12: staff's list shows their own and shared chats; `scope=all` shows every one.
     ChatFactory(owner=owner, title="Mine")
     ChatFactory(owner=other_user, title="Theirs")
 
-    assert sorted(titles(staff_api.get(LIST_URL))) == ["Mine", "Theirs"]
+    assert titles(staff_api.get(LIST_URL)) == []
+    assert sorted(titles(staff_api.get(LIST_URL, {"scope": "all"}))) == ["Mine", "Theirs"]
 
 
 def test_chats_with_recent_activity_come_first(owner_api, owner):
@@ -386,8 +388,9 @@ def test_chat_list_runs_a_fixed_number_of_queries(
         MessageFactory(chat=chat)
         ArtifactFactory(owner=owner, chat=chat)
 
-    # A COUNT for the pager and one SELECT with the agent, the owner and both counts.
-    with django_assert_max_num_queries(2):
+    # A COUNT for the pager, one SELECT with the agent, the owner and both counts, and the
+    # shares of the page's chats.
+    with django_assert_max_num_queries(3):
         response = owner_api.get(LIST_URL, {"page_size": 100})
 
     assert len(response.json()["results"]) == rows
@@ -405,8 +408,9 @@ def test_message_list_runs_a_fixed_number_of_queries(
         MessageFactory(chat=chat, content=f"Question {n}")
 
     # The chat, a COUNT for the pager, the messages joined to their main artifacts, and all
-    # their artifact links with the artifacts.
-    with django_assert_max_num_queries(4):
+    # their artifact links with the artifacts, and which of those artifacts the reader may
+    # see (one query: a shared chat shows the others' cards only as there).
+    with django_assert_max_num_queries(5):
         response = owner_api.get(messages_url(chat), {"page_size": 200})
 
     results = response.json()["results"]

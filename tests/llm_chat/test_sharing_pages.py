@@ -153,7 +153,7 @@ def test_the_owner_hands_a_chat_to_someone_else(client, owner, group_viewer):
     chat = ChatFactory(owner=owner)
     client.force_login(owner)
     response = client.post(
-        url("chat_share", chat), {"visibility": "private", "new_owner": "viewer"}
+        url("chat_share", chat), {"visibility": "private", "new_owner": "group_viewer"}
     )
     assert response.status_code == 302 and response["Location"] == LIST_URL
     assert Chat.objects.get(pk=chat.pk).owner == group_viewer

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer as CredentialsSerializer
 
@@ -26,3 +27,12 @@ class AuthTokenSerializer(CredentialsSerializer):
     expiry = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="When the token stops working; null: never."
     )
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    """A group of users, to share artifacts and chats with."""
+
+    class Meta:
+        model = Group
+        fields = ["id", "name"]
+        read_only_fields = fields

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.api.serializers import AuthTokenSerializer
+from apps.accounts.api.serializers import AuthTokenSerializer, GroupSerializer
 from apps.accounts.models import ApiToken
+from apps.accounts.sharing import groups_for_sharing
 from apps.accounts.throttling import AddressScopedRateThrottle
 
 LOCKED_OUT = (
@@ -58,3 +60,14 @@ class ObtainTokenView(GenericAPIView):
         # count) and for Django (last_login).
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         return Response({"token": secret, "expiry": token.expiry})
+
+
+class GroupViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The groups you are in, by name (staff: every group): those you may share artifacts
+    and chats with."""
+
+    serializer_class = GroupSerializer
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet:
+        return groups_for_sharing(self.request.user)

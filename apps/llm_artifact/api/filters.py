@@ -25,6 +25,9 @@ class ArtifactFilter(filters.FilterSet):
     )
     # Every agent: the agents API shows them all to every signed-in user.
     agent = filters.ModelChoiceFilter(queryset=Agent.objects.all(), help_text="An agent, by id.")
+    owner = filters.CharFilter(
+        field_name="owner__username", help_text="Only artifacts of the user with this username."
+    )
     # Each range gives two parameters, e.g. created_after and created_before.
     created = filters.DateFromToRangeFilter(
         field_name="created_at", help_text="Created within these days (YYYY-MM-DD, inclusive)."

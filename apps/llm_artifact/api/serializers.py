@@ -5,13 +5,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.accounts.api.sharing import ShareSerializer, SharingFieldsMixin
 from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
 from apps.datasources.api.serializers import usable_source
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name, validate_data_source
 from apps.llm_artifact.column_values import MAX_VALUES as MAX_COLUMN_VALUES
-from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
+from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.parameters import ParamType, describe_parameters, validate_declarations
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
@@ -153,11 +154,20 @@ class ArtifactSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ArtifactSerializer(ModelCleanSerializer):
-    """A saved SQL query with its parameter declarations and chart settings."""
+class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
+    """A saved SQL query with its parameter declarations and chart settings, and who may
+    see and change it."""
+
+    edit_permission = "artifacts.change"
+    share_permission = "artifacts.share"
 
     url = serializers.HyperlinkedIdentityField(view_name="api:artifact-detail")
-    owner = serializers.CharField(source="owner.username", read_only=True)
+    shares = ShareSerializer(
+        many=True,
+        required=False,
+        help_text="The groups it is shared with (they count while visibility is not "
+        "private); a list given replaces them all. Only the owner and staff may change them.",
+    )
     query_params = ParameterDeclarationsField(
         required=False,
         help_text='List of {"name", "type", "label", "default", "required", "choices", '
@@ -203,6 +213,10 @@ class ArtifactSerializer(ModelCleanSerializer):
             "chat",
             "agent",
             "owner",
+            "visibility",
+            "shares",
+            "can_edit",
+            "can_manage",
             "description",
             "comment",
             "execution_count",
@@ -221,7 +235,7 @@ class ArtifactSerializer(ModelCleanSerializer):
                 "validators": [],
             },
             "chat": {
-                "help_text": "One of your chats.",
+                "help_text": "One of your chats (staff: any chat).",
                 "error_messages": {"does_not_exist": "You have no chat with id {pk_value}."},
                 # The browsable API's form takes an id rather than a select of every chat.
                 "style": {"base_template": "input.html", "input_type": "number"},
@@ -249,9 +263,12 @@ class ArtifactSerializer(ModelCleanSerializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        # Linking an artifact to a chat the requester cannot see would leak it to them.
-        user = getattr(self.context.get("request"), "user", None)
-        fields["chat"].queryset = chats_visible_to(user or AnonymousUser())
+        # Linking an artifact to a chat is a write in that chat: only chats the requester may
+        # change (their own; staff any), and one they cannot see is refused like a missing one.
+        # Reached through the foreign key's model: the chat app sits above this one.
+        user = getattr(self.context.get("request"), "user", None) or AnonymousUser()
+        chats = Artifact.chat.field.related_model.objects.editable_by(user)
+        fields["chat"].queryset = chats
         return fields
 
 

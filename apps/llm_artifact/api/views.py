@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_view,
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -25,6 +26,13 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.sharing import (
+    SCOPE_PARAMETER,
+    HasObjectPermission,
+    TransferSerializer,
+    list_scope,
+    transfer,
+)
 from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
@@ -80,7 +88,16 @@ class ExportNegotiation(DefaultContentNegotiation):
 
 
 # What run_artifact and record_run read from the artifact.
-RUN_FIELDS = ("id", "owner_id", "data_source", "sql_query", "query_params", "status")
+# The sharing fields too: the run permission reads them (HasObjectPermission).
+RUN_FIELDS = (
+    "id",
+    "owner_id",
+    "visibility",
+    "data_source",
+    "sql_query",
+    "query_params",
+    "status",
+)
 
 
 class QueryResultRenderer(JSONRenderer):
@@ -135,6 +152,8 @@ QUERY_PARAMS = OpenApiParameter(
     description="The artifact's parameter values, each as its own query "
     "parameter (`?status=paid`); left out, a parameter takes its default.",
 )
+# The actions that answer with the artifact itself (ArtifactSerializer, with its shares).
+SHOWS_ARTIFACT = {"list", "retrieve", "create", "update", "partial_update", "transfer"}
 EXPORT_FILE_TYPES = {
     "csv": OpenApiTypes.STR,
     "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
@@ -142,10 +161,28 @@ EXPORT_FILE_TYPES = {
 }
 
 
+@extend_schema_view(list=extend_schema(parameters=[SCOPE_PARAMETER]))
 class ArtifactViewSet(viewsets.ModelViewSet):
-    """Your artifacts (staff: everyone's); anyone else's is a 404."""
+    """Your artifacts and those shared with you (staff: everyone's); any other is a 404.
+
+    Viewers see, run, export and chart an artifact; editors also change it; only its owner
+    (and staff) delete it, change who sees it or hand it over (403 for the others).
+    """
 
     serializer_class = ArtifactSerializer
+    permission_classes = [HasObjectPermission]
+    # Asked about the artifact at each request (apps.llm_artifact.rules).
+    object_permissions = {
+        "retrieve": "artifacts.view",
+        "runs": "artifacts.view",
+        "execute": "artifacts.run",
+        "export": "artifacts.run",
+        "chart": "artifacts.run",
+        "update": "artifacts.change",
+        "partial_update": "artifacts.change",
+        "destroy": "artifacts.delete",
+        "transfer": "artifacts.share",
+    }
     # Deep pages read their rows by id: the chart check's subqueries (below) and the joins
     # are computed for the page's rows only, not for every row OFFSET skips. Rows are
     # counted up to 1,000 (`count` is null beyond): a search is not scanned to its end.
@@ -172,9 +209,17 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         return plain
 
     def get_queryset(self) -> QuerySet[Artifact]:
+        user = self.request.user
+        if self.action == "list":
+            artifacts = Artifact.objects.in_scope(user, list_scope(self.request))
+        else:
+            artifacts = Artifact.objects.visible_to(user)
         # visualization_problems checks charts against the latest result: in the same query.
-        artifacts = Artifact.objects.visible_to(self.request.user).with_related()
-        return artifacts.with_last_result_columns()
+        artifacts = artifacts.with_related().with_last_result_columns()
+        if self.action in SHOWS_ARTIFACT:
+            # Shown, and read by the permissions (can_edit, can_manage): in one query.
+            artifacts = artifacts.with_shares()
+        return artifacts
 
     def perform_create(self, serializer: ArtifactSerializer) -> None:
         serializer.save(owner=self.request.user)
@@ -214,6 +259,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         # cost more than the run itself (bench/api_execute.py).
         artifacts = Artifact.objects.visible_to(request.user).only(*RUN_FIELDS)
         artifact = get_object_or_404(artifacts, pk=pk)
+        self.check_object_permissions(request, artifact)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run, result = _run(artifact, request, serializer.validated_data["params"])
@@ -399,6 +445,35 @@ class ArtifactViewSet(viewsets.ModelViewSet):
             # Opened on its own, an SVG is a document of this site: let it run nothing.
             response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
         return response
+
+    @extend_schema(
+        summary="Hand the artifact to another owner",
+        description="Only the owner (and staff) may. The new owner must be able to use the "
+        "artifact's data source. The change is recorded in the sharing history; the "
+        "artifact keeps its visibility and shares, so the previous owner keeps seeing it "
+        "only if it is shared with them.",
+        request=TransferSerializer,
+        responses={200: ArtifactSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        serializer_class=TransferSerializer,
+        parser_classes=[JSONParser],
+    )
+    def transfer(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new_owner = serializer.validated_data["owner"]
+        if not new_owner.has_perm("datasources.use", artifact.data_source):
+            raise ValidationError(
+                {"owner": [f"{new_owner} may not use the data source {artifact.data_source}."]}
+            )
+        transfer(artifact, to=new_owner, actor=request.user)
+        artifact = self.get_queryset().filter(pk=artifact.pk).first() or artifact
+        return Response(ArtifactSerializer(artifact, context=self.get_serializer_context()).data)
 
 
 def _chart_failed(detail: str, problems: list, *, run: ArtifactRun | None) -> Response:

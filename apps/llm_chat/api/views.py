@@ -6,22 +6,33 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_view,
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.sharing import (
+    SCOPE_PARAMETER,
+    HasObjectPermission,
+    TransferSerializer,
+    list_scope,
+    transfer,
+)
+from apps.core.parsers import JSONParser
 from apps.core.serializers import api_validation_error
+from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import (
     TurnOutcome,
     TurnRefused,
@@ -30,8 +41,9 @@ from apps.llm_chat.agent import (
     run_turn,
     run_turn_sync,
 )
+from apps.llm_chat.api.filters import ChatFilter
 from apps.llm_chat.api.serializers import ChatSerializer, MessageSerializer
-from apps.llm_chat.lookups import check_can_post, get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.lookups import get_chat_for_user, get_rw_chat_for_user
 from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from apps.llm_chat.streams import EVENT_STREAM, event_stream_response, wants_event_stream
@@ -99,27 +111,76 @@ class TurnNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
+@extend_schema_view(list=extend_schema(parameters=[SCOPE_PARAMETER]))
 class ChatViewSet(viewsets.ModelViewSet):
-    """Your chats (staff: everyone's), newest activity first; anyone else's is a 404."""
+    """Your chats and those shared with you (staff: everyone's), newest activity first; any
+    other is a 404. Shared chats are read-only: only the owner posts in or renames a chat;
+    the owner and staff delete it, change who reads it or hand it over."""
 
     serializer_class = ChatSerializer
-    filter_backends: list = []
+    permission_classes = [HasObjectPermission]
+    # Asked about the chat at each request (apps.llm_chat.rules). Posting and retrying look
+    # the chat up themselves (apps.llm_chat.lookups, Chat.can_post, as the pages do).
+    object_permissions = {
+        "retrieve": "chats.view",
+        # Renaming is a write in the chat: the owner's only (staff read, 403).
+        "update": "chats.post",
+        "partial_update": "chats.post",
+        "destroy": "chats.delete",
+        "transfer": "chats.share",
+    }
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ChatFilter
 
     def get_queryset(self) -> QuerySet[Chat]:
-        chats = Chat.objects.visible_to(self.request.user).select_related("agent", "owner")
-        return chats.with_counts()
-
-    def get_object(self) -> Chat:
-        chat = super().get_object()
-        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-            # Renaming and deleting are writes: the owner's only (staff read, 403).
-            check_can_post(chat, self.request.user)
-        return chat
+        user = self.request.user
+        if self.action == "list":
+            chats = Chat.objects.in_scope(user, list_scope(self.request))
+        else:
+            chats = Chat.objects.visible_to(user)
+        return chats.select_related("agent", "owner").with_counts().with_shares()
 
     def perform_create(self, serializer: ChatSerializer) -> None:
         chat = serializer.save(owner=self.request.user)
         # Re-read with the counts the response shows.
         serializer.instance = self.get_queryset().get(pk=chat.pk)
+
+    def _message_context(self, messages: list[Message]) -> dict:
+        """The serializer context, with the linked artifacts the reader may see (one query):
+        a shared chat shows the others only as there, not what they are."""
+        ids = {m.artifact_id for m in messages if m.artifact_id}
+        ids |= {link.artifact_id for m in messages for link in m.links}
+        visible = Artifact.objects.visible_to(self.request.user).filter(pk__in=ids)
+        return {
+            **self.get_serializer_context(),
+            "visible_artifact_ids": set(visible.values_list("pk", flat=True)) if ids else set(),
+        }
+
+    @extend_schema(
+        summary="Hand the chat to another owner",
+        description="Only the owner (and staff) may. The new owner must be allowed to use "
+        "the chat's agent. The change is recorded in the sharing history; the chat keeps "
+        "its visibility and shares.",
+        request=TransferSerializer,
+        responses={200: ChatSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        serializer_class=TransferSerializer,
+        parser_classes=[JSONParser],
+    )
+    def transfer(self, request: Request, pk: str | None = None) -> Response:
+        chat = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new_owner = serializer.validated_data["owner"]
+        if not new_owner.has_perm("agents.use", chat.agent):
+            raise ValidationError({"owner": [f"{new_owner} may not use the agent {chat.agent}."]})
+        transfer(chat, to=new_owner, actor=request.user)
+        chat = self.get_queryset().filter(pk=chat.pk).first() or chat
+        return Response(ChatSerializer(chat, context=self.get_serializer_context()).data)
 
     @extend_schema(
         methods=["GET"],
@@ -155,6 +216,7 @@ class ChatViewSet(viewsets.ModelViewSet):
         detail=True,
         methods=["get", "post"],
         url_path="messages",
+        filter_backends=[],
         serializer_class=MessageSerializer,
         content_negotiation_class=TurnNegotiation,
     )
@@ -164,7 +226,7 @@ class ChatViewSet(viewsets.ModelViewSet):
         chat = get_chat_for_user(request.user, pk)
         messages = chat.messages.with_artifacts()
         page = self.paginate_queryset(messages)
-        serializer = self.get_serializer(page, many=True)
+        serializer = MessageSerializer(page, many=True, context=self._message_context(page))
         return self.get_paginated_response(serializer.data)
 
     def _post_message(self, request: Request, chat: Chat) -> Response | StreamingHttpResponse:
@@ -184,9 +246,9 @@ class ChatViewSet(viewsets.ModelViewSet):
         except TurnRefused as refused:
             raise TurnConflict(str(refused)) from refused
         both = Message.objects.filter(pk__in=[outcome.user_message.pk, outcome.reply.pk])
-        both = both.with_artifacts().order_by("id")
+        both = list(both.with_artifacts().order_by("id"))
         return Response(
-            MessageSerializer(both, many=True, context=self.get_serializer_context()).data,
+            MessageSerializer(both, many=True, context=self._message_context(both)).data,
             status=status_code,
         )
 
@@ -224,6 +286,7 @@ class ChatViewSet(viewsets.ModelViewSet):
         detail=True,
         methods=["post"],
         url_path=r"messages/(?P<message_id>\d+)/retry",
+        filter_backends=[],
         serializer_class=MessageSerializer,
         content_negotiation_class=TurnNegotiation,
     )
