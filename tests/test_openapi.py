@@ -49,6 +49,8 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/data-sources/": {"get"},
         "/api/data-sources/{name}/schema/": {"get"},
         "/api/sql/validate/": {"post"},
+        "/api/sql/format/": {"post"},
+        "/api/sql/run/": {"post"},
     }
 
 

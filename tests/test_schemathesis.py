@@ -69,6 +69,13 @@ DEEP_JSON = b"[" * 1000 + b"]" * 1000
 DEEP_SQL = "SELECT " + "(" * 60 + "1" + ")" * 60
 HOSTILE_BODIES: dict[str, list[bytes]] = {
     "POST /api/sql/validate/": [json.dumps({"sql": DEEP_SQL}).encode(), DEEP_JSON],
+    "POST /api/sql/format/": [json.dumps({"sql": DEEP_SQL}).encode(), DEEP_JSON],
+    "POST /api/sql/run/": [
+        json.dumps({"sql": DEEP_SQL}).encode(),
+        b'{"sql": "SELECT :n AS n", "declarations": [{"name": "n", "type": "number"}], '
+        b'"params": {"n": 1e400}}',
+        DEEP_JSON,
+    ],
     "POST /api/artifacts/": [
         b'{"title": "n", "sql_query": "SELECT :n AS n", "data_source": "marketplace", '
         b'"query_params": [{"name": "n", "type": "number", "default": 1e400}]}',

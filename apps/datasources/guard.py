@@ -167,7 +167,7 @@ def _parse_and_check(sql: str, dialect: str, allow_functions: frozenset[str]) ->
         )
 
 
-def _too_deep_message() -> str:
+def too_deep_message() -> str:
     return (
         f"The SQL is nested too deeply to check; the limit is {MAX_NESTING_DEPTH} levels of "
         "brackets. Flatten it, for example with a CTE (WITH ...)."
@@ -194,7 +194,7 @@ def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL
         # parser, which does, sees the statement.
         tokens = engine.tokenize(sql)
         if nesting_depth(tokens) > MAX_NESTING_DEPTH:
-            return _too_deep_message()
+            return too_deep_message()
         statements = [
             statement
             for statement in engine.parser().parse(tokens, sql)

@@ -21,6 +21,7 @@ from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
 from apps.datasources.access import denied_sources_subquery, may_use_source
+from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
@@ -308,7 +309,9 @@ class Artifact(Shared):
             )
         except SQLRejected as exc:
             return [exc.message]
-        return undeclared_parameter_errors(used, self.query_params)
+        # Unknown tables and columns, as the editor marks them and the agent is told.
+        references = reference_messages(self.sql_query, source)
+        return references + undeclared_parameter_errors(used, self.query_params)
 
     def last_result_columns(self) -> list[dict] | None:
         """The columns ({"name", "type"}) of the latest successful run, or None.

@@ -28,7 +28,7 @@ from apps.llm_artifact.models import (
     result_snapshot,
     undeclared_parameter_errors,
 )
-from apps.llm_artifact.parameters import resolve_values
+from apps.llm_artifact.parameters import resolve_values, validate_declarations
 
 
 class RunResult(NamedTuple):
@@ -90,6 +90,31 @@ def _check_parameters(artifact: Artifact) -> None:
     problems = undeclared_parameter_errors(used, artifact.query_params)
     if problems:
         raise QueryFailed(ArtifactRun.Outcome.ERROR, " ".join(problems))
+
+
+def preview_sql(data_source: str, sql: str, *, declarations: Any, raw_params: dict) -> QueryResult:
+    """Run SQL that is not saved yet (the editor's Run) as an artifact would run it, but
+    record nothing: no ArtifactRun, no statistics, no status change.
+
+    Bad declarations raise ValidationError (a list of messages) and bad values
+    ValidationError({name: message}), like run_artifact; a refused, failing or slow query
+    raises QueryFailed from the same guard, read-only executor and limits.
+    """
+    validate_declarations(declarations)
+    values = resolve_values(declarations, raw_params)
+    try:
+        source = get_data_source(data_source)
+        used = referenced_parameters(
+            sql, dialect=source.dialect, allow_functions=source.allow_functions
+        )
+    except UnknownDataSource as exc:
+        raise QueryFailed(ArtifactRun.Outcome.ERROR, str(exc)) from None
+    except SQLRejected as exc:
+        raise QueryFailed(ArtifactRun.Outcome.REJECTED, exc.message) from None
+    problems = undeclared_parameter_errors(used, declarations)
+    if problems:
+        raise QueryFailed(ArtifactRun.Outcome.ERROR, " ".join(problems))
+    return execute(source.name, sql, {name: values[name] for name in used})
 
 
 class ExportFailed(Exception):

@@ -94,11 +94,84 @@ class SQLCheckSerializer(Serializer):
     )
 
 
+class SQLValidateSerializer(SQLCheckSerializer):
+    """SQL to check as the editor does, with the artifact's parameter declarations."""
+
+    declarations = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The artifact's parameter declarations (objects with at least a `name`). "
+        "Given, the answer lists the parameters used but not declared (`undeclared`) and "
+        "those declared but no longer used (`unused`).",
+    )
+
+
+class DiagnosticSerializer(serializers.Serializer):
+    """One problem, placed in the text when it has a place."""
+
+    code = serializers.ChoiceField(
+        choices=[
+            "parse_error",
+            "rejected",
+            "unknown_table",
+            "unknown_column",
+            "undeclared_parameter",
+            "unused_parameter",
+        ]
+    )
+    severity = serializers.ChoiceField(
+        choices=["error", "warning"],
+        help_text="An error keeps the SQL from running or being saved; a warning does not.",
+    )
+    message = serializers.CharField(
+        help_text='In plain words, e.g. "no column `totl` in `orders`; did you mean `total`?"'
+    )
+    start = serializers.IntegerField(
+        allow_null=True, help_text="0-based offset of the first character; null: no place."
+    )
+    end = serializers.IntegerField(allow_null=True, help_text="0-based offset after the last.")
+    line = serializers.IntegerField(allow_null=True, help_text="1-based line of `start`.")
+    column = serializers.IntegerField(allow_null=True, help_text="1-based column of `start`.")
+    suggestion = serializers.CharField(
+        allow_null=True, help_text="The closest existing name (did you mean), if any."
+    )
+
+
+class ParameterUseSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    start = serializers.IntegerField(help_text="0-based offset of the colon.")
+    end = serializers.IntegerField()
+    line = serializers.IntegerField()
+    column = serializers.IntegerField()
+
+
 class SQLCheckResultSerializer(serializers.Serializer):
-    valid = serializers.BooleanField(help_text="Whether the SQL may run.")
+    valid = serializers.BooleanField(help_text="Whether the SQL may run (the guard's verdict).")
     error = serializers.CharField(allow_null=True, help_text="Why not, in plain words.")
     parameters = serializers.ListField(
         child=serializers.CharField(),
         help_text="The :name parameters the SQL uses, in order of first use; an artifact "
         "must declare each of them.",
+    )
+    parameter_uses = ParameterUseSerializer(
+        many=True, help_text="Every :name in the text, with its place."
+    )
+    diagnostics = DiagnosticSerializer(
+        many=True,
+        help_text="Parse errors, the guard's refusal, unknown tables and columns (with a "
+        "suggestion) and, with `declarations`, undeclared and unused parameters.",
+    )
+    undeclared = serializers.ListField(
+        child=serializers.CharField(), help_text="Used but not declared (with `declarations`)."
+    )
+    unused = serializers.ListField(
+        child=serializers.CharField(), help_text="Declared but not used (with `declarations`)."
+    )
+
+
+class SQLFormatResultSerializer(serializers.Serializer):
+    sql = serializers.CharField(
+        help_text="The SQL pretty-printed for the data source's dialect, :name kept."
     )

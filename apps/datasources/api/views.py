@@ -6,7 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,9 +17,12 @@ from apps.datasources.api.serializers import (
     SchemaQuerySerializer,
     SQLCheckResultSerializer,
     SQLCheckSerializer,
+    SQLFormatResultSerializer,
+    SQLValidateSerializer,
 )
+from apps.datasources.check import check, format_sql
 from apps.datasources.executor import QueryFailed
-from apps.datasources.guard import SQLRejected, referenced_parameters
+from apps.datasources.guard import SQLRejected
 from apps.datasources.sources import (
     NAME_RE,
     DataSource,
@@ -122,31 +125,45 @@ def _describe(source: DataSource, *, is_default: bool, show_location: bool) -> d
 
 
 class SQLViewSet(viewsets.ViewSet):
-    """SQL checks that never run the SQL."""
+    """SQL checks and formatting that never run the SQL (the editor's while-you-type help)."""
 
     @extend_schema(
-        summary="Check whether SQL may run on a data source",
-        description="Applies the SQL guard in the data source's dialect: one statement that "
-        "only reads, no state-changing or dangerous functions, within the length limit. "
-        "Nothing is run. A rejected statement is still a 200, with `valid` false and the "
-        "reason in `error`; only a malformed request (no `sql`, an unknown data source) is "
-        "a 400.",
-        request=SQLCheckSerializer,
+        summary="Check SQL as the editor does",
+        description="Applies the SQL guard in the data source's dialect (one statement that "
+        "only reads, no state-changing or dangerous functions, within the length limit) and "
+        "reports, with their positions: parse errors, references to tables or columns that "
+        "do not exist in the data source with a did-you-mean suggestion (resolved through "
+        "aliases, CTEs and subqueries; what cannot be followed is not flagged), and the "
+        ":name parameters used. With `declarations`, also the parameters used but not "
+        "declared and those declared but no longer used. Nothing is run. A rejected or "
+        "flawed statement is still a 200 (`valid` false, or `diagnostics`); only a "
+        "malformed request (no `sql`, an unknown data source) is a 400.",
+        request=SQLValidateSerializer,
         responses={200: SQLCheckResultSerializer},
     )
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
+        serializer = SQLValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = check(data["sql"], get_data_source(data["data_source"]), data["declarations"])
+        return Response(SQLCheckResultSerializer(result.as_dict()).data)
+
+    @extend_schema(
+        summary="Pretty-print SQL for a data source's dialect",
+        description="Formats the SQL with sqlglot in the data source's dialect, keeping "
+        ":name parameters as written. Nothing is run and nothing is checked beyond parsing: "
+        "SQL that cannot be parsed is a 400 with the reason under `sql`.",
+        request=SQLCheckSerializer,
+        responses={200: SQLFormatResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="format", url_name="format")
+    def pretty(self, request: Request) -> Response:
         serializer = SQLCheckSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         source = get_data_source(serializer.validated_data["data_source"])
         try:
-            parameters = referenced_parameters(
-                serializer.validated_data["sql"],
-                dialect=source.dialect,
-                allow_functions=source.allow_functions,
-            )
+            formatted = format_sql(serializer.validated_data["sql"], source.dialect)
         except SQLRejected as exc:
-            result = {"valid": False, "error": exc.message, "parameters": []}
-        else:
-            result = {"valid": True, "error": None, "parameters": parameters}
-        return Response(SQLCheckResultSerializer(result).data)
+            raise ValidationError({"sql": [exc.message]}) from None
+        return Response(SQLFormatResultSerializer({"sql": formatted}).data)

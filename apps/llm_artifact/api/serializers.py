@@ -8,9 +8,9 @@ from rest_framework import serializers
 from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
-from apps.datasources.sources import default_data_source_name
+from apps.datasources.sources import default_data_source_name, validate_data_source
 from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
-from apps.llm_artifact.parameters import ParamType
+from apps.llm_artifact.parameters import ParamType, validate_declarations
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
 PARAMETER_DECLARATIONS_SCHEMA = {
@@ -302,6 +302,59 @@ class ParameterErrorsSerializer(ErrorSerializer):
         required=False,
         help_text="The body is not a JSON object.",
     )
+
+
+class PreviewSerializer(Serializer):
+    """SQL to run before it is saved, with the parameters it would be saved with."""
+
+    sql = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    data_source = serializers.CharField(
+        default=default_data_source_name,
+        help_text="A configured data source; the server's default when left out.",
+        validators=[validate_data_source],
+    )
+    params = ParameterValuesField(required=False, default=dict)
+    declarations = ParameterDeclarationsField(
+        required=False,
+        default=list,
+        help_text="The parameter declarations the SQL would be saved with (as an artifact's "
+        "`query_params`); `params` are checked and coerced by them, defaults applied.",
+    )
+
+    def validate_declarations(self, value):
+        try:
+            validate_declarations(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
+
+
+class PreviewResultSerializer(QueryResultSerializer):
+    """The rows of a preview: the execute endpoint's answer, with nothing recorded."""
+
+    run_id = serializers.IntegerField(
+        allow_null=True, help_text="Always null: a preview is not recorded."
+    )
+
+
+class PreviewInputErrorsSerializer(ErrorSerializer):
+    """What is wrong with the request; nothing ran."""
+
+    sql = serializers.ListField(child=serializers.CharField(), required=False)
+    data_source = serializers.ListField(child=serializers.CharField(), required=False)
+    declarations = serializers.ListField(child=serializers.CharField(), required=False)
+    params = ParameterMessagesField(required=False)
+    non_field_errors = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="The body is not a JSON object."
+    )
+
+
+class PreviewFailedSerializer(ErrorSerializer):
+    """The query was refused, failed or timed out. Nothing is recorded."""
+
+    detail = serializers.CharField(help_text="Why, in plain words.")
+    # The run outcomes' choices (never "ok" here), so the schema has one Outcome enum.
+    outcome = serializers.ChoiceField(choices=ArtifactRun.Outcome.choices)
 
 
 class ExportFormatErrorSerializer(ErrorSerializer):

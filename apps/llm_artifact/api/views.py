@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
-from apps.datasources.executor import ColumnType, QueryResult, ResultColumn
+from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.api.filters import (
     ArtifactFilter,
@@ -44,13 +44,23 @@ from apps.llm_artifact.api.serializers import (
     ExportFormatErrorSerializer,
     ExportQuerySerializer,
     ParameterErrorsSerializer,
+    PreviewFailedSerializer,
+    PreviewInputErrorsSerializer,
+    PreviewResultSerializer,
+    PreviewSerializer,
     QueryResultSerializer,
     RunFailedSerializer,
 )
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
 from apps.llm_artifact.download import download_response
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
-from apps.llm_artifact.services import ExportFailed, RunResult, export_artifact, run_artifact
+from apps.llm_artifact.services import (
+    ExportFailed,
+    RunResult,
+    export_artifact,
+    preview_sql,
+    run_artifact,
+)
 
 
 class ExportNegotiation(DefaultContentNegotiation):
@@ -434,3 +444,66 @@ def _json_safe_rows(result: QueryResult) -> list[list]:
 
 def _non_finite(value: object) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
+
+
+PREVIEW_ERROR = PolymorphicProxySerializer(
+    component_name="PreviewError",
+    serializers=[PreviewInputErrorsSerializer, PreviewFailedSerializer],
+    resource_type_field_name=None,
+)
+
+
+class SQLPreviewViewSet(viewsets.ViewSet):
+    """Running SQL that is not saved yet: the editor's Run, recorded nowhere."""
+
+    @extend_schema(
+        summary="Run SQL before saving it (a preview)",
+        description="Runs `sql` read-only on the data source as an artifact with these "
+        "parameter `declarations` and `params` would run: the same guard, executor, display "
+        "cap and time limit, and the execute endpoint's answer. Nothing is recorded: no "
+        "run, no statistics (`run_id` is null).\n\n"
+        "400 answers are either field errors (`sql`, `data_source`, `declarations`, or "
+        "`params` keyed by parameter name; nothing ran) or `detail` + `outcome` (the query "
+        "was rejected as unsafe, failed or timed out).",
+        request=PreviewSerializer,
+        responses={
+            200: PreviewResultSerializer,
+            400: OpenApiResponse(
+                PREVIEW_ERROR, description="Bad input, or a refused or failed query."
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        parser_classes=[JSONParser],
+        renderer_classes=[QueryResultRenderer],
+    )
+    def run(self, request: Request) -> Response:
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            result = preview_sql(
+                data["data_source"],
+                data["sql"],
+                declarations=data["declarations"],
+                raw_params=data["params"],
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError({"params": exc.message_dict}) from exc
+        except QueryFailed as exc:
+            return Response(
+                {"detail": exc.message_for(request.user), "outcome": exc.outcome},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            {
+                "columns": [{"name": c.name, "type": c.type} for c in result.columns],
+                "rows": result.rows,
+                "row_count": result.row_count,
+                "truncated": result.truncated,
+                "duration_ms": result.duration_ms,
+                "run_id": None,
+            }
+        )
