@@ -274,13 +274,14 @@ def test_rejects_a_scale_out_of_range(scale):
 
 
 def bound_defaults(declarations: list[dict]) -> dict:
-    return resolve_values(declarations, {})
+    # Relative defaults evaluated on the day the test dataset ends.
+    return resolve_values(declarations, {}, today=AS_OF)
 
 
 def test_every_demo_sql_runs_on_the_sqlite_dataset_with_its_defaults(small_db):
     with connect_ro(small_db) as conn:
         for key, spec in ARTIFACTS.items():
-            cursor = conn.execute(spec.sql, bound_defaults(spec.params(AS_OF)))
+            cursor = conn.execute(spec.sql, bound_defaults(spec.params))
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
             assert rows, f"{key} returned no rows with its defaults"
@@ -298,16 +299,25 @@ def chart_fields(spec: dict) -> list[str]:
 def test_demo_sql_uses_exactly_its_declared_parameters():
     for key, spec in ARTIFACTS.items():
         used = set(re.findall(r"(?<!:):([A-Za-z_]\w*)", spec.sql))
-        declared = {d["name"] for d in spec.params(AS_OF)}
+        declared = {d["name"] for d in spec.params}
         assert used == declared, key
 
 
-def test_date_defaults_have_data_in_the_dataset_they_were_made_for(small_db):
+def test_the_last_month_artifact_defaults_to_last_month_on_any_day(small_db):
+    declarations = ARTIFACTS["revenue_by_category"].params
+    defaults = {d["name"]: d["default"] for d in declarations}
+    assert defaults == {"start_date": "start_of_month -1 month", "end_date": "start_of_month"}
     start, end = last_month(AS_OF)
-    params = {d["name"]: d["default"] for d in ARTIFACTS["revenue_by_category"].params(AS_OF)}
-    assert params == {"start_date": start.isoformat(), "end_date": end.isoformat()}
-    assert start == dt.date(2025, 10, 1)
-    assert end == dt.date(2025, 11, 1)
+    assert bound_defaults(declarations) == {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+    }
+    assert (start, end) == (dt.date(2025, 10, 1), dt.date(2025, 11, 1))
+    # A year boundary: in January, last month is December of the year before.
+    assert resolve_values(declarations, {}, today=dt.date(2026, 1, 31)) == {
+        "start_date": "2025-12-01",
+        "end_date": "2026-01-01",
+    }
 
 
 def test_charts_are_vega_lite_specs_over_the_results():
@@ -382,7 +392,8 @@ def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
     with connect_ro(demo_target) as conn:
         for message in quoting:
             artifact = message.artifact
-            cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))
+            # The dataset was built as of today, and the defaults evaluated today.
+            cursor = conn.execute(artifact.sql_query, resolve_values(artifact.query_params, {}))
             header = " | ".join(d[0] for d in cursor.description)
             first_value = cursor.fetchone()[0]
             assert f"| {header} |" in message.content
@@ -595,8 +606,8 @@ def test_loads_the_same_dataset_into_postgresql(postgres_database, small_dataset
             str(round(scalar(lite, "SELECT SUM(total) FROM orders"), 2))
         )
         for key, spec in ARTIFACTS.items():
-            rows = conn.execute(to_psycopg(spec.sql), bound_defaults(spec.params(AS_OF))).fetchall()
-            lite_rows = lite.execute(spec.sql, bound_defaults(spec.params(AS_OF))).fetchall()
+            rows = conn.execute(to_psycopg(spec.sql), bound_defaults(spec.params)).fetchall()
+            lite_rows = lite.execute(spec.sql, bound_defaults(spec.params)).fetchall()
             assert len(rows) == len(lite_rows), key
 
 
@@ -611,7 +622,7 @@ def test_demo_artifacts_give_the_same_results_on_both_engines_through_the_execut
         f"lite=sqlite:///{small_db} pg={postgres_database}?allow_privileged=true"
     )
     for key, spec in ARTIFACTS.items():
-        params = bound_defaults(spec.params(AS_OF))
+        params = bound_defaults(spec.params)
         lite = execute("lite", spec.sql, params)
         pg = execute("pg", spec.sql, params)
         assert [c.name for c in pg.columns] == [c.name for c in lite.columns], key

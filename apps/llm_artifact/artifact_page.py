@@ -158,18 +158,24 @@ def opening_context(artifact: Artifact, query: dict) -> dict:
         return {}
     declarations = artifact.query_params
     if any(d["name"] in query for d in declarations):
-        form = ArtifactRunForm(declarations, query)
+        form = ArtifactRunForm(declarations, query, data_source=artifact.data_source)
         shown = None
         if form.is_valid():
             try:
-                values = resolve_values(declarations, form.cleaned_data)
+                values = resolve_values(
+                    declarations, form.cleaned_data, data_source=artifact.data_source
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 shown = latest_snapshot(artifact, values)
     else:
         shown = latest_snapshot(artifact)
-        form = ArtifactRunForm(declarations, values=shown.params if shown else None)
+        form = ArtifactRunForm(
+            declarations,
+            values=shown.params if shown else None,
+            data_source=artifact.data_source,
+        )
     if shown is None:
         return {"form": form}
     return {"form": form, "run": shown, "result": snapshot_result(shown), "snapshot": True}
@@ -189,7 +195,7 @@ def run_context(
     it)."""
     declarations_error = declarations_error_of(artifact)
     if form is None and not declarations_error:
-        form = ArtifactRunForm(artifact.query_params)
+        form = ArtifactRunForm(artifact.query_params, data_source=artifact.data_source)
     query = form.query_string() if form is not None else ""
     return {
         "artifact": artifact,

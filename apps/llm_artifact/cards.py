@@ -58,4 +58,5 @@ class ArtifactCard:
             self.form_data,
             values=self.params if isinstance(self.params, dict) else {},
             auto_id=f"{self.dom_id}-%s",
+            data_source=self.artifact.data_source,
         )

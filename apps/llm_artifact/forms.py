@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -12,8 +13,17 @@ from django.utils.html import format_html
 
 from apps.core import json as strict_json
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.column_values import AllowedValues
 from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
-from apps.llm_artifact.parameters import ParamType, coerce
+from apps.llm_artifact.parameters import (
+    ParamType,
+    allowed_values,
+    coerce,
+    is_relative,
+    relative_default,
+    resolve_relative,
+)
+from apps.llm_artifact.relative_dates import MAX_EXPRESSION_LENGTH, local_today
 
 # The sort values a URL may carry ("title", or "-title" for descending), mapped to the field
 # they order by. Anything else is refused, so a query string never orders by an arbitrary
@@ -328,9 +338,12 @@ DATE_FORMATS = {ParamType.DATE: "YYYY-MM-DD", ParamType.DATETIME: "YYYY-MM-DD HH
 
 
 def _input_value(param_type: str, value: Any) -> str:
-    """A declared default as the text its input shows ("" for none)."""
+    """A declared default as the text its input shows ("" for none); a relative date as
+    its expression, so a run next month takes next month's date."""
     if value is None:
         return ""
+    if is_relative(param_type, value):
+        return value.strip()
     try:
         value = coerce(param_type, value)
     except ValueError:
@@ -342,11 +355,37 @@ def _input_value(param_type: str, value: Any) -> str:
     return str(value)
 
 
-def _parameter_field(declaration: dict) -> forms.Field:
+def _default_text(declaration: dict, today: dt.date) -> str:
+    """The default as the help text says it: "start_of_month -1 month (2026-11-01 today)"."""
+    param_type, default = declaration["type"], declaration.get("default")
+    shown = _input_value(param_type, default)
+    if param_type == ParamType.BOOLEAN:
+        return dict(BOOLEAN_CHOICES).get(shown, shown).lower()
+    if relative_default(declaration):
+        try:
+            return f"{shown} ({resolve_relative(param_type, shown, today)} today)"
+        except ValueError as exc:
+            return f"{shown} ({exc})"
+    return shown
+
+
+def _select_widget(values: list[str], declaration: dict) -> forms.Select:
+    # The allowed values only; without a default, a blank option means "not given".
+    options = [(value, value) for value in values]
+    if declaration.get("default") is None:
+        required = bool(declaration.get("required"))
+        options.insert(0, ("", "Choose…" if required else "Not set (null)"))
+    return forms.Select(choices=options)
+
+
+def _parameter_field(
+    declaration: dict, allowed: AllowedValues | None, today: dt.date
+) -> forms.Field:
     param_type = declaration["type"]
     default = declaration.get("default")
     # Required ones may not be left empty, even with a default (resolve_values).
     required = bool(declaration.get("required"))
+    notes: list[str] = []
     if param_type == ParamType.INTEGER:
         widget: forms.Widget = forms.NumberInput(attrs={"step": "1"})
     elif param_type == ParamType.NUMBER:
@@ -354,22 +393,20 @@ def _parameter_field(declaration: dict) -> forms.Field:
     elif param_type in DATE_FORMATS:
         # Text in the ISO format the help text, the URL, the history and the API use: a
         # browser's date input shows the date in the browser's own format (01/02/2024),
-        # which then reads differently from everything around it.
+        # which then reads differently from everything around it. Text also takes a
+        # relative date ("today -7 days").
         placeholder = DATE_FORMATS[param_type]
         widget = forms.TextInput(
             attrs={
                 "placeholder": placeholder,
-                "inputmode": "numeric",
-                "maxlength": str(len(placeholder) + 3),
+                "maxlength": str(MAX_EXPRESSION_LENGTH),
                 "autocomplete": "off",
             }
         )
-    elif param_type == ParamType.STRING and isinstance(declaration.get("choices"), list):
-        # The allowed values only; without a default, a blank option means "not given".
-        options = [(choice, choice) for choice in declaration["choices"]]
-        if default is None:
-            options.insert(0, ("", "Choose…" if required else "Not set (null)"))
-        widget = forms.Select(choices=options)
+    elif allowed is not None and not allowed.error:
+        widget = _select_widget(allowed.values, declaration)
+        if allowed.more:
+            notes.append(f"the first {len(allowed.values)} values of the column")
     elif param_type == ParamType.BOOLEAN:
         # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
         blank = "Choose…" if required else "Not set (null)"
@@ -377,17 +414,18 @@ def _parameter_field(declaration: dict) -> forms.Field:
         widget = forms.Select(choices=choices)
     else:
         widget = forms.TextInput()
+        if allowed is not None and allowed.error:
+            notes.append(f"allowed values could not be read: {allowed.error}")
     if required:
         widget.attrs["aria-required"] = "true"
     help_text = ParamType(param_type).label
     if param_type in DATE_FORMATS:
         help_text = f"{help_text} as {DATE_FORMATS[param_type]}"
-    if default is not None:
+        notes.insert(0, "or relative, e.g. today -7 days")
+    if default is not None and (shown := _default_text(declaration, today)):
         # A blank input takes the default: say which, as the input writes it.
-        shown = _input_value(param_type, default)
-        if param_type == ParamType.BOOLEAN:
-            shown = dict(BOOLEAN_CHOICES).get(shown, shown).lower()
-        help_text = f"{help_text}, default {shown}" if shown else help_text
+        help_text = f"{help_text}, default {shown}"
+    help_text = "; ".join([help_text, *notes])
     field = forms.CharField(
         label=declaration.get("label") or declaration["name"].replace("_", " ").capitalize(),
         # Every field is optional to the form: resolve_values decides what is missing, so
@@ -423,11 +461,15 @@ class ArtifactRunForm(forms.Form):
         *,
         values: dict | None = None,
         auto_id: str = "param-%s",
+        data_source: str = "",
+        today: dt.date | None = None,
     ) -> None:
         """`values` ({name: value}, as a run records them) prefill the inputs in place of
         the defaults (a chat card's values, the latest run's). `auto_id`: "param-" ids by
         default, as a parameter may be called "title", like a field of the edit form that
-        can be open on the same page; cards give their own, as a chat has many."""
+        can be open on the same page; cards give their own, as a chat has many.
+        `data_source`: the artifact's, where allowed values read from a column come from
+        (cached); `today`: the date relative defaults are shown against (the local one)."""
         types = {d["name"]: d["type"] for d in declarations}
         initial = {
             name: _input_value(types[name], value)
@@ -435,8 +477,19 @@ class ArtifactRunForm(forms.Form):
             if name in types
         }
         super().__init__(data, auto_id=auto_id, initial=initial)
+        today = today or local_today()
         for declaration in declarations:
-            self.fields[declaration["name"]] = _parameter_field(declaration)
+            allowed = allowed_values(declaration, data_source)
+            field = _parameter_field(declaration, allowed, today)
+            self.fields[declaration["name"]] = field
+            shown = initial.get(declaration["name"])
+            if shown and isinstance(field.widget, forms.Select):
+                # A value the run used that is no longer listed (the column changed, or it
+                # lies past the first values) stays selectable, rather than silently
+                # becoming another one.
+                listed = {value for value, _ in field.widget.choices}
+                if shown not in listed:
+                    field.widget.choices = [*field.widget.choices, (shown, shown)]
 
     def query_string(self) -> str:
         """The current values as a query string ("since=2024-01-01&limit=5"), for exports."""

@@ -26,7 +26,7 @@ from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
-from apps.llm_artifact.parameters import validate_declarations
+from apps.llm_artifact.parameters import column_choice_problems, validate_declarations
 
 
 def default_visualization_config() -> dict:
@@ -294,6 +294,12 @@ class Artifact(Shared):
             sql_errors = self._sql_errors()
             if sql_errors:
                 errors["sql_query"] = sql_errors
+        if "query_params" not in errors:
+            # Allowed values from a column: the column must exist in the source. Reading
+            # them here also refreshes the cached list whenever the artifact is saved.
+            column_errors = column_choice_problems(self.query_params, self.data_source)
+            if column_errors:
+                errors["query_params"] = column_errors
         if errors:
             raise ValidationError(errors)
 

@@ -1,10 +1,14 @@
 """Typed parameters that an artifact's SQL refers to as `:name`.
 
-A declaration is `{"name", "type", "label", "default", "required", "choices"}`; `choices`
-(text parameters only) lists the values allowed, which forms show as a select. Declarations
-are validated when an artifact is saved; values from users are coerced by the declared type
-(and checked against the choices) when it runs, and always reach the driver as bound
-parameters.
+A declaration is `{"name", "type", "label", "default", "required", "choices",
+"choices_from"}`. Text parameters may list the values allowed, fixed (`choices`) or read from
+a column of the data source (`"choices_from": {"table": "orders", "column": "status"}`, see
+apps.llm_artifact.column_values); forms show them as a select. Date and datetime parameters
+may default to a relative date (`start_of_month -1 month`, see
+apps.llm_artifact.relative_dates), evaluated on the local date when the artifact runs.
+Declarations are validated when an artifact is saved; values from users are coerced by the
+declared type (and checked against the allowed values) when it runs, and always reach the
+driver as bound parameters. A run records the concrete values, never the expressions.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem, text_problem
+from apps.datasources.executor import QueryFailed
+from apps.llm_artifact.column_values import (
+    AllowedValues,
+    ColumnMissing,
+    column_holds,
+    find_column,
+    read_column_values,
+)
+from apps.llm_artifact.relative_dates import EXAMPLES, local_today, parse_relative_date
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-DECLARATION_KEYS = {"name", "type", "label", "default", "required", "choices"}
+DECLARATION_KEYS = {"name", "type", "label", "default", "required", "choices", "choices_from"}
+CHOICES_FROM_KEYS = {"table", "column"}
+MAX_NAME_LENGTH = 200
 # Allowed values a text parameter may list, and how long each may be.
 MAX_CHOICES = 200
 MAX_CHOICE_LENGTH = 200
@@ -235,16 +250,72 @@ def validate_declarations(declarations: Any) -> None:
         required = declaration.get("required", False)
         if not isinstance(required, bool):
             errors.append(f"{where}: required must be true or false.")
-        default = declaration.get("default")
-        if default is not None:
-            try:
-                coerce(param_type, default)
-            except ValueError as exc:
-                errors.append(f"{where}: default {shown(default)} does not match its type ({exc}).")
+        if problem := default_problem(param_type, declaration.get("default")):
+            errors.append(f"{where}: {problem}")
         if "choices" in declaration:
             errors.extend(f"{where}: {problem}" for problem in _choices_problems(declaration))
+        if "choices_from" in declaration:
+            errors.extend(f"{where}: {problem}" for problem in _choices_from_problems(declaration))
     if errors:
         raise ValidationError(errors, code="invalid_parameters")
+
+
+# The types whose defaults (and values) may be relative dates.
+RELATIVE_TYPES = {ParamType.DATE, ParamType.DATETIME}
+
+
+def relative_default(declaration: dict) -> str:
+    """The declaration's default when it is a relative date ("" otherwise), as written."""
+    default = declaration.get("default")
+    if _relative_date(declaration.get("type"), default) is None:
+        return ""
+    return default.strip()
+
+
+def is_relative(param_type: Any, value: Any) -> bool:
+    """Whether `value` is a relative date for a parameter of `param_type`."""
+    return _relative_date(param_type, value) is not None
+
+
+def _relative_date(param_type: Any, value: Any) -> Any:
+    """`value` read as a relative date when the type takes them and it is one, else None."""
+    if param_type not in RELATIVE_TYPES or not isinstance(value, str):
+        return None
+    try:
+        return parse_relative_date(value)
+    except ValueError:
+        return None
+
+
+def resolve_relative(param_type: str, value: Any, today: dt.date | None = None) -> Any:
+    """`value` with a relative date replaced by the concrete date it means on `today` (the
+    local date by default), as text the type's coercion reads; any other value unchanged.
+    A datetime takes the day's start. Raises ValueError when the date leaves the calendar."""
+    relative = _relative_date(param_type, value)
+    if relative is None:
+        return value
+    day = relative.resolve(today).isoformat()
+    return f"{day} 00:00:00" if param_type == ParamType.DATETIME else day
+
+
+def default_problem(param_type: str, default: Any, today: dt.date | None = None) -> str:
+    """Why `default` cannot be the default of a `param_type` parameter ("" when it can)."""
+    if default is None:
+        return ""
+    try:
+        coerce(param_type, resolve_relative(param_type, default, today))
+    except ValueError as exc:
+        if param_type in RELATIVE_TYPES and isinstance(default, str):
+            try:
+                parse_relative_date(default).resolve(today)
+            except ValueError as reason:
+                return (
+                    f"default {shown(default)} does not match its type (expected "
+                    f"{EXPECTED[param_type]}, or a relative date such as {EXAMPLES}; "
+                    f"read as a relative date: {reason})."
+                )
+        return f"default {shown(default)} does not match its type ({exc})."
+    return ""
 
 
 def _choices_problems(declaration: dict) -> list[str]:
@@ -271,22 +342,143 @@ def _choices_problems(declaration: dict) -> list[str]:
     return problems
 
 
-def choice_problem(declaration: dict, value: Any) -> str:
-    """Why `value` is not among the declaration's choices ("" when it is, or when any
-    value goes)."""
+def _choices_from_problems(declaration: dict) -> list[str]:
+    """The shape of `choices_from`; whether its table and column exist is the data source's
+    to say (column_choice_problems)."""
+    choices_from = declaration["choices_from"]
+    if declaration.get("type") != ParamType.STRING:
+        return ["choices_from is for text parameters only (type string)."]
+    if "choices" in declaration:
+        return ["give either choices or choices_from, not both."]
+    if not isinstance(choices_from, dict) or set(choices_from) != CHOICES_FROM_KEYS:
+        return ['choices_from must be {"table": ..., "column": ...}.']
+    problems = []
+    for key in ("table", "column"):
+        name = choices_from[key]
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+            problems.append(
+                f"choices_from's {key} {shown(name)} must be a name of 1 to "
+                f"{MAX_NAME_LENGTH} characters."
+            )
+        elif problem := text_problem(name):
+            problems.append(f"choices_from's {key} {shown(name)}: {problem}")
+    return problems
+
+
+def _choices_from(declaration: dict) -> tuple[str, str] | None:
+    """The (table, column) a well-formed declaration reads its allowed values from."""
+    choices_from = declaration.get("choices_from")
+    if declaration.get("type") != ParamType.STRING or not isinstance(choices_from, dict):
+        return None
+    table, column = choices_from.get("table"), choices_from.get("column")
+    if not isinstance(table, str) or not isinstance(column, str):
+        return None
+    return table, column
+
+
+def allowed_values(
+    declaration: dict, data_source: str, *, refresh: bool = False
+) -> AllowedValues | None:
+    """The values the parameter allows (None when any value goes): its fixed choices, or
+    the first ones of its column, from the cache unless `refresh`."""
     choices = declaration.get("choices")
-    if not isinstance(choices, list) or value is None or value in choices:
+    if isinstance(choices, list):
+        return AllowedValues(values=[c for c in choices if isinstance(c, str)])
+    column = _choices_from(declaration)
+    if column is None or not data_source:
+        return None
+    return read_column_values(data_source, *column, refresh=refresh)
+
+
+def column_choice_problems(
+    declarations: Any, data_source: str, *, refresh: bool = True
+) -> list[str]:
+    """For saving: each `choices_from` names a table and column of `data_source`, and the
+    default is one of its values. Reads the values afresh (refresh=True), so a save also
+    refreshes what the run forms offer. A source that cannot be read now is not held
+    against the declaration: the run form says so, and the run itself reports it."""
+    try:
+        validate_declarations(declarations)
+    except ValidationError:
+        return []  # malformed declarations are reported as such first
+    problems: list[str] = []
+    for declaration in declarations:
+        if (column := _choices_from(declaration)) is None:
+            continue
+        where = f"Parameter {declaration.get('name')!r}"
+        try:
+            find_column(data_source, *column)
+        except ColumnMissing as exc:
+            problems.append(f"{where}: choices_from: {exc}.")
+            continue
+        except QueryFailed:
+            continue
+        allowed = read_column_values(data_source, *column, refresh=refresh)
+        default = declaration.get("default")
+        if default is None or allowed.error:
+            continue
+        if problem := _column_value_problem(data_source, column, allowed, default):
+            problems.append(f"{where}: default {problem}.")
+    return problems
+
+
+def choice_problem(declaration: dict, value: Any, data_source: str = "") -> str:
+    """Why `value` is not among the declaration's allowed values ("" when it is, or when
+    any value goes). Values from a column are checked when `data_source` is given and can
+    be read; otherwise the run itself finds out."""
+    if value is None:
         return ""
-    listed = ", ".join(shown(choice) for choice in choices[:20])
-    more = ", …" if len(choices) > 20 else ""
-    return f"{shown(value)} is not one of the allowed values ({listed}{more})"
+    choices = declaration.get("choices")
+    if isinstance(choices, list):
+        if value in choices:
+            return ""
+        listed = ", ".join(shown(choice) for choice in choices[:20])
+        more = ", …" if len(choices) > 20 else ""
+        return f"{shown(value)} is not one of the allowed values ({listed}{more})"
+    column = _choices_from(declaration)
+    if column is None or not data_source:
+        return ""
+    allowed = read_column_values(data_source, *column)
+    if allowed.error:
+        return ""
+    return _column_value_problem(data_source, column, allowed, value)
 
 
-def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict[str, Any]:
+def _column_value_problem(
+    data_source: str, column: tuple[str, str], allowed: AllowedValues, value: Any
+) -> str:
+    if value in allowed.values:
+        return ""
+    if allowed.more and isinstance(value, str):
+        # Past the listed values: ask the column itself.
+        try:
+            if column_holds(data_source, *column, value):
+                return ""
+        except (QueryFailed, ColumnMissing):
+            return ""
+    table, name = column
+    listed = ", ".join(shown(v) for v in allowed.values[:20])
+    more = ", …" if allowed.more or len(allowed.values) > 20 else ""
+    return (
+        f"{shown(value)} is not a value of column {name!r} of {table!r} "
+        f"({listed or 'it has none'}{more})"
+    )
+
+
+def resolve_values(
+    declarations: list[dict],
+    raw_values: dict[str, Any],
+    *,
+    data_source: str = "",
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """Coerce submitted values by their declarations, apply defaults, check required ones.
 
     A parameter that is not submitted takes its default; a required one submitted empty is
-    an error, default or not.
+    an error, default or not. Relative dates (in defaults and in submitted values) become
+    the dates they mean on `today`, the local date by default: the values returned are
+    concrete, as a run records them. With `data_source`, values of parameters whose allowed
+    values come from a column are checked against it.
 
     Raises ValidationError with a dict keyed by parameter name, so every layer (form, API,
     command line) can show the message beside the parameter it is about.
@@ -315,6 +507,7 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
             if (
                 declaration.get("type") == ParamType.STRING
                 and "choices" not in declaration
+                and "choices_from" not in declaration
                 and name in raw_values
                 and raw_values[name] == ""
             ):
@@ -326,12 +519,14 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
             else:
                 values[name] = None
             continue
+        param_type = declaration["type"]
         try:
-            values[name] = coerce(declaration["type"], raw)
+            values[name] = coerce(param_type, resolve_relative(param_type, raw, today))
         except ValueError as exc:
-            errors[name] = f"Parameter {name!r}: {exc}, got {shown(raw)}."
+            also = f" or a relative date (e.g. {EXAMPLES})" if param_type in RELATIVE_TYPES else ""
+            errors[name] = f"Parameter {name!r}: {exc}{also}, got {shown(raw)}."
             continue
-        if problem := choice_problem(declaration, values[name]):
+        if problem := choice_problem(declaration, values[name], data_source):
             del values[name]
             errors[name] = f"Parameter {name!r}: {problem}."
     if errors:
@@ -341,3 +536,46 @@ def resolve_values(declarations: list[dict], raw_values: dict[str, Any]) -> dict
 
 def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value == "")
+
+
+def describe_parameters(
+    declarations: Any, data_source: str, today: dt.date | None = None
+) -> list[dict]:
+    """The declared parameters as a run takes them today, for the API and the agent: each
+    declaration's fields, `default_value` (a relative default evaluated on `today`, the
+    local date by default) and `allowed_values` (fixed or read from the column; null when
+    any value goes), with `allowed_values_more` when a column holds more than are listed
+    and `allowed_values_error` when they could not be read. Empty for broken declarations."""
+    try:
+        validate_declarations(declarations)
+    except ValidationError:
+        return []
+    today = today or local_today()
+    described = []
+    for declaration in declarations:
+        param_type, default = declaration["type"], declaration.get("default")
+        try:
+            default_value = (
+                None
+                if default is None
+                else coerce(param_type, resolve_relative(param_type, default, today))
+            )
+        except ValueError:
+            default_value = None
+        allowed = allowed_values(declaration, data_source)
+        described.append(
+            {
+                "name": declaration["name"],
+                "type": param_type,
+                "label": declaration.get("label") or "",
+                "required": bool(declaration.get("required")),
+                "default": default,
+                "relative_default": is_relative(param_type, default),
+                "default_value": default_value,
+                "choices_from": declaration.get("choices_from"),
+                "allowed_values": None if allowed is None or allowed.error else allowed.values,
+                "allowed_values_more": bool(allowed and allowed.more),
+                "allowed_values_error": allowed.error if allowed else "",
+            }
+        )
+    return described

@@ -48,7 +48,7 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResul
     status (see Artifact.record_run), and is returned with its QueryResult (None when it
     failed) as a RunResult.
     """
-    values = resolve_values(artifact.query_params, raw_params)
+    values = resolve_values(artifact.query_params, raw_params, data_source=artifact.data_source)
     started_at = timezone.now()
     clock = time.perf_counter()
     result = None
@@ -141,7 +141,7 @@ def export_artifact(
     once, when the file is finished, fails part way or is abandoned; see ArtifactExport.
     """
     export = EXPORT_FORMATS[export_format]
-    values = resolve_values(artifact.query_params, raw_params)
+    values = resolve_values(artifact.query_params, raw_params, data_source=artifact.data_source)
     started_at = timezone.now()
     clock = time.perf_counter()
     stack = ExitStack()

@@ -149,7 +149,9 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = result = None
     form = None
     if not declarations_error_of(artifact):
-        form = ArtifactRunForm(artifact.query_params, request.POST)
+        form = ArtifactRunForm(
+            artifact.query_params, request.POST, data_source=artifact.data_source
+        )
         if form.is_valid():
             try:
                 run, result = run_artifact(
@@ -188,7 +190,7 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
     form = None
     failed = None
     if not declarations_error_of(artifact):
-        form = ArtifactRunForm(artifact.query_params, request.GET)
+        form = ArtifactRunForm(artifact.query_params, request.GET, data_source=artifact.data_source)
         if form.is_valid():
             try:
                 export = export_artifact(

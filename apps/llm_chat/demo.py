@@ -91,14 +91,20 @@ def _month_before_last(as_of: dt.date) -> dict:
     return {"start_date": start.isoformat(), "end_date": end.isoformat()}
 
 
-def _date_param(name: str, label: str, default: dt.date, required: bool = True) -> dict:
+def _date_param(name: str, label: str, default: str, required: bool = True) -> dict:
+    """A date parameter whose default is a relative date ("start_of_month -1 month"): it
+    means the same period on whichever day the artifact runs."""
     return {
         "name": name,
         "type": "date",
         "label": label,
-        "default": default.isoformat(),
+        "default": default,
         "required": required,
     }
+
+
+# Last month as [start, end), the way people say it; last_month() computes the same dates.
+LAST_MONTH = ("start_of_month -1 month", "start_of_month")
 
 
 def _bar_chart(x: str, y: str, *, horizontal: bool = False, title: str = "") -> dict:
@@ -122,8 +128,8 @@ class DemoArtifact:
     title: str
     description: str
     sql: str
-    # Parameter declarations from the dataset's as-of day, so date defaults have data.
-    params: Callable[[dt.date], list[dict]] = lambda as_of: []
+    # Parameter declarations; date defaults are relative, so they follow the calendar.
+    params: list[dict] = field(default_factory=list)
     visualization: dict = field(default_factory=dict)
 
 
@@ -150,9 +156,9 @@ WHERE o.status IN ('paid', 'shipped', 'delivered')
   AND o.ordered_at < :end_date
 GROUP BY COALESCE(parent.name, c.name)
 ORDER BY revenue DESC""",
-        params=lambda as_of: [
-            _date_param("start_date", "From", last_month(as_of)[0]),
-            _date_param("end_date", "Before", last_month(as_of)[1]),
+        params=[
+            _date_param("start_date", "From", LAST_MONTH[0]),
+            _date_param("end_date", "Before", LAST_MONTH[1]),
         ],
         visualization=_bar_chart("category", "revenue", title="Revenue by category"),
     ),
@@ -176,7 +182,7 @@ HAVING COUNT(r.id) >= :min_reviews
    AND AVG(r.rating) >= :min_rating
 ORDER BY avg_rating DESC, reviews DESC, seller
 LIMIT 15""",
-        params=lambda as_of: [
+        params=[
             {
                 "name": "min_rating",
                 "type": "number",
@@ -207,8 +213,8 @@ FROM orders
 WHERE ordered_at >= :since
 GROUP BY status
 ORDER BY orders DESC""",
-        params=lambda as_of: [
-            _date_param("since", "Ordered since", as_of - dt.timedelta(days=90)),
+        params=[
+            _date_param("since", "Ordered since", "-90 days"),
         ],
         visualization={
             "$schema": VEGA_LITE_SCHEMA,
@@ -250,8 +256,8 @@ SELECT
         AS revenue_7d_avg
 FROM daily
 ORDER BY day""",
-        params=lambda as_of: [
-            _date_param("start_date", "From", as_of - dt.timedelta(days=90)),
+        params=[
+            _date_param("start_date", "From", "-90 days"),
         ],
         visualization={
             "$schema": VEGA_LITE_SCHEMA,
@@ -285,7 +291,7 @@ WHERE o.status = :status
   AND o.ordered_at >= :since
 ORDER BY o.ordered_at DESC, o.id DESC
 LIMIT 100""",
-        params=lambda as_of: [
+        params=[
             {
                 "name": "status",
                 "type": "string",
@@ -294,7 +300,7 @@ LIMIT 100""",
                 "required": True,
                 "choices": list(ORDER_STATUSES),
             },
-            _date_param("since", "Ordered since", last_month(as_of)[0]),
+            _date_param("since", "Ordered since", LAST_MONTH[0]),
         ],
     ),
     "repeat_customer_rate": DemoArtifact(
@@ -317,8 +323,8 @@ SELECT
     ROUND(100.0 * SUM(CASE WHEN order_count > 1 THEN 1 ELSE 0 END) / NULLIF(COUNT(*), 0), 1)
         AS repeat_rate_pct
 FROM customer_orders""",
-        params=lambda as_of: [
-            _date_param("start_date", "Since", as_of - dt.timedelta(days=365)),
+        params=[
+            _date_param("start_date", "Since", "-365 days"),
         ],
     ),
     "revenue_by_country": DemoArtifact(
@@ -337,9 +343,9 @@ WHERE o.status IN ('paid', 'shipped', 'delivered')
   AND o.ordered_at < :end_date
 GROUP BY c.country
 ORDER BY revenue DESC""",
-        params=lambda as_of: [
-            _date_param("start_date", "From", _month_start(as_of).replace(month=1)),
-            _date_param("end_date", "Before", as_of + dt.timedelta(days=1)),
+        params=[
+            _date_param("start_date", "From", "start_of_year"),
+            _date_param("end_date", "Before", "today +1 day"),
         ],
         visualization=_bar_chart("country", "revenue", horizontal=True),
     ),
@@ -577,7 +583,7 @@ def results_preview(artifact: Artifact, *, rows: int = 5) -> str:
         result = execute(
             artifact.data_source,
             artifact.sql_query,
-            resolve_values(artifact.query_params, {}),
+            resolve_values(artifact.query_params, {}, data_source=artifact.data_source),
             max_rows=rows,
         )
     except QueryFailed:
@@ -612,7 +618,9 @@ def _home_chats() -> dict[str, str]:
 def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
     """Create what is missing of the demo user, agent, chats and artifacts.
 
-    `as_of` is the day the demo dataset ends: date parameters default to periods before it.
+    `as_of` is the day the demo dataset ends: the values a chat's reply quotes (the month
+    before last) count back from it. The artifacts' date defaults are relative dates
+    (`start_of_month -1 month`), evaluated whenever they run.
     A chat that already exists is left as it is, messages and all.
     """
     summary = SeedSummary()
@@ -649,7 +657,6 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
                         user=user,
                         agent=agent,
                         chat=chats[homes[turn.artifact]],
-                        as_of=as_of,
                     )
                     if created:
                         summary.artifacts_created.append(artifact.title)
@@ -683,9 +690,7 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
     return summary
 
 
-def _ensure_artifact(
-    key: str, *, user, agent: Agent, chat: Chat, as_of: dt.date
-) -> tuple[Artifact, bool]:
+def _ensure_artifact(key: str, *, user, agent: Agent, chat: Chat) -> tuple[Artifact, bool]:
     spec = ARTIFACTS[key]
     existing = Artifact.objects.filter(owner=user, title=spec.title).first()
     if existing is not None:
@@ -695,7 +700,7 @@ def _ensure_artifact(
         artifact_type=Artifact.ArtifactType.SQL_QUERY,
         status=Artifact.Status.ACTIVE,
         sql_query=spec.sql,
-        query_params=spec.params(as_of),
+        query_params=spec.params,
         visualization_config=spec.visualization,
         data_source=DEMO_DATA_SOURCE,
         chat=chat,

@@ -246,7 +246,7 @@ def _cases() -> list:
             if text:
                 cases.append(pytest.param(engine, text, PARAMS, id=f"{engine}-{name}"))
     for key, artifact in ARTIFACTS.items():
-        values = resolve_values(artifact.params(AS_OF), {})
+        values = resolve_values(artifact.params, {}, today=AS_OF)
         for engine in ("sqlite", "postgres"):
             cases.append(pytest.param(engine, artifact.sql, values, id=f"{engine}-demo-{key}"))
     return [

@@ -9,8 +9,9 @@ from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Seriali
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name, validate_data_source
+from apps.llm_artifact.column_values import MAX_VALUES as MAX_COLUMN_VALUES
 from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
-from apps.llm_artifact.parameters import ParamType, validate_declarations
+from apps.llm_artifact.parameters import ParamType, describe_parameters, validate_declarations
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
 PARAMETER_DECLARATIONS_SCHEMA = {
@@ -21,7 +22,16 @@ PARAMETER_DECLARATIONS_SCHEMA = {
             "name": {"type": "string", "description": "Identifier used in the SQL as :name."},
             "type": {"type": "string", "enum": list(ParamType.values)},
             "label": {"type": "string"},
-            "default": {"description": "A value of the declared type, or null."},
+            "default": {
+                "description": (
+                    "A value of the declared type, or null. Date and datetime parameters may "
+                    "default to a relative date, evaluated in the server's time zone when the "
+                    "artifact runs: today, yesterday, start_of_week (Monday), start_of_month, "
+                    "start_of_quarter or start_of_year, then offsets such as -7 days, +1 week, "
+                    "-1 month, -2 quarters, -1 year (e.g. start_of_month -1 month). Runs "
+                    "record the concrete dates."
+                )
+            },
             "required": {"type": "boolean"},
             "choices": {
                 "type": "array",
@@ -31,9 +41,66 @@ PARAMETER_DECLARATIONS_SCHEMA = {
                     "The default, and every value a run gets, must be one of them."
                 ),
             },
+            "choices_from": {
+                "type": "object",
+                "properties": {"table": {"type": "string"}, "column": {"type": "string"}},
+                "required": ["table", "column"],
+                "additionalProperties": False,
+                "description": (
+                    "Text parameters only, instead of choices: the values allowed are the "
+                    "distinct values of this column of the data source (which must exist), "
+                    "read when needed and cached for 10 minutes; saving refreshes them."
+                ),
+            },
         },
         "required": ["name", "type"],
         "additionalProperties": False,
+    },
+}
+
+# How the API describes each declared parameter as a run takes it today.
+PARAMETER_DESCRIPTIONS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string", "enum": list(ParamType.values)},
+            "label": {"type": "string"},
+            "required": {"type": "boolean"},
+            "default": {"description": "The default as declared (a relative date as written)."},
+            "relative_default": {
+                "type": "boolean",
+                "description": "The default is a relative date such as start_of_month.",
+            },
+            "default_value": {
+                "description": "The value a run takes today when none is given, or null."
+            },
+            "choices_from": {
+                "type": "object",
+                "nullable": True,
+                "properties": {"table": {"type": "string"}, "column": {"type": "string"}},
+            },
+            "allowed_values": {
+                "type": "array",
+                "nullable": True,
+                "items": {"type": "string"},
+                "description": (
+                    "The values a run accepts (fixed, or the first "
+                    f"{MAX_COLUMN_VALUES} of the column); null when any value goes or "
+                    "when the column could not be read."
+                ),
+            },
+            "allowed_values_more": {
+                "type": "boolean",
+                "description": "The column holds more values than are listed; they are "
+                "accepted too.",
+            },
+            "allowed_values_error": {
+                "type": "string",
+                "description": "Why the column's values could not be read (empty if they were).",
+            },
+        },
     },
 }
 
@@ -91,7 +158,15 @@ class ArtifactSerializer(ModelCleanSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:artifact-detail")
     owner = serializers.CharField(source="owner.username", read_only=True)
     query_params = ParameterDeclarationsField(
-        required=False, help_text=Artifact._meta.get_field("query_params").help_text
+        required=False,
+        help_text='List of {"name", "type", "label", "default", "required", "choices", '
+        '"choices_from"} declarations. A date\'s default may be relative (start_of_month '
+        "-1 month); a text parameter's allowed values may be fixed (choices) or come from "
+        'a column (choices_from: {"table", "column"}).',
+    )
+    parameters = serializers.SerializerMethodField(
+        help_text="The declared parameters as a run takes them today: relative defaults "
+        "evaluated (default_value) and the allowed values, read from their column."
     )
     visualization_config = VisualizationConfigField(
         required=False,
@@ -120,6 +195,7 @@ class ArtifactSerializer(ModelCleanSerializer):
             "status",
             "sql_query",
             "query_params",
+            "parameters",
             "visualization_config",
             "visualization_problems",
             "data_source",
@@ -147,6 +223,10 @@ class ArtifactSerializer(ModelCleanSerializer):
                 "style": {"base_template": "input.html", "input_type": "number"},
             },
         }
+
+    @extend_schema_field(PARAMETER_DESCRIPTIONS_SCHEMA)
+    def get_parameters(self, artifact: Artifact) -> list[dict]:
+        return describe_parameters(artifact.query_params, artifact.data_source)
 
     @extend_schema_field(ChartProblemSerializer(many=True))
     def get_visualization_problems(self, artifact: Artifact) -> list[dict]:

@@ -26,7 +26,7 @@ from apps.datasources import executor, schema
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
-from apps.llm_artifact.parameters import resolve_values
+from apps.llm_artifact.parameters import is_relative, resolve_relative, resolve_values
 from apps.llm_artifact.services import run_artifact as run_saved_artifact
 from apps.llm_chat.models import Chat, Message
 
@@ -82,6 +82,13 @@ class TurnDeps:
     calls: list[ModelCallRecord] = field(default_factory=list)
 
 
+class ColumnRef(BaseModel):
+    """A column of the data source."""
+
+    table: str = Field(description="A table of the data source, as list_tables names it.")
+    column: str = Field(description="One of its columns.")
+
+
 class ParamDeclaration(BaseModel):
     """A typed parameter the SQL refers to as :name."""
 
@@ -89,7 +96,15 @@ class ParamDeclaration(BaseModel):
     type: Literal["string", "integer", "number", "boolean", "date", "datetime"]
     label: str = Field("", description="What a person sees beside the input.")
     default: str | int | float | bool | None = Field(
-        None, description="Value used when the user gives none."
+        None,
+        description=(
+            "Value used when the user gives none. A date or datetime may default to a "
+            "relative date, evaluated on the day the artifact runs: today, yesterday, "
+            "start_of_week, start_of_month, start_of_quarter or start_of_year, optionally "
+            "followed by offsets such as -7 days, +1 week, -1 month, -2 quarters, -1 year. "
+            'Last month is "start_of_month -1 month" to "start_of_month"; the last 7 days '
+            'are "-7 days" to "today". Prefer these to fixed dates.'
+        ),
     )
     required: bool = False
     choices: list[str] | None = Field(
@@ -99,10 +114,18 @@ class ParamDeclaration(BaseModel):
             "allowed. The default must be one of them."
         ),
     )
+    choices_from: ColumnRef | None = Field(
+        None,
+        description=(
+            'For type "string" whose allowed values are those found in a column of the data '
+            "source (a status, a category name): the table and column to read them from, "
+            "instead of choices. Both must exist; the default must be one of its values."
+        ),
+    )
 
     def as_declaration(self) -> dict:
         declaration = self.model_dump()
-        for key in ("default", "choices"):
+        for key in ("default", "choices", "choices_from"):
             if declaration[key] is None:
                 del declaration[key]
         return declaration
@@ -319,7 +342,9 @@ async def save_artifact(
         title: Short name for the query, e.g. "Top 5 categories by revenue last month".
         sql: The query. Write values a user may want to change as :name parameters.
         description: One or two sentences on what the query answers.
-        params: Declarations of the :name parameters the SQL uses.
+        params: Declarations of the :name parameters the SQL uses. Dates may default to
+            relative dates ("start_of_month -1 month"), and a text parameter may take its
+            allowed values from a column (choices_from).
         visualization: A Vega-Lite spec whose data is {"name": "results"}, or {} for table only.
     """
     values = {
@@ -406,7 +431,8 @@ async def update_artifact(
         title: New title.
         sql: New SQL.
         description: New description.
-        params: New parameter declarations (replace the old ones).
+        params: New parameter declarations (replace the old ones); relative date defaults
+            and choices_from as in save_artifact.
         visualization: New Vega-Lite spec ({} for table only).
     """
     values: dict[str, Any] = {}
@@ -444,7 +470,7 @@ def _result_column_names(artifact: Artifact) -> list[str] | None:
     if names is not None:
         return names
     try:
-        values = resolve_values(artifact.query_params, {})
+        values = resolve_values(artifact.query_params, {}, data_source=artifact.data_source)
     except ValidationError:
         return None  # a required parameter has no default: nothing to run with
     try:
@@ -619,6 +645,9 @@ async def run_artifact(
     Args:
         artifact_id: The artifact's id (from search_artifacts or an earlier save_artifact).
         params: Values for its parameters by name; parameters left out take their defaults.
+            Dates may be given as YYYY-MM-DD or as relative dates such as
+            "start_of_month -1 month" or "today -7 days"; the run records the dates they
+            mean today.
     """
     outcome = await sync_to_async(_run_artifact)(ctx.deps, artifact_id, params or {})
     if isinstance(outcome, str):
@@ -633,8 +662,19 @@ def _parameter_text(declaration: dict) -> str:
     text = f"{declaration.get('name')} ({declaration.get('type')}"
     if isinstance(declaration.get("choices"), list):
         text += ", one of " + ", ".join(str(choice) for choice in declaration["choices"])
-    if declaration.get("default") is not None:
-        text += f", default {declaration['default']}"
+    choices_from = declaration.get("choices_from")
+    if isinstance(choices_from, dict):
+        text += f", one of the values of {choices_from.get('table')}.{choices_from.get('column')}"
+    default = declaration.get("default")
+    if default is not None:
+        text += f", default {default}"
+        if is_relative(declaration.get("type"), default):
+            try:
+                today = resolve_relative(declaration["type"], default)
+            except ValueError:
+                pass
+            else:
+                text += f" (= {today} today)"
     return text + ")"
 
 
