@@ -8,7 +8,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k seed -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test setup install migrate static demo lint clean-demo
+.PHONY: run test setup install bundle migrate static demo lint clean-demo
 
 ## Serve the demo at http://$(HOST):$(PORT)/ under uvicorn (ASGI, so replies can stream).
 run: setup
@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: install migrate static demo
+setup: install bundle migrate static demo
 
 install: $(VENV)/.requirements-installed node_modules/.package-lock.json
 
@@ -38,6 +38,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# The SQL editor (CodeMirror 6 and our static/js/sql-editor/*.js) bundled by esbuild from npm
+# into build/static/, which settings.STATICFILES_DIRS serves; the bundle is never committed.
+EDITOR_BUNDLE := build/static/sql-editor/sql-editor.js
+bundle: $(EDITOR_BUNDLE)
+
+$(EDITOR_BUNDLE): $(wildcard static/js/sql-editor/*.js) node_modules/.package-lock.json
+	node_modules/.bin/esbuild static/js/sql-editor/main.js --bundle --minify --format=iife \
+		--target=es2020 --sourcemap --log-level=warning --outfile=$@
+
 # Static files collected into $(VAR_DIR)/static under content-hashed names, compressed, for
 # WhiteNoise to serve with a long max-age (settings, STORAGES). Collecting takes ~15 s, so it
 # runs again only when our static files, the npm packages or the settings (NPM_STATIC_FILES)
@@ -46,7 +55,7 @@ VAR_DIR ?= var
 static: $(VAR_DIR)/static/staticfiles.json
 
 $(VAR_DIR)/static/staticfiles.json: $(shell find static -type f) config/settings.py \
-		node_modules/.package-lock.json
+		node_modules/.package-lock.json $(EDITOR_BUNDLE)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 # Both are cheap when there is nothing to do: migrate checks its table, seed_demo keeps an

@@ -230,7 +230,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 NODE_MODULES = BASE_DIR / "node_modules"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# `make bundle` (esbuild) writes the SQL editor here; created so a checkout that has not
+# built it yet still starts (pages then link a file that is missing until `make bundle`).
+BUILD_STATIC_DIR = BASE_DIR / "build" / "static"
+BUILD_STATIC_DIR.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static", BUILD_STATIC_DIR]
 # npm packages, installed by `npm ci`, are served straight from node_modules so that no
 # third-party file is ever copied into the repository: only the files pages link (and their
 # source maps), under a prefix per package, by config.staticfiles.NpmFinder.

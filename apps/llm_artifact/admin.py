@@ -25,6 +25,8 @@ from apps.core.admin import (
 )
 from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
+from apps.core.widgets import SQLEditorWidget
+from apps.datasources.sources import all_data_sources
 from apps.llm_artifact.forms import StatusChoiceMixin
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import run_artifact
@@ -124,6 +126,10 @@ class ArtifactRunInline(admin.TabularInline):
         return _shorten(run.error) or self.get_empty_value_display()
 
 
+def source_dialects() -> dict[str, str]:
+    return {name: source.dialect for name, source in all_data_sources().items()}
+
+
 def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -131,8 +137,20 @@ def _shorten(text: str, limit: int = 120) -> str:
 class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
     class Meta:
         model = Artifact
-        # The admin's fieldsets choose the fields; this form only changes the status's.
+        # The admin's fieldsets choose the fields; this form only changes the status's and
+        # gives the SQL the editor.
         fields = ["status"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "sql_query" in self.fields:
+            self.fields["sql_query"].widget = SQLEditorWidget(
+                data_source_field="data_source",
+                dialects=source_dialects,
+                draft_key=str(self.instance.pk or "new"),
+                declarations_field="query_params",
+                attrs={"class": "vLargeTextField", "aria-label": "SQL"},
+            )
 
 
 @admin.register(Artifact)
