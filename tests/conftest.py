@@ -304,3 +304,46 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
             for user in (owner, other_user, staff)
         },
     )
+
+
+# --- Sharing personas (added with the workbench, issue 13; the sharing pages may grow them) ---
+# `group_viewer` and `group_editor` are in the groups "viewers" and "editors"; an artifact is
+# shared with them by `share_artifact(artifact, group, can_edit=...)`.
+
+
+@pytest.fixture
+def viewers_group(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name="viewers")
+
+
+@pytest.fixture
+def editors_group(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name="editors")
+
+
+@pytest.fixture
+def group_viewer(viewers_group):
+    user = UserFactory(username="group_viewer")
+    user.groups.add(viewers_group)
+    return user
+
+
+@pytest.fixture
+def group_editor(editors_group):
+    user = UserFactory(username="group_editor")
+    user.groups.add(editors_group)
+    return user
+
+
+def share_artifact(artifact, group, *, can_edit: bool) -> None:
+    """Share `artifact` with `group` (seen by its members; edited with can_edit)."""
+    from apps.accounts.sharing import Visibility
+    from apps.llm_artifact.models import ArtifactShare
+
+    artifact.visibility = Visibility.GROUPS
+    artifact.save(update_fields=["visibility"])
+    ArtifactShare.objects.create(artifact=artifact, group=group, can_edit=can_edit)

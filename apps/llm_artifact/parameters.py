@@ -1,8 +1,9 @@
 """Typed parameters that an artifact's SQL refers to as `:name`.
 
 A declaration is `{"name", "type", "label", "default", "required", "choices",
-"choices_from", "help_text"}` (help_text: what a person reads under the input). Text parameters may list the values allowed, fixed (`choices`) or read from
-a column of the data source (`"choices_from": {"table": "orders", "column": "status"}`, see
+"choices_from", "help_text"}` (help_text: what a person reads under the input). Text
+parameters may list the values allowed, fixed (`choices`) or read from a column of the data
+source (`"choices_from": {"table": "orders", "column": "status"}`, see
 apps.llm_artifact.column_values); forms show them as a select. Date and datetime parameters
 may default to a relative date (`start_of_month -1 month`, see
 apps.llm_artifact.relative_dates), evaluated on the local date when the artifact runs.
