@@ -64,7 +64,7 @@ def workbench_url(artifact: Artifact) -> str:
 
 
 def duplicate_url(artifact: Artifact) -> str:
-    return duplicate_url(artifact)
+    return reverse("llm_artifact:artifact_duplicate", args=[artifact.pk])
 
 
 # --- New artifact --------------------------------------------------------------------------
