@@ -183,7 +183,7 @@ def parameter_initial(declarations: Any) -> list[dict]:
 
 class BaseParameterFormSet(forms.BaseFormSet):
     def clean(self) -> None:
-        if any(self.errors):
+        if any(self.errors) or not self.management_form.is_valid():
             return
         names = [form.cleaned_data["name"].strip() for form in self.used_forms()]
         twice = sorted({name for name in names if names.count(name) > 1})

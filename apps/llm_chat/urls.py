@@ -10,7 +10,7 @@ urlpatterns = [
     path("start/", views.chat_create, name="chat_create"),
     # A new chat about an artifact ("Ask the agent about this artifact").
     path(
-        "about-artifact/<int:artifact_pk>/",
+        "about-artifact/<int:pk>/",
         views_about.chat_about_artifact,
         name="chat_about_artifact",
     ),

@@ -32,10 +32,10 @@ def agents_for(user, artifact: Artifact) -> list[Agent]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def chat_about_artifact(request: HtmxHttpRequest, artifact_pk: int) -> HttpResponse:
+def chat_about_artifact(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the first question about the artifact; POST: start the chat with it. Nothing is
     saved until the question is sent, as for any new chat."""
-    artifact = get_object_or_404(Artifact.objects.visible_to(request.user), pk=artifact_pk)
+    artifact = get_object_or_404(Artifact.objects.visible_to(request.user), pk=pk)
     agents = agents_for(request.user, artifact)
     initial = {"agent": agents[0].pk} if agents else {}
     if request.method == "GET":

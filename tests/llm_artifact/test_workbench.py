@@ -405,3 +405,9 @@ def test_artifact_page_links_to_the_workbench_for_editors_only(
 def test_artifact_list_links_to_new_artifact(owner_client, shop):
     page = owner_client.get(reverse("llm_artifact:artifact_list")).content.decode()
     assert NEW_URL in page
+
+
+def test_a_post_without_the_parameter_forms_is_answered_not_crashed(owner_client, shop):
+    response = owner_client.post(NEW_URL, {"action": "save", "title": "x"})
+    assert response.status_code == 422
+    assert not Artifact.objects.exists()
