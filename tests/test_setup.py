@@ -81,3 +81,11 @@ def test_postgres_script_prints_the_test_server_url():
         check=True,
     )
     assert result.stdout.strip() == "postgresql://postgres@127.0.0.1:54329/postgres"
+
+
+def test_the_sql_editor_is_bundled_after_npm_ci_and_before_collectstatic():
+    lines = dry_run("run")
+    bundle = position(lines, "esbuild static/js/sql-editor/main.js --bundle")
+
+    assert position(lines, "npm ci") < bundle < position(lines, "manage.py collectstatic")
+    assert "--outfile=build/static/sql-editor/sql-editor.js" in lines[bundle + 1]

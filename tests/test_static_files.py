@@ -100,3 +100,26 @@ def test_a_linked_npm_file_that_is_missing_fails_the_system_check(settings):
 
     assert [error.id for error in errors] == ["config.E001"]
     assert "htmx.org/dist/htmx.max.js" in errors[0].msg
+
+
+def test_the_sql_editor_bundle_is_collected_under_a_hashed_name(tmp_path):
+    bundle = settings.BUILD_STATIC_DIR / "sql-editor" / "sql-editor.js"
+    assert bundle.exists(), "the SQL editor is not bundled yet: run `make bundle`"
+    with override_settings(
+        STATIC_ROOT=tmp_path,
+        STORAGES=project_settings.STORAGES,
+        STATICFILES_DIRS=[settings.BUILD_STATIC_DIR],
+        NPM_STATIC_FILES={},
+        WHITENOISE_USE_FINDERS=False,
+    ):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        url = staticfiles_storage.url("sql-editor/sql-editor.js")
+        response = Client().get(url)
+        body = b"".join(response.streaming_content)
+
+    assert url != "/static/sql-editor/sql-editor.js"
+    assert response.status_code == 200
+    assert "immutable" in response["Cache-Control"]
+    # Its source map is collected beside it, under its own hashed name.
+    assert b"sourceMappingURL=sql-editor." in body
+    assert b"sourceMappingURL=sql-editor.js.map" not in body

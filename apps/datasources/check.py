@@ -50,6 +50,11 @@ IMPLICIT_COLUMNS = {
 }
 # Tables the schema listing leaves out but the database knows.
 SYSTEM_TABLE_PREFIXES = {"sqlite": ("sqlite_", "pragma_"), "postgres": ("pg_",)}
+# As the guard words it: a chain of NOT or CASE inside CASE nests without brackets.
+NESTED_TOO_DEEPLY = (
+    "The SQL is nested too deeply to format (expressions inside expressions, such as a long "
+    "chain of NOT or CASE inside CASE). Simplify it, for example with a CTE."
+)
 
 
 @dataclass
@@ -85,6 +90,9 @@ class SQLCheck:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     undeclared: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    # A guess of each used parameter's type (string, integer, number, boolean, date,
+    # datetime) from its use: a cast, LIMIT, the column it is compared with, its name.
+    parameter_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -106,12 +114,16 @@ def check(sql: str, source: DataSource, declarations: Any = None) -> SQLCheck:
         rejection = _rejection(sql, source, exc)
         return SQLCheck(valid=False, error=rejection.message, diagnostics=[rejection])
     uses = parameter_uses(sql, source.dialect)
+    problems, types = _analyse(checked.tree, sql, source)
     result = SQLCheck(
         valid=True,
         error=None,
         parameters=list(checked.parameters),
         parameter_uses=uses,
-        diagnostics=reference_problems(checked.tree, sql, source),
+        diagnostics=problems,
+        parameter_types={
+            name: types.get(name, _type_from_name(name)) for name in checked.parameters
+        },
     )
     if declarations is not None:
         _compare_declarations(result, declarations)
@@ -154,8 +166,10 @@ def format_sql(sql: str, dialect: str) -> str:
         ]
     except ParseError as exc:
         raise SQLRejected(_parse_error(sql, exc).message) from None
-    except (SqlglotError, RecursionError) as exc:
+    except SqlglotError as exc:
         raise SQLRejected(f"The SQL could not be parsed: {exc}.") from None
+    except RecursionError:
+        raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
     def keep_parameter(node: exp.Expression) -> exp.Expression:
         # PostgreSQL's generator writes :name as %(name)s; the artifact keeps :name.
@@ -167,8 +181,10 @@ def format_sql(sql: str, dialect: str) -> str:
         return ";\n\n".join(
             s.transform(keep_parameter).sql(dialect=dialect, pretty=True) for s in statements
         )
-    except (SqlglotError, RecursionError) as exc:
+    except SqlglotError as exc:
         raise SQLRejected(f"The SQL could not be formatted: {exc}.") from None
+    except RecursionError:
+        raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
 
 def parameter_uses(sql: str, dialect: str) -> list[ParameterUse]:
@@ -198,6 +214,7 @@ def parameter_uses(sql: str, dialect: str) -> list[ParameterUse]:
 class _KnownTable:
     name: str  # as the schema spells it
     columns: dict[str, str]  # lower-cased name -> as spelled
+    types: dict[str, str] = field(default_factory=dict)  # lower-cased name -> declared type
 
 
 class _Unsure(Exception):
@@ -206,26 +223,46 @@ class _Unsure(Exception):
 
 def reference_problems(tree: exp.Expression, sql: str, source: DataSource) -> list[Diagnostic]:
     """Unknown tables and columns in the checked `tree` of `sql`; [] when unsure."""
+    return _analyse(tree, sql, source)[0]
+
+
+def _schema_tables(source: DataSource) -> dict[str, _KnownTable] | None:
     try:
-        tables = {
+        return {
             info.name.lower(): _KnownTable(
-                info.name, {c.name.lower(): c.name for c in info.columns}
+                info.name,
+                {c.name.lower(): c.name for c in info.columns},
+                {c.name.lower(): c.type for c in info.columns},
             )
             for info in schema.list_tables(source.name)
         }
     except (QueryFailed, LookupError):
-        return []
+        return None
+
+
+def _analyse(
+    tree: exp.Expression, sql: str, source: DataSource
+) -> tuple[list[Diagnostic], dict[str, str]]:
+    """The unknown references (none when the schema cannot be read) and the parameters'
+    guessed types."""
+    tables = _schema_tables(source)
     try:
         scopes = traverse_scope(tree)
     except (SqlglotError, RecursionError):
-        return []
-    finder = _ReferenceFinder(sql, source, tables)
+        return [], {}
+    finder = _ReferenceFinder(sql, source, tables or {})
     problems: list[Diagnostic] = []
+    types: dict[str, str] = {}
     for scope in scopes:
-        problems.extend(finder.in_scope(scope))
+        if tables is not None:
+            problems.extend(finder.in_scope(scope))
+        for placeholder in scope.expression.find_all(exp.Placeholder):
+            owner = placeholder.find_ancestor(exp.Select, exp.SetOperation)
+            if placeholder.name and placeholder.name not in types and owner is scope.expression:
+                types[placeholder.name] = finder.guess_type(scope, placeholder)
     # The same table can be named in several scopes: report each place once.
     unique = {(d.start, d.end, d.message): d for d in problems}
-    return sorted(unique.values(), key=lambda d: d.start or 0)
+    return sorted(unique.values(), key=lambda d: d.start or 0), types
 
 
 class _ReferenceFinder:
@@ -372,6 +409,59 @@ class _ReferenceFinder:
             return sorted(self._known(node).columns.values())
         return sorted(names)
 
+    # Parameter types ----------------------------------------------------------------
+
+    def guess_type(self, scope: Scope, placeholder: exp.Placeholder) -> str:
+        by_name = _type_from_name(placeholder.name)
+        node: exp.Expression = placeholder
+        parent = placeholder.parent
+        while isinstance(parent, (exp.Paren, exp.Neg)):
+            node, parent = parent, parent.parent
+        if isinstance(parent, exp.Cast):
+            return _type_from_sql_type(parent.to.sql(dialect=self.dialect)) or by_name
+        if placeholder.find_ancestor(exp.Limit, exp.Offset):
+            return "integer"
+        other = None
+        if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            other = parent.left if parent.right is node else parent.right
+        elif isinstance(parent, (exp.Between, exp.In)):
+            other = parent.this
+        if isinstance(other, exp.Column) and isinstance(other.this, exp.Identifier):
+            declared = self._column_type(scope, other)
+            if declared is not None:
+                guessed = _type_from_sql_type(declared)
+                if guessed == "integer" and _type_from_name(other.name) == "boolean":
+                    return "boolean"  # SQLite's flags: is_vip INTEGER
+                if guessed == "datetime" and by_name == "date":
+                    return "date"  # `ordered_at >= :since`: a day is what people pick
+                if guessed and guessed != "string":
+                    return guessed
+                # SQLite keeps dates as text: the names say more than the type.
+                if by_name != "string":
+                    return by_name
+                return _type_from_name(other.name) if guessed else by_name
+        return by_name
+
+    def _column_type(self, scope: Scope, column: exp.Column) -> str | None:
+        lowered = column.name.lower()
+        current: Scope | None = scope
+        while current is not None:
+            sources = (
+                [_source_named(current, column.table)]
+                if column.table
+                else list(current.sources.values())
+            )
+            for node in sources:
+                if isinstance(node, exp.Table):
+                    try:
+                        known = self._known(node)
+                    except _Unsure:
+                        continue
+                    if lowered in known.types:
+                        return known.types[lowered]
+            current = current.parent
+        return None
+
     def _at(self, node: exp.Expression, code: str, message: str, guess: str | None) -> Diagnostic:
         meta = node.meta if isinstance(node, exp.Identifier) else {}
         start, end = meta.get("start"), meta.get("end")
@@ -402,6 +492,46 @@ def _is_output_alias(scope: Scope, lowered: str) -> bool:
     if not isinstance(expression, exp.Select):
         return False
     return any(isinstance(s, exp.Alias) and s.alias.lower() == lowered for s in expression.selects)
+
+
+DATE_WORDS = ("since", "until", "start", "end", "from", "day", "date", "month", "week")
+
+
+def _type_from_name(name: str) -> str:
+    """A parameter's likely type from its name: `since` a date, `is_vip` a boolean..."""
+    lowered = name.lower()
+    words = lowered.split("_")
+    if lowered.endswith("_at") or "datetime" in words or "timestamp" in words:
+        return "datetime"
+    if any(word in DATE_WORDS for word in words):
+        return "date"
+    if words[0] in ("is", "has", "include", "only"):
+        return "boolean"
+    if lowered in ("n", "limit", "top") or words[0] in ("min", "max", "top", "num"):
+        return "number"
+    if words[-1] in ("count", "limit", "id"):
+        return "integer"
+    return "string"
+
+
+def _type_from_sql_type(declared: str) -> str | None:
+    """The parameter type for a column or cast of SQL type `declared`; None if unknown."""
+    lowered = declared.lower()
+    if "interval" in lowered:
+        return None
+    if "bool" in lowered:
+        return "boolean"
+    if "int" in lowered:
+        return "integer"
+    if any(word in lowered for word in ("real", "floa", "doub", "numeric", "decimal", "money")):
+        return "number"
+    if "timestamp" in lowered or "datetime" in lowered:
+        return "datetime"
+    if "date" in lowered:
+        return "date"
+    if any(word in lowered for word in ("char", "text", "clob", "string")):
+        return "string"
+    return None
 
 
 def _closest(name: str, candidates: Iterable[str]) -> str | None:

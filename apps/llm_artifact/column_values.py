@@ -76,6 +76,8 @@ def read_column_values(
         info, name = find_column(source, table, column)
         result = executor.execute(source, _distinct_sql(source, info, name), max_rows=MAX_VALUES)
     except (ColumnMissing, QueryFailed, UnknownDataSource) as exc:
+        if refresh:
+            cache.delete(key)  # what was cached is no longer known to hold
         return AllowedValues(error=getattr(exc, "message", None) or str(exc))
     values = [_as_text(row[0]) for row in result.rows]
     cache.set(key, {"values": values, "more": result.truncated}, CACHE_SECONDS)

@@ -40,7 +40,9 @@ def test_validate_answers_invalid_with_the_reason(owner_api, sql):
 def test_validate_accepts_nesting_at_the_limit(owner_api):
     response = owner_api.post(reverse("api:sql-validate"), {"sql": AT_THE_LIMIT}, format="json")
 
-    assert response.json() == {"valid": True, "error": None, "parameters": []}
+    body = response.json()
+    assert (body["valid"], body["error"], body["parameters"]) == (True, None, [])
+    assert body["diagnostics"] == []
 
 
 @pytest.mark.parametrize("sql", TOO_DEEP)
@@ -79,3 +81,20 @@ def test_the_executor_refuses_before_running(sql):
 
 def test_the_executor_runs_nesting_at_the_limit():
     assert execute("marketplace", AT_THE_LIMIT).rows == [(1,)]
+
+
+@pytest.mark.parametrize("sql", TOO_DEEP)
+def test_format_is_a_400_naming_the_sql_field(owner_api, sql):
+    response = owner_api.post(reverse("api:sql-format"), {"sql": sql}, format="json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["sql"][0]
+
+
+@pytest.mark.parametrize("sql", TOO_DEEP)
+def test_preview_run_is_a_400_rejected(owner_api, sql):
+    response = owner_api.post(reverse("api:sql-preview-run"), {"sql": sql}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["outcome"] == "rejected"
+    assert "nested too deeply" in response.json()["detail"]

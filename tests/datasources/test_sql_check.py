@@ -134,6 +134,26 @@ def test_without_declarations_nothing_is_undeclared(shop):
     assert [(u.name, u.line, u.column) for u in result.parameter_uses] == [("status", 1, 38)]
 
 
+def test_parameter_types_are_guessed_from_their_use(shop):
+    sql = (
+        "SELECT id FROM orders o JOIN customers c ON c.id = o.customer_id "
+        "WHERE o.ordered_at >= :since AND o.total > :minimum AND o.customer_id = :customer "
+        "AND c.is_vip = :vip AND status IN (:status) AND c.signed_up_at < CAST(:before AS DATE) "
+        "AND :created_at IS NOT NULL LIMIT :n"
+    )
+    types = check(sql, get_data_source(shop)).parameter_types
+    assert types == {
+        "since": "date",
+        "minimum": "number",
+        "customer": "integer",
+        "vip": "boolean",
+        "status": "string",
+        "before": "date",
+        "created_at": "datetime",
+        "n": "integer",
+    }
+
+
 def test_reference_messages_read_as_sentences(shop):
     assert reference_messages("SELECT totl FROM orders", get_data_source(shop)) == [
         "Line 1, column 8: no column `totl` in `orders`; did you mean `total`?"

@@ -169,6 +169,13 @@ class SQLCheckResultSerializer(serializers.Serializer):
     unused = serializers.ListField(
         child=serializers.CharField(), help_text="Declared but not used (with `declarations`)."
     )
+    parameter_types = serializers.DictField(
+        child=serializers.ChoiceField(
+            choices=["string", "integer", "number", "boolean", "date", "datetime"]
+        ),
+        help_text="For each parameter used, the type its use suggests (a cast, LIMIT, the "
+        "column it is compared with, its name), to offer when declaring it.",
+    )
 
 
 class SQLFormatResultSerializer(serializers.Serializer):
