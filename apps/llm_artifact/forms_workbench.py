@@ -8,7 +8,6 @@ about it, and the model checks the SQL against the declarations when the artifac
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -30,24 +29,6 @@ from apps.llm_artifact.parameters import (
 # The hidden input the SQL editor reads the declarations from (JSON, kept in step with the
 # parameter editor by static/js/workbench.js); it has no name, so it is never posted.
 DECLARATIONS_INPUT_ID = "workbench-declarations"
-
-# The type a `:name` offered for declaration starts with, guessed from its name: the first
-# pattern that matches wins, else text. The page hands the same list to its script.
-TYPE_GUESSES: list[tuple[str, str]] = [
-    (r"(^|_)(date|day|since|until|from|to|start|end|before|after)($|_)", ParamType.DATE),
-    (r"(_at|_on)$", ParamType.DATETIME),
-    (r"(^|_)(limit|top|count|n|days|weeks|months|years|year|id)$", ParamType.INTEGER),
-    (r"^(min|max)_|(_min|_max|amount|price|total|rating|rate|ratio)$", ParamType.NUMBER),
-    (r"^(is|has|include|only|show)_", ParamType.BOOLEAN),
-]
-
-
-def guess_type(name: str) -> str:
-    """The type a parameter called `name` most likely has (see TYPE_GUESSES)."""
-    for pattern, param_type in TYPE_GUESSES:
-        if re.search(pattern, name, flags=re.IGNORECASE):
-            return str(param_type)
-    return str(ParamType.STRING)
 
 
 def typed_default(param_type: str, text: str) -> Any:
@@ -213,9 +194,10 @@ ParameterFormSet = forms.formset_factory(
 PARAMETERS_PREFIX = "params"
 
 
-def with_new_parameter(data: Any, name: str = "") -> Any:
-    """A copy of posted data with one more parameter row (named `name`, its type guessed),
-    for "Add parameter" and "Declare :name" without JavaScript."""
+def with_new_parameter(data: Any, name: str = "", param_type: str = ParamType.STRING) -> Any:
+    """A copy of posted data with one more parameter row (`name` and `param_type`: the type
+    the SQL check guessed from its use), for "Add parameter" and "Declare :name" without
+    JavaScript."""
     data = data.copy()
     key = f"{PARAMETERS_PREFIX}-TOTAL_FORMS"
     try:
@@ -224,7 +206,7 @@ def with_new_parameter(data: Any, name: str = "") -> Any:
         index = 0
     data[key] = str(index + 1)
     data[f"{PARAMETERS_PREFIX}-{index}-name"] = name
-    data[f"{PARAMETERS_PREFIX}-{index}-type"] = guess_type(name) if name else ParamType.STRING
+    data[f"{PARAMETERS_PREFIX}-{index}-type"] = param_type
     return data
 
 

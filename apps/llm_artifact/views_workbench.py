@@ -29,7 +29,6 @@ from apps.llm_artifact.artifact_page import ResultTable
 from apps.llm_artifact.forms_workbench import (
     DECLARATIONS_INPUT_ID,
     PARAMETERS_PREFIX,
-    TYPE_GUESSES,
     ParameterFormSet,
     WorkbenchForm,
     parameter_initial,
@@ -83,12 +82,16 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
     if action not in ACTIONS | {"declare"}:
         action = "check"
     note = ""
+    form = WorkbenchForm(data, instance=artifact, user=request.user)
+    source_name = form.chosen_source()
     if action == "add":
         data = with_new_parameter(data)
     elif action == "declare":
-        data = with_new_parameter(data, declare)
-    form = WorkbenchForm(data, instance=artifact, user=request.user)
-    source_name = form.chosen_source()
+        # The type the SQL check guesses from the parameter's use (datasources/check.py).
+        guessed = {}
+        if source_name:
+            guessed = check(data.get("sql_query", ""), get_data_source(source_name)).parameter_types
+        data = with_new_parameter(data, declare, guessed.get(declare, "string"))
     if action == "format" and source_name:
         try:
             formatted = format_sql(data.get("sql_query", ""), get_data_source(source_name).dialect)
@@ -199,12 +202,17 @@ def _render(
         "quiet": quiet,
         "sql_check": sql_check,
         "problems": sql_check.diagnostics if sql_check else [],
+        # Offered for declaration, with the type the check guesses from their use.
+        "undeclared": [
+            (name, sql_check.parameter_types.get(name, "string")) for name in sql_check.undeclared
+        ]
+        if sql_check
+        else [],
         "note": note,
         "preview": ResultTable.of(preview),
         "preview_error": preview_error,
         "declarations_json": json.dumps(declarations),
         "declarations_input_id": DECLARATIONS_INPUT_ID,
-        "type_guesses": TYPE_GUESSES,
     }
     return render(request, "llm_artifact/artifact_workbench.html", context, status=status)
 

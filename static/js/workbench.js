@@ -17,8 +17,6 @@
   const declarationsInput = document.getElementById("workbench-declarations");
   const undeclaredBox = document.getElementById("workbench-undeclared");
   const emptyNote = form.querySelector("[data-no-parameters]");
-  const guessesNode = document.getElementById("workbench-type-guesses");
-  const guesses = guessesNode ? JSON.parse(guessesNode.textContent) : [];
   let unused = new Set();
 
   function field(row, name) {
@@ -27,15 +25,6 @@
 
   function liveRows() {
     return [...rowsBox.querySelectorAll("[data-parameter-row]")].filter((row) => !row.hidden);
-  }
-
-  function guessType(name) {
-    for (const [pattern, type] of guesses) {
-      if (new RegExp(pattern, "i").test(name)) {
-        return type;
-      }
-    }
-    return "string";
   }
 
   // The declarations as the SQL editor's check and preview take them.
@@ -97,7 +86,8 @@
     }
   }
 
-  function addRow(name = "") {
+  // `type`: what the SQL check guessed from the parameter's use (parameter_types).
+  function addRow(name = "", type = "string") {
     const index = Number(total.value);
     const html = template.innerHTML.replaceAll("__prefix__", String(index));
     const holder = document.createElement("div");
@@ -108,7 +98,7 @@
     enhance(row);
     if (name) {
       field(row, "name").value = name;
-      field(row, "type").value = guessType(name);
+      field(row, "type").value = type;
       field(row, "label").focus();
     } else {
       field(row, "name").focus();
@@ -144,7 +134,7 @@
       refresh();
     } else if (target.matches(".workbench-declare[data-name]")) {
       event.preventDefault();
-      addRow(target.dataset.name);
+      addRow(target.dataset.name, target.dataset.type || "string");
       target.remove();
       undeclaredBox.hidden = !undeclaredBox.querySelector(".workbench-declare");
     }
@@ -171,6 +161,7 @@
       button.type = "button";
       button.className = "btn btn-sm btn-outline-primary py-0 workbench-declare";
       button.dataset.name = name;
+      button.dataset.type = (answer.parameter_types || {})[name] || "string";
       button.append("Declare ");
       const code = document.createElement("code");
       code.textContent = `:${name}`;
