@@ -257,6 +257,10 @@ class WorkbenchForm(OutsideErrorsMixin, forms.ModelForm):
             "sql_query"
         ].help_text = "Values a person may change are :name parameters, declared beside the SQL."
 
+    def clean_sql_query(self) -> str:
+        # Browsers post a textarea's lines with CRLF; the SQL is kept as it was typed.
+        return self.cleaned_data["sql_query"].replace("\r\n", "\n")
+
     def chosen_source(self) -> str:
         """The data source the posted (or shown) form is about, if the user may use it."""
         name = self["data_source"].value() or ""
