@@ -159,7 +159,7 @@
     for (const name of answer.undeclared || []) {
       const button = document.createElement("button");
       button.type = "button";
-      button.className = "btn btn-sm btn-outline-primary py-0 workbench-declare";
+      button.className = "btn btn-sm btn-outline-primary py-0 me-1 workbench-declare";
       button.dataset.name = name;
       button.dataset.type = (answer.parameter_types || {})[name] || "string";
       button.append("Declare ");
