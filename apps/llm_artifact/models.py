@@ -5,6 +5,7 @@ import hashlib
 import itertools
 import json
 import math
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
@@ -185,6 +187,31 @@ class Artifact(Shared):
     # For staff only: what the operators need to fix a failure of the data source's set-up
     # (the driver's text, naming host, port and role), which last_error only refers to.
     last_error_detail = models.TextField(blank=True, editable=False)
+    # The library (apps/llm_artifact/library): a stable id across databases (bundles match
+    # on it), the question the artifact answers, tags, and the verified mark.
+    uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
+    question = models.TextField(
+        blank=True, help_text="The question this artifact answers, in a user's words."
+    )
+    tags = models.ManyToManyField("Tag", blank=True, related_name="artifacts")
+    # Who vouched that the SQL answers the question, and when; a change of the SQL clears it
+    # unless the editor confirms it again (Artifact.save).
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A template's identifier slots (a table, a date column, ...), filled from the source's
+    # schema when someone uses it; empty for an ordinary artifact.
+    template_slots = models.JSONField(default=list, blank=True)
+    # The template an artifact was made from.
+    template = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="instances"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -237,6 +264,47 @@ class Artifact(Shared):
 
     def get_absolute_url(self) -> str:
         return reverse("llm_artifact:artifact_detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        artifact = super().from_db(db, field_names, values)
+        # The SQL as loaded, so save() can tell that it changed (and clear the verified mark).
+        if "sql_query" in field_names:
+            artifact._loaded_sql = values[field_names.index("sql_query")]
+        return artifact
+
+    # Set by an editor who confirms that the verified mark still holds for the new SQL.
+    keep_verified = False
+
+    def save(self, *args, **kwargs) -> None:
+        loaded_sql = getattr(self, "_loaded_sql", None)
+        changed = loaded_sql is not None and self.sql_query != loaded_sql
+        if changed and self.verified_at is not None and not self.keep_verified:
+            self.verified_at, self.verified_by = None, None
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "verified_at", "verified_by"}
+        super().save(*args, **kwargs)
+        self._loaded_sql = self.sql_query
+        self.keep_verified = False
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def is_template(self) -> bool:
+        return bool(self.template_slots)
+
+    def verify(self, user, question: str | None = None) -> None:
+        """Mark as verified by `user` now, for `question` (or the one it already has)."""
+        if question is not None:
+            self.question = question.strip()
+        self.verified_by, self.verified_at = user, timezone.now()
+        self.save(update_fields=["question", "verified_by", "verified_at", "updated_at"])
+
+    def unverify(self) -> None:
+        self.verified_by, self.verified_at = None, None
+        self.save(update_fields=["verified_by", "verified_at", "updated_at"])
 
     # The sharing rule for one artifact in hand (ArtifactQuerySet's, row by row): on top of
     # the owner, visibility and shares, the user must be able to use the data source.
@@ -519,6 +587,22 @@ class Artifact(Shared):
         lines = self.display_sql.strip().splitlines()
         preview = "\n".join(lines[:6])
         return preview + ("\n…" if len(lines) > 6 else "")
+
+
+class Tag(models.Model):
+    """A word that groups artifacts in the library ("finance", "weekly"); one spelling per
+    word whatever its case."""
+
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="tag_name_unique_any_case"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ArtifactShare(Share):
