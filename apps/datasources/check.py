@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlglot
 from django.conf import settings
@@ -94,19 +95,18 @@ class SQLCheck:
     # datetime) from its use: a cast, LIMIT, the column it is compared with, its name.
     parameter_types: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def check(sql: str, source: DataSource, declarations: Any = None) -> SQLCheck:
+def check(
+    sql: str, source: DataSource, declarations: Any = None, *, exposure: Exposure | None = None
+) -> SQLCheck:
     """Everything the editor shows about `sql` on `source`.
 
     `declarations` (a list of {"name": ...} dicts, as an artifact's query_params) adds the
     undeclared and unused parameter lists and their diagnostics; None leaves them empty.
+    `exposure` limits the schema to what the user may see (see Exposure).
     """
     try:
         checked = parse_checked(sql, dialect=source.dialect, allow_functions=source.allow_functions)
@@ -114,7 +114,7 @@ def check(sql: str, source: DataSource, declarations: Any = None) -> SQLCheck:
         rejection = _rejection(sql, source, exc)
         return SQLCheck(valid=False, error=rejection.message, diagnostics=[rejection])
     uses = parameter_uses(sql, source.dialect)
-    problems, types = _analyse(checked.tree, sql, source)
+    problems, types = _analyse(checked.tree, sql, source, exposure)
     result = SQLCheck(
         valid=True,
         error=None,
@@ -130,7 +130,9 @@ def check(sql: str, source: DataSource, declarations: Any = None) -> SQLCheck:
     return result
 
 
-def reference_messages(sql: str, source: DataSource) -> list[str]:
+def reference_messages(
+    sql: str, source: DataSource, *, exposure: Exposure | None = None
+) -> list[str]:
     """The messages for unknown tables and columns in `sql`, for saving an artifact.
 
     [] when the guard rejects the SQL (it reports that itself) or the schema is unreadable.
@@ -141,7 +143,7 @@ def reference_messages(sql: str, source: DataSource) -> list[str]:
         return []
     return [
         _sentence(d)
-        for d in reference_problems(checked.tree, sql, source)
+        for d in reference_problems(checked.tree, sql, source, exposure)
         if d.code in ("unknown_table", "unknown_column")
     ]
 
@@ -217,35 +219,63 @@ class _KnownTable:
     types: dict[str, str] = field(default_factory=dict)  # lower-cased name -> declared type
 
 
+class Exposure(Protocol):
+    """What of a source a user may see (apps/datasources/access.py's Exposure fits): tables
+    and columns it does not allow are checked as if they did not exist, and never offered
+    as a suggestion."""
+
+    def allows_table(self, name: str) -> bool: ...
+
+    def allows_column(self, table: str, column: str) -> bool: ...
+
+
 class _Unsure(Exception):
     """A source whose columns cannot be known: references through it are not checked."""
 
 
-def reference_problems(tree: exp.Expression, sql: str, source: DataSource) -> list[Diagnostic]:
+def reference_problems(
+    tree: exp.Expression, sql: str, source: DataSource, exposure: Exposure | None = None
+) -> list[Diagnostic]:
     """Unknown tables and columns in the checked `tree` of `sql`; [] when unsure."""
-    return _analyse(tree, sql, source)[0]
+    return _analyse(tree, sql, source, exposure)[0]
 
 
-def _schema_tables(source: DataSource) -> dict[str, _KnownTable] | None:
-    try:
-        return {
-            info.name.lower(): _KnownTable(
-                info.name,
-                {c.name.lower(): c.name for c in info.columns},
-                {c.name.lower(): c.type for c in info.columns},
-            )
-            for info in schema.list_tables(source.name)
-        }
-    except (QueryFailed, LookupError):
+# Sources whose schema could not be read, until when not to try again: the check runs on
+# every pause in typing, and an unreachable server would hold each request for its timeout.
+UNREADABLE_RETRY_SECONDS = 30.0
+_unreadable: dict[tuple[str, str], float] = {}
+
+
+def _schema_tables(source: DataSource, exposure: Exposure | None) -> dict[str, _KnownTable] | None:
+    key = (source.name, source.location)
+    if _unreadable.get(key, 0.0) > time.monotonic():
         return None
+    try:
+        infos = schema.list_tables(source.name)
+    except (QueryFailed, LookupError):
+        _unreadable[key] = time.monotonic() + UNREADABLE_RETRY_SECONDS
+        return None
+    tables = {}
+    for info in infos:
+        if exposure is not None and not exposure.allows_table(info.name):
+            continue  # as if it did not exist: never named, never suggested
+        columns = [
+            c for c in info.columns if exposure is None or exposure.allows_column(info.name, c.name)
+        ]
+        tables[info.name.lower()] = _KnownTable(
+            info.name,
+            {c.name.lower(): c.name for c in columns},
+            {c.name.lower(): c.type for c in columns},
+        )
+    return tables
 
 
 def _analyse(
-    tree: exp.Expression, sql: str, source: DataSource
+    tree: exp.Expression, sql: str, source: DataSource, exposure: Exposure | None = None
 ) -> tuple[list[Diagnostic], dict[str, str]]:
     """The unknown references (none when the schema cannot be read) and the parameters'
     guessed types."""
-    tables = _schema_tables(source)
+    tables = _schema_tables(source, exposure)
     try:
         scopes = traverse_scope(tree)
     except (SqlglotError, RecursionError):

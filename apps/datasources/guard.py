@@ -246,8 +246,13 @@ def _parse_error_message(exc: ParseError) -> str:
         return f"The SQL could not be parsed: {exc}."
     error = exc.errors[0]
     description = error.get("description") or "syntax error"
-    where = f"line {error.get('line')}, column {error.get('col')}"
-    near = (error.get("highlight") or "").strip()
+    highlight = error.get("highlight") or ""
+    column = error.get("col")
+    if isinstance(column, int) and highlight and "\n" not in highlight:
+        # sqlglot gives the column of the token's last character; people look for its first.
+        column = max(1, column - len(highlight) + 1)
+    where = f"line {error.get('line')}, column {column}"
+    near = highlight.strip()
     near_text = f" near {near!r}" if near else ""
     return f"The SQL could not be parsed: {description} at {where}{near_text}."
 

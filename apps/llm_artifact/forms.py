@@ -20,7 +20,6 @@ from apps.llm_artifact.parameters import (
     allowed_values,
     coerce,
     is_relative,
-    relative_default,
     resolve_relative,
 )
 from apps.llm_artifact.relative_dates import MAX_EXPRESSION_LENGTH, local_today
@@ -361,12 +360,30 @@ def _default_text(declaration: dict, today: dt.date) -> str:
     shown = _input_value(param_type, default)
     if param_type == ParamType.BOOLEAN:
         return dict(BOOLEAN_CHOICES).get(shown, shown).lower()
-    if relative_default(declaration):
+    if is_relative(param_type, default):
         try:
             return f"{shown} ({resolve_relative(param_type, shown, today)} today)"
         except ValueError as exc:
             return f"{shown} ({exc})"
     return shown
+
+
+class DatalistInput(forms.TextInput):
+    """A text input that suggests `values` (an HTML datalist) and takes any other text: for
+    a column with more values than a select lists, whose other values are allowed too."""
+
+    template_name = "llm_artifact/widgets/datalist_input.html"
+
+    def __init__(self, values: list[str], attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.values = values
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict:
+        context = super().get_context(name, value, attrs)
+        datalist_id = f"{context['widget']['attrs'].get('id') or name}-values"
+        context["widget"]["attrs"]["list"] = datalist_id
+        context["widget"].update(datalist_id=datalist_id, values=self.values)
+        return context
 
 
 def _select_widget(values: list[str], declaration: dict) -> forms.Select:
@@ -403,10 +420,12 @@ def _parameter_field(
                 "autocomplete": "off",
             }
         )
+    elif allowed is not None and allowed.more:
+        # More values than a select should hold: suggest the first ones, take any.
+        widget = DatalistInput(allowed.values, attrs={"autocomplete": "off"})
+        notes.append(f"suggests the first {len(allowed.values)} values of the column")
     elif allowed is not None and not allowed.error:
         widget = _select_widget(allowed.values, declaration)
-        if allowed.more:
-            notes.append(f"the first {len(allowed.values)} values of the column")
     elif param_type == ParamType.BOOLEAN:
         # A select, not a checkbox: an unticked box cannot tell "no" from "not given".
         blank = "Choose…" if required else "Not set (null)"

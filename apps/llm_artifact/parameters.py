@@ -283,14 +283,6 @@ def validate_declarations(declarations: Any) -> None:
 RELATIVE_TYPES = {ParamType.DATE, ParamType.DATETIME}
 
 
-def relative_default(declaration: dict) -> str:
-    """The declaration's default when it is a relative date ("" otherwise), as written."""
-    default = declaration.get("default")
-    if _relative_date(declaration.get("type"), default) is None:
-        return ""
-    return default.strip()
-
-
 def is_relative(param_type: Any, value: Any) -> bool:
     """Whether `value` is a relative date for a parameter of `param_type`."""
     return _relative_date(param_type, value) is not None

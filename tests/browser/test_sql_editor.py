@@ -127,3 +127,18 @@ def test_without_javascript_the_textarea_posts_the_form(
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     artifact.refresh_from_db()
     assert artifact.sql_query == "SELECT total FROM orders"
+
+
+def test_undeclared_parameter_is_marked_until_declared(page: Page, live_server, artifact):
+    sign_in_to_admin(page, artifact)
+    replace_text(page, "SELECT id FROM orders WHERE status = :status")
+    expect(page.locator(".cm-lintRange-error")).to_have_text(":status")
+    expect(page.locator(".sql-editor-status")).to_contain_text(
+        "uses :status, which is not declared"
+    )
+
+    declarations = page.locator("textarea[name=query_params]")
+    declarations.fill('[{"name": "status", "type": "string", "default": "paid"}]')
+    declarations.dispatch_event("change")
+    expect(page.locator(".sql-editor-status")).to_have_text("No problems found.")
+    expect(page.locator(".cm-lintRange-error")).to_have_count(0)

@@ -91,3 +91,33 @@ def test_every_signed_in_user_may_use_them(request, persona, url, shop_sqlite):
 @pytest.mark.parametrize("url", [VALIDATE_URL, FORMAT_URL])
 def test_anonymous_is_refused(api_client, url, shop_sqlite):
     assert api_client.post(url, {"sql": "SELECT 1"}, format="json").status_code == 401
+
+
+@pytest.mark.postgres
+def test_postgresql_validate_format_and_preview(owner_api, postgres_sources):
+    typo = owner_api.post(
+        VALIDATE_URL, {"sql": "SELECT totl FROM orders", "data_source": "reader"}, format="json"
+    )
+    assert typo.json()["diagnostics"][0]["suggestion"] == "total"
+
+    formatted = owner_api.post(
+        FORMAT_URL,
+        {"sql": "select id from orders where total::int > :minimum", "data_source": "reader"},
+        format="json",
+    )
+    assert formatted.json()["sql"] == (
+        "SELECT\n  id\nFROM orders\nWHERE\n  CAST(total AS INT) > :minimum"
+    )
+
+    preview = owner_api.post(
+        reverse("api:sql-preview-run"),
+        {
+            "sql": "SELECT COUNT(*) AS n FROM orders WHERE total > :minimum",
+            "data_source": "reader",
+            "declarations": [{"name": "minimum", "type": "number", "default": 100}],
+        },
+        format="json",
+    )
+    assert preview.status_code == 200
+    assert preview.json()["rows"] == [[5]]
+    assert preview.json()["run_id"] is None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from apps.datasources import schema
 from apps.datasources.check import check, format_sql, reference_messages
-from apps.datasources.guard import SQLRejected
+from apps.datasources.guard import SQLRejected, parse_checked
 from apps.datasources.sources import get_data_source
 from tests.datasources.test_analytics_sql import (  # noqa: F401 (fixtures)
     _cases,
@@ -102,6 +103,26 @@ def test_valid_sql_is_not_flagged(shop):
         assert problems(sql, shop) == [], sql
 
 
+class OnlyOrders:
+    """An exposure as the data-source policies give one: orders without its total."""
+
+    def allows_table(self, name: str) -> bool:
+        return name.lower() == "orders"
+
+    def allows_column(self, table: str, column: str) -> bool:
+        return self.allows_table(table) and column.lower() != "total"
+
+
+def test_what_the_user_may_not_see_is_neither_found_nor_suggested(shop):
+    data_source = get_data_source(shop)
+    hidden_table = check("SELECT id FROM customers", data_source, exposure=OnlyOrders())
+    hidden_column = check("SELECT totl FROM orders", data_source, exposure=OnlyOrders())
+
+    assert [d.message for d in hidden_table.diagnostics] == [f"no table `customers` in {shop}."]
+    assert [d.message for d in hidden_column.diagnostics] == ["no column `totl` in `orders`."]
+    assert check("SELECT status FROM orders", data_source, exposure=OnlyOrders()).diagnostics == []
+
+
 def test_parse_error_has_line_and_column(shop):
     result = check("SELECT id\nFROM WHERE", get_data_source(shop))
     assert not result.valid
@@ -109,6 +130,10 @@ def test_parse_error_has_line_and_column(shop):
     assert diagnostic.code == "parse_error"
     assert (diagnostic.line, diagnostic.column) == (2, 6)
     assert "line 2, column 6" in result.error
+    # Saving says the same as the editor.
+    with pytest.raises(SQLRejected) as refused:
+        parse_checked("SELECT id\nFROM WHERE", dialect=get_data_source(shop).dialect)
+    assert refused.value.message == result.error
 
 
 def test_guard_rejection_is_the_verdict(shop):
@@ -160,9 +185,17 @@ def test_reference_messages_read_as_sentences(shop):
     ]
 
 
-def test_unreadable_schema_flags_nothing(settings, tmp_path):
+def test_unreadable_schema_flags_nothing_and_is_not_asked_again_at_once(
+    settings, tmp_path, monkeypatch
+):
     settings.DATA_SOURCES = f"gone=sqlite:///{tmp_path / 'missing.sqlite3'}"
+    reads = []
+    original = schema.list_tables
+    monkeypatch.setattr(schema, "list_tables", lambda name: reads.append(name) or original(name))
+
     assert problems("SELECT totl FROM ordrs", "gone") == []
+    assert problems("SELECT totl FROM ordrs", "gone") == []
+    assert reads == ["gone"]
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.datasources import executor
 from apps.llm_artifact import column_values
@@ -253,7 +255,7 @@ def test_at_most_200_values_are_listed_and_the_rest_still_count(owner_api, owner
     assert "…" in str(caught.value)
 
 
-def test_the_form_says_when_only_the_first_values_are_listed(owner_client, owner, many_skus):
+def test_past_200_values_the_form_suggests_the_first_and_takes_any(owner_client, owner, many_skus):
     artifact = ArtifactFactory(
         owner=owner,
         sql_query='SELECT id FROM "stock items" WHERE "the sku" = :sku',
@@ -266,8 +268,14 @@ def test_the_form_says_when_only_the_first_values_are_listed(owner_client, owner
         ],
     )
     content = owner_client.get(artifact.get_absolute_url()).content.decode()
-    assert "the first 200 values of the column" in content
+    # A text input that suggests the first values and takes any of the others.
+    assert re.search(r'<input type="text" name="sku" [^>]*list="param-sku-values"', content)
+    assert '<datalist id="param-sku-values"><option value="sku-000"></option>' in content
     assert content.count('<option value="sku-') == 200
+    assert "suggests the first 200 values of the column" in content
+    url = reverse("llm_artifact:artifact_run", args=[artifact.pk])
+    assert owner_client.post(url, {"sku": "sku-249"}, headers=HTMX).status_code == 200
+    assert owner_client.post(url, {"sku": "sku-999"}, headers=HTMX).status_code == 422
 
 
 def test_the_values_are_read_once_then_cached(queries, owner_client, orders):
@@ -364,3 +372,32 @@ def test_past_the_listed_values_postgresql_is_asked_with_a_bound_value(
         }
         with pytest.raises(ValidationError):
             resolve_values([STATUS], {"status": "x' OR '1'='1"}, data_source="pg")
+
+
+# --- properties -----------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    choices_from=st.one_of(
+        json_values, st.fixed_dictionaries({"table": json_values, "column": json_values})
+    ),
+    param_type=st.sampled_from(["string", "integer", "date"]),
+)
+def test_any_choices_from_is_accepted_or_a_message_naming_the_parameter(choices_from, param_type):
+    declaration = {"name": "p", "type": param_type, "choices_from": choices_from}
+    try:
+        validate_declarations([declaration])
+    except ValidationError as exc:
+        assert all(message.startswith("Parameter 'p': ") for message in exc.messages)
+    else:
+        assert param_type == "string"
+        assert set(choices_from) == {"table", "column"}

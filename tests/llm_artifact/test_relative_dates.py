@@ -247,6 +247,13 @@ def test_running_with_the_defaults_records_last_months_dates(owner_client, last_
     assert "start=start_of_month+-1+month" in response["HX-Push-Url"]
 
 
+def test_the_card_shows_the_expression_and_runs_last_month(owner_client, last_month):
+    url = reverse("llm_artifact:artifact_card_run", args=[last_month.pk])
+    content = owner_client.post(url, {}, headers=HTMX).content.decode()
+    assert "default start_of_month -1 month (2024-03-01 today)" in content
+    assert ArtifactRun.objects.get().params == {"start": "2024-03-01", "end": "2024-04-01"}
+
+
 def test_the_page_refuses_a_bad_relative_value_beside_its_input(owner_client, last_month):
     url = reverse("llm_artifact:artifact_run", args=[last_month.pk])
     response = owner_client.post(url, {"start": "start of last month"}, headers=HTMX)
@@ -366,3 +373,21 @@ def test_any_expression_gives_a_date_or_says_it_left_the_calendar(expression, da
 def test_any_text_is_a_relative_date_or_a_value_error(text):
     with contextlib.suppress(ValueError):
         parse_relative_date(text)
+
+
+@PROPERTIES
+@given(
+    default=st.one_of(st.text(max_size=40), expressions, st.integers(), st.none(), st.booleans()),
+    param_type=st.sampled_from(["date", "datetime"]),
+)
+def test_any_date_default_is_accepted_or_a_message_naming_the_parameter(default, param_type):
+    declarations = [{"name": "d", "type": param_type, "default": default}]
+    try:
+        validate_declarations(declarations)
+    except ValidationError as exc:
+        [message] = exc.messages
+        assert message.startswith("Parameter 'd': ")
+        return
+    # Accepted: a run takes a concrete value of the type from it, or none.
+    values = resolve_values(declarations, {}, today=D(2024, 2, 29))
+    assert values["d"] is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}( .+)?", values["d"])

@@ -70,7 +70,8 @@ class DataSourceViewSet(viewsets.ViewSet):
         "(what joins to what) and approximate row counts, as the agent sees them. With "
         f"`?samples=true`, also the first {schema.SAMPLE_ROWS} rows of each of the first "
         f"{schema.SAMPLE_TABLES_MAX} tables, read through the read-only executor within the "
-        "source's time limit. Read fresh at most once a minute.",
+        "source's time limit. Read fresh at most once a minute. SQL editors complete table "
+        "and column names (with their types) from this answer.",
         parameters=[NAME_PARAMETER, SchemaQuerySerializer],
         responses={
             200: DataSourceSchemaSerializer,

@@ -12,10 +12,10 @@
 // restored after a reload, and a prompt before leaving with unsaved edits.
 
 import { basicSetup } from "codemirror";
-import { Compartment, Prec } from "@codemirror/state";
+import { Compartment, Prec, StateEffect } from "@codemirror/state";
 import { EditorView, keymap } from "@codemirror/view";
 import { PostgreSQL, SQLite, sql } from "@codemirror/lang-sql";
-import { forceLinting, linter, lintGutter } from "@codemirror/lint";
+import { linter, lintGutter } from "@codemirror/lint";
 
 import { errorText, fetchSchema, postJSON } from "./api.js";
 import { discardDraft, readDraft, writeDraft } from "./drafts.js";
@@ -23,6 +23,8 @@ import { renderResult } from "./result.js";
 
 const DIALECTS = { sqlite: SQLite, postgres: PostgreSQL };
 const CHECK_DELAY_MS = 400;
+// Dispatched when what the text is checked against changes (the source, the declarations).
+const recheck = StateEffect.define();
 const DRAFT_DELAY_MS = 300;
 
 const theme = EditorView.theme({
@@ -95,7 +97,10 @@ class SQLEditor {
         basicSetup,
         this.language.of([]),
         lintGutter(),
-        linter((view) => this.check(view), { delay: CHECK_DELAY_MS }),
+        linter((view) => this.check(view), {
+          delay: CHECK_DELAY_MS,
+          needsRefresh: (update) => update.transactions.some((tr) => tr.effects.some((e) => e.is(recheck))),
+        }),
         Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (this.run(), true) }])),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) {
@@ -117,13 +122,21 @@ class SQLEditor {
     if (source) {
       source.addEventListener("change", () => {
         this.configureLanguage();
-        forceLinting(this.view);
+        this.recheck();
       });
+    }
+    const declarations = this.data.declarationsField && this.form
+      ? this.form.elements.namedItem(this.data.declarationsField)
+      : null;
+    if (declarations) {
+      // Declaring a parameter changes what the check says about the SQL.
+      declarations.addEventListener("change", () => this.recheck());
     }
     if (this.form) {
       this.form.addEventListener("submit", () => {
         this.sync();
         this.submitting = true;
+        clearTimeout(this.draftTimer);
         discardDraft(this.draftKey);
       });
     }
@@ -234,6 +247,10 @@ class SQLEditor {
     return diagnostics;
   }
 
+  recheck() {
+    this.view.dispatch({ effects: recheck.of(null) });
+  }
+
   setStatus(text, kind = "") {
     this.status.textContent = text;
     this.status.dataset.kind = kind;
@@ -325,8 +342,8 @@ class SQLEditor {
       element("button", { type: "button", "data-sql-editor-action": "discard-draft" }, "Discard draft"),
     );
     this.notice.querySelector("button").addEventListener("click", () => {
-      discardDraft(this.draftKey);
       this.setText(this.original);
+      clearTimeout(this.draftTimer);
       discardDraft(this.draftKey);
       this.notice.hidden = true;
     });
