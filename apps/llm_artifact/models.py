@@ -322,9 +322,9 @@ class Artifact(Shared):
 
     def copy_for(self, user: Any) -> Artifact:
         """Save and return a copy for `user` ("Duplicate"): theirs and private, titled
-        "Copy of …", with the SQL, parameters, chart and texts, and nothing runs or sharing
-        left on the original (no runs, statistics, error, chat or shares). The agent stays,
-        so "Ask the agent" about the copy prefers the same one."""
+        "Copy of …", with the SQL, parameters, chart and texts, and nothing that runs,
+        sharing or review left on the original (no runs, statistics, error, chat, shares or
+        verified mark). The agent stays, so "Ask the agent" about the copy prefers it."""
         title = f"Copy of {self.title}"
         max_length = self._meta.get_field("title").max_length
         copy = Artifact(
@@ -340,7 +340,10 @@ class Artifact(Shared):
             agent_id=self.agent_id,
             description=self.description,
             comment=self.comment,
+            question=self.question,
+            template_slots=self.template_slots,
         )
+        # Not verified: the mark is a person's word on the original.
         copy.save()
         return copy
 
