@@ -253,9 +253,16 @@ class WorkbenchForm(OutsideErrorsMixin, forms.ModelForm):
             declarations_field=DECLARATIONS_INPUT_ID,
             attrs={"rows": 14, "class": "form-control font-monospace", "aria-label": "SQL"},
         )
-        self.fields[
-            "sql_query"
-        ].help_text = "Values a person may change are :name parameters, declared beside the SQL."
+        sql_field = self.fields["sql_query"]
+        sql_field.help_text = (
+            "Values a person may change are :name parameters, declared beside the SQL."
+        )
+        if self.instance.pk is not None and self.instance.is_verified:
+            # A change of the SQL clears the verified mark unless the editor confirms it.
+            self.fields["keep_verified"] = forms.BooleanField(
+                required=False,
+                label="The changed SQL still answers its question: keep it verified",
+            )
 
     def clean_sql_query(self) -> str:
         # Browsers post a textarea's lines with CRLF; the SQL is kept as it was typed.

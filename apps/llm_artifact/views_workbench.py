@@ -159,6 +159,7 @@ def _save(request: HtmxHttpRequest, form: WorkbenchForm, *, pk: int | None, as_n
         with transaction.atomic():
             if not Artifact.objects.editable_by(request.user).filter(pk=pk).exists():
                 raise PermissionDenied("You may no longer change this artifact.")
+            edited.keep_verified = bool(form.cleaned_data.get("keep_verified"))
             edited.save(update_fields=[*WRITTEN_FIELDS, "updated_at"])
         messages.success(request, f"Saved “{edited.title}”.")
         return redirect(edited)

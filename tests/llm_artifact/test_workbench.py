@@ -411,3 +411,23 @@ def test_a_post_without_the_parameter_forms_is_answered_not_crashed(owner_client
     response = owner_client.post(NEW_URL, {"action": "save", "title": "x"})
     assert response.status_code == 422
     assert not Artifact.objects.exists()
+
+
+def test_changing_the_sql_clears_the_verified_mark_unless_kept(owner_client, owner, artifact):
+    artifact.verify(owner, question="How many orders in a status?")
+    sql = STATUS_SQL + " ORDER BY orders DESC"
+
+    owner_client.post(workbench_url(artifact), posted(sql=sql, params=[STATUS_PARAM]))
+    artifact.refresh_from_db()
+    assert not artifact.is_verified
+
+    # Fetched afresh: main's save() compares with the SQL as loaded, which refresh_from_db
+    # leaves behind.
+    artifact = Artifact.objects.get(pk=artifact.pk)
+    artifact.verify(owner)
+    page = owner_client.get(workbench_url(artifact)).content.decode()
+    assert 'name="keep_verified"' in page
+    data = posted(sql=STATUS_SQL, params=[STATUS_PARAM], keep_verified="on")
+    owner_client.post(workbench_url(artifact), data)
+    artifact.refresh_from_db()
+    assert artifact.is_verified and artifact.sql_query == STATUS_SQL
