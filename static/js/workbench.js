@@ -68,11 +68,13 @@
       emptyNote.classList.toggle("d-none", liveRows().length > 0);
     }
     if (declarationsInput) {
-      declarationsInput.value = JSON.stringify(declarations());
-    }
-    const editor = document.querySelector("textarea[data-sql-editor]");
-    if (recheck && editor && editor.sqlEditor) {
-      editor.sqlEditor.check(editor.sqlEditor.view);
+      const value = JSON.stringify(declarations());
+      const changed = value !== declarationsInput.value;
+      declarationsInput.value = value;
+      if (changed && recheck) {
+        // The SQL editor checks the text again against the new declarations.
+        declarationsInput.dispatchEvent(new Event("change"));
+      }
     }
   }
 
