@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from tests.browser.test_csp import watch_csp
 from tests.browser.test_pages_flow import sign_in
 from tests.conftest import UserFactory
 from tests.datasources import sample
@@ -43,6 +44,7 @@ def replace_text(page: Page, text: str) -> None:
 
 def test_write_check_format_preview_save_duplicate_edit_and_run(page: Page, live_server, analyst):
     page.on("dialog", lambda dialog: dialog.accept())
+    violations = watch_csp(page)
     sign_in(page)
     page.goto("/artifacts/")
     page.get_by_role("link", name="New artifact").click()
@@ -106,6 +108,7 @@ def test_write_check_format_preview_save_duplicate_edit_and_run(page: Page, live
     page.locator("#artifact-run-panel").get_by_role("button", name="Run").click()
     expect(page.locator("table.result-table tbody tr")).to_have_count(4)
     assert copy.runs.count() == 1
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 def test_the_same_flow_without_javascript(page_without_js: Page, live_server, analyst):
