@@ -431,3 +431,14 @@ def test_changing_the_sql_clears_the_verified_mark_unless_kept(owner_client, own
     owner_client.post(workbench_url(artifact), data)
     artifact.refresh_from_db()
     assert artifact.is_verified and artifact.sql_query == STATUS_SQL
+
+
+def test_every_bad_row_input_is_reported_beside_it(owner_client, shop):
+    row = parameter(0, "status", "colour", ORDER="first", help_text="x" * 600)
+    response = owner_client.post(NEW_URL, posted(params=[row]))
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "Select a valid choice" in page
+    assert "Enter a whole number" in page
+    assert "at most 500 characters" in page
+    assert not Artifact.objects.exists()
