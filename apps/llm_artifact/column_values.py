@@ -5,8 +5,9 @@ The values are `SELECT DISTINCT column FROM table ... ORDER BY 1 LIMIT n` throug
 read-only executor (the guard, the source's time limit), built with sqlglot so the names are
 quoted identifiers, never pasted text. At most MAX_VALUES are listed, and the caller is told
 when the column holds more; a value beyond them is checked with one bound query of its own.
-The list is kept in Django's cache for CACHE_SECONDS per source, table and column, and read
-afresh when an artifact that declares it is saved (refresh=True).
+The list is kept in Django's cache for CACHE_SECONDS per source, table and column (a failure
+to read it for ERROR_CACHE_SECONDS), and read afresh when an artifact that declares it is
+saved (refresh=True).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from apps.datasources.sources import UnknownDataSource, get_data_source
 
 MAX_VALUES = 200
 CACHE_SECONDS = 10 * 60
+# Why a column could not be read is kept for less time: the source may be back soon.
+ERROR_CACHE_SECONDS = 30
 # The placeholder of the membership check: a name of ours in the `:name` form the guard and
 # executor bind, written as is because sqlglot renders placeholders per dialect (%(x)s).
 _VALUE_PLACEHOLDER = ":value"
@@ -71,16 +74,19 @@ def read_column_values(
     if not refresh:
         cached = cache.get(key)
         if cached is not None:
-            return AllowedValues(values=list(cached["values"]), more=cached["more"])
+            return AllowedValues(
+                values=list(cached["values"]), more=cached["more"], error=cached["error"]
+            )
     try:
         info, name = find_column(source, table, column)
         result = executor.execute(source, _distinct_sql(source, info, name), max_rows=MAX_VALUES)
     except (ColumnMissing, QueryFailed, UnknownDataSource) as exc:
-        if refresh:
-            cache.delete(key)  # what was cached is no longer known to hold
-        return AllowedValues(error=getattr(exc, "message", None) or str(exc))
+        error = getattr(exc, "message", None) or str(exc)
+        # Kept briefly too: a source that is down must not cost every page its time limit.
+        cache.set(key, {"values": [], "more": False, "error": error}, ERROR_CACHE_SECONDS)
+        return AllowedValues(error=error)
     values = [_as_text(row[0]) for row in result.rows]
-    cache.set(key, {"values": values, "more": result.truncated}, CACHE_SECONDS)
+    cache.set(key, {"values": values, "more": result.truncated, "error": ""}, CACHE_SECONDS)
     return AllowedValues(values=values, more=result.truncated)
 
 

@@ -401,3 +401,24 @@ def test_any_choices_from_is_accepted_or_a_message_naming_the_parameter(choices_
     else:
         assert param_type == "string"
         assert set(choices_from) == {"table", "column"}
+
+
+def test_a_source_that_is_down_is_not_asked_on_every_page(orders, settings, monkeypatch):
+    settings.DATA_SOURCES = "marketplace=postgresql://reader@127.0.0.1:9/shop?timeout=1"
+    from apps.datasources.schema import clear_schema_cache
+
+    clear_schema_cache()
+    asked: list[str] = []
+    real = column_values.find_column
+
+    def counting(source, table, column):
+        asked.append(table)
+        return real(source, table, column)
+
+    monkeypatch.setattr(column_values, "find_column", counting)
+    first = column_values.read_column_values("marketplace", "orders", "status", refresh=True)
+    assert first.error and first.values == []
+    assert asked == ["orders"]
+    again = column_values.read_column_values("marketplace", "orders", "status")
+    assert again.error == first.error
+    assert asked == ["orders"]

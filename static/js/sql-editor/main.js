@@ -89,6 +89,8 @@ class SQLEditor {
     textarea.insertAdjacentElement("afterend", this.root);
     textarea.hidden = true;
     textarea.style.display = "none";
+    // A hidden required field would block the submit without a word; the server says why.
+    textarea.removeAttribute("required");
 
     this.view = new EditorView({
       parent: host,
