@@ -21,7 +21,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.http import HtmxHttpRequest
-from apps.datasources.check import SQLCheck, check, format_sql
+from apps.datasources.access import exposure_of
+from apps.datasources.check import SQLCheck, format_sql
+from apps.datasources.check import check as check_sql
 from apps.datasources.executor import QueryFailed, QueryResult
 from apps.datasources.guard import SQLRejected
 from apps.datasources.sources import get_data_source
@@ -40,6 +42,12 @@ from apps.llm_artifact.services import preview_sql
 # The fields the workbench writes; a run finishing meanwhile keeps its statistics.
 WRITTEN_FIELDS = ["title", "data_source", "sql_query", "query_params", "visualization_config"]
 ACTIONS = {"check", "format", "preview", "add", "save", "save_new"}
+
+
+def check(sql: str, source: str, declarations: list | None = None) -> SQLCheck:
+    """The editor's check of `sql`, against only the tables and columns the source exposes
+    (hidden ones are checked as missing and never suggested)."""
+    return check_sql(sql, get_data_source(source), declarations, exposure=exposure_of(source))
 
 
 def editable_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
@@ -73,7 +81,7 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         )
         sql_check = None
         if pk is not None and (source := form.chosen_source()):
-            sql_check = check(artifact.sql_query, get_data_source(source), artifact.query_params)
+            sql_check = check(artifact.sql_query, source, artifact.query_params)
         return _render(request, artifact, form, formset, sql_check=sql_check)
 
     data = request.POST
@@ -90,7 +98,7 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         # The type the SQL check guesses from the parameter's use (datasources/check.py).
         guessed = {}
         if source_name:
-            guessed = check(data.get("sql_query", ""), get_data_source(source_name)).parameter_types
+            guessed = check(data.get("sql_query", ""), source_name).parameter_types
         data = with_new_parameter(data, declare, guessed.get(declare, "string"))
     if action == "format" and source_name:
         try:
@@ -109,7 +117,7 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
     sql = data.get("sql_query", "")
     sql_check = None
     if sql.strip() and source_name:
-        sql_check = check(sql, get_data_source(source_name), declarations)
+        sql_check = check(sql, source_name, declarations)
 
     preview = preview_error = None
     if action == "preview":

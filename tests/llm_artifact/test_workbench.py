@@ -442,3 +442,18 @@ def test_every_bad_row_input_is_reported_beside_it(owner_client, shop):
     assert "Enter a whole number" in page
     assert "at most 500 characters" in page
     assert not Artifact.objects.exists()
+
+
+def test_check_treats_tables_the_source_does_not_expose_as_missing(owner_client, shop):
+    from apps.datasources.models import DataSourcePolicy, ExposedTable
+
+    policy = DataSourcePolicy.objects.create(source="marketplace")
+    ExposedTable.objects.create(policy=policy, name="orders", hidden_columns=["total"])
+
+    def checked(sql: str) -> str:
+        return owner_client.post(NEW_URL, posted("check", sql=sql)).content.decode()
+
+    assert 'data-code="unknown_table"' in checked("SELECT c.email FROM customers c")
+    page = checked("SELECT totl FROM orders")
+    assert 'data-code="unknown_column"' in page
+    assert "did you mean `total`" not in page
