@@ -431,7 +431,8 @@ async def update_artifact(
     params: list[ParamDeclaration] | None = None,
     visualization: dict[str, Any] | None = None,
 ) -> ToolReturn:
-    """Change an artifact saved earlier in this chat. Give only the fields to change.
+    """Change an artifact saved earlier in this chat, or the artifact the chat is about (when
+    the instructions say you may). Give only the fields to change.
 
     Args:
         artifact_id: The id save_artifact reported.
