@@ -4,6 +4,7 @@ and update_artifact on the artifact the chat is about (only when its owner may e
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.llm_chat.agent import run_turn_sync
@@ -190,3 +191,38 @@ def test_update_is_refused_once_the_edit_share_is_taken_back(
 
     artifact.refresh_from_db()
     assert artifact.sql_query == DAILY_SQL
+
+
+def test_the_chat_page_names_the_artifact_for_those_who_may_see_it(
+    owner_client, owner, artifact, agent, staff
+):
+    chat, _ = start_chat(owner, agent, question="Make it weekly", subject_artifact=artifact)
+    page = owner_client.get(chat.get_absolute_url()).content.decode()
+    assert 'id="chat-subject"' in page and artifact.get_absolute_url() in page
+    plain, _ = start_chat(owner, agent, question="Hello")
+    assert 'id="chat-subject"' not in owner_client.get(plain.get_absolute_url()).content.decode()
+
+    # Staff reading the chat see it too.
+    staff_client = Client()
+    staff_client.force_login(staff)
+    assert 'id="chat-subject"' in staff_client.get(chat.get_absolute_url()).content.decode()
+
+
+def test_a_reader_who_may_not_see_the_artifact_is_not_told_of_it(
+    owner, artifact, agent, group_viewer, viewers_group
+):
+    from apps.accounts.sharing import Visibility
+    from apps.llm_chat.models import ChatShare
+
+    chat, _ = start_chat(owner, agent, question="Make it weekly", subject_artifact=artifact)
+    chat.visibility = Visibility.GROUPS
+    chat.save(update_fields=["visibility"])
+    ChatShare.objects.create(chat=chat, group=viewers_group)
+    reader = Client()
+    reader.force_login(group_viewer)
+
+    response = reader.get(chat.get_absolute_url())
+
+    assert response.status_code == 200
+    assert 'id="chat-subject"' not in response.content.decode()
+    assert artifact.get_absolute_url() not in response.content.decode()
