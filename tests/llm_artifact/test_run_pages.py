@@ -397,8 +397,9 @@ def test_detail_page_runs_a_fixed_number_of_queries(
     )
     # Session, user, the artifact with its owner/agent/chat, the message it was created
     # in, the latest run's kept rows (the page opens on them) and the latest runs with
-    # their users.
-    with django_assert_max_num_queries(6):
+    # their users; and whether the user may edit it ("Edit SQL": their groups and the data
+    # sources' grants, read once per request by the sharing rule).
+    with django_assert_max_num_queries(8):
         response = owner_client.get(artifact.get_absolute_url())
     assert response.content.decode().count('class="history-row"') == min(runs, 10)
 
