@@ -40,12 +40,16 @@ def static_files_from_the_finders():
     # Outside tests, pages link content-hashed names that only exist after collectstatic
     # (settings, STORAGES). Tests do not collect, so, as Django advises, they link the plain
     # names, served from the finders; tests/test_static_files.py checks the hashed ones.
+    # Autorefresh: WhiteNoise looks a file up when it is asked for, instead of listing
+    # STATIC_ROOT and every finder's files whenever its middleware is built, which a test
+    # client does for each test (0.2-0.7 s a test with a collected STATIC_ROOT).
     with override_settings(
         STORAGES={
             **django_settings.STORAGES,
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         },
         WHITENOISE_USE_FINDERS=True,
+        WHITENOISE_AUTOREFRESH=True,
     ):
         yield
 
@@ -85,6 +89,29 @@ def other_user(db):
 @pytest.fixture
 def staff(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+# --- Sharing personas ---------------------------------------------------------------------------
+# Groups by name: "analysts" (`team`: group_viewer and group_editor), "analyst-editors"
+# (`editors`: group_editor only, so a share can give editing to the editor and not the viewer),
+# "support" (`other_team`: outsider) and "contractors" (no_source_user). The personas are
+# defined with their groups further down (the pages' block); a test shares its objects and
+# grants its data sources to them (tests/test_authz_matrix.py's shared_world shows the usual
+# set-up, `share()` below the quick one).
+
+
+def _member(username: str, *groups: str):
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username=username)
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
+    return user
+
+
+@pytest.fixture
+def no_source_user(db):
+    """In group "contractors": shared what the analysts are, but not granted its data source."""
+    return _member("no-source", "contractors")
 
 
 def _client_for(client, user):
@@ -306,44 +333,82 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
     )
 
 
-# --- Sharing personas (added with the workbench, issue 13; the sharing pages may grow them) ---
-# `group_viewer` and `group_editor` are in the groups "viewers" and "editors"; an artifact is
-# shared with them by `share_artifact(artifact, group, can_edit=...)`.
+# --- Sharing personas (the pages' tests; tests/llm_artifact/test_sharing_pages.py) ----------
+# `team` is the group the owner shares with: `group_viewer` and `group_editor` are in it (the
+# share's view or edit is each test's choice, see `share`); `outsider` is in another group;
+# `no_source_access` is in `team` too, but the data source is granted only to the others.
 
 
 @pytest.fixture
-def viewers_group(db):
+def team(db):
     from django.contrib.auth.models import Group
 
-    return Group.objects.create(name="viewers")
+    return Group.objects.get_or_create(name="analysts")[0]
 
 
 @pytest.fixture
-def editors_group(db):
+def other_team(db):
     from django.contrib.auth.models import Group
 
-    return Group.objects.create(name="editors")
+    return Group.objects.get_or_create(name="support")[0]
 
 
 @pytest.fixture
-def group_viewer(viewers_group):
-    user = UserFactory(username="group_viewer")
-    user.groups.add(viewers_group)
+def editors(db):
+    """A second group of `team`'s members, for shares that let them edit."""
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name="analyst-editors")[0]
+
+
+@pytest.fixture
+def group_viewer(team):
+    user = UserFactory(username="viewer")
+    user.groups.add(team)
     return user
 
 
 @pytest.fixture
-def group_editor(editors_group):
-    user = UserFactory(username="group_editor")
-    user.groups.add(editors_group)
+def group_editor(team, editors):
+    user = UserFactory(username="editor")
+    user.groups.add(team, editors)
     return user
 
 
-def share_artifact(artifact, group, *, can_edit: bool) -> None:
-    """Share `artifact` with `group` (seen by its members; edited with can_edit)."""
-    from apps.accounts.sharing import Visibility
-    from apps.llm_artifact.models import ArtifactShare
+@pytest.fixture
+def outsider(other_team):
+    user = UserFactory(username="outsider")
+    user.groups.add(other_team)
+    return user
 
-    artifact.visibility = Visibility.GROUPS
-    artifact.save(update_fields=["visibility"])
-    ArtifactShare.objects.create(artifact=artifact, group=group, can_edit=can_edit)
+
+@pytest.fixture
+def no_source_access(team, owner, group_viewer, group_editor, staff):
+    """In `team`, but the `marketplace` source is granted to a group without them."""
+    from django.contrib.auth.models import Group
+
+    from apps.datasources.models import DataSourceGrant, DataSourcePolicy
+
+    user = UserFactory(username="nosource")
+    user.groups.add(team)
+    granted = Group.objects.create(name="Marketplace users")
+    granted.user_set.add(owner, group_viewer, group_editor)
+    policy = DataSourcePolicy.objects.create(source="marketplace")
+    DataSourceGrant.objects.create(policy=policy, group=granted)
+    return user
+
+
+def share(row, *groups, edit=(), visibility="groups"):
+    """Share an artifact or a chat with `groups` (those also in `edit` may edit it)."""
+    row.visibility = visibility
+    row.save(update_fields=["visibility"])
+    for group in groups:
+        model = row.shares.model
+        editable = any(f.name == "can_edit" for f in model._meta.concrete_fields)
+        fields = {"can_edit": group in edit} if editable else {}
+        model.objects.create(group=group, **fields, **{_row_field(row): row})
+    return row
+
+
+def _row_field(row) -> str:
+    return row._meta.model_name  # ArtifactShare.artifact, ChatShare.chat

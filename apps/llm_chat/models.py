@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.accounts.sharing import Share, Shared, SharedQuerySet
+from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.markdown import RENDERER_VERSION, render_markdown
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
@@ -113,6 +113,12 @@ class Chat(Shared):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="chat_owner_updated"),
             models.Index(fields=["visibility", "-updated_at"], name="chat_visibility_updated"),
+        ]
+        constraints = [
+            # The list's branches (private, groups, everyone) are all there is.
+            models.CheckConstraint(
+                condition=Q(visibility__in=Visibility.values), name="chat_visibility_known"
+            )
         ]
 
     def __str__(self) -> str:
@@ -303,6 +309,12 @@ class Message(models.Model):
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
         if self.role == self.Role.USER:
             self._clean_user_content()
+            if self._state.adding and self.chat_id:
+                # Access may have changed since the chat began: it stays readable, but its
+                # agent answers only those who may use it (and its data source).
+                refused = self.chat.agent.unusable_reason(self.chat.owner)
+                if refused:
+                    raise ValidationError({"content": refused})
 
     def _clean_user_content(self) -> None:
         """What a user may send: some text, at most MESSAGE_MAX_LENGTH characters. Replies are

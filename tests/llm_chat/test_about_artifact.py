@@ -11,7 +11,7 @@ from apps.llm_chat.agent import run_turn_sync
 from apps.llm_chat.agent.prompts import subject_context
 from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message, start_chat
-from tests.conftest import share_artifact
+from tests.conftest import share
 from tests.fakes.scripted import Call, Say, ScriptedModel, tool_text
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
@@ -102,8 +102,8 @@ def test_without_a_usable_agent_the_page_says_so(owner_client, artifact, agent):
     assert 'id="about-artifact-no-agent"' in response.content.decode()
 
 
-def test_viewer_is_told_the_agent_saves_a_copy(client, group_viewer, viewers_group, artifact):
-    share_artifact(artifact, viewers_group, can_edit=False)
+def test_viewer_is_told_the_agent_saves_a_copy(client, group_viewer, team, artifact):
+    share(artifact, team)
     client.force_login(group_viewer)
     page = client.get(about_url(artifact)).content.decode()
     assert "saves a copy of your own" in page
@@ -152,8 +152,8 @@ def test_make_it_weekly_updates_the_artifact_with_a_card(owner, artifact, agent)
     )
 
 
-def test_a_viewer_chat_cannot_update_the_artifact(group_viewer, viewers_group, artifact, agent):
-    share_artifact(artifact, viewers_group, can_edit=False)
+def test_a_viewer_chat_cannot_update_the_artifact(group_viewer, team, artifact, agent):
+    share(artifact, team)
     chat, question = start_chat(
         group_viewer, agent, question="Make it weekly", subject_artifact=artifact
     )
@@ -174,9 +174,9 @@ def test_a_viewer_chat_cannot_update_the_artifact(group_viewer, viewers_group, a
 
 
 def test_update_is_refused_once_the_edit_share_is_taken_back(
-    group_editor, editors_group, artifact, agent
+    group_editor, editors, artifact, agent
 ):
-    share_artifact(artifact, editors_group, can_edit=True)
+    share(artifact, editors, edit=[editors])
     chat, _ = start_chat(group_editor, agent, question="Hello", subject_artifact=artifact)
     artifact.shares.update(can_edit=False)
 
@@ -209,15 +209,10 @@ def test_the_chat_page_names_the_artifact_for_those_who_may_see_it(
 
 
 def test_a_reader_who_may_not_see_the_artifact_is_not_told_of_it(
-    owner, artifact, agent, group_viewer, viewers_group
+    owner, artifact, agent, group_viewer, team
 ):
-    from apps.accounts.sharing import Visibility
-    from apps.llm_chat.models import ChatShare
-
     chat, _ = start_chat(owner, agent, question="Make it weekly", subject_artifact=artifact)
-    chat.visibility = Visibility.GROUPS
-    chat.save(update_fields=["visibility"])
-    ChatShare.objects.create(chat=chat, group=viewers_group)
+    share(chat, team)
     reader = Client()
     reader.force_login(group_viewer)
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('llm_artifact', '0008_sharing'),
-        ('llm_chat', '0008_sharing'),
+        ('llm_chat', '0009_visibility_known'),
     ]
 
     operations = [
