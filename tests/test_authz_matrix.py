@@ -338,6 +338,12 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # The chart editor saves the chart (the matrix posts no action: "save").
     "llm_artifact:artifact_chart": {"*": "artifact.change"},
     "llm_artifact:artifact_export": VIEW,
+    # The workbench: writing a new artifact is anyone's; its SQL and parameters are for those
+    # who may change it; a private copy, and a chat about it, for anyone who may see it.
+    "llm_artifact:artifact_new": {"*": "signed_in"},
+    "llm_artifact:artifact_workbench": {"*": "artifact.change"},
+    "llm_artifact:artifact_duplicate": VIEW,
+    "llm_chat:chat_about_artifact": VIEW,
     "datasources:data_source_list": {"*": "signed_in"},
     "datasources:data_source_detail": {"*": "source.use"},
     "api:agent-list": {"GET": "signed_in", "*": "staff.write"},
