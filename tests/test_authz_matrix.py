@@ -322,6 +322,8 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "llm_chat:chat_detail": {"*": "chat.view"},
     "llm_chat:chat_rename": {"*": "chat.owner"},
     "llm_chat:chat_delete": {"*": "chat.owner"},
+    # The Share dialog: the owner, and staff (who can do as much in the admin).
+    "llm_chat:chat_share": {"*": "chat.owner"},
     "llm_chat:message_create": {"*": "chat.owner"},
     # The stream starts the question's turn when it has none: the owner's alone.
     "llm_chat:message_stream": {"*": "chat.owner"},
@@ -333,6 +335,7 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "llm_artifact:artifact_edit": {"*": "artifact.change"},
     "llm_artifact:artifact_confirm_delete": {"*": "artifact.manage"},
     "llm_artifact:artifact_delete": {"*": "artifact.manage"},
+    "llm_artifact:artifact_share": {"*": "artifact.manage"},
     "llm_artifact:artifact_run": VIEW,
     "llm_artifact:artifact_card_run": VIEW,
     # The chart editor saves the chart (the matrix posts no action: "save").
@@ -378,10 +381,6 @@ SHARING_RULES: dict[str, dict[str, str]] = {
 # (xfail is not strict), an unlisted one that does not fails.
 UNTIL_MERGED: list[tuple[str, str]] = [
     # Pages: a viewer's edit and chart save, an editor's or viewer's delete -> 403.
-    ("llm_artifact:artifact_edit", "sharepages"),
-    ("llm_artifact:artifact_chart", "sharepages"),
-    ("llm_artifact:artifact_confirm_delete", "sharepages"),
-    ("llm_artifact:artifact_delete", "sharepages"),
     # API: a viewer's PUT/PATCH, an editor's or viewer's DELETE -> 403.
     ("api:artifact-detail", "shareapi"),
 ]

@@ -129,7 +129,7 @@ def test_the_owner_and_staff_see_share_and_delete(client, shared, persona, reque
     page = client.get(url("artifact_detail", shared)).content.decode()
     assert url("artifact_share", shared) in page and url("artifact_delete", shared) in page
     # Who sees it, in the details.
-    assert "Analysts · view" in page and "Editors · edit" in page
+    assert "analysts · view" in page and "analyst-editors · edit" in page
 
 
 def test_the_inline_editors_cancel_keeps_a_viewer_without_edit(client, shared, group_viewer):
@@ -278,9 +278,9 @@ def test_the_owner_shares_with_a_group_and_the_change_is_recorded(
     )
     assert response.status_code == 302 and response["Location"] == url("artifact_detail", artifact)
     assert fresh(artifact).visibility == "groups"
-    assert list(artifact.shares.values_list("group__name", "can_edit")) == [("Analysts", False)]
+    assert list(artifact.shares.values_list("group__name", "can_edit")) == [("analysts", False)]
     change = SharingChange.objects.get()
-    assert change.actor == owner and "Analysts: view" in change.change
+    assert change.actor == owner and "analysts: view" in change.change
     assert as_user(client, group_viewer).get(url("artifact_detail", artifact)).status_code == 200
 
 
@@ -398,7 +398,7 @@ def test_shared_rows_carry_a_badge_and_their_owner(client, rows, group_viewer):
     response = as_user(client, group_viewer).get(f"{LIST_URL}?scope=shared")
     page = response.content.decode()
     assert page.count("shared-badge") == 1
-    assert 'title="Shared with Analysts, Editors"' in page
+    assert 'title="Shared with analyst-editors, analysts"' in page
     assert "?scope=shared&amp;owner=owner" in page  # the owner's name filters by them
 
 

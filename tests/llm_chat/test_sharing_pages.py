@@ -143,8 +143,8 @@ def test_a_chat_is_shared_read_only(client, owner, team, other_team, outsider):
         url("chat_share", chat), {"visibility": "groups", f"group_{other_team.pk}": "on"}
     )
     assert response.status_code == 302 and response["Location"] == url("chat_detail", chat)
-    assert list(chat.shares.values_list("group__name", flat=True)) == ["Support"]
-    assert "Support: view" in SharingChange.objects.get().change
+    assert list(chat.shares.values_list("group__name", flat=True)) == ["support"]
+    assert "support: view" in SharingChange.objects.get().change
     client.force_login(outsider)
     assert client.get(url("chat_detail", chat)).status_code == 200
 
