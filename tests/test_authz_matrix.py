@@ -90,6 +90,9 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_artifact:artifact_card_run": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_chart": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_export": lambda w: {"pk": w.artifact.pk, "export_format": "csv"},
+    "llm_artifact:artifact_workbench": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_duplicate": lambda w: {"pk": w.artifact.pk},
+    "llm_chat:chat_about_artifact": lambda w: {"pk": w.artifact.pk},
     "datasources:data_source_detail": lambda w: {"name": w.data_source},
     "api:agent-detail": lambda w: {"pk": w.agent.pk},
     "api:chat-detail": lambda w: {"pk": w.chat.pk},
@@ -340,6 +343,12 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # The chart editor saves the chart (the matrix posts no action: "save").
     "llm_artifact:artifact_chart": {"*": "artifact.change"},
     "llm_artifact:artifact_export": VIEW,
+    # The workbench: writing a new artifact is anyone's; its SQL and parameters are for those
+    # who may change it; a private copy, and a chat about it, for anyone who may see it.
+    "llm_artifact:artifact_new": {"*": "signed_in"},
+    "llm_artifact:artifact_workbench": {"*": "artifact.change"},
+    "llm_artifact:artifact_duplicate": VIEW,
+    "llm_chat:chat_about_artifact": VIEW,
     "datasources:data_source_list": {"*": "signed_in"},
     "datasources:data_source_detail": {"*": "source.use"},
     "api:agent-list": {"GET": "signed_in", "*": "staff.write"},

@@ -514,6 +514,9 @@ def _parameter_field(
         # A blank input takes the default: say which, as the input writes it.
         help_text = f"{help_text}, default {shown}"
     help_text = "; ".join([help_text, *notes])
+    if isinstance(declaration.get("help_text"), str) and declaration["help_text"].strip():
+        # The author's words first, then how to write the value.
+        help_text = f"{declaration['help_text'].strip()} ({help_text})"
     field = forms.CharField(
         label=declaration.get("label") or declaration["name"].replace("_", " ").capitalize(),
         # Every field is optional to the form: resolve_values decides what is missing, so

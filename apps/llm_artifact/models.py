@@ -343,6 +343,33 @@ class Artifact(Shared):
     def _source_usable_by(self, user) -> bool:
         return user.is_authenticated and (user.is_staff or may_use_source(user, self.data_source))
 
+    def copy_for(self, user: Any) -> Artifact:
+        """Save and return a copy for `user` ("Duplicate"): theirs and private, titled
+        "Copy of …", with the SQL, parameters, chart and texts, and nothing that runs,
+        sharing or review left on the original (no runs, statistics, error, chat, shares or
+        verified mark). The agent stays, so "Ask the agent" about the copy prefers it."""
+        title = f"Copy of {self.title}"
+        max_length = self._meta.get_field("title").max_length
+        copy = Artifact(
+            owner=user,
+            title=title if len(title) <= max_length else title[: max_length - 1] + "…",
+            artifact_type=self.artifact_type,
+            # A failed status is the runs' verdict on the original, not the copy's.
+            status=self.Status.ACTIVE if self.status == self.Status.FAILED else self.status,
+            sql_query=self.sql_query,
+            query_params=self.query_params,
+            visualization_config=self.visualization_config,
+            data_source=self.data_source,
+            agent_id=self.agent_id,
+            description=self.description,
+            comment=self.comment,
+            question=self.question,
+            template_slots=self.template_slots,
+        )
+        # Not verified: the mark is a person's word on the original.
+        copy.save()
+        return copy
+
     def clean_fields(self, exclude: Any = None) -> None:
         """The field checks, with the chart checked as Vega-Lite against the latest result.
 

@@ -1,8 +1,9 @@
 """Typed parameters that an artifact's SQL refers to as `:name`.
 
 A declaration is `{"name", "type", "label", "default", "required", "choices",
-"choices_from"}`. Text parameters may list the values allowed, fixed (`choices`) or read from
-a column of the data source (`"choices_from": {"table": "orders", "column": "status"}`, see
+"choices_from", "help_text"}` (help_text: what a person reads under the input). Text
+parameters may list the values allowed, fixed (`choices`) or read from a column of the data
+source (`"choices_from": {"table": "orders", "column": "status"}`, see
 apps.llm_artifact.column_values); forms show them as a select. Date and datetime parameters
 may default to a relative date (`start_of_month -1 month`, see
 apps.llm_artifact.relative_dates), evaluated on the local date when the artifact runs.
@@ -36,12 +37,23 @@ from apps.llm_artifact.column_values import (
 from apps.llm_artifact.relative_dates import EXAMPLES, local_today, parse_relative_date
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-DECLARATION_KEYS = {"name", "type", "label", "default", "required", "choices", "choices_from"}
+DECLARATION_KEYS = {
+    "name",
+    "type",
+    "label",
+    "default",
+    "required",
+    "choices",
+    "choices_from",
+    "help_text",
+}
 CHOICES_FROM_KEYS = {"table", "column"}
 MAX_NAME_LENGTH = 200
 # Allowed values a text parameter may list, and how long each may be.
 MAX_CHOICES = 200
 MAX_CHOICE_LENGTH = 200
+# What a person reads under the input: a sentence or two.
+MAX_HELP_TEXT_LENGTH = 500
 
 
 class ParamType(models.TextChoices):
@@ -247,6 +259,13 @@ def validate_declarations(declarations: Any) -> None:
         label = declaration.get("label", "")
         if label is not None and not isinstance(label, str):
             errors.append(f"{where}: label must be text.")
+        help_text = declaration.get("help_text", "")
+        if help_text is not None and (
+            not isinstance(help_text, str) or len(help_text) > MAX_HELP_TEXT_LENGTH
+        ):
+            errors.append(
+                f"{where}: help_text must be text of at most {MAX_HELP_TEXT_LENGTH} characters."
+            )
         required = declaration.get("required", False)
         if not isinstance(required, bool):
             errors.append(f"{where}: required must be true or false.")

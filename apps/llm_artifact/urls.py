@@ -1,14 +1,18 @@
 from django.urls import path
 
-from apps.llm_artifact import views, views_chart
+from apps.llm_artifact import views, views_chart, views_workbench
 
 app_name = "llm_artifact"
 
 urlpatterns = [
     path("", views.artifact_list, name="artifact_list"),
     path("chat-options/", views.artifact_chat_options, name="artifact_chat_options"),
+    path("new/", views_workbench.artifact_new, name="artifact_new"),
     path("<int:pk>/", views.artifact_detail, name="artifact_detail"),
     path("<int:pk>/edit/", views.artifact_edit, name="artifact_edit"),
+    # The SQL, parameters and chart (the inline edit above changes the texts and status).
+    path("<int:pk>/workbench/", views_workbench.artifact_workbench, name="artifact_workbench"),
+    path("<int:pk>/duplicate/", views_workbench.artifact_duplicate, name="artifact_duplicate"),
     # A confirmation page for browsers without JavaScript; deleting itself is POST only.
     path("<int:pk>/confirm-delete/", views.artifact_confirm_delete, name="artifact_confirm_delete"),
     path("<int:pk>/delete/", views.artifact_delete, name="artifact_delete"),

@@ -62,3 +62,32 @@ class MessageForm(forms.ModelForm):
     class Meta:
         model = Message
         fields = ["content"]
+
+
+class ArtifactChatForm(forms.Form):
+    """A chat about an artifact: one of the agents that work on its data source, and the
+    first question ("make it weekly")."""
+
+    agent = forms.TypedChoiceField(
+        coerce=int, error_messages={"required": "Choose the agent to talk to."}
+    )
+    # Checked by the model's rules in services.start_chat, as in ChatStartForm.
+    content = forms.CharField(
+        label="Your question",
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "maxlength": MESSAGE_MAX_LENGTH,
+                "placeholder": "e.g. Make it weekly, or add the seller's country",
+            }
+        ),
+    )
+
+    def __init__(self, *args, agents: list[Agent], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.agents = {agent.pk: agent for agent in agents}
+        self.fields["agent"].choices = [(agent.pk, agent.name) for agent in agents]
+
+    def clean_agent(self) -> Agent:
+        return self.agents[self.cleaned_data["agent"]]

@@ -93,6 +93,16 @@ class Chat(Shared):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chats"
     )
+    # The artifact the chat was opened about ("Ask the agent about this artifact"): the
+    # agent gets it as context and may update it when the owner may edit it. A deleted
+    # artifact leaves the chat as an ordinary one.
+    subject_artifact = models.ForeignKey(
+        Artifact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subject_of_chats",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact
 from apps.llm_chat.models import Chat, Message, title_from_question
 
 
@@ -23,13 +24,22 @@ def post_user_message(chat: Chat, *, content: str) -> Message:
     return message
 
 
-def start_chat(owner, agent: Agent, *, question: str) -> tuple[Chat, Message]:
+def start_chat(
+    owner, agent: Agent, *, question: str, subject_artifact: Artifact | None = None
+) -> tuple[Chat, Message]:
     """A new chat with its first question, named after it. The chat is made only with a
-    question, so opening "new chat" and leaving never leaves an empty chat behind."""
+    question, so opening "new chat" and leaving never leaves an empty chat behind.
+    `subject_artifact`: the artifact the chat is about ("Ask the agent about this
+    artifact"), which the agent gets as context."""
     message = Message(role=Message.Role.USER, content=question)
     message.full_clean(exclude=["chat"])
     with transaction.atomic():
-        chat = Chat.objects.create(owner=owner, agent=agent, title=title_from_question(question))
+        chat = Chat.objects.create(
+            owner=owner,
+            agent=agent,
+            title=title_from_question(question),
+            subject_artifact=subject_artifact,
+        )
         message.chat = chat
         message.save()
     return chat, message

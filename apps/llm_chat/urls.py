@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.llm_chat import views
+from apps.llm_chat import views, views_about
 
 app_name = "llm_chat"
 
@@ -8,6 +8,12 @@ urlpatterns = [
     path("", views.chat_list, name="chat_list"),
     path("new/", views.chat_new, name="chat_new"),
     path("start/", views.chat_create, name="chat_create"),
+    # A new chat about an artifact ("Ask the agent about this artifact").
+    path(
+        "about-artifact/<int:pk>/",
+        views_about.chat_about_artifact,
+        name="chat_about_artifact",
+    ),
     path("<int:pk>/", views.chat_detail, name="chat_detail"),
     path("<int:pk>/rename/", views.chat_rename, name="chat_rename"),
     path("<int:pk>/delete/", views.chat_delete, name="chat_delete"),

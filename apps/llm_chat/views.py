@@ -260,7 +260,17 @@ def _chat_context(
         "form": form,
         # Only the latest page ends where a reply may be awaited.
         "awaiting": None if before else _awaiting_reply(chat_messages),
+        "subject": _subject_of(request, chat),
     }
+
+
+def _subject_of(request: HtmxHttpRequest, chat: Chat) -> Artifact | None:
+    """The artifact the chat is about, when this reader may see it (a link to a 404, or a
+    title they may not read, helps nobody); no query for an ordinary chat."""
+    if chat.subject_artifact_id is None:
+        return None
+    artifact = Artifact.objects.visible_to(request.user).filter(pk=chat.subject_artifact_id)
+    return artifact.only("pk", "title").first()
 
 
 def _awaiting_reply(chat_messages: list[Message]) -> Message | None:

@@ -28,11 +28,11 @@ def test_saving_an_inline_edit_updates_breadcrumb_title_and_updated(page: Page, 
     mark_document(page)
 
     # Cancel first: its link sits inside the form and must not inherit the form's selector.
-    page.get_by_role("link", name="Edit").click()
+    page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_role("link", name="Cancel").click()
     expect(page.locator("#artifact-title")).to_have_text("Orders by status")
 
-    page.get_by_role("link", name="Edit").click()
+    page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_label("Title").fill("Orders by status, 2024")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#artifact-title")).to_have_text("Orders by status, 2024")

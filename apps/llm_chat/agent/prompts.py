@@ -7,7 +7,8 @@ import datetime as dt
 from django.utils import timezone
 
 from apps.llm_agent.models import Agent
-from apps.llm_chat.agent.tools import SQL_ROW_CAP
+from apps.llm_artifact.models import Artifact
+from apps.llm_chat.agent.tools import SQL_ROW_CAP, parameter_text
 
 WORKFLOW = """\
 You answer questions about the data source "{data_source}" by writing {dialect} SQL.
@@ -39,7 +40,54 @@ repeat the full SQL: the artifact card shows it.
 """
 
 
-def instructions(agent: Agent, *, dialect: str, today: dt.date | None = None) -> str:
+SUBJECT = """\
+This chat is about the saved artifact #{pk} “{title}”{description}. The user opened it from
+the artifact's page: "it", "this query" or "the artifact" mean this one.
+Its SQL:
+```sql
+{sql}
+```
+Its parameters: {parameters}.
+{columns}
+{how_to_change}"""
+
+CAN_UPDATE = """\
+To change it ("make it weekly", "add the seller's country"), call update_artifact with
+artifact_id={pk}, giving the whole new SQL and, when they change, all its parameters; check
+the new SQL with run_sql first. Do not save a copy unless the user asks for one."""
+
+CANNOT_UPDATE = """\
+The user may not change this artifact: to change it, save a new one with save_artifact (their
+own copy) and say so."""
+
+
+def subject_context(artifact: Artifact, *, can_update: bool) -> str:
+    """What the agent is told about the artifact a chat was opened about: its SQL, its
+    parameters, the columns of its latest result, and whether update_artifact may change it
+    (`can_update`: the chat's owner may edit it)."""
+    columns = artifact.last_result_columns()
+    if columns:
+        shown = ", ".join(f"{c['name']} ({c['type']})" for c in columns)
+        columns_text = f"Its latest result's columns: {shown}."
+    else:
+        columns_text = "It has not run successfully with this SQL yet: its columns are unknown."
+    declarations = [d for d in artifact.query_params or [] if isinstance(d, dict)]
+    return SUBJECT.format(
+        pk=artifact.pk,
+        title=artifact.title,
+        description=f" ({artifact.description.strip()})" if artifact.description.strip() else "",
+        sql=artifact.sql_query.strip(),
+        parameters="; ".join(parameter_text(d) for d in declarations) or "none",
+        columns=columns_text,
+        how_to_change=(CAN_UPDATE if can_update else CANNOT_UPDATE).format(pk=artifact.pk),
+    )
+
+
+def instructions(
+    agent: Agent, *, dialect: str, today: dt.date | None = None, subject: str = ""
+) -> str:
+    """The agent's system prompt, its workflow and, for a chat opened about an artifact,
+    `subject` (subject_context)."""
     workflow = WORKFLOW.format(
         data_source=agent.data_source,
         dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
@@ -47,4 +95,5 @@ def instructions(agent: Agent, *, dialect: str, today: dt.date | None = None) ->
         row_cap=SQL_ROW_CAP,
     )
     own = agent.system_prompt.strip()
-    return f"{own}\n\n{workflow}" if own else workflow
+    parts = [part for part in (own, workflow, subject) if part]
+    return "\n\n".join(parts)

@@ -188,13 +188,15 @@ class _Turn:
     reply: Message
     history: list[ModelMessage]
     dialect: str = ""
+    # What the agent is told about the artifact the chat is about ("" for none).
+    subject: str = ""
     setup_error: TurnFailure | None = None
     # What the agent's tools may read of its data source, read once for the turn.
     exposure: Exposure = EVERYTHING
 
 
 def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
-    chat = Chat.objects.select_related("agent", "owner").get(pk=chat_id)
+    chat = Chat.objects.select_related("agent", "owner", "subject_artifact").get(pk=chat_id)
     user_message = Message.objects.filter(chat=chat, pk=user_message_id).first()
     if user_message is None:
         raise TurnRefused("Only a user message in this chat can start a turn.")
@@ -206,6 +208,11 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
         reply=reply,
         history=history.recent_history(user_message),
     )
+    subject = chat.subject_artifact
+    if subject is not None and subject.is_visible_to(chat.owner):
+        turn.subject = prompts.subject_context(
+            subject, can_update=subject.is_editable_by(chat.owner)
+        )
     try:
         turn.dialect = get_data_source(chat.agent.data_source).dialect
     except UnknownDataSource as exc:
@@ -229,12 +236,14 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
     return turn
 
 
-def build_agent(agent: Agent, model: Model, *, dialect: str) -> PydanticAgent[TurnDeps, str]:
+def build_agent(
+    agent: Agent, model: Model, *, dialect: str, subject: str = ""
+) -> PydanticAgent[TurnDeps, str]:
     return PydanticAgent(
         model,
         deps_type=TurnDeps,
         output_type=str,
-        instructions=prompts.instructions(agent, dialect=dialect),
+        instructions=prompts.instructions(agent, dialect=dialect, subject=subject),
         tools=TOOLS,
         retries={"tools": TOOL_ARGUMENT_RETRIES, "output": 1},
         capabilities=[CallLog()],
@@ -287,7 +296,7 @@ async def _turn(
         async with contextlib.AsyncExitStack() as stack:
             if model is None:
                 model = await stack.enter_async_context(open_model(turn.agent))
-            agent = build_agent(turn.agent, model, dialect=turn.dialect)
+            agent = build_agent(turn.agent, model, dialect=turn.dialect, subject=turn.subject)
             await stack.enter_async_context(agent)
             run = await stack.enter_async_context(
                 agent.run_stream_events(

@@ -406,16 +406,23 @@ def _written_reply(
 
 
 def _artifact_in_reach(deps: TurnDeps, artifact_id: int) -> Artifact | None:
-    # Only artifacts this chat made, on the agent's data source, are in reach.
-    return Artifact.objects.filter(
-        pk=artifact_id, chat=deps.chat, data_source=deps.data_source
-    ).first()
+    # The artifacts this chat made, and the one it was opened about when the chat's owner
+    # may edit it (asked now, at write time): on the agent's data source only.
+    in_reach = Q(chat=deps.chat)
+    if deps.chat.subject_artifact_id == artifact_id:
+        in_reach |= Q(pk__in=Artifact.objects.editable_by(deps.owner).values("pk"))
+    return (
+        Artifact.objects.filter(in_reach, pk=artifact_id, data_source=deps.data_source)
+        .order_by()
+        .first()
+    )
 
 
 def _out_of_reach(artifact_id: int) -> str:
     return (
         f"Artifact #{artifact_id} is out of reach: you can only update artifacts saved in "
-        "this chat. Use save_artifact to save a new one instead."
+        "this chat (or the one it is about, when the user may edit it). Use save_artifact "
+        "to save a new one instead."
     )
 
 
@@ -446,7 +453,8 @@ async def update_artifact(
     params: list[ParamDeclaration] | None = None,
     visualization: dict[str, Any] | None = None,
 ) -> ToolReturn:
-    """Change an artifact saved earlier in this chat. Give only the fields to change.
+    """Change an artifact saved earlier in this chat, or the artifact the chat is about (when
+    the instructions say you may). Give only the fields to change.
 
     Args:
         artifact_id: The id save_artifact reported.
@@ -608,7 +616,7 @@ async def search_artifacts(ctx: RunContext[TurnDeps], query: str) -> str:
             block += f"\n{artifact.description}"
         if artifact.query_params:
             block += "\nParameters (run_artifact takes values for them): " + "; ".join(
-                _parameter_text(d) for d in artifact.query_params if isinstance(d, dict)
+                parameter_text(d) for d in artifact.query_params if isinstance(d, dict)
             )
         block += f"\nSQL:\n{artifact.sql_query}"
         blocks.append(block)
@@ -682,7 +690,8 @@ async def run_artifact(
     return outcome
 
 
-def _parameter_text(declaration: dict) -> str:
+def parameter_text(declaration: dict) -> str:
+    """A declaration as the model reads it: "since (date, default start_of_month (= ...))"."""
     text = f"{declaration.get('name')} ({declaration.get('type')}"
     if isinstance(declaration.get("choices"), list):
         text += ", one of " + ", ".join(str(choice) for choice in declaration["choices"])
