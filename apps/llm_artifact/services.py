@@ -278,51 +278,60 @@ class ArtifactExport:
         )
 
 
+class TemplateInputError(Exception):
+    """What is wrong with the input to use_template: `errors` maps "data_source", "sql" or a
+    field of the new artifact to a list of messages, "slots" and "params" to {name: message}."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
 def use_template(
     template: Artifact,
     *,
     user: Any,
     data_source: str,
     slot_values: Any,
-    raw_params: dict,
+    raw_params: Any,
     title: str = "",
     preview: bool = False,
 ) -> QueryResult | Artifact:
     """Fill `template`'s slots on `data_source` and either preview the result (recorded
     nowhere) or save a new private artifact owned by `user` that remembers its template.
 
-    The caller has checked that `user` may see the template. Raises ValidationError keyed
-    by "data_source", "slots" ({slot: message}), "sql" or "params" ({name: message}), or
-    by the new artifact's fields; QueryFailed when the schema cannot be read or a preview
-    is refused, fails or times out.
+    The caller has checked that `user` may see the template. Raises TemplateInputError for
+    bad input, QueryFailed when the schema cannot be read or a preview is refused, fails or
+    times out.
     """
     if not template.is_template:
-        raise ValidationError({"template": "This artifact is not a template."})
+        raise TemplateInputError({"template": ["This artifact is not a template."]})
     try:
         source = get_data_source(data_source)
     except UnknownDataSource:
         source = None
     if source is None or not may_use_source(user, data_source):
-        raise ValidationError({"data_source": f'"{data_source}" is not a data source you may use.'})
+        raise TemplateInputError(
+            {"data_source": [f'"{data_source}" is not a data source you may use.']}
+        )
+    if not isinstance(raw_params, dict):
+        raise TemplateInputError({"params": {"": "Parameter values must be an object."}})
     try:
         filled = fill_slots(template.template_slots, source.name, slot_values)
     except ValidationError as exc:
-        raise ValidationError({"slots": exc.message_dict}) from None
+        raise TemplateInputError({"slots": _first_messages(exc)}) from None
     try:
         sql = render(template.sql_query, filled, source)
     except SQLRejected as exc:
-        raise ValidationError({"sql": exc.message}) from None
-    if preview:
-        try:
+        raise TemplateInputError({"sql": [exc.message]}) from None
+    try:
+        if preview:
             return preview_sql(
                 source.name, sql, declarations=template.query_params, raw_params=raw_params
             )
-        except ValidationError as exc:
-            raise ValidationError({"params": exc.message_dict}) from None
-    try:
         values = resolve_values(template.query_params, raw_params, data_source=source.name)
     except ValidationError as exc:
-        raise ValidationError({"params": exc.message_dict}) from None
+        raise TemplateInputError({"params": _first_messages(exc)}) from None
     artifact = Artifact(
         title=(title or "").strip() or template.title,
         artifact_type=template.artifact_type,
@@ -335,9 +344,18 @@ def use_template(
         question=template.question,
         template=template,
     )
-    artifact.full_clean()
+    try:
+        artifact.full_clean()
+    except ValidationError as exc:
+        raise TemplateInputError(exc.message_dict) from None
     artifact.save()
     return artifact
+
+
+def _first_messages(exc: ValidationError) -> dict[str, str]:
+    if not hasattr(exc, "error_dict"):
+        return {"": exc.messages[0]}
+    return {name: messages[0] for name, messages in exc.message_dict.items()}
 
 
 def _with_defaults(declarations: list[dict], raw_params: dict, values: dict) -> list[dict]:
