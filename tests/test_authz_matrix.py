@@ -83,6 +83,8 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_artifact:artifact_card_run": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_chart": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_export": lambda w: {"pk": w.artifact.pk, "export_format": "csv"},
+    # A template of the owner's (an ordinary artifact is no template: 404 for everyone).
+    "llm_artifact:template_use": lambda w: {"pk": _template(w).pk},
     "datasources:data_source_detail": lambda w: {"name": w.data_source},
     "api:agent-detail": lambda w: {"pk": w.agent.pk},
     "api:chat-detail": lambda w: {"pk": w.chat.pk},
@@ -93,11 +95,20 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-execute": lambda w: {"pk": w.artifact.pk},
     "api:artifact-export": lambda w: {"pk": w.artifact.pk},
     "api:artifact-runs": lambda w: {"pk": w.artifact.pk},
+    "api:artifact-instantiate": lambda w: {"pk": _template(w).pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
 }
+
+
+def _template(world):
+    from tests.llm_artifact.factories import template_for
+
+    return template_for(world.artifact.owner, title="Owner template zq3")
+
+
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
 # ones config/api_router.py gives one.
 FORMAT_SUFFIX = {"api:artifact-chart": "png", "api:artifact-export": "csv"}
