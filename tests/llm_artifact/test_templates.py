@@ -358,3 +358,19 @@ def test_the_demo_fills_in_each_shipped_template(marketplace, db, settings):
     assert {a.owner.username for a in made} == {"demo"}
     seed_app_demo(as_of=AS_OF)
     assert Artifact.objects.filter(template__isnull=False).count() == len(shipped())
+
+
+def test_the_new_artifact_links_its_template_for_those_who_may_see_it(client, owner, template):
+    client.force_login(owner)
+    client.post(use_url(template), page_data(action="save"))
+    made = Artifact.objects.get(title="Mine")
+    page = client.get(made.get_absolute_url())
+    assert b'id="made-from-template"' in page.content
+    assert template.get_absolute_url().encode() in page.content
+    assert b'id="use-template"' in client.get(template.get_absolute_url()).content
+    # Handed to someone who may not see the template: no link, no title.
+    made.owner = UserFactory(username="newcomer")
+    made.save()
+    client.force_login(made.owner)
+    page = client.get(made.get_absolute_url())
+    assert page.status_code == 200 and b'id="made-from-template"' not in page.content
