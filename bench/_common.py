@@ -57,8 +57,9 @@ def build_sqlite(path: Path, rows: int) -> Path:
 
 
 @contextmanager
-def postgres_database(server_url: str, rows: int):
-    """A throwaway database holding `events`, dropped afterwards; yields its URL."""
+def empty_postgres_database(server_url: str):
+    """A throwaway database on the server, dropped afterwards (connections and all); yields
+    its URL."""
     import secrets
     from urllib.parse import urlsplit, urlunsplit
 
@@ -68,15 +69,23 @@ def postgres_database(server_url: str, rows: int):
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
     try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_database(server_url: str, rows: int):
+    """A throwaway database holding `events`, dropped afterwards; yields its URL."""
+    import psycopg
+
+    with empty_postgres_database(server_url) as url:
         with psycopg.connect(url) as connection:
             connection.execute(POSTGRES_ROWS_SQL.format(rows=int(rows)))
             connection.execute("ANALYZE events")
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bench_source(url: str) -> str:

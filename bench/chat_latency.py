@@ -19,7 +19,8 @@ Two ways to receive the tokens (`--via`):
     .venv/bin/python bench/chat_latency.py [--via http|events] [--chats 20] [--tokens 100]
                                            [--interval-ms 25] [--ramp-ms 1000]
 
-Prints p50, p99 and max in milliseconds; the target is p99 under 50 ms.
+Prints p50, p99 and max in milliseconds; the target is p99 under 50 ms. Exits non-zero when
+it is missed (or a token is lost).
 """
 
 from __future__ import annotations
@@ -338,6 +339,8 @@ def main() -> None:
     print(f"p99 {verdict} the target of {TARGET_P99_MS:g} ms")
     if len(delays) != expected:
         raise SystemExit("Some tokens were lost or not matched.")
+    if p99 >= TARGET_P99_MS:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ import gc
 import os
 from importlib import import_module
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# Django's ASGI application, run on reused request threads (so database connections persist,
+# CONN_MAX_AGE) with one thread hop for the middleware and the view: see apps/core/asgi.py.
+from apps.core.asgi import get_asgi_application
 
 application = get_asgi_application()
 

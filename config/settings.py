@@ -151,7 +151,17 @@ ASGI_APPLICATION = "config.asgi.application"
 
 # The app's own database. It is never a data source that artifacts may query.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'app.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Connections persist between requests for DATABASE_CONN_MAX_AGE seconds: under uvicorn each
+# request thread is reused (apps/core/asgi.py), so the next request on it skips the connect
+# (on PostgreSQL a new server process: an API execute took 5x the bare app, now 2x;
+# bench/api_execute.py). Health checks reconnect when the server dropped one meanwhile.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Under uvicorn each request and each streaming reply writes from its own thread and
     # connection. A deferred transaction that must upgrade to a write lock fails at once with

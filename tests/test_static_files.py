@@ -29,6 +29,8 @@ def collected(tmp_path):
         STATICFILES_DIRS=[settings.BASE_DIR / "static"],
         NPM_STATIC_FILES=ICONS,
         WHITENOISE_USE_FINDERS=False,
+        # As served: the files listed once at start-up (tests/conftest.py turns this on).
+        WHITENOISE_AUTOREFRESH=False,
     )
 
 

@@ -9,6 +9,7 @@ class DataSourcesConfig(AppConfig):
     def ready(self) -> None:
         # Refuse to start when a data source points at the app's own database: artifact SQL
         # is written by an LLM and must never reach users, sessions or tokens.
+        from apps.datasources import signals  # noqa: F401  (cached exposures dropped on change)
         from apps.datasources.sources import check_configuration
 
         check_configuration()

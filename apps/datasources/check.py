@@ -25,7 +25,7 @@ import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import sqlglot
 from django.conf import settings
@@ -34,6 +34,7 @@ from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from apps.datasources import schema
+from apps.datasources.access import EVERYTHING, Exposure
 from apps.datasources.executor import QueryFailed
 from apps.datasources.guard import (
     MAX_NESTING_DEPTH,
@@ -109,7 +110,12 @@ def check(
     `exposure` limits the schema to what the user may see (see Exposure).
     """
     try:
-        checked = parse_checked(sql, dialect=source.dialect, allow_functions=source.allow_functions)
+        checked = parse_checked(
+            sql,
+            dialect=source.dialect,
+            allow_functions=source.allow_functions,
+            exposure=exposure or EVERYTHING,
+        )
     except SQLRejected as exc:
         rejection = _rejection(sql, source, exc)
         return SQLCheck(valid=False, error=rejection.message, diagnostics=[rejection])
@@ -138,7 +144,12 @@ def reference_messages(
     [] when the guard rejects the SQL (it reports that itself) or the schema is unreadable.
     """
     try:
-        checked = parse_checked(sql, dialect=source.dialect, allow_functions=source.allow_functions)
+        checked = parse_checked(
+            sql,
+            dialect=source.dialect,
+            allow_functions=source.allow_functions,
+            exposure=exposure or EVERYTHING,
+        )
     except SQLRejected:
         return []
     return [
@@ -217,16 +228,6 @@ class _KnownTable:
     name: str  # as the schema spells it
     columns: dict[str, str]  # lower-cased name -> as spelled
     types: dict[str, str] = field(default_factory=dict)  # lower-cased name -> declared type
-
-
-class Exposure(Protocol):
-    """What of a source a user may see (apps/datasources/access.py's Exposure fits): tables
-    and columns it does not allow are checked as if they did not exist, and never offered
-    as a suggestion."""
-
-    def allows_table(self, name: str) -> bool: ...
-
-    def allows_column(self, table: str, column: str) -> bool: ...
 
 
 class _Unsure(Exception):

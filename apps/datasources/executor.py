@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import itertools
 import math
 import re
@@ -59,6 +60,7 @@ from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
 from apps.core.json import INT64_MAX
+from apps.datasources.access import EVERYTHING, Exposure, exposure_of
 from apps.datasources.errors import (
     Outcome,
     QueryFailed,
@@ -108,13 +110,16 @@ def execute(
     *,
     max_rows: int | None = None,
     timeout: float | None = None,
+    exposure: Exposure | None = None,
 ) -> QueryResult:
     """Run a read-only query and return at most `max_rows` rows (the source's cap by default).
 
     Raises QueryFailed: outcome "rejected" when the guard or the connection refuses the
-    SQL, "timeout" when it runs past `timeout` seconds, "error" for anything else.
+    SQL (a table the source does not expose included), "timeout" when it runs past
+    `timeout` seconds, "error" for anything else. `exposure` is what of the source may be
+    read, when the caller has it at hand (the agent's turn); else it is looked up.
     """
-    data_source, checked, values = _prepare(source, sql, params)
+    data_source, checked, values = _prepare(source, sql, params, exposure)
     limit = max_rows or data_source.max_rows
     seconds = timeout or data_source.timeout_seconds
     started = time.perf_counter()
@@ -195,6 +200,7 @@ def stream(
     max_rows: int | None = None,
     batch_size: int = 2000,
     timeout: float | None = None,
+    exposure: Exposure | None = None,
 ) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
     """Stream a read-only query's rows in batches, for exports, in constant memory.
 
@@ -202,9 +208,10 @@ def stream(
     values. At most `max_rows` rows (the source's export cap by default) are produced.
     The timeout applies to each batch, as PostgreSQL's statement timeout applies to each
     FETCH, so a long export of a fast query is not cut off. Errors before the first row
-    raise QueryFailed here; errors later raise QueryFailed from the iteration.
+    raise QueryFailed here; errors later raise QueryFailed from the iteration. `exposure` as
+    in execute().
     """
-    data_source, checked, values = _prepare(source, sql, params)
+    data_source, checked, values = _prepare(source, sql, params, exposure)
     limit = max_rows or data_source.export_max_rows
     seconds = timeout or data_source.timeout_seconds
     if data_source.engine == Engine.SQLITE:
@@ -218,14 +225,20 @@ def stream(
 # --- shared preparation --------------------------------------------------------------
 
 
-def _prepare(source: str, sql: str, params: dict | None) -> tuple[DataSource, CheckedSQL, dict]:
+def _prepare(
+    source: str, sql: str, params: dict | None, exposure: Exposure | None = None
+) -> tuple[DataSource, CheckedSQL, dict]:
     try:
         data_source = get_data_source(source)
     except UnknownDataSource as exc:
         raise QueryFailed(Outcome.ERROR, str(exc)) from None
     try:
         checked = parse_checked(
-            sql, dialect=data_source.dialect, allow_functions=data_source.allow_functions
+            sql,
+            dialect=data_source.dialect,
+            allow_functions=data_source.allow_functions,
+            exposure=exposure_of(data_source.name) if exposure is None else exposure,
+            columns_of=functools.partial(_column_names, data_source.name),
         )
     except SQLRejected as exc:
         raise QueryFailed(Outcome.REJECTED, exc.message) from None
@@ -242,6 +255,18 @@ def _prepare(source: str, sql: str, params: dict | None) -> tuple[DataSource, Ch
                 "parameters must be text, numbers, booleans, dates or null.",
             )
     return data_source, checked, {name: values[name] for name in checked.parameters}
+
+
+def _column_names(source: str, table: str) -> list[str] | None:
+    """The columns of `table`, for a refusal of `*` to name the ones to list instead (only
+    asked then; the schema is cached)."""
+    from apps.datasources import schema  # schema runs its samples through this module
+
+    try:
+        info = schema.describe_table(source, table, exposure=EVERYTHING)
+    except (QueryFailed, LookupError):
+        return None
+    return [column.name for column in info.columns]
 
 
 BINDABLE_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, type(None))

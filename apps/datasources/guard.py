@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
@@ -31,7 +32,9 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.tokens import TokenType
 
+from apps.datasources.access import EVERYTHING, Exposure
 from apps.datasources.functions import FunctionPolicy, function_policy
+from apps.datasources.reads import exposure_problem
 
 # Deeper nesting of brackets is refused before parsing: sqlglot recurses once per level
 # (about 20 Python frames each), and a few dozen levels would exhaust Python's stack.
@@ -117,29 +120,53 @@ class CheckedSQL:
     capped_statement: str = ""
 
 
-def check_sql(sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()) -> None:
+def check_sql(
+    sql: str,
+    *,
+    dialect: str,
+    allow_functions: frozenset[str] = frozenset(),
+    exposure: Exposure = EVERYTHING,
+) -> None:
     """Raise SQLRejected unless `sql` is a single read-only statement.
 
     `allow_functions` are the names a data source adds to its dialect's allow-list
-    (`DataSource.allow_functions`).
+    (`DataSource.allow_functions`); `exposure` is what of the source SQL may read
+    (`access.exposure_of(source)`; everything by default).
     """
-    parse_checked(sql, dialect=dialect, allow_functions=allow_functions)
+    parse_checked(sql, dialect=dialect, allow_functions=allow_functions, exposure=exposure)
 
 
 def referenced_parameters(
-    sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()
+    sql: str,
+    *,
+    dialect: str,
+    allow_functions: frozenset[str] = frozenset(),
+    exposure: Exposure = EVERYTHING,
 ) -> list[str]:
     """The `:name` parameters that `sql` uses, in order of first use, each once.
 
     Raises SQLRejected like check_sql: parameters of SQL that may not run mean nothing.
     """
-    return list(parse_checked(sql, dialect=dialect, allow_functions=allow_functions).parameters)
+    checked = parse_checked(
+        sql, dialect=dialect, allow_functions=allow_functions, exposure=exposure
+    )
+    return list(checked.parameters)
 
 
 def parse_checked(
-    sql: str, *, dialect: str, allow_functions: frozenset[str] = frozenset()
+    sql: str,
+    *,
+    dialect: str,
+    allow_functions: frozenset[str] = frozenset(),
+    exposure: Exposure = EVERYTHING,
+    columns_of: Callable[[str], list[str] | None] | None = None,
 ) -> CheckedSQL:
-    """Parse and check `sql`; the executor runs what this returns."""
+    """Parse and check `sql`; the executor runs what this returns.
+
+    With a restricted `exposure`, SQL that reads a table the source does not expose, or a
+    hidden column, is refused by name (reads.py); `columns_of(table)` may give a table's
+    columns, for a refused `*` to say which to list instead.
+    """
     if not sql or not sql.strip():
         raise SQLRejected("The SQL is empty.")
     limit = settings.SQL_MAX_LENGTH
@@ -148,6 +175,9 @@ def parse_checked(
     outcome = _parse_and_check(sql, dialect, frozenset(allow_functions))
     if isinstance(outcome, str):
         raise SQLRejected(outcome)
+    problem = exposure_problem(outcome.tree, exposure, dialect=dialect, columns_of=columns_of)
+    if problem:
+        raise SQLRejected(problem)
     return outcome
 
 

@@ -12,6 +12,7 @@ source's name, adds to it:
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.datasources.sources import validate_data_source
@@ -77,3 +78,48 @@ class ExposedTable(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The table must be one of the source's, and its hidden columns some of the table's
+        columns, so a typo never leaves a column exposed that was meant to be hidden. Checked
+        only when the source's schema can be read (an unreachable source keeps what is typed).
+        """
+        super().clean()
+        hidden = self.hidden_columns
+        if not isinstance(hidden, list) or not all(isinstance(c, str) for c in hidden):
+            raise ValidationError(
+                {"hidden_columns": 'Give a list of column names, e.g. ["email", "phone"].'}
+            )
+        table = self.source_table()
+        if table is None:
+            return
+        known = {column.name.lower() for column in table.columns}
+        unknown = [c for c in hidden if c.lower() not in known]
+        if unknown:
+            raise ValidationError(
+                {
+                    "hidden_columns": f"{table.name} has no column "
+                    f"{', '.join(repr(c) for c in unknown)}. Its columns: "
+                    f"{', '.join(c.name for c in table.columns)}."
+                }
+            )
+
+    def source_table(self):
+        """The table as the source describes it (schema.TableInfo), or None when the source
+        cannot be read now. Raises ValidationError when the source has no such table."""
+        # Imported here: the schema reads through the executor, which asks the policies.
+        from apps.datasources import schema
+        from apps.datasources.access import EVERYTHING
+        from apps.datasources.executor import QueryFailed
+
+        policy = getattr(self, "policy", None)
+        if policy is None or not self.name:
+            return None
+        try:
+            return schema.describe_table(policy.source, self.name, exposure=EVERYTHING)
+        except QueryFailed:
+            return None
+        except LookupError:
+            raise ValidationError(
+                {"name": f"The data source {policy.source!r} has no table {self.name!r}."}
+            ) from None

@@ -15,6 +15,10 @@ Row counts are estimates where the database keeps them (`sqlite_stat1` after ANA
 COUNT_CAP rows nor past COUNT_BUDGET_SECONDS for the whole schema, so a big table is
 never scanned end to end: past either bound its count is unknown (None). Sample rows
 go through the executor like any query, with its time limit.
+
+What users, the API and the agent see is what the source exposes (access.exposure_of):
+list_tables leaves out the tables an operator did not expose and the hidden columns, and
+samples read only the columns shown. list_all_tables is everything, for operators.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 import psycopg
 
 from apps.datasources import executor
+from apps.datasources.access import Exposure, exposure_of
 from apps.datasources.executor import (
     Outcome,
     QueryFailed,
@@ -88,7 +93,7 @@ class TableInfo:
     def sql_reference(self) -> str:
         """The table as a quoted SQL name: "orders", or "sales"."orders"."""
         parts = [self.schema, self.bare_name or self.name] if self.schema else [self.name]
-        return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+        return ".".join(_quoted(part) for part in parts)
 
 
 @dataclass
@@ -111,8 +116,44 @@ def clear_schema_cache() -> None:
         _sample_cache.clear()
 
 
-def list_tables(source: str) -> list[TableInfo]:
-    """Every table and view of `source` with its columns, sorted by name.
+def list_tables(source: str, *, exposure: Exposure | None = None) -> list[TableInfo]:
+    """The tables and views of `source` that it exposes, with their columns but the hidden
+    ones, sorted by name: what users, the API and the agent see (`exposure`: the source's
+    own unless given).
+
+    Raises QueryFailed (outcome "error") when the source is unknown or unreachable.
+    """
+    tables = list_all_tables(source)
+    return exposed(tables, exposure_of(source) if exposure is None else exposure)
+
+
+def exposed(tables: list[TableInfo], exposure: Exposure) -> list[TableInfo]:
+    """`tables` as `exposure` shows them: only exposed tables, without hidden columns, and
+    without the foreign keys that would name what is hidden."""
+    if not exposure.restricted:
+        return tables
+    shown = {
+        table.name: replace(
+            table,
+            columns=[c for c in table.columns if exposure.allows_column(table.name, c.name)],
+        )
+        for table in tables
+        if exposure.allows_table(table.name)
+    }
+    for table in shown.values():
+        table.foreign_keys = [
+            key
+            for key in table.foreign_keys
+            if key.referenced_table in shown
+            and all(exposure.allows_column(table.name, c) for c in key.columns)
+            and all(exposure.allows_column(key.referenced_table, c) for c in key.referenced_columns)
+        ]
+    return list(shown.values())
+
+
+def list_all_tables(source: str) -> list[TableInfo]:
+    """Every table and view of `source` with all its columns, sorted by name, exposed or
+    not: for operators (the admin's choice of tables to expose) and for list_tables.
 
     Raises QueryFailed (outcome "error") when the source is unknown or unreachable.
     """
@@ -132,9 +173,10 @@ def list_tables(source: str) -> list[TableInfo]:
     return tables
 
 
-def describe_table(source: str, table: str) -> TableInfo:
-    """One table of `source`; raises LookupError when there is no such table."""
-    tables = list_tables(source)
+def describe_table(source: str, table: str, *, exposure: Exposure | None = None) -> TableInfo:
+    """One exposed table of `source`, as list_tables shows it; raises LookupError when there
+    is no such table (or it is not exposed: the same answer)."""
+    tables = list_tables(source, exposure=exposure)
     for info in tables:
         if info.name == table:
             return info
@@ -145,22 +187,29 @@ def describe_table(source: str, table: str) -> TableInfo:
     raise LookupError(f"The data source {source!r} has no table {table!r}.")
 
 
-def sample_rows(source: str, table: TableInfo, limit: int = SAMPLE_ROWS) -> SampleRows:
-    """The first `limit` rows of `table`, read through the executor (read-only, with the
-    source's time limit), cached like the schema. A failure is told, not raised."""
+def sample_rows(
+    source: str,
+    table: TableInfo,
+    limit: int = SAMPLE_ROWS,
+    *,
+    exposure: Exposure | None = None,
+) -> SampleRows:
+    """The first `limit` rows of `table`'s columns (as list_tables gives it: hidden columns
+    left out), read through the executor (read-only, with the source's time limit and
+    exposure), cached like the schema. A failure is told, not raised."""
     data_source = _data_source(source)
-    key = (data_source.name, data_source.location, f"{table.sql_reference}:{limit}")
+    if not table.columns:
+        return SampleRows([], [], error="None of its columns is available.")
+    columns = ", ".join(_quoted(column.name) for column in table.columns)
+    sql = f"SELECT {columns} FROM {table.sql_reference} LIMIT {int(limit)}"
+    key = (data_source.name, data_source.location, sql)
     now = time.monotonic()
     with _cache_lock:
         cached = _sample_cache.get(key)
     if cached and cached[0] > now:
         return cached[1]
     try:
-        result = executor.execute(
-            data_source.name,
-            f"SELECT * FROM {table.sql_reference} LIMIT {int(limit)}",
-            max_rows=limit,
-        )
+        result = executor.execute(data_source.name, sql, max_rows=limit, exposure=exposure)
     except QueryFailed as exc:
         sample = SampleRows([], [], error=exc.message)
     else:
@@ -168,6 +217,10 @@ def sample_rows(source: str, table: TableInfo, limit: int = SAMPLE_ROWS) -> Samp
     with _cache_lock:
         _sample_cache[key] = (now + CACHE_SECONDS, sample)
     return sample
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _data_source(source: str) -> DataSource:

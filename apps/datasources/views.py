@@ -13,11 +13,11 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.core.http import HtmxHttpRequest, page_or_partial
 from apps.datasources import schema
+from apps.datasources.access import is_usable_source, may_use_source, unknown_source_message
 from apps.datasources.executor import QueryFailed
 from apps.datasources.schema import ColumnInfo, ForeignKeyInfo, SampleRows, TableInfo
 from apps.datasources.sources import (
     DataSource,
-    UnknownDataSource,
     all_data_sources,
     default_data_source_name,
     get_data_source,
@@ -80,7 +80,11 @@ def filter_tables(tables: list[TableInfo], query: str) -> list[TableMatch]:
 @require_GET
 def data_source_list(request: HtmxHttpRequest) -> HttpResponse:
     default = default_data_source_name()
-    sources = [source for _, source in sorted(all_data_sources().items())]
+    sources = [
+        source
+        for name, source in sorted(all_data_sources().items())
+        if may_use_source(request.user, name)
+    ]
     return render(
         request,
         "datasources/data_source_list.html",
@@ -94,11 +98,12 @@ def data_source_list(request: HtmxHttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def data_source_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """A data source's tables and columns, filtered by `?q=` (live with htmx)."""
-    source = _data_source_or_404(name)
+    source = _data_source_or_404(request.user, name)
     query = request.GET.get("q", "")[:FILTER_MAX_LENGTH]
     error = ""
     tables: list[TableInfo] = []
     try:
+        # Only what the source exposes: its tables, columns and samples.
         tables = schema.list_tables(source.name)
     except QueryFailed as exc:
         # Staff also see what went wrong with the set-up; users see plain words.
@@ -142,8 +147,8 @@ def _add_references(matches: list[TableMatch], tables: list[TableInfo]) -> None:
         match.referenced_by = incoming.get(match.info.name, [])
 
 
-def _data_source_or_404(name: str) -> DataSource:
-    try:
-        return get_data_source(name)
-    except UnknownDataSource as exc:
-        raise Http404(str(exc)) from None
+def _data_source_or_404(user, name: str) -> DataSource:
+    # A source the user may not use answers exactly like one that does not exist.
+    if not is_usable_source(user, name):
+        raise Http404(unknown_source_message(user, name))
+    return get_data_source(name)

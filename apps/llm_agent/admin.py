@@ -104,8 +104,9 @@ class AgentAdmin(admin.ModelAdmin):
         "mean_latency",
         "api_key_status",
     ]
-    list_filter = ["provider", "is_active", "data_source"]
+    list_filter = ["provider", "is_active", "data_source", "groups"]
     search_fields = ["name", "description", "model_name", "api_key_env"]
+    filter_horizontal = ["groups"]
     ordering = ["name"]
     # Django 6 assumes https for scheme-less URLs; opt in now (a key must not travel in
     # the clear by accident) and keep the form free of the deprecation warning.
@@ -147,6 +148,15 @@ class AgentAdmin(admin.ModelAdmin):
             },
         ),
         ("Behaviour", {"fields": ["data_source", "system_prompt", "example_questions"]}),
+        (
+            "Access",
+            {
+                "fields": ["groups"],
+                "description": "Only members of the chosen groups may start chats with this "
+                "agent (staff always may); none chosen: every signed-in user. Users also need "
+                "access to its data source (Data source access).",
+            },
+        ),
         (
             "Usage",
             {

@@ -162,6 +162,24 @@ class Agent(models.Model):
         limited_to = {group.pk for group in self.groups.all()}
         return not limited_to or bool(limited_to & user_group_ids(user))
 
+    def unusable_reason(self, user) -> str | None:
+        """Why `user` may not chat with this agent (now), in plain words; None if they may.
+
+        Asked before a chat's turn, not only when it starts: access can change in between.
+        """
+        if self.is_usable_by(user):
+            return None
+        if user.is_authenticated and not may_use_source(user, self.data_source):
+            return (
+                f"The agent {self.name!r} works on the data source {self.data_source!r}, which "
+                "is not available to you. This chat can be read but not continued; ask an "
+                "operator for access, or start a new chat with another agent."
+            )
+        return (
+            f"The agent {self.name!r} is not available to you. This chat can be read but not "
+            "continued; ask an operator for access, or start a new chat with another agent."
+        )
+
     # At most this many examples, each at most this long, so the page stays short.
     MAX_EXAMPLES = 6
     MAX_EXAMPLE_LENGTH = 300

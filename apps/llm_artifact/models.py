@@ -22,7 +22,7 @@ from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
-from apps.datasources.access import denied_sources_subquery, may_use_source
+from apps.datasources.access import denied_sources_subquery, exposure_of, may_use_source
 from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
@@ -383,7 +383,10 @@ class Artifact(Shared):
             return []  # The data_source field reports that one.
         try:
             used = referenced_parameters(
-                self.sql_query, dialect=source.dialect, allow_functions=source.allow_functions
+                self.sql_query,
+                dialect=source.dialect,
+                allow_functions=source.allow_functions,
+                exposure=exposure_of(source.name),  # hidden tables are refused at save too
             )
         except SQLRejected as exc:
             return [exc.message]
@@ -394,7 +397,7 @@ class Artifact(Shared):
                 self.sql_query, source.dialect, self.template_slots, source.allow_functions
             ) + undeclared_parameter_errors(used, self.query_params)
         # Unknown tables and columns, as the editor marks them and the agent is told.
-        references = reference_messages(self.sql_query, source)
+        references = reference_messages(self.sql_query, source, exposure=exposure_of(source.name))
         return references + undeclared_parameter_errors(used, self.query_params)
 
     def last_result_columns(self) -> list[dict] | None:
@@ -793,6 +796,14 @@ class ArtifactRun(models.Model):
             models.Index(fields=["artifact", "-started_at"], name="artifactrun_artifact_started"),
             models.Index(fields=["user", "-started_at"], name="artifactrun_user_started"),
             models.Index(fields=["outcome"], name="artifactrun_outcome"),
+            # The runs that still keep their first rows (at most KEPT_SNAPSHOTS + 1 an
+            # artifact): every good run clears the older ones (_drop_old_snapshots), which
+            # otherwise reads all the artifact's runs: 53 ms a run at 10,000 runs on SQLite.
+            models.Index(
+                fields=["artifact", "-started_at", "-id"],
+                condition=Q(snapshot__isnull=False),
+                name="artifactrun_with_snapshot",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -7,7 +7,11 @@ from apps.llm_chat.models import MESSAGE_MAX_LENGTH, Message
 
 
 class ChatStartForm(forms.Form):
-    """A new chat: the agent and the first question (the chat is created with it)."""
+    """A new chat: the agent and the first question (the chat is created with it).
+
+    Only active agents `user` may use are offered and accepted (Agent.objects.usable_by); any
+    other is refused like an unknown choice.
+    """
 
     agent = forms.ModelChoiceField(
         queryset=Agent.objects.active(),
@@ -21,11 +25,12 @@ class ChatStartForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": MESSAGE_MAX_LENGTH}),
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The agents are read once here: the select lists them, the page asks whether there
         # are any (has_agents) and shows the chosen one's example questions.
         agent = self.fields["agent"]
+        agent.queryset = Agent.objects.active().usable_by(user)
         self.agents = list(agent.queryset)
         agent.choices = [
             ("", agent.empty_label),

@@ -293,6 +293,12 @@ class Message(models.Model):
             raise ValidationError({"artifact": "An artifact action needs an artifact."})
         if self.role == self.Role.USER:
             self._clean_user_content()
+            if self._state.adding and self.chat_id:
+                # Access may have changed since the chat began: it stays readable, but its
+                # agent answers only those who may use it (and its data source).
+                refused = self.chat.agent.unusable_reason(self.chat.owner)
+                if refused:
+                    raise ValidationError({"content": refused})
 
     def _clean_user_content(self) -> None:
         """What a user may send: some text, at most MESSAGE_MAX_LENGTH characters. Replies are

@@ -71,7 +71,7 @@ def _render_chat_list(
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def chat_list(request: HtmxHttpRequest) -> HttpResponse:
-    return _render_chat_list(request, ChatStartForm())
+    return _render_chat_list(request, ChatStartForm(user=request.user))
 
 
 def _render_chat_new(request: HtmxHttpRequest, form: ChatStartForm, *, status: int = 200):
@@ -85,7 +85,7 @@ def _render_chat_new(request: HtmxHttpRequest, form: ChatStartForm, *, status: i
 def chat_new(request: HtmxHttpRequest) -> HttpResponse:
     """The new-chat page: pick an agent, ask the first question (or one of its examples).
     Nothing is saved until the question is sent."""
-    return _render_chat_new(request, ChatStartForm())
+    return _render_chat_new(request, ChatStartForm(user=request.user))
 
 
 @login_required
@@ -96,7 +96,7 @@ def chat_create(request: HtmxHttpRequest) -> HttpResponse:
     data = request.POST.copy()
     if not data.get("content", "").strip() and data.get("example"):
         data["content"] = data["example"]  # an example question's button
-    form = ChatStartForm(data)
+    form = ChatStartForm(data, user=request.user)
     if form.is_valid():
         try:
             chat, _ = start_chat(

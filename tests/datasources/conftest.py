@@ -10,6 +10,11 @@ from tests.datasources import sample
 from tests.postgres import ShopDatabase, shop_database
 
 
+@pytest.fixture(autouse=True)
+def app_database(db):
+    """Every run asks the app database what its source exposes (access.exposure_of)."""
+
+
 @pytest.fixture
 def shop_sqlite(tmp_path: Path, settings) -> Path:
     """The sample shop as a SQLite file, configured as the data source `shop`."""

@@ -5,8 +5,11 @@ Small on purpose: every expected value in a test can be checked by hand against 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 CATEGORIES = [
@@ -175,7 +178,22 @@ ANALYTICS_SQLITE = {
 }
 
 
+# Built once per test run and copied for each test: building commits to disk (fsyncs),
+# 70-200 ms on a busy machine against well under 1 ms for a copy of the same bytes.
+_TEMPLATE_DIRECTORY = tempfile.TemporaryDirectory(prefix="test-sample-shop-")
+
+
+@functools.cache
+def _sqlite_template() -> Path:
+    return _build_sqlite(Path(_TEMPLATE_DIRECTORY.name) / "shop.sqlite3")
+
+
 def build_sqlite(path: Path) -> Path:
+    """The sample shop as a new SQLite file at `path` (a copy of one built once)."""
+    return Path(shutil.copyfile(_sqlite_template(), path))
+
+
+def _build_sqlite(path: Path) -> Path:
     connection = sqlite3.connect(path)
     try:
         connection.executescript(SQLITE_SCHEMA)

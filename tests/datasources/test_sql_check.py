@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from apps.datasources import schema
+from apps.datasources.access import Exposure
 from apps.datasources.check import check, format_sql, reference_messages
 from apps.datasources.guard import SQLRejected, parse_checked
 from apps.datasources.sources import get_data_source
@@ -103,14 +104,9 @@ def test_valid_sql_is_not_flagged(shop):
         assert problems(sql, shop) == [], sql
 
 
-class OnlyOrders:
+def OnlyOrders() -> Exposure:
     """An exposure as the data-source policies give one: orders without its total."""
-
-    def allows_table(self, name: str) -> bool:
-        return name.lower() == "orders"
-
-    def allows_column(self, table: str, column: str) -> bool:
-        return self.allows_table(table) and column.lower() != "total"
+    return Exposure(restricted=True, tables={"orders": frozenset({"total"})})
 
 
 def test_what_the_user_may_not_see_is_neither_found_nor_suggested(shop):
@@ -118,7 +114,9 @@ def test_what_the_user_may_not_see_is_neither_found_nor_suggested(shop):
     hidden_table = check("SELECT id FROM customers", data_source, exposure=OnlyOrders())
     hidden_column = check("SELECT totl FROM orders", data_source, exposure=OnlyOrders())
 
-    assert [d.message for d in hidden_table.diagnostics] == [f"no table `customers` in {shop}."]
+    # A hidden table is the guard's refusal, naming it, as when the SQL runs.
+    assert not hidden_table.valid
+    assert hidden_table.error == "The table `customers` is not available in this data source."
     assert [d.message for d in hidden_column.diagnostics] == ["no column `totl` in `orders`."]
     assert check("SELECT status FROM orders", data_source, exposure=OnlyOrders()).diagnostics == []
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 SHOP_SQL = """
@@ -24,7 +27,22 @@ INSERT INTO orders (category_id, status, ordered_at, total) VALUES
 """
 
 
+# Built once per test run and copied for each test: building commits to disk (fsyncs),
+# 70-100 ms on a busy machine against well under 1 ms for a copy of the same bytes.
+_TEMPLATE_DIRECTORY = tempfile.TemporaryDirectory(prefix="test-shop-")
+
+
+@functools.cache
+def _shop_template() -> Path:
+    return _build_shop(Path(_TEMPLATE_DIRECTORY.name) / "shop.sqlite3")
+
+
 def build_shop(path: Path) -> Path:
+    """The shop as a new SQLite file at `path` (a copy of one built once)."""
+    return Path(shutil.copyfile(_shop_template(), path))
+
+
+def _build_shop(path: Path) -> Path:
     connection = sqlite3.connect(path)
     try:
         connection.executescript(SHOP_SQL)

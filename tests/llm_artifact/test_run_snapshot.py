@@ -144,3 +144,22 @@ def test_a_failed_run_keeps_no_rows(orders):
     orders.refresh_from_db()
     run, _ = run_artifact(orders, user=None, raw_params={})
     assert run.outcome == "error" and run.snapshot is None
+
+
+def test_clearing_older_rows_reads_only_the_runs_that_keep_theirs(orders):
+    # Every good run clears the rows of runs older than the latest KEPT_SNAPSHOTS. Without
+    # an index of the runs that keep rows, that read all of an artifact's runs: 53 ms a run
+    # at 10,000 runs on SQLite, growing with every run.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's query plan")
+    with CaptureQueriesContext(connection) as queries:
+        run_artifact(orders, user=None, raw_params={})
+    clearing = next(q["sql"] for q in queries if 'SET "snapshot" = NULL' in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {clearing}")
+        plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "artifactrun_with_snapshot" in plan
+    assert "SCAN" not in plan, plan

@@ -583,7 +583,7 @@ def test_closing_the_stream_after_done_keeps_the_reply_complete(chat):
 
 
 def test_a_crash_in_a_tool_is_reported_without_details(chat, monkeypatch, caplog):
-    def broken(source):
+    def broken(source, **kwargs):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(schema, "list_tables", broken)
@@ -680,7 +680,7 @@ def test_closing_the_stream_marks_the_reply_interrupted_before_aclose_returns(ch
 def test_a_missing_data_source_is_plain_words_for_the_model_and_detail_in_the_log(
     chat, monkeypatch, caplog
 ):
-    def missing(source):
+    def missing(source, **kwargs):
         raise UnknownDataSource("Unknown data source 'marketplace'. Configured: internal_pg.")
 
     monkeypatch.setattr(schema, "list_tables", missing)

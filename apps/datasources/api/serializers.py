@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.core.serializers import Serializer
-from apps.datasources.sources import Engine, default_data_source_name, validate_data_source
+from apps.datasources.access import validate_source_for
+from apps.datasources.sources import Engine, default_data_source_name
 
 
 class DataSourceSerializer(serializers.Serializer):
@@ -82,6 +85,18 @@ class SchemaQuerySerializer(serializers.Serializer):
     )
 
 
+def usable_source(serializer: serializers.Serializer, name: str) -> str:
+    """`name` if the requesting user may use that source, for a serializer's
+    validate_data_source. One the user may not use reads like an unknown one (no hint that it
+    exists); without the request in the context nobody may use any (closed, not open)."""
+    user = getattr(serializer.context.get("request"), "user", None) or AnonymousUser()
+    try:
+        validate_source_for(user, name)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages[0], code="unknown_data_source") from None
+    return name
+
+
 class SQLCheckSerializer(Serializer):
     """SQL to check against a data source's rules, without running it."""
 
@@ -89,9 +104,11 @@ class SQLCheckSerializer(Serializer):
     sql = serializers.CharField(allow_blank=True, trim_whitespace=False)
     data_source = serializers.CharField(
         default=default_data_source_name,
-        help_text="A configured data source; the server's default when left out.",
-        validators=[validate_data_source],
+        help_text="A configured data source the user may use; the server's default when left out.",
     )
+
+    def validate_data_source(self, value: str) -> str:
+        return usable_source(self, value)
 
 
 class SQLValidateSerializer(SQLCheckSerializer):

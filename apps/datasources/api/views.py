@@ -11,6 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.datasources import schema
+from apps.datasources.access import (
+    exposure_of,
+    is_usable_source,
+    may_use_source,
+    unknown_source_message,
+)
 from apps.datasources.api.serializers import (
     DataSourceSchemaSerializer,
     DataSourceSerializer,
@@ -26,7 +32,6 @@ from apps.datasources.guard import SQLRejected
 from apps.datasources.sources import (
     NAME_RE,
     DataSource,
-    UnknownDataSource,
     all_data_sources,
     default_data_source_name,
     get_data_source,
@@ -53,6 +58,7 @@ class DataSourceViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List the data sources artifacts can run on",
+        description="Only the sources the user may use (operators grant them to groups).",
         responses=DataSourceSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
@@ -60,7 +66,8 @@ class DataSourceViewSet(viewsets.ViewSet):
         staff = request.user.is_staff
         data = [
             _describe(source, is_default=source.name == default, show_location=staff)
-            for _, source in sorted(all_data_sources().items())
+            for name, source in sorted(all_data_sources().items())
+            if may_use_source(request.user, name)
         ]
         return Response(DataSourceSerializer(data, many=True).data)
 
@@ -76,7 +83,9 @@ class DataSourceViewSet(viewsets.ViewSet):
         responses={
             200: DataSourceSchemaSerializer,
             400: OpenApiResponse(description="`samples` is not a boolean."),
-            404: OpenApiResponse(description="No data source has that name."),
+            404: OpenApiResponse(
+                description="No data source has that name, or the user may not use it."
+            ),
             503: OpenApiResponse(description="The data source cannot be reached."),
         },
     )
@@ -85,11 +94,12 @@ class DataSourceViewSet(viewsets.ViewSet):
     def tables(self, request: Request, name: str) -> Response:
         query = SchemaQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        # A source the user may not use answers exactly like one that does not exist.
+        if not is_usable_source(request.user, name):
+            raise NotFound(unknown_source_message(request.user, name))
+        source = get_data_source(name)
         try:
-            source = get_data_source(name)
-        except UnknownDataSource as exc:
-            raise NotFound(str(exc)) from None
-        try:
+            # Only what the source exposes: its tables, columns and samples.
             tables = schema.list_tables(source.name)
         except QueryFailed as exc:
             raise DataSourceUnavailable(exc.message_for(request.user)) from None
@@ -131,7 +141,8 @@ class SQLViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Check SQL as the editor does",
         description="Applies the SQL guard in the data source's dialect (one statement that "
-        "only reads, no state-changing or dangerous functions, within the length limit) and "
+        "only reads, no state-changing or dangerous functions, within the length limit, "
+        "reading only the tables and columns the source exposes) and "
         "reports, with their positions: parse errors, references to tables or columns that "
         "do not exist in the data source with a did-you-mean suggestion (resolved through "
         "aliases, CTEs and subqueries; what cannot be followed is not flagged), and the "
@@ -144,10 +155,11 @@ class SQLViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
-        serializer = SQLValidateSerializer(data=request.data)
+        serializer = SQLValidateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = check(data["sql"], get_data_source(data["data_source"]), data["declarations"])
+        source = get_data_source(data["data_source"])
+        result = check(data["sql"], source, data["declarations"], exposure=exposure_of(source.name))
         return Response(SQLCheckResultSerializer(result.as_dict()).data)
 
     @extend_schema(
@@ -160,7 +172,7 @@ class SQLViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"], url_path="format", url_name="format")
     def pretty(self, request: Request) -> Response:
-        serializer = SQLCheckSerializer(data=request.data)
+        serializer = SQLCheckSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         source = get_data_source(serializer.validated_data["data_source"])
         try:

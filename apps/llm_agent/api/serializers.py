@@ -7,6 +7,21 @@ from apps.core.serializers import ModelCleanSerializer
 from apps.llm_agent.models import Agent
 
 
+class UsableAgentField(serializers.PrimaryKeyRelatedField):
+    """An active agent the requesting user may use (Agent.objects.usable_by), by id; any
+    other id is refused like one that does not exist."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("queryset", Agent.objects.active())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return Agent.objects.none()
+        return Agent.objects.active().usable_by(request.user)
+
+
 class AgentSerializer(ModelCleanSerializer):
     """An LLM configuration that chats talk to.
 

@@ -32,13 +32,18 @@ class AgentInUse(APIException):
     )
 )
 class AgentViewSet(viewsets.ModelViewSet):
-    """Agent configurations: every signed-in user reads them, staff change them."""
+    """Agent configurations: every signed-in user reads the agents they may use (an agent
+    limited to groups, or on a data source they may not use, is a 404 to others); staff
+    read and change them all."""
 
     queryset = Agent.objects.all()
     serializer_class = AgentSerializer
     permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
     filter_backends = [DjangoFilterBackend]
     filterset_fields = ["is_active", "provider"]
+
+    def get_queryset(self):
+        return Agent.objects.usable_by(self.request.user)
 
     def perform_destroy(self, instance: Agent) -> None:
         # Chats keep their agent (PROTECT): an agent with history is retired, not deleted.

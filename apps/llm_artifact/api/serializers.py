@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import ErrorSerializer, ModelCleanSerializer, Serializer
+from apps.datasources.api.serializers import usable_source
 from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name, validate_data_source
@@ -214,7 +215,10 @@ class ArtifactSerializer(ModelCleanSerializer):
         extra_kwargs = {
             "data_source": {
                 "default": default_data_source_name,
-                "help_text": "A configured data source; the server's default when left out.",
+                "help_text": "A configured data source the user may use; the server's "
+                "default when left out.",
+                # validate_data_source below: the model's validator would name every source.
+                "validators": [],
             },
             "chat": {
                 "help_text": "One of your chats.",
@@ -231,6 +235,9 @@ class ArtifactSerializer(ModelCleanSerializer):
     @extend_schema_field(ChartProblemSerializer(many=True))
     def get_visualization_problems(self, artifact: Artifact) -> list[dict]:
         return [problem.as_dict() for problem in artifact.visualization_problems()]
+
+    def validate_data_source(self, name: str) -> str:
+        return usable_source(self, name)
 
     def validate_status(self, status: str) -> str:
         instance = self.instance if isinstance(self.instance, Artifact) else Artifact()
@@ -394,6 +401,10 @@ class PreviewSerializer(Serializer):
         validators=[validate_data_source],
     )
     params = ParameterValuesField(required=False, default=dict)
+
+    def validate_data_source(self, name: str) -> str:
+        return usable_source(self, name)
+
     declarations = ParameterDeclarationsField(
         required=False,
         default=list,

@@ -569,7 +569,7 @@ class SQLPreviewViewSet(viewsets.ViewSet):
         renderer_classes=[QueryResultRenderer],
     )
     def run(self, request: Request) -> Response:
-        serializer = PreviewSerializer(data=request.data)
+        serializer = PreviewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:

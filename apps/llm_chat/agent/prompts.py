@@ -31,8 +31,11 @@ Work like this:
 7. When the user asks for a saved query with other values ("and the cancelled ones?", "and the
    month before?"), call run_artifact with its id and those values instead of saving a copy.
 
-Only read data: statements that write are refused. Finish with a short answer in Markdown that
-quotes the key figures from the results. Do not repeat the full SQL: the artifact card shows it.
+Only read data: statements that write are refused. Read only the tables and columns that
+list_tables shows: when a tool says a table or column is not available in this data source,
+tell the user that this data is not available to them, and do not try to reach it another way.
+Finish with a short answer in Markdown that quotes the key figures from the results. Do not
+repeat the full SQL: the artifact card shows it.
 """
 
 

@@ -41,6 +41,7 @@ from pydantic_ai import (
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
+from apps.datasources.access import EVERYTHING, Exposure, exposure_of
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model, scrub
@@ -188,6 +189,8 @@ class _Turn:
     history: list[ModelMessage]
     dialect: str = ""
     setup_error: TurnFailure | None = None
+    # What the agent's tools may read of its data source, read once for the turn.
+    exposure: Exposure = EVERYTHING
 
 
 def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
@@ -209,6 +212,13 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
         turn.setup_error = TurnFailure(
             DATA_SOURCE_MISSING, f"The agent's data source is not configured: {exc}"
         )
+    refused = chat.agent.unusable_reason(chat.owner)
+    if refused:
+        # Access changed since the chat began (agent groups, data-source grants): the turn
+        # would read data its owner may not. The user's to act on, not the operators'.
+        turn.setup_error = TurnFailure(refused, refused, for_operators=False)
+    else:
+        turn.exposure = exposure_of(chat.agent.data_source)
     if not chat.agent.is_active:
         deactivated = (
             f"The agent {chat.agent.name!r} has been deactivated; start a new chat with an "
@@ -240,6 +250,7 @@ def _turn_deps(turn: _Turn) -> TurnDeps:
         data_source=turn.agent.data_source,
         dialect=turn.dialect,
         message=turn.reply,
+        exposure=turn.exposure,
     )
 
 

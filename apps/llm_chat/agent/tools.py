@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from pydantic_ai import RunContext, Tool, ToolReturn
 
 from apps.datasources import executor, schema
+from apps.datasources.access import EVERYTHING, Exposure
+from apps.datasources.reads import NOT_AVAILABLE
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
@@ -78,6 +80,10 @@ class TurnDeps:
     data_source: str
     dialect: str
     message: Message  # the assistant reply being written
+    # What of the data source the tools may show and read (access.exposure_of), read once
+    # for the turn: list_tables and describe_table show only that, and the SQL tools refuse
+    # the rest through the guard.
+    exposure: Exposure = EVERYTHING
     failed_queries: int = 0
     calls: list[ModelCallRecord] = field(default_factory=list)
 
@@ -135,7 +141,7 @@ async def list_tables(ctx: RunContext[TurnDeps]) -> str:
     """List the tables of the data source with their columns and types."""
     try:
         tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
-            ctx.deps.data_source
+            ctx.deps.data_source, exposure=ctx.deps.exposure
         )
     except executor.QueryFailed as exc:
         # The public message only: what the model reads, the user reads.
@@ -160,18 +166,22 @@ async def describe_table(ctx: RunContext[TurnDeps], name: str) -> str:
     """
     try:
         table = await sync_to_async(schema.describe_table, thread_sensitive=False)(
-            ctx.deps.data_source, name
+            ctx.deps.data_source, name, exposure=ctx.deps.exposure
         )
     except executor.QueryFailed as exc:
         return exc.message  # the public message only, as in list_tables
     except LookupError:
         tables = await sync_to_async(schema.list_tables, thread_sensitive=False)(
-            ctx.deps.data_source
+            ctx.deps.data_source, exposure=ctx.deps.exposure
         )
         known = ", ".join(t.name for t in tables) or "none"
-        return f"There is no table named {name!r}. Tables: {known}."
+        # A hidden table and a missing one read the same: nothing says the first exists.
+        return (
+            f"The table `{name}` is {NOT_AVAILABLE}: there is no table named {name!r} among "
+            f"the tables you may read. Tables: {known}. {SAY_NOT_AVAILABLE}"
+        )
     sample = await sync_to_async(schema.sample_rows, thread_sensitive=False)(
-        ctx.deps.data_source, table, DESCRIBE_SAMPLE_ROWS
+        ctx.deps.data_source, table, DESCRIBE_SAMPLE_ROWS, exposure=ctx.deps.exposure
     )
     return format_table(table, sample)
 
@@ -231,17 +241,19 @@ async def run_sql(
         )
     try:
         result = await sync_to_async(executor.execute, thread_sensitive=False)(
-            deps.data_source, sql, params or None, max_rows=SQL_ROW_CAP
+            deps.data_source, sql, params or None, max_rows=SQL_ROW_CAP, exposure=deps.exposure
         )
     except executor.QueryFailed as exc:
         deps.failed_queries += 1
         left = MAX_FAILED_QUERIES - deps.failed_queries
         what = {"rejected": "was refused", "timeout": "timed out"}.get(exc.outcome, "failed")
+        advice = (
+            SAY_NOT_AVAILABLE
+            if NOT_AVAILABLE in exc.message
+            else f"Fix the SQL and try again ({left} more failures allowed in this turn)."
+        )
         return ToolReturn(
-            return_value=(
-                f"The query {what}: {exc.message}\n"
-                f"Fix the SQL and try again ({left} more failures allowed in this turn)."
-            ),
+            return_value=f"The query {what}: {exc.message}\n{advice}",
             metadata={"ok": False, "activity": f"SQL {what}"},
         )
     except LookupError as exc:  # the agent's data source is not configured
@@ -250,6 +262,13 @@ async def run_sql(
         return_value=format_result(result),
         metadata={"ok": True, "activity": f"Ran SQL ({_row_phrase(result)})"},
     )
+
+
+# What the model is told when it reaches for data the source does not expose.
+SAY_NOT_AVAILABLE = (
+    "This data is not available to you in this data source: say so to the user, and do not "
+    "try to reach it another way (another table, a view or the system catalogs)."
+)
 
 
 def _source_unavailable(deps: TurnDeps, exc: LookupError) -> str:
@@ -367,8 +386,11 @@ def _written_reply(
     """What save_artifact and update_artifact answer after trying to write: the validation
     errors to fix, or the artifact as it now is (`verb` is "Saved" or "Updated")."""
     if isinstance(outcome, ValidationError):
+        feedback = _validation_feedback(tool, outcome)
+        if NOT_AVAILABLE in feedback:
+            feedback += f"\n{SAY_NOT_AVAILABLE}"
         return ToolReturn(
-            return_value=_validation_feedback(tool, outcome),
+            return_value=feedback,
             metadata={"ok": False, "activity": f"Artifact not {verb.lower()} (invalid)"},
         )
     return ToolReturn(
@@ -617,6 +639,8 @@ def _run_artifact(deps: TurnDeps, artifact_id: int, params: dict[str, Any]) -> s
     shown = ", ".join(f"{name}={value!r}" for name, value in run.params.items()) or "none"
     if result is None:
         text = f"Artifact #{artifact.pk} “{artifact.title}” failed ({shown}): {run.error}"
+        if NOT_AVAILABLE in run.error:
+            text += f"\n{SAY_NOT_AVAILABLE}"
     else:
         text = (
             f"Ran artifact #{artifact.pk} “{artifact.title}” with {shown}. "

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.serializers import ModelCleanSerializer, ModelSerializer
-from apps.llm_agent.models import Agent
+from apps.llm_agent.api.serializers import UsableAgentField
 from apps.llm_artifact.api.serializers import ArtifactSummarySerializer
 from apps.llm_chat.models import Chat, Message, MessageArtifact
 
@@ -14,9 +14,8 @@ class ChatSerializer(ModelCleanSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:chat-detail")
     messages_url = serializers.HyperlinkedIdentityField(view_name="api:chat-messages")
     # New conversations go only to agents in service; retired ones keep their old chats.
-    agent = serializers.PrimaryKeyRelatedField(
-        queryset=Agent.objects.active(),
-        help_text="An active agent.",
+    agent = UsableAgentField(
+        help_text="An active agent the user may use.",
         error_messages={"does_not_exist": "No active agent has id {pk_value}."},
     )
     agent_name = serializers.CharField(source="agent.name", read_only=True)
