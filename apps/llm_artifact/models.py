@@ -22,7 +22,12 @@ from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
-from apps.datasources.access import denied_sources_subquery, exposure_of, may_use_source
+from apps.datasources.access import (
+    EVERYTHING,
+    denied_sources_subquery,
+    exposure_of,
+    may_use_source,
+)
 from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
@@ -381,12 +386,14 @@ class Artifact(Shared):
             source = get_data_source(self.data_source)
         except UnknownDataSource:
             return []  # The data_source field reports that one.
+        # A template's slots are no tables yet: its SQL meets the exposure once rendered.
+        exposure = EVERYTHING if self.is_template else exposure_of(source.name)
         try:
             used = referenced_parameters(
                 self.sql_query,
                 dialect=source.dialect,
                 allow_functions=source.allow_functions,
-                exposure=exposure_of(source.name),  # hidden tables are refused at save too
+                exposure=exposure,  # hidden tables are refused at save too
             )
         except SQLRejected as exc:
             return [exc.message]

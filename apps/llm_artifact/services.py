@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.datasources.access import may_use_source
+from apps.datasources.access import is_usable_source, unknown_source_message
 from apps.datasources.executor import (
     QueryFailed,
     QueryResult,
@@ -306,14 +306,10 @@ def use_template(
     """
     if not template.is_template:
         raise TemplateInputError({"template": ["This artifact is not a template."]})
-    try:
-        source = get_data_source(data_source)
-    except UnknownDataSource:
-        source = None
-    if source is None or not may_use_source(user, data_source):
-        raise TemplateInputError(
-            {"data_source": [f'"{data_source}" is not a data source you may use.']}
-        )
+    if not is_usable_source(user, data_source):
+        # A source the user may not use is refused exactly like one that does not exist.
+        raise TemplateInputError({"data_source": [unknown_source_message(user, data_source)]})
+    source = get_data_source(data_source)
     if not isinstance(raw_params, dict):
         raise TemplateInputError({"params": {"": "Parameter values must be an object."}})
     try:

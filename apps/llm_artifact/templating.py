@@ -278,7 +278,12 @@ def render(sql: str, filled: dict[str, TableInfo | str], source: DataSource) -> 
     left = slots_used(rendered, source.dialect, source.allow_functions)
     if left:
         raise SQLRejected(f"The SQL uses {slot_marker(left[0])}, which no slot fills.")
-    parse_checked(rendered, dialect=source.dialect, allow_functions=source.allow_functions)
+    parse_checked(
+        rendered,
+        dialect=source.dialect,
+        allow_functions=source.allow_functions,
+        exposure=exposure_of(source.name),
+    )
     return rendered
 
 

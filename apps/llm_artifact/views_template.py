@@ -19,9 +19,8 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from apps.core.http import HtmxHttpRequest, is_partial
-from apps.datasources.access import may_use_source
+from apps.datasources.access import usable_source_names
 from apps.datasources.executor import QueryFailed, QueryResult
-from apps.datasources.sources import all_data_sources
 from apps.llm_artifact.artifact_page import visible_artifact
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.services import TemplateInputError, use_template
@@ -43,8 +42,10 @@ class UseForm:
 
     @classmethod
     def read(cls, template: Artifact, data: QueryDict, sources: list[str]) -> UseForm:
+        # A source the user may not use is kept as given: the service refuses it (like an
+        # unknown one) and the page offers none of its tables.
         source = data.get("data_source", "")
-        if source not in sources:
+        if not source:
             source = template.data_source if template.data_source in sources else ""
             source = source or (sources[0] if sources else "")
         slots = {slot["name"]: data.get(f"slot_{slot['name']}", "") for slot in _slots(template)}
@@ -60,10 +61,6 @@ def _slots(template: Artifact) -> list[dict]:
     return template.template_slots if isinstance(template.template_slots, list) else []
 
 
-def usable_sources(user: Any) -> list[str]:
-    return [name for name in all_data_sources() if may_use_source(user, name)]
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
@@ -71,7 +68,7 @@ def template_use(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     template = visible_artifact(request, pk)
     if not template.is_template:
         raise Http404("This artifact is not a template.")
-    sources = usable_sources(request.user)
+    sources = usable_source_names(request.user)
     data = request.POST if request.method == "POST" else request.GET
     form = UseForm.read(template, data, sources)
     result = None
@@ -114,7 +111,7 @@ def _context(
 ) -> dict[str, Any]:
     fields: list[SlotField] = []
     schema_error = ""
-    if form.data_source:
+    if form.data_source in sources:
         try:
             fields = slot_fields(_slots(template), form.data_source, form.slots)
         except QueryFailed as exc:

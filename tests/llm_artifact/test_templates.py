@@ -374,3 +374,33 @@ def test_the_new_artifact_links_its_template_for_those_who_may_see_it(client, ow
     client.force_login(made.owner)
     page = client.get(made.get_absolute_url())
     assert page.status_code == 200 and b'id="made-from-template"' not in page.content
+
+
+def test_a_source_the_user_may_not_use_is_refused_like_an_unknown_one(
+    client, owner, template, settings, shop
+):
+    from apps.datasources.models import DataSourceGrant, DataSourcePolicy
+
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{shop} secret=sqlite:///{shop}"
+    policy = DataSourcePolicy.objects.create(source="secret")
+    DataSourceGrant.objects.create(policy=policy, group=Group.objects.create(name="finance"))
+    client.force_login(owner)
+    page = client.get(use_url(template))
+    assert b'<option value="secret"' not in page.content
+    response = client.post(use_url(template), page_data(action="save", data_source="secret"))
+    assert response.status_code == 422
+    assert b"Unknown data source" in response.content
+    assert Artifact.objects.count() == 1
+
+
+def test_the_page_lists_no_tables_of_a_source_the_user_may_not_use(
+    client, owner, template, settings, shop
+):
+    from apps.datasources.models import DataSourceGrant, DataSourcePolicy
+
+    settings.DATA_SOURCES = f"marketplace=sqlite:///{shop} secret=sqlite:///{shop}"
+    policy = DataSourcePolicy.objects.create(source="secret")
+    DataSourceGrant.objects.create(policy=policy, group=Group.objects.create(name="finance"))
+    client.force_login(owner)
+    page = client.get(use_url(template), {"data_source": "secret"})
+    assert page.status_code == 200 and b'<option value="orders"' not in page.content
