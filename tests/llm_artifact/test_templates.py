@@ -404,3 +404,17 @@ def test_the_page_lists_no_tables_of_a_source_the_user_may_not_use(
     client.force_login(owner)
     page = client.get(use_url(template), {"data_source": "secret"})
     assert page.status_code == 200 and b'<option value="orders"' not in page.content
+
+
+def test_the_api_shows_and_checks_template_slots(owner_api, template):
+    shown = owner_api.get(f"/api/artifacts/{template.pk}/").json()
+    assert shown["template_slots"] == TOP_SLOTS and shown["template"] is None
+    bad = owner_api.patch(
+        f"/api/artifacts/{template.pk}/",
+        {"template_slots": [*TOP_SLOTS, {"name": "extra", "kind": "nope"}]},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert bad.json()["template_slots"][0].startswith('Slot "extra": the kind must be')
+    made = owner_api.post(api_url(template), BODY, format="json").json()
+    assert made["template"] == template.pk and made["template_slots"] == []

@@ -211,8 +211,21 @@ class ArtifactSerializer(ModelCleanSerializer):
             "last_error_detail",
             "created_at",
             "updated_at",
+            "template_slots",
+            "template",
         ]
         extra_kwargs = {
+            "template_slots": {
+                "help_text": 'A template\'s identifier slots: [{"name", "kind", "label", '
+                '"table"}], kind one of table, column, date_column, measure_column, '
+                "dimension_column (a column slot names its table slot); the SQL writes a slot "
+                "as __name__. Empty for an ordinary artifact. Use one with POST "
+                ".../instantiate/."
+            },
+            "template": {
+                "read_only": True,
+                "help_text": "The template this artifact was made from, if any.",
+            },
             "data_source": {
                 "default": default_data_source_name,
                 "help_text": "A configured data source the user may use; the server's "
