@@ -418,3 +418,21 @@ def test_the_api_shows_and_checks_template_slots(owner_api, template):
     assert bad.json()["template_slots"][0].startswith('Slot "extra": the kind must be')
     made = owner_api.post(api_url(template), BODY, format="json").json()
     assert made["template"] == template.pk and made["template_slots"] == []
+
+
+def test_postgresql_rendering_keeps_parameters_and_qualifies_a_schema_table():
+    from apps.datasources.schema import TableInfo
+    from apps.datasources.sources import DataSource, Engine
+
+    source = DataSource(
+        name="pg",
+        engine=Engine.POSTGRESQL,
+        location="postgresql://reader@db/shop",
+        timeout_seconds=1,
+        max_rows=10,
+        export_max_rows=10,
+    )
+    table = TableInfo(name="sales.orders", columns=[], schema="sales", bare_name="orders")
+    sql = render(TOP_SQL, {"table": table, "dimension": "Status", "measure": "total"}, source)
+    assert '"sales"."orders"' in sql and '"Status"' in sql
+    assert "LIMIT :n" in sql and "%(n)s" not in sql
