@@ -1,9 +1,10 @@
 """ "Use this template": pick a data source, fill the template's slots from its schema and
 its parameters, preview the result (recorded nowhere) and save a new artifact of one's own.
 
-Without JavaScript the form works in two steps: "Update choices" (a GET of the same page
-with the values chosen so far) offers the columns of the tables chosen; with htmx a change
-of the data source or a table asks for the slots again by itself.
+Without JavaScript the form works in two steps: "Update choices" (a POST that only shows
+the page again) offers the columns of the tables chosen; with htmx a change of the data
+source or a table asks for the slots again by itself (a GET with the values chosen so far,
+pushed to the address bar so the page is linkable).
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def template_use(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = UseForm.read(template, data, sources)
     result = None
     status = 200
-    if request.method == "POST":
-        preview = request.POST.get("action") != "save"
+    action = request.POST.get("action") if request.method == "POST" else None
+    # "Update choices" (without JavaScript) only shows the columns of the tables chosen.
+    if action in ("preview", "save"):
+        preview = action == "preview"
         try:
             outcome = use_template(
                 template,
