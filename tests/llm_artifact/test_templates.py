@@ -436,3 +436,13 @@ def test_postgresql_rendering_keeps_parameters_and_qualifies_a_schema_table():
     sql = render(TOP_SQL, {"table": table, "dimension": "Status", "measure": "total"}, source)
     assert '"sales"."orders"' in sql and '"Status"' in sql
     assert "LIMIT :n" in sql and "%(n)s" not in sql
+
+
+def test_update_choices_only_redisplays(client, owner, template):
+    client.force_login(owner)
+    data = {"data_source": "marketplace", "slot_table": "orders", "action": "refresh"}
+    response = client.post(use_url(template), data)
+    assert response.status_code == 200
+    assert b'<option value="ordered_at"' in response.content
+    assert b"template-preview-result" not in response.content
+    assert Artifact.objects.count() == 1 and not ArtifactRun.objects.exists()
