@@ -620,6 +620,7 @@ def test_loads_the_same_dataset_into_postgresql(postgres_database, small_dataset
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db  # the executor reads the sources' exposed tables
 def test_demo_artifacts_give_the_same_results_on_both_engines_through_the_executor(
     postgres_database, small_dataset, small_db, settings
 ):
