@@ -91,6 +91,29 @@ def staff(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
 
 
+# --- Sharing personas ---------------------------------------------------------------------------
+# Groups by name: "analysts" (`team`: group_viewer and group_editor), "analyst-editors"
+# (`editors`: group_editor only, so a share can give editing to the editor and not the viewer),
+# "support" (`other_team`: outsider) and "contractors" (no_source_user). The personas are
+# defined with their groups further down (the pages' block); a test shares its objects and
+# grants its data sources to them (tests/test_authz_matrix.py's shared_world shows the usual
+# set-up, `share()` below the quick one).
+
+
+def _member(username: str, *groups: str):
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username=username)
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
+    return user
+
+
+@pytest.fixture
+def no_source_user(db):
+    """In group "contractors": shared what the analysts are, but not granted its data source."""
+    return _member("no-source", "contractors")
+
+
 def _client_for(client, user):
     client.force_login(user)
     return client
@@ -308,3 +331,84 @@ def owner_world(tmp_path, settings, owner, other_user, staff, llm_fake_server):
             for user in (owner, other_user, staff)
         },
     )
+
+
+# --- Sharing personas (the pages' tests; tests/llm_artifact/test_sharing_pages.py) ----------
+# `team` is the group the owner shares with: `group_viewer` and `group_editor` are in it (the
+# share's view or edit is each test's choice, see `share`); `outsider` is in another group;
+# `no_source_access` is in `team` too, but the data source is granted only to the others.
+
+
+@pytest.fixture
+def team(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name="analysts")[0]
+
+
+@pytest.fixture
+def other_team(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name="support")[0]
+
+
+@pytest.fixture
+def editors(db):
+    """A second group of `team`'s members, for shares that let them edit."""
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name="analyst-editors")[0]
+
+
+@pytest.fixture
+def group_viewer(team):
+    user = UserFactory(username="viewer")
+    user.groups.add(team)
+    return user
+
+
+@pytest.fixture
+def group_editor(team, editors):
+    user = UserFactory(username="editor")
+    user.groups.add(team, editors)
+    return user
+
+
+@pytest.fixture
+def outsider(other_team):
+    user = UserFactory(username="outsider")
+    user.groups.add(other_team)
+    return user
+
+
+@pytest.fixture
+def no_source_access(team, owner, group_viewer, group_editor, staff):
+    """In `team`, but the `marketplace` source is granted to a group without them."""
+    from django.contrib.auth.models import Group
+
+    from apps.datasources.models import DataSourceGrant, DataSourcePolicy
+
+    user = UserFactory(username="nosource")
+    user.groups.add(team)
+    granted = Group.objects.create(name="Marketplace users")
+    granted.user_set.add(owner, group_viewer, group_editor)
+    policy = DataSourcePolicy.objects.create(source="marketplace")
+    DataSourceGrant.objects.create(policy=policy, group=granted)
+    return user
+
+
+def share(row, *groups, edit=(), visibility="groups"):
+    """Share an artifact or a chat with `groups` (those also in `edit` may edit it)."""
+    row.visibility = visibility
+    row.save(update_fields=["visibility"])
+    for group in groups:
+        model = row.shares.model
+        editable = any(f.name == "can_edit" for f in model._meta.concrete_fields)
+        fields = {"can_edit": group in edit} if editable else {}
+        model.objects.create(group=group, **fields, **{_row_field(row): row})
+    return row
+
+
+def _row_field(row) -> str:
+    return row._meta.model_name  # ArtifactShare.artifact, ChatShare.chat

@@ -27,6 +27,7 @@ from typing import Any, Self
 from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.sql.where import OR, WhereNode
 
 
 class Visibility(models.TextChoices):
@@ -57,36 +58,145 @@ def user_group_ids(user: Any) -> frozenset[int]:
     return cached
 
 
+class VisibleRowsWhere(WhereNode):
+    """The OR of a visibility rule in a query's WHERE clause, marked so that a list's branch
+    can leave it out: each branch has its own term in its place (SharedQuerySet.page_branches).
+    Clones keep the class (WhereNode.clone creates its own type)."""
+
+
 class SharedQuerySet(models.QuerySet):
     """visible_to / editable_by for a model with an owner, a visibility and share rows.
 
     A subclass names the path to the owner (`owner_lookup`) and the share model's reverse
     name (`shares_lookup`); the share model has `group` and `can_edit`.
+
+    What a user may see is an OR (their rows, everyone's, those shared with their groups)
+    that no one index serves in a list's order. So visible_to and in_scope also remember the
+    OR's terms, and page_branches() gives the list one queryset per term, each off its own
+    index (apps.core.pagination reads a page as their UNION): the same rows, which
+    tests/test_sharing_properties.py checks.
     """
 
     owner_lookup: str = "owner"
     visibility_lookup: str = "visibility"
     shares_lookup: str = "shares"
 
-    def _shared_with(self, user: Any, *, edit: bool) -> Q:
-        share = {f"{self.shares_lookup}__group__user": user}
+    # The terms of the OR the rows were last filtered by (None: no such OR).
+    _branch_terms: tuple[Q, ...] | None = None
+
+    def _clone(self) -> Self:
+        clone = super()._clone()
+        clone._branch_terms = self._branch_terms
+        return clone
+
+    # A queryset ORed with another, or combined by UNION and the like, is no longer the OR
+    # its terms describe.
+    def __or__(self, other: Any) -> Self:
+        combined = super().__or__(other)
+        combined._branch_terms = None
+        return combined
+
+    def __xor__(self, other: Any) -> Self:
+        combined = super().__xor__(other)
+        combined._branch_terms = None
+        return combined
+
+    def _combinator_query(self, *args: Any, **kwargs: Any) -> Self:
+        combined = super()._combinator_query(*args, **kwargs)
+        combined._branch_terms = None
+        return combined
+
+    def _filter_any(self, *terms: Q, branches: tuple[Q, ...] | None = None) -> Self:
+        """Rows matching any of `terms`. `branches` (the same rows, term by term, in a form
+        that an index drives) are remembered for a list's pages."""
+        either = Q()
+        for term in terms:
+            either |= term
+        rows = self.filter(either)
+        branches = branches or terms
+        if len(branches) > 1:
+            where = rows.query.where
+            added = where.children[-1]
+            if not where.negated and isinstance(added, WhereNode) and added.connector == OR:
+                where.children[-1] = VisibleRowsWhere(added.children, OR, added.negated)
+                rows._branch_terms = branches
+        return rows
+
+    def _one_piece(self) -> Self:
+        rows = self._chain()
+        rows._branch_terms = None
+        return rows
+
+    def page_branches(self) -> list[Self] | None:
+        """One queryset per term of the visibility OR: the rows with the term in place of
+        the OR, the term first (SQLite then checks what the index holds, such as the share
+        probe, before it reads a row). Their union is this queryset's rows."""
+        if not self._branch_terms:
+            return None
+        branches = []
+        for term in self._branch_terms:
+            rows = self._one_piece()
+            before = len(rows.query.where.children)
+            rows = rows.filter(term)
+            where = rows.query.where
+            others = [c for c in where.children[:before] if not isinstance(c, VisibleRowsWhere)]
+            where.children = [*where.children[before:], *others]
+            branches.append(rows)
+        return branches
+
+    def _shares_for(self, user: Any, *, edit: bool) -> tuple[models.QuerySet, str]:
+        """The share rows that give `user` the row (to see, or to edit), and the name of
+        their foreign key to the row. The user's groups are read by the database, not by one
+        more query."""
+        relation = self.model._meta.get_field(self.shares_lookup)
+        memberships = user._meta.get_field("groups").remote_field.through.objects
+        groups = memberships.filter(**{user._meta.model_name: user}).values("group_id")
+        shares = relation.related_model._base_manager.filter(group__in=groups)
         if edit:
-            share[f"{self.shares_lookup}__can_edit"] = True
-        # A subquery rather than a join: a row shared with two of the user's groups is still
-        # one row, the list's ORDER BY/LIMIT stay on the main table's index, and the user's
-        # groups are read by the database, not by one more query.
-        shared_pks = self.model._base_manager.filter(**share).values("pk")
-        return ~Q(**{self.visibility_lookup: Visibility.PRIVATE}) & Q(pk__in=shared_pks)
+            shares = shares.filter(can_edit=True)
+        return shares, relation.field.name
+
+    def _shared_with(self, user: Any, *, edit: bool) -> Q:
+        """Shared with a group of `user`'s and not private, asked of each row (a probe of the
+        share index by row and group): what a page's few rows are checked with."""
+        shares, row = self._shares_for(user, edit=edit)
+        # EXISTS rather than a join: a row shared with two of the user's groups is one row.
+        return ~Q(**{self.visibility_lookup: Visibility.PRIVATE}) & Q(
+            models.Exists(shares.filter(**{row: models.OuterRef("pk")}))
+        )
+
+    def _shared_rows(self, user: Any, *, edit: bool) -> Q:
+        """The rows shared with the user's groups that the "everyone" branch does not hold
+        already: visibility `groups`, read in the list's order off the (visibility, sort)
+        index, each probed in the share index by row and group until the page is full.
+
+        (Reading the shares by group and sorting the rows they name costs as much as the
+        user has shares: thousands of rows sorted for a page of 25. The visibility is one of
+        Visibility's values, a CheckConstraint says so, so that private, groups and everyone
+        are all there is.)
+        """
+        shares, row = self._shares_for(user, edit=edit)
+        return Q(**{self.visibility_lookup: Visibility.GROUPS}) & Q(
+            models.Exists(shares.filter(**{row: models.OuterRef("pk")}))
+        )
+
+    def _owner_is(self, user: Any) -> Q:
+        return Q(**{self.owner_lookup: user})
+
+    def _for_everyone(self) -> Q:
+        return Q(**{self.visibility_lookup: Visibility.EVERYONE})
 
     def visible_to(self, user: Any) -> Self:
         if not user.is_authenticated:
             return self.none()
         if user.is_staff:
             return self
-        return self.filter(
-            Q(**{self.owner_lookup: user})
-            | Q(**{self.visibility_lookup: Visibility.EVERYONE})
-            | self._shared_with(user, edit=False)
+        mine, everyone = self._owner_is(user), self._for_everyone()
+        return self._filter_any(
+            mine,
+            everyone,
+            self._shared_with(user, edit=False),
+            branches=(mine, everyone, self._shared_rows(user, edit=False)),
         )
 
     def editable_by(self, user: Any) -> Self:
@@ -94,7 +204,8 @@ class SharedQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff:
             return self
-        return self.filter(Q(**{self.owner_lookup: user}) | self._shared_with(user, edit=True))
+        # Not a list's rows (those are what the user may see): no branches.
+        return self.filter(self._owner_is(user) | self._shared_with(user, edit=True))
 
     def owned_by(self, user: Any) -> Self:
         return self.filter(**{self.owner_lookup: user}) if user.is_authenticated else self.none()
@@ -107,21 +218,28 @@ class SharedQuerySet(models.QuerySet):
         """
         if not user.is_authenticated:
             return self.none()
-        visible = self.visible_to(user)
-        not_mine = ~Q(**{self.owner_lookup: user})
-        if scope == Scope.MINE:
-            return visible.filter(**{self.owner_lookup: user})
-        if scope == Scope.EVERYONE:
-            return visible.filter(not_mine, **{self.visibility_lookup: Visibility.EVERYONE})
-        shared = Q(**{self.visibility_lookup: Visibility.EVERYONE}) | self._shared_with(
-            user, edit=False
+        # visible_to's OR stays in the WHERE clause (the subclass may add to it); each scope
+        # then names its own branches, so a list reads each off its index.
+        visible = self.visible_to(user)._one_piece()
+        mine, everyone = self._owner_is(user), self._for_everyone()
+        shared, shared_rows = (
+            self._shared_with(user, edit=False),
+            self._shared_rows(user, edit=False),
         )
+        if scope == Scope.MINE:
+            return visible.filter(mine)
+        if scope == Scope.EVERYONE:
+            return visible.filter(~mine & everyone)
         if scope == Scope.SHARED:
-            return visible.filter(not_mine & shared)
+            return visible._filter_any(
+                ~mine & everyone,
+                ~mine & shared,
+                branches=(~mine & everyone, ~mine & shared_rows),
+            )
         if scope == Scope.ALL and user.is_staff:
             return visible
         # The default: for everyone but staff, the same rows as visible_to.
-        return visible.filter(Q(**{self.owner_lookup: user}) | shared)
+        return visible._filter_any(mine, everyone, shared, branches=(mine, everyone, shared_rows))
 
 
 class Shared(models.Model):

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Page, Paginator
+from django.db import connections
+from django.db.models import F, OrderBy, QuerySet
+from django.db.models.expressions import RawSQL
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -10,6 +14,101 @@ from rest_framework.response import Response
 # Beyond this many matching rows, lists (pages and API) say "more than" instead of counting
 # every row: a count over a large search costs more than the page it serves.
 COUNT_LIMIT = 1000
+
+
+def branches_of(queryset) -> list[QuerySet] | None:
+    """The querysets whose union is `queryset`, each filtered so that one index serves it, or
+    None for a queryset read in one piece.
+
+    A queryset says so with a `page_branches()` method (SharedQuerySet: a list of what a user
+    may see is the user's rows, everyone's and the shared ones, an OR no index serves in
+    order).
+    """
+    page_branches = getattr(queryset, "page_branches", None)
+    branches = page_branches() if page_branches is not None else None
+    return branches if branches and len(branches) > 1 else None
+
+
+def _ordering(queryset: QuerySet) -> list[OrderBy]:
+    terms = list(queryset.query.order_by or queryset.model._meta.ordering or ["pk"])
+    ordering = []
+    for term in terms:
+        if isinstance(term, str):
+            term = F(term.removeprefix("-")).desc() if term.startswith("-") else F(term).asc()
+        elif not isinstance(term, OrderBy):
+            term = term.asc()
+        ordering.append(term)
+    return ordering
+
+
+def page_pks(queryset: QuerySet, start: int, stop: int) -> list:
+    """The pks of `queryset[start:stop]`, in its order (see page_subquery)."""
+    subquery = page_subquery(queryset, start, stop)
+    if subquery is None:
+        return list(queryset.values_list("pk", flat=True)[start:stop])
+    if not isinstance(subquery, RawSQL):
+        return subquery
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(subquery.sql, subquery.params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def page_subquery(queryset: QuerySet, start: int, stop: int) -> RawSQL | list | None:
+    """The pks of `queryset[start:stop]` as SQL, for a queryset made of branches (None for
+    one read in one piece).
+
+    It is the UNION of each branch's first `stop` rows, each read off its own index, sorted
+    and cut once more: `stop` index entries a branch instead of every visible row sorted.
+    """
+    branches = branches_of(queryset)
+    if branches is None:
+        return None
+    ordering = _ordering(queryset)
+    keys = {f"page_key_{n}": term.expression for n, term in enumerate(ordering)}
+    parts, params = [], []
+    for n, branch in enumerate(branches):
+        rows = branch.annotate(page_pk=F("pk"), **keys).order_by(*ordering)
+        try:
+            sql, branch_params = rows.values_list("page_pk", *keys)[:stop].query.sql_with_params()
+        except EmptyResultSet:
+            continue  # a branch that a filter rules out (such as `pk__in=[]`)
+        parts.append(f"SELECT * FROM ({sql}) AS page_branch_{n}")
+        params.extend(branch_params)
+    if not parts:
+        return []  # every branch ruled out: no rows (pk__in=[] says so without SQL)
+    quote = connections[queryset.db].ops.quote_name
+    order = []
+    for name, term in zip(keys, ordering, strict=True):
+        direction = " DESC" if term.descending else " ASC"
+        nulls = " NULLS LAST" if term.nulls_last else " NULLS FIRST" if term.nulls_first else ""
+        order.append(f"{quote(name)}{direction}{nulls}")
+    sql = (
+        f"SELECT {quote('page_pk')} FROM ({' UNION '.join(parts)}) AS page_union "
+        f"ORDER BY {', '.join(order)} LIMIT {max(0, int(stop) - int(start))} OFFSET {int(start)}"
+    )
+    return RawSQL(sql, params)
+
+
+def count_up_to(queryset: QuerySet, limit: int) -> int:
+    """min(queryset.count(), limit): a branched queryset counts the union of each branch's
+    first `limit` rows, each read off its own index."""
+    branches = branches_of(queryset)
+    if branches is None:
+        return queryset.order_by()[:limit].count()
+    parts, params = [], []
+    for n, branch in enumerate(branches):
+        try:
+            sql, branch_params = branch.order_by().values_list("pk")[:limit].query.sql_with_params()
+        except EmptyResultSet:
+            continue  # a branch that a filter rules out (such as `pk__in=[]`)
+        parts.append(f"SELECT * FROM ({sql}) AS count_branch_{n}")
+        params.extend(branch_params)
+    if not parts:
+        return 0
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({' UNION '.join(parts)}) AS count_union", params)
+        return min(cursor.fetchone()[0], limit)
 
 
 class IdsFirstPage(Page):
@@ -66,7 +165,7 @@ class IdsFirstPaginator(Paginator):
     def count(self) -> int:
         if self.count_limit is None:
             return super().count
-        return self.object_list.order_by()[: self.count_limit + 1].count()
+        return count_up_to(self.object_list, self.count_limit + 1)
 
     @property
     def count_is_exact(self) -> bool:
@@ -102,8 +201,14 @@ class IdsFirstPaginator(Paginator):
             top = self.count
         size = top - bottom
         if bottom == 0:
-            # No row is skipped: one query, with one row more to tell whether a page follows.
-            rows = list(self.object_list[: size + (0 if exact else 1)])
+            # No row is skipped: one query, with one row more to tell whether a page follows
+            # (of a queryset made of branches: the rows whose pks their UNION picks).
+            stop = size + (0 if exact else 1)
+            picked = page_subquery(self.object_list, 0, stop)
+            if picked is None:
+                rows = list(self.object_list[:stop])
+            else:
+                rows = list(self.object_list.filter(pk__in=picked))
             more = len(rows) > size
         else:
             ids = self._ids(bottom)
@@ -120,8 +225,8 @@ class IdsFirstPaginator(Paginator):
         the total is not known (it says whether a page follows)."""
         if bottom not in self._probed:
             extra = 0 if self.count_is_exact else 1
-            ids = self.object_list.values_list("pk", flat=True)
-            self._probed[bottom] = list(ids[bottom : bottom + self.per_page + extra])
+            stop = bottom + self.per_page + extra
+            self._probed[bottom] = page_pks(self.object_list, bottom, stop)
         return self._probed[bottom]
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from apps.accounts.sharing import Visibility
 from apps.core.http import HtmxHttpRequest
 from apps.datasources.executor import QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
@@ -25,10 +26,48 @@ RECENT_RUNS = 10
 EXPORT_LABELS = {"csv": "CSV", "json": "JSON", "xlsx": "XLSX"}
 
 
+# What a 403 says to someone who may see the artifact but not do what they asked.
+NOT_YOURS_TO_EDIT = (
+    "You may view and run this artifact, but not change it: ask its owner for edit access."
+)
+NOT_YOURS_TO_MANAGE = (
+    "Only the artifact's owner can delete it, change its sharing or hand it to someone else."
+)
+
+
 def visible_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
+    """The artifact if the user may see it (and run, export and chart it), else 404."""
     artifacts = Artifact.objects.visible_to(request.user).with_related()
     # The chart editor checks fields against the latest result: fetched in the same query.
     return get_object_or_404(artifacts.with_last_result_columns(), pk=pk)
+
+
+def editable_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
+    """The artifact if the user may change it, asked afresh on every write: 404 if they
+    cannot see it, 403 if they may only see it (a share taken back a minute ago counts)."""
+    artifact = visible_artifact(request, pk)
+    if not request.user.has_perm("artifacts.change", artifact):
+        raise PermissionDenied(NOT_YOURS_TO_EDIT)
+    return artifact
+
+
+def managed_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
+    """The artifact if the user may delete it, share it or hand it on (its owner, staff):
+    404 if they cannot see it, 403 otherwise."""
+    artifact = visible_artifact(request, pk)
+    if not request.user.has_perm("artifacts.share", artifact):
+        raise PermissionDenied(NOT_YOURS_TO_MANAGE)
+    return artifact
+
+
+def access_context(request: HtmxHttpRequest, artifact: Artifact) -> dict:
+    """What the page offers this user, asked once: the edit controls (inline edit, chart
+    editor) and the owner's (Share, Delete)."""
+    user = request.user
+    return {
+        "can_edit": user.has_perm("artifacts.change", artifact),
+        "can_manage": user.has_perm("artifacts.share", artifact),
+    }
 
 
 @dataclass(frozen=True)
@@ -234,10 +273,18 @@ def detail_context(request: HtmxHttpRequest, artifact: Artifact, chart_editor: d
     chat_visible = artifact.chat is not None and artifact.chat.is_visible_to(user)
     if created_by and not created_by.chat.is_visible_to(user):
         created_by = None
+    # Who else sees it (the Details panel); a private artifact's kept shares give nothing.
+    shares = (
+        list(artifact.shares.select_related("group"))
+        if artifact.visibility != Visibility.PRIVATE
+        else []
+    )
     return {
         "artifact": artifact,
         "created_by": created_by,
         "chat_visible": chat_visible,
+        "shares": shares,
+        **access_context(request, artifact),
         **chart_editor,
     }
 

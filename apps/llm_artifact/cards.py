@@ -36,6 +36,12 @@ class ArtifactCard:
     key: str = ""
     # A card answering a Run: the values as posted, with their errors.
     form_data: dict | None = None
+    # The reader may not see this artifact (a shared chat, an artifact that is not): the
+    # card only says that one is here.
+    hidden: bool = False
+    # Anyone but its owner may see it (the "shared" badge; the chat page asks for all its
+    # cards at once).
+    shared: bool = False
 
     @property
     def dom_id(self) -> str:

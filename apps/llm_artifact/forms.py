@@ -6,12 +6,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 
+from apps.accounts.sharing import Scope, Shared, Visibility, change_sharing
 from apps.core import json as strict_json
+from apps.datasources.access import may_use_source
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.column_values import AllowedValues
 from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
@@ -95,7 +99,8 @@ class ArtifactFilterForm(forms.Form):
                 # match (the chosen one kept); without JavaScript, Apply does the same.
                 "hx-get": reverse_lazy("llm_artifact:artifact_chat_options"),
                 "hx-trigger": "input changed delay:300ms, search",
-                "hx-include": "#id_chat",
+                # The chosen chat, and the scope the options are drawn from.
+                "hx-include": "#id_chat, [name=scope]",
                 "hx-target": "#id_chat",
                 "hx-swap": "innerHTML",
                 "hx-push-url": "false",
@@ -105,15 +110,42 @@ class ArtifactFilterForm(forms.Form):
         ),
     )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    # Whose artifacts (the tabs above the list): mine, shared with me, everyone's; staff
+    # may ask for every artifact. The choices are set per user.
+    scope = forms.ChoiceField(required=False, widget=forms.HiddenInput)
+    # By the owner's username, typed: a select of every owner would list thousands of
+    # people, and the rows it finds are only ever among those the user may see.
+    owner = forms.CharField(
+        label="Owner",
+        required=False,
+        max_length=150,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Username",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "hx-get": reverse_lazy("llm_artifact:artifact_list"),
+                "hx-trigger": "input changed delay:300ms, search",
+                "hx-include": "closest form",
+            }
+        ),
+    )
 
     # core/field.html: the filters sit in one dense row.
     label_class = "form-label small text-body-secondary mb-1"
     group_class = "mb-0"
 
     def __init__(self, *args, artifacts: QuerySet[Artifact], user, **kwargs) -> None:
+        """`artifacts`: those the list draws from, narrowed here to the user's scope
+        (Artifact.objects.in_scope, which only ever keeps what the user may see)."""
         super().__init__(*args, **kwargs)
         self.user = user
-        self.artifacts = artifacts
+        self.fields["scope"].choices = self.scope_choices(user)
+        # The scope decides the other filters' choices, so it is read before they are
+        # validated; a scope the user may not ask for is reported and ignored.
+        self.chosen_scope = self._raw_scope()
+        self.artifacts = artifacts.in_scope(user, self.chosen_scope)
         self.fields["agent"].choices = [("", "Any agent"), *self._agent_choices()]
         # Each select asks for itself: a trigger filter on the form (change[...]) would need
         # eval, which the Content-Security-Policy refuses.
@@ -126,6 +158,24 @@ class ArtifactFilterForm(forms.Form):
                 }
             )
         self.fields["chat"].widget.choices = self._chat_choices()
+
+    @staticmethod
+    def scope_choices(user) -> list[tuple[str, str]]:
+        return [
+            (value, label) for value, label in Scope.choices if value != Scope.ALL or user.is_staff
+        ]
+
+    def _raw_scope(self) -> str:
+        raw = self.data.get("scope", "") if self.is_bound else ""
+        return raw if raw in dict(self.fields["scope"].choices) else Scope.VISIBLE
+
+    @property
+    def scope_tabs(self) -> list[tuple[str, str, bool]]:
+        """The scope links: (value, label, whether it is the one shown)."""
+        return [
+            (value, label, value == self.chosen_scope)
+            for value, label in self.fields["scope"].choices
+        ]
 
     def _agent_choices(self) -> list[tuple[int, str]]:
         # Only the agents the user's artifacts came from: agents are few, artifacts many, so
@@ -182,7 +232,7 @@ class ArtifactFilterForm(forms.Form):
     def is_filtering(self) -> bool:
         """Whether any filter narrows the list (the sort and the chat finder do not): says
         which empty state the list shows."""
-        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat"))
+        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat", "owner"))
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
@@ -195,9 +245,28 @@ class ArtifactFilterForm(forms.Form):
             artifacts = artifacts.filter(agent_id=agent)
         if chat := self.value("chat"):
             artifacts = artifacts.filter(chat_id=chat)
+        if owner := self.value("owner"):
+            artifacts = artifacts.filter(owner__username__iexact=owner.strip())
         sort = self.chosen_sort
+        if sort.removeprefix("-") == "chat":
+            return self._sorted_by_chat(artifacts, descending=sort.startswith("-"))
         field = SORT_FIELDS[sort.removeprefix("-")]
         return artifacts.sorted_by(f"-{field}" if sort.startswith("-") else field)
+
+    def _sorted_by_chat(self, artifacts: QuerySet[Artifact], *, descending: bool):
+        """By the title of the chat each came from, among the chats the user may see: a
+        shared artifact's hidden chat sorts like no chat (last), so the order never tells
+        where a hidden title falls among the user's own. Ties by id, as sorted_by does."""
+        visible = chats_visible_to(self.user).filter(pk=OuterRef("chat_id"))
+        shown = Case(
+            When(Exists(visible), then=F("chat__title")),
+            default=Value(None, output_field=CharField()),
+        )
+        title = F("chat_title_shown")
+        order = title.desc(nulls_last=True) if descending else title.asc(nulls_last=True)
+        return artifacts.annotate(chat_title_shown=shown).order_by(
+            order, "-id" if descending else "id"
+        )
 
 
 class OutsideErrorsMixin:
@@ -514,3 +583,108 @@ class ArtifactRunForm(forms.Form):
         """The current values as a query string ("since=2024-01-01&limit=5"), for exports."""
         values = {name: self[name].value() or "" for name in self.fields}
         return urlencode(values)
+
+
+# --- The Share dialog -------------------------------------------------------------------------
+
+NOT_SHARED = ""
+SHARE_CHOICES = [(NOT_SHARED, "Not shared"), ("view", "May view"), ("edit", "May edit")]
+
+
+class SharingForm(forms.Form):
+    """The Share dialog of an artifact or a chat: who may see it (private, chosen groups,
+    everyone), each group's access (view or edit for an artifact; a chat is shared
+    read-only), and "hand to another user". Only groups that exist are offered, one field a
+    group. `save()` applies it through change_sharing, which records the history.
+    """
+
+    visibility = forms.ChoiceField(
+        label="Who may see it", choices=Visibility.choices, widget=forms.RadioSelect
+    )
+    new_owner = forms.CharField(
+        label="Hand to another user",
+        required=False,
+        max_length=150,
+        help_text="Their username. They become the owner; you keep what the sharing gives you.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    # core/field.html: legends and labels as small headings, not the page's size.
+    label_class = "form-label fw-semibold"
+
+    def __init__(self, *args, row: Shared, with_edit: bool, data_source: str = "", **kwargs):
+        self.row = row
+        self.with_edit = with_edit
+        self.data_source = data_source
+        current = {share.group_id: share for share in row.shares.all()}
+        super().__init__(*args, initial={"visibility": row.visibility}, **kwargs)
+        self.groups = list(Group.objects.order_by("name", "pk"))
+        for group in self.groups:
+            share = current.get(group.pk)
+            if with_edit:
+                field: forms.Field = forms.ChoiceField(
+                    label=group.name, required=False, choices=SHARE_CHOICES
+                )
+                field.initial = share.access if share else NOT_SHARED
+            else:
+                field = forms.BooleanField(label=group.name, required=False)
+                field.initial = share is not None
+            self.fields[self.group_field_name(group)] = field
+
+    @staticmethod
+    def group_field_name(group: Group) -> str:
+        return f"group_{group.pk}"
+
+    @property
+    def group_fields(self) -> list[forms.BoundField]:
+        return [self[self.group_field_name(group)] for group in self.groups]
+
+    def chosen_shares(self) -> dict[Group, bool]:
+        """The groups to share with, each to whether its members may edit."""
+        chosen = {}
+        for group in self.groups:
+            value = self.cleaned_data.get(self.group_field_name(group))
+            if self.with_edit and value in ("view", "edit"):
+                chosen[group] = value == "edit"
+            elif not self.with_edit and value:
+                chosen[group] = False
+        return chosen
+
+    def clean_new_owner(self):
+        username = self.cleaned_data["new_owner"].strip()
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise ValidationError("No active user has this username.", code="unknown_user")
+        if user.pk == self.row.owner_id:
+            return None
+        if self.data_source and not may_use_source(user, self.data_source):
+            raise ValidationError(
+                f"{user.get_username()} may not use the data source “{self.data_source}”, "
+                "so they could not open it.",
+                code="no_source_access",
+            )
+        return user
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("visibility") == Visibility.GROUPS and not self.chosen_shares():
+            self.add_error(
+                "visibility",
+                ValidationError(
+                    "Choose at least one group below, or keep it private.", code="no_groups"
+                ),
+            )
+        return cleaned
+
+    def save(self, actor) -> str:
+        """Apply the change (the caller has checked that `actor` may manage the row) and say
+        what changed ("" for nothing)."""
+        return change_sharing(
+            self.row,
+            actor=actor,
+            visibility=self.cleaned_data["visibility"],
+            shares=self.chosen_shares(),
+            owner=self.cleaned_data.get("new_owner"),
+        )

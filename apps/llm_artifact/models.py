@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
-from apps.accounts.sharing import Share, Shared, SharedQuerySet
+from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
@@ -240,9 +240,27 @@ class Artifact(Shared):
             models.Index(
                 fields=["owner", "status", "-updated_at", "-id"], name="artifact_owner_status"
             ),
-            # Artifacts shared with everyone, in the list's default order.
+            # Artifacts shared with everyone, and those shared with groups (each probed in the
+            # shares of the user's groups), in the orders and with the status filter the
+            # owner's indexes above serve: a list reads its "everyone" and "shared" branches
+            # off them as it reads the owner's rows (SharedQuerySet.page_branches). The data
+            # source is in them so that the rows on a source the user may not use, and those
+            # not shared with them, are passed over without reading the table.
             models.Index(
-                fields=["visibility", "-updated_at", "-id"], name="artifact_visibility_updated"
+                fields=["visibility", "-updated_at", "-id", "data_source"],
+                name="artifact_visibility_updated",
+            ),
+            models.Index(
+                fields=["visibility", "-created_at", "-id", "data_source"],
+                name="artifact_visibility_created",
+            ),
+            models.Index(
+                fields=["visibility", "-execution_count", "-id", "data_source"],
+                name="artifact_visibility_runs",
+            ),
+            models.Index(
+                fields=["visibility", "status", "-updated_at", "-id", "data_source"],
+                name="artifact_visibility_status",
             ),
             models.Index(fields=["status"], name="artifact_status"),
             models.Index(fields=["data_source"], name="artifact_data_source"),
@@ -253,6 +271,11 @@ class Artifact(Shared):
             models.CheckConstraint(
                 condition=Q(status__in=ArtifactStatus.values),
                 name="artifact_status_known",
+            ),
+            # The list's branches (private, groups, everyone) are all there is.
+            models.CheckConstraint(
+                condition=Q(visibility__in=Visibility.values),
+                name="artifact_visibility_known",
             ),
             models.CheckConstraint(
                 condition=Q(artifact_type__in=ArtifactType.values),

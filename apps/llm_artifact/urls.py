@@ -12,6 +12,8 @@ urlpatterns = [
     # A confirmation page for browsers without JavaScript; deleting itself is POST only.
     path("<int:pk>/confirm-delete/", views.artifact_confirm_delete, name="artifact_confirm_delete"),
     path("<int:pk>/delete/", views.artifact_delete, name="artifact_delete"),
+    # The Share dialog: a modal with htmx, a page of its own without JavaScript.
+    path("<int:pk>/share/", views.artifact_share, name="artifact_share"),
     path("<int:pk>/run/", views.artifact_run, name="artifact_run"),
     path("<int:pk>/card-run/", views.artifact_card_run, name="artifact_card_run"),
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,18 +22,26 @@ from apps.core.pagination import COUNT_LIMIT, IdsFirstPaginator
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.llm_artifact.artifact_page import (
     ResultTable,
+    access_context,
     card_chart,
     declarations_error_of,
     detail_context,
+    editable_artifact,
+    managed_artifact,
     opening_context,
     run_context,
     visible_artifact,
 )
 from apps.llm_artifact.cards import ArtifactCard, card_key
 from apps.llm_artifact.download import download_response
-from apps.llm_artifact.forms import ArtifactEditForm, ArtifactFilterForm, ArtifactRunForm
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.forms import (
+    ArtifactEditForm,
+    ArtifactFilterForm,
+    ArtifactRunForm,
+)
+from apps.llm_artifact.models import Artifact, ArtifactRun, chats_visible_to
 from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifact
+from apps.llm_artifact.share_dialog import share_dialog
 from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summary
 from apps.llm_artifact.views_chart import chart_context
 
@@ -90,9 +99,15 @@ def _columns(sort: str) -> list[Column]:
 @require_GET
 @vary_on_headers("HX-Request")
 def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
-    visible = Artifact.objects.visible_to(request.user)
-    form = ArtifactFilterForm(request.GET, artifacts=visible, user=request.user)
-    artifacts = form.filter(visible.with_related())
+    # The form narrows the artifacts to the chosen scope of those the user may see.
+    form = ArtifactFilterForm(request.GET, artifacts=Artifact.objects.all(), user=request.user)
+    # The shares ride along for the "shared" badge: one query for the page's rows. An
+    # artifact shared with the user may come from a chat they may not see: its row names
+    # the chat only when they may (the chat app's rule, asked in the rows' query).
+    visible_chats = chats_visible_to(request.user).filter(pk=OuterRef("chat_id"))
+    artifacts = form.filter(
+        form.artifacts.with_related().with_shares().annotate(chat_visible=Exists(visible_chats))
+    )
     # Counted up to a limit ("more than 1,000"), and deep pages read their rows by id: the
     # page costs about the same at 100,000 artifacts as at 1,000.
     paginator = IdsFirstPaginator(artifacts, ARTIFACTS_PER_PAGE, count_limit=ARTIFACTS_COUNTED)
@@ -102,7 +117,6 @@ def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
         "page_obj": page,
         "columns": _columns(form.chosen_sort),
         "sort": form.chosen_sort,
-        "show_owner": request.user.is_staff,
     }
     return render(
         request, page_or_partial(request, "llm_artifact/artifact_list.html", "results"), context
@@ -114,8 +128,7 @@ def artifact_list(request: HtmxHttpRequest) -> HttpResponse:
 def artifact_chat_options(request: HtmxHttpRequest) -> HttpResponse:
     """The chat filter's options for what is typed in "find a chat" (htmx swaps them into
     the select). Without JavaScript the list page itself lists the same options."""
-    visible = Artifact.objects.visible_to(request.user)
-    form = ArtifactFilterForm(request.GET, artifacts=visible, user=request.user)
+    form = ArtifactFilterForm(request.GET, artifacts=Artifact.objects.all(), user=request.user)
     return render(request, "llm_artifact/artifact_list.html#chat_options", {"form": form})
 
 
@@ -126,7 +139,8 @@ def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = visible_artifact(request, pk)
     if is_partial(request):
         # "Cancel" in the inline editor asks for the summary back.
-        return render(request, "llm_artifact/artifact_detail.html#summary", {"artifact": artifact})
+        context = {"artifact": artifact, **access_context(request, artifact)}
+        return render(request, "llm_artifact/artifact_detail.html#summary", context)
     # The latest result (of the values in the URL) shows from what its run kept: opening
     # the page never runs the query.
     context = {
@@ -227,7 +241,11 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     action = request.POST.get("action", "")
     action = action if action in ACTION_ICONS else ""
     card = ArtifactCard(
-        artifact, action, key=card_key(request.POST.get("card")), form_data=request.POST
+        artifact,
+        action,
+        key=card_key(request.POST.get("card")),
+        form_data=request.POST,
+        shared=artifact.is_shared,
     )
     run = result = None
     needs_values: list[str] = []
@@ -304,7 +322,8 @@ def _card_run_message(
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    artifact = visible_artifact(request, pk)
+    # Asked on the POST too: the form may have been opened while the user could still edit.
+    artifact = editable_artifact(request, pk)
     template = page_or_partial(request, "llm_artifact/artifact_edit.html", "edit_form")
     if request.method == "GET":
         form = ArtifactEditForm(instance=artifact)
@@ -320,7 +339,7 @@ def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return render(
             request,
             "llm_artifact/artifact_detail.html#edit_response",
-            {"artifact": artifact, "saved": True},
+            {"artifact": artifact, "saved": True, **access_context(request, artifact)},
         )
     messages.success(request, "Saved.")
     return redirect(artifact)
@@ -329,14 +348,14 @@ def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def artifact_confirm_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    artifact = visible_artifact(request, pk)
+    artifact = managed_artifact(request, pk)
     return render(request, "llm_artifact/artifact_confirm_delete.html", {"artifact": artifact})
 
 
 @login_required
 @require_POST
 def artifact_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    artifact = visible_artifact(request, pk)
+    artifact = managed_artifact(request, pk)
     title = artifact.title
     artifact.delete()
     messages.success(request, f"Deleted the artifact “{title}”.")
@@ -344,3 +363,20 @@ def artifact_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if is_partial(request):
         return HttpResponseClientRedirect(list_url)
     return redirect(list_url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def artifact_share(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The Share dialog of an artifact: who may see it, which groups may view or edit it,
+    and handing it to another user. Only its owner (and staff), asked again on the POST."""
+    artifact = managed_artifact(request, pk)
+    return share_dialog(
+        request,
+        artifact,
+        with_edit=True,
+        data_source=artifact.data_source,
+        share_url=reverse("llm_artifact:artifact_share", args=[artifact.pk]),
+        list_url=reverse("llm_artifact:artifact_list"),
+    )

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.http import HtmxHttpRequest, is_partial
-from apps.llm_artifact.artifact_page import detail_page, visible_artifact
+from apps.llm_artifact.artifact_page import detail_page, editable_artifact
 from apps.llm_artifact.charts import ChartProblem, suggest_visualization, validate_visualization
 from apps.llm_artifact.forms import ArtifactChartForm, parse_chart_text
 from apps.llm_artifact.models import Artifact
@@ -96,8 +96,11 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     - remove: store {} so the result shows as a table.
     htmx gets the editor (or, for check, its feedback) back; a plain POST gets the page, or
     a redirect to it once saved.
+
+    The editor is for those who may change the artifact (403 for a viewer, even for check
+    and suggest, which save nothing: the page does not offer them the editor).
     """
-    artifact = visible_artifact(request, pk)
+    artifact = editable_artifact(request, pk)
     action = request.POST.get("action", "save")
     if action not in CHART_ACTIONS:
         action = "save"

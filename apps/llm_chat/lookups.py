@@ -15,6 +15,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404
 from apps.llm_chat.models import Chat
 
 NOT_YOURS_TO_POST = "Only the chat's owner can post in it."
+NOT_YOURS_TO_SHARE = "Only the chat's owner can change its sharing or hand it to someone else."
 
 
 def _visible_chats(user):
@@ -44,6 +45,15 @@ def get_chat_for_user(user, pk: object) -> Chat:
 def get_rw_chat_for_user(user, pk: object) -> Chat:
     """The chat if `user` may post in it: 404 if they cannot see it, 403 if only read it."""
     return check_can_post(get_chat_for_user(user, pk), user)
+
+
+def get_managed_chat_for_user(user, pk: object) -> Chat:
+    """The chat if `user` may change its sharing (chats.share: its owner, staff): 404 if they
+    cannot see it, 403 if they only read it."""
+    chat = get_chat_for_user(user, pk)
+    if not user.has_perm("chats.share", chat):
+        raise PermissionDenied(NOT_YOURS_TO_SHARE)
+    return chat
 
 
 async def aget_rw_chat_for_user(user, pk: object) -> Chat:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.accounts.sharing import Share, Shared, SharedQuerySet
+from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.markdown import RENDERER_VERSION, render_markdown
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
@@ -103,6 +103,12 @@ class Chat(Shared):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="chat_owner_updated"),
             models.Index(fields=["visibility", "-updated_at"], name="chat_visibility_updated"),
+        ]
+        constraints = [
+            # The list's branches (private, groups, everyone) are all there is.
+            models.CheckConstraint(
+                condition=Q(visibility__in=Visibility.values), name="chat_visibility_known"
+            )
         ]
 
     def __str__(self) -> str:

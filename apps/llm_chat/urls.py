@@ -11,6 +11,8 @@ urlpatterns = [
     path("<int:pk>/", views.chat_detail, name="chat_detail"),
     path("<int:pk>/rename/", views.chat_rename, name="chat_rename"),
     path("<int:pk>/delete/", views.chat_delete, name="chat_delete"),
+    # The Share dialog: a modal with htmx, a page of its own without JavaScript.
+    path("<int:pk>/share/", views.chat_share, name="chat_share"),
     path("<int:pk>/messages/", views.message_create, name="message_create"),
     # The reply to a saved question, as Server-Sent Events (started here if it has none).
     path(

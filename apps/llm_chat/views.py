@@ -11,14 +11,17 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
+from apps.accounts.sharing import Scope
 from apps.core.http import HtmxHttpRequest, is_partial
 from apps.core.markdown import render_markdown
 from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.share_dialog import share_dialog
 from apps.llm_chat.agent import (
     ArtifactSaved,
     TextDelta,
@@ -34,7 +37,12 @@ from apps.llm_chat.agent import (
     stop_turn,
 )
 from apps.llm_chat.forms import ChatStartForm, MessageForm
-from apps.llm_chat.lookups import aget_rw_chat_for_user, get_chat_for_user, get_rw_chat_for_user
+from apps.llm_chat.lookups import (
+    aget_rw_chat_for_user,
+    get_chat_for_user,
+    get_managed_chat_for_user,
+    get_rw_chat_for_user,
+)
 from apps.llm_chat.models import Chat, Message, MessageArtifact
 from apps.llm_chat.services import post_user_message, start_chat
 from apps.llm_chat.streams import event_stream_response, sse, wants_event_stream
@@ -52,19 +60,30 @@ def _render_chat_list(
     request: HtmxHttpRequest, form: ChatStartForm, *, status: int = 200
 ) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    chats = Chat.objects.visible_to(request.user).search(query)
-    chats = chats.with_counts().select_related("agent", "owner")
+    scopes = chat_scopes(request.user)
+    # A scope the user may not ask for (staff's "all") is the default, as a missing one.
+    scope = request.GET.get("scope", "")
+    scope = scope if scope in scopes else Scope.VISIBLE
+    chats = Chat.objects.in_scope(request.user, scope).search(query)
+    # The shares ride along for the "shared" badge: one query for the page's rows.
+    chats = chats.with_counts().select_related("agent", "owner").with_shares()
     page = Paginator(chats, CHATS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page_obj": page,
         "form": form,
         "agent": form.chosen_agent(),
         "query": query,
-        "show_owner": request.user.is_staff,
+        "scope": scope,
+        "scope_tabs": [(value, label, value == scope) for value, label in scopes.items()],
     }
     if is_partial(request) and not request.htmx.boosted and request.htmx.target == "chat-results":
         return render(request, "llm_chat/chat_list.html#results", context, status=status)
     return render(request, "llm_chat/chat_list.html", context, status=status)
+
+
+def chat_scopes(user) -> dict[str, str]:
+    """The chat list's scopes this user may choose: staff may also see every chat."""
+    return {value: label for value, label in Scope.choices if value != Scope.ALL or user.is_staff}
 
 
 @login_required
@@ -120,7 +139,12 @@ def chat_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         error = " ".join(exc.message_dict.get("title", exc.messages))
         chat.refresh_from_db(fields=["title"])
     if is_partial(request):
-        context = {"chat": chat, "can_post": True, "rename_error": error}
+        context = {
+            "chat": chat,
+            "can_post": True,
+            "can_share": request.user.has_perm("chats.share", chat),
+            "rename_error": error,
+        }
         return render(
             request, "llm_chat/chat_detail.html#chat_header", context, status=422 if error else 200
         )
@@ -143,13 +167,32 @@ def chat_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "llm_chat/chat_delete.html", {"chat": chat})
 
 
-def _with_cards(chat_messages: list[Message]) -> list[Message]:
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def chat_share(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The Share dialog of a chat: read-only for groups or everyone (to show how an answer
+    was reached), or handed to another user. Only its owner (and staff), asked again on
+    the POST; the artifacts in it keep their own sharing."""
+    chat = get_managed_chat_for_user(request.user, pk)
+    return share_dialog(
+        request,
+        chat,
+        with_edit=False,
+        share_url=reverse("llm_chat:chat_share", args=[chat.pk]),
+        list_url=reverse("llm_chat:chat_list"),
+    )
+
+
+def _with_cards(chat_messages: list[Message], user) -> list[Message]:
     """Give each message `cards`, one ArtifactCard per link (one message may create, update
     or run several artifacts), with the parameter values it used; and `retryable` for the
     Retry button.
 
     Without links the message's main artifact gets the card, so a message rendered on its
-    own still has it.
+    own still has it. A card of an artifact `user` may not see (a chat shared with them,
+    an artifact that is not) says only that an artifact is there: which ones they may see
+    is asked once for the page, in one query.
     """
     for message in chat_messages:
         key = str(message.pk)
@@ -163,16 +206,30 @@ def _with_cards(chat_messages: list[Message]) -> list[Message]:
             and message.reply_to_id is not None
             and message.is_retryable
         )
+    cards = [card for message in chat_messages for card in message.cards]
+    if cards:
+        # With their shares, for the cards' "shared" badge (Artifact.is_shared).
+        visible = {
+            artifact.pk: artifact
+            for artifact in Artifact.objects.visible_to(user)
+            .filter(pk__in={card.artifact.pk for card in cards})
+            .only("pk", "visibility")
+            .with_shares()
+        }
+        for card in cards:
+            shown = visible.get(card.artifact.pk)
+            card.hidden = shown is None
+            card.shared = shown is not None and shown.is_shared
     return chat_messages
 
 
-def _chat_messages(chat: Chat, before: Message | None = None) -> tuple[list[Message], bool]:
+def _chat_messages(chat: Chat, user, before: Message | None = None) -> tuple[list[Message], bool]:
     """The latest page of the chat's messages (or the page before `before`) in order, with
-    their artifacts and stored HTML, in three queries however long the chat; and whether
-    there are earlier ones."""
+    their artifacts and stored HTML, and which of those `user` may see (and which are
+    shared), in five queries however long the chat; and whether there are earlier ones."""
     page, has_earlier = chat.messages.with_artifacts().latest_page(MESSAGES_PER_PAGE, before=before)
     Message.fill_html(page)  # replies from before the HTML was stored: once, then kept
-    return _with_cards(page), has_earlier
+    return _with_cards(page, user), has_earlier
 
 
 def _before(request: HtmxHttpRequest, chat: Chat) -> Message | None:
@@ -191,10 +248,11 @@ def _chat_context(
     request: HtmxHttpRequest, chat: Chat, form: MessageForm, *, before: Message | None = None
 ) -> dict:
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
-    chat_messages, has_earlier = _chat_messages(chat, before)
+    chat_messages, has_earlier = _chat_messages(chat, request.user, before)
     return {
         "chat": chat,
         "can_post": chat.can_post(request.user),
+        "can_share": request.user.has_perm("chats.share", chat),
         "show_owner": chat.owner_id != request.user.pk,
         "chat_messages": chat_messages,
         "has_earlier": has_earlier,
@@ -286,7 +344,7 @@ async def _owned_chat_and_question(request: HtmxHttpRequest, pk: int, message_pk
 
 
 def _render_message(request: HtmxHttpRequest, chat: Chat, message_pk: int) -> str:
-    message = _with_cards([Message.objects.with_artifacts().get(pk=message_pk)])[0]
+    message = _with_cards([Message.objects.with_artifacts().get(pk=message_pk)], request.user)[0]
     return render_to_string(
         "llm_chat/chat_detail.html#message",
         {"chat": chat, "can_post": chat.can_post(request.user), "message": message},

@@ -91,7 +91,9 @@
     if (status === 403 || status === 401) {
       return {
         title: "You are not allowed to do this (" + status + ").",
-        next: "Your session may have ended: reload the page and sign in again.",
+        next:
+          forbiddenReason(xhr) ||
+          "Your session may have ended: reload the page and sign in again.",
       };
     }
     if (status === 404) {
@@ -112,6 +114,19 @@
         "Try again, or ask an operator, with this reference: " +
         method + " " + path + " at " + clock() + ".",
     };
+  }
+
+  // Why a page refused (templates/403.html's #forbidden-reason): "you may view this
+  // artifact but not change it" says more than "your session may have ended". Parsed as
+  // inert HTML, never inserted.
+  function forbiddenReason(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("text/html") === -1) {
+      return "";
+    }
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var reason = doc.getElementById("forbidden-reason");
+    return reason ? reason.textContent.trim() : "";
   }
 
   function alertFor(message, what) {

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from apps.core.pagination import CountedToLimitPaginator
+from apps.core.pagination import CountedToLimitPaginator, branches_of
 from apps.llm_artifact import views
 from apps.llm_artifact.forms import CHAT_CHOICES_SHOWN, ArtifactFilterForm
 from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
@@ -197,6 +197,48 @@ def test_list_page_queries_do_not_grow_with_artifacts(
     assert_get_queries(owner_client, url, most=8)
 
 
+def _share_with(group, owner, count: int, visibility: str = "groups") -> None:
+    from apps.llm_artifact.models import ArtifactShare
+
+    for n in range(count):
+        artifact = ArtifactFactory(owner=owner, title=f"Shared {n:02}", visibility=visibility)
+        ArtifactShare.objects.create(artifact=artifact, group=group, can_edit=n % 2 == 0)
+
+
+@pytest.mark.parametrize("page", [1, 3])
+def test_list_page_queries_do_not_grow_with_shares(
+    owner_client, owner, other_user, small_pages, assert_get_queries, page
+):
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="analysts")
+    owner.groups.add(team)
+    _numbered(owner, 3)
+    _share_with(team, other_user, 10)
+    url = f"{PAGE_URL}?page={page}"
+    assert_get_queries(owner_client, url, most=8)
+    _share_with(team, other_user, 30)
+    _share_with(team, other_user, 10, visibility="everyone")
+    assert_get_queries(owner_client, url, most=8)
+
+
+@pytest.mark.parametrize("page", [1, 2])
+def test_api_list_queries_do_not_grow_with_shares(
+    owner_api, owner, other_user, django_assert_max_num_queries, page
+):
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="analysts")
+    owner.groups.add(team)
+    _share_with(team, other_user, 30)
+    with django_assert_max_num_queries(3):
+        response = owner_api.get(API_URL, {"page": page, "ordering": "-execution_count"})
+    assert len(response.json()["results"]) == (25 if page == 1 else 5)
+    _share_with(team, other_user, 40, visibility="everyone")
+    with django_assert_max_num_queries(3):
+        assert owner_api.get(API_URL, {"page": page}).status_code == 200
+
+
 def test_chat_options_queries_do_not_grow_with_chats(owner_client, owner, assert_get_queries):
     chats = _chats_with_artifacts(owner, 3)
     url = f"{OPTIONS_URL}?chat_q=chat&chat={chats[0].pk}"
@@ -348,6 +390,10 @@ def test_api_cursor_page_queries_do_not_grow(owner_api, owner, django_assert_max
 
 
 # --- indexes -----------------------------------------------------------------------------------
+# What a user may see is an OR of their rows, everyone's and those shared with their groups, which
+# no one index serves in order. A list reads each term as its own branch off its own index (the
+# page is their UNION, apps.core.pagination.page_pks): these tests plan every branch of every
+# scope, with no sort of all the rows (TEMP B-TREE) in any.
 
 
 def _plan(queryset) -> str:
@@ -357,33 +403,138 @@ def _plan(queryset) -> str:
         return "\n".join(str(row[-1]) for row in cursor.fetchall())
 
 
+def _branch_plans(queryset) -> list[str]:
+    """The plan of each branch's first page, as page_pks asks for it."""
+    return [_plan(branch.values_list("pk")[:26]) for branch in branches_of(queryset) or [queryset]]
+
+
+def _driving_index(plan: str) -> str:
+    """The index the main table is read by (the first line naming the artifact table)."""
+    line = next(line for line in plan.splitlines() if "llm_artifact_artifact " in line + " ")
+    match = re.search(r"INDEX (\w+)", line)
+    return match.group(1) if match else line
+
+
+# Scope -> the indexes of its branches, in the order SharedQuerySet.in_scope names them, for the
+# default sort; the sort's own index takes the place of "updated" for the others.
+SCOPE_BRANCHES = {
+    "": ["artifact_owner_{sort}", "artifact_visibility_{sort}", "artifact_visibility_{sort}"],
+    "mine": ["artifact_owner_{sort}"],
+    "shared": ["artifact_visibility_{sort}", "artifact_visibility_{sort}"],
+    "everyone": ["artifact_visibility_{sort}"],
+}
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan format")
+@pytest.mark.parametrize("scope", list(SCOPE_BRANCHES))
 @pytest.mark.parametrize(
-    ("params", "index"),
-    [
-        ({}, "artifact_owner_updated"),
-        ({"status": "failed"}, "artifact_owner_status"),
-        ({"sort": "-runs"}, "artifact_owner_runs"),
-    ],
+    ("params", "sort"),
+    [({}, "updated"), ({"status": "failed"}, "status"), ({"sort": "-runs"}, "runs")],
 )
-def test_list_page_sorts_come_off_an_index(owner, params, index):
-    visible = Artifact.objects.visible_to(owner)
+def test_list_page_scopes_come_off_an_index_a_branch(owner, scope, params, sort):
+    visible = Artifact.objects.in_scope(owner, scope)
     form = ArtifactFilterForm(params, artifacts=visible, user=owner)
-    plan = _plan(form.filter(visible)[:25])
-    assert index in plan
-    assert "TEMP B-TREE" not in plan
+    plans = _branch_plans(form.filter(visible.with_related()))
+    expected = [index.format(sort=sort) for index in SCOPE_BRANCHES[scope]]
+    assert [_driving_index(plan) for plan in plans] == expected
+    assert not [plan for plan in plans if "TEMP B-TREE" in plan]
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan format")
+@pytest.mark.parametrize("scope", list(SCOPE_BRANCHES))
 @pytest.mark.parametrize(
-    ("ordering", "index"),
-    [
-        (("-created_at",), "artifact_owner_created_id"),
-        (("-execution_count",), "artifact_owner_runs"),
-        (("-updated_at",), "artifact_owner_updated"),
-    ],
+    ("ordering", "sort"),
+    [(("-created_at",), "created"), (("-execution_count",), "runs"), (("-updated_at",), "updated")],
 )
-def test_api_orderings_come_off_an_index(owner, ordering, index):
-    plan = _plan(Artifact.objects.visible_to(owner).sorted_by(*ordering)[:25])
-    assert index in plan
-    assert "TEMP B-TREE" not in plan
+def test_api_orderings_come_off_an_index_a_branch(owner, scope, ordering, sort):
+    listed = Artifact.objects.in_scope(owner, scope).with_last_result_columns().sorted_by(*ordering)
+    plans = _branch_plans(listed)
+    expected = [index.format(sort=sort) for index in SCOPE_BRANCHES[scope]]
+    expected = [
+        name.replace("artifact_owner_created", "artifact_owner_created_id") for name in expected
+    ]
+    assert [_driving_index(plan) for plan in plans] == expected
+    assert not [plan for plan in plans if "TEMP B-TREE" in plan]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan format")
+def test_the_shared_branch_reads_shares_through_their_index(owner):
+    shared = branches_of(Artifact.objects.in_scope(owner, "shared"))[1]
+    plan = _plan(shared.values_list("pk")[:26])
+    # Read in order off the visibility index, each row probed in the shares by group and row:
+    # not every share read and the rows they name sorted.
+    assert _driving_index(plan) == "artifact_visibility_created"
+    assert "CORRELATED SCALAR SUBQUERY" in plan
+    # (the unique index on row and group, or the one on group and row: both are probes)
+    probe = r"artifactshare\w* \((artifact_id=\? AND group_id|group_id=\? AND artifact_id)=\?\)"
+    assert re.search(probe, plan), plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan format")
+def test_staff_seeing_everything_reads_the_sort_index(staff):
+    plan = _plan(Artifact.objects.in_scope(staff, "all").sorted_by("-execution_count")[:25])
+    assert _driving_index(plan) == "artifact_execution_count"
+    # Only rows with the same count are put in id order, not every row sorted.
+    assert "USE TEMP B-TREE FOR ORDER BY" not in plan
+
+
+def test_the_default_list_and_its_pages_show_own_everyones_and_shared_rows(owner, other_user):
+    from django.contrib.auth.models import Group
+
+    from apps.llm_artifact.models import ArtifactShare
+
+    team = Group.objects.create(name="analysts")
+    owner.groups.add(team)
+    mine = [ArtifactFactory(owner=owner, title=f"Mine {n}") for n in range(3)]
+    everyone = [
+        ArtifactFactory(owner=other_user, title=f"Everyone {n}", visibility="everyone")
+        for n in range(3)
+    ]
+    shared = [
+        ArtifactFactory(owner=other_user, title=f"Shared {n}", visibility="groups")
+        for n in range(3)
+    ]
+    hidden = ArtifactFactory(owner=other_user, title="Private", visibility="private")
+    for artifact in [*shared, hidden]:
+        ArtifactShare.objects.create(artifact=artifact, group=team)
+    listed = Artifact.objects.in_scope(owner, "").sorted_by("title")
+
+    paginator = CountedToLimitPaginator(listed, 4)
+    pages = [paginator.page(n) for n in (1, 2, 3)]
+
+    titles = [row.title for page in pages for row in page.object_list]
+    assert titles == sorted(a.title for a in [*mine, *everyone, *shared])
+    assert paginator.count == 9 and not pages[2].has_next()
+
+
+def _postgres_plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # The test tables are nearly empty, where a scan of the table is always cheapest: ask
+        # for the plan PostgreSQL has for a large table, an index read in the list's order.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan format")
+@pytest.mark.parametrize("scope", list(SCOPE_BRANCHES))
+@pytest.mark.parametrize(
+    ("params", "sort"),
+    [({}, "updated"), ({"status": "failed"}, "status"), ({"sort": "-runs"}, "runs")],
+)
+def test_list_page_scopes_come_off_an_index_a_branch_on_postgres(owner, scope, params, sort):
+    visible = Artifact.objects.in_scope(owner, scope)
+    form = ArtifactFilterForm(params, artifacts=visible, user=owner)
+    branches = branches_of(form.filter(visible)) or [form.filter(visible)]
+    plans = [_postgres_plan(branch.values_list("pk")[:26]) for branch in branches]
+    expected = [index.format(sort=sort) for index in SCOPE_BRANCHES[scope]]
+    driving = [
+        re.search(r"Index (?:Only )?Scan using (\w+) on llm_artifact_artifact", p) for p in plans
+    ]
+    assert [
+        match.group(1) if match else plan for match, plan in zip(driving, plans, strict=True)
+    ] == expected
+    # No sort of the branch's rows: the index gives them in the list's order.
+    assert not [plan for plan in plans if re.search(r"^\s*(->\s*)?Sort\b", plan, re.M)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.llm_artifact.models import Artifact
+from apps.llm_artifact.models import Artifact, ArtifactShare
 from apps.llm_chat.models import Message
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
@@ -114,11 +115,13 @@ def test_list_shows_only_own_artifacts(owner_client, owner, other_user, artifact
 
 
 def test_staff_see_every_artifact_with_its_owner(client, staff, owner, other_user, artifact):
+    # The list shows staff their own and shared artifacts; "Everything" shows them all.
     ArtifactFactory(owner=other_user, title="Another user's")
     client.force_login(staff)
-    response = client.get(LIST_URL)
+    assert titles(client.get(LIST_URL)) == []
+    response = client.get(f"{LIST_URL}?scope=all")
     assert sorted(titles(response)) == ["Another user's", "Orders by status"]
-    assert ">other</div>" in response.content.decode()
+    assert ">other</a></div>" in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -271,18 +274,27 @@ def test_list_escapes_titles(owner_client, owner):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("count", [5, 50])
 def test_list_runs_a_fixed_number_of_queries(
-    owner_client, owner, count, django_assert_max_num_queries
+    owner_client, owner, count, shared, django_assert_max_num_queries
 ):
     agent = AgentFactory()
+    groups = [Group.objects.create(name=f"Team {n}") for n in range(3)]
     for n in range(count):
         chat = ChatFactory(owner=owner, agent=agent)
-        ArtifactFactory(owner=owner, chat=chat, agent=agent, title=f"Artifact {n}")
-    # Session, user, row count, the page's rows, agent choices, chat choices.
-    with django_assert_max_num_queries(6):
+        artifact = ArtifactFactory(owner=owner, chat=chat, agent=agent, title=f"Artifact {n}")
+        if shared:
+            artifact.visibility = "groups"
+            artifact.save(update_fields=["visibility"])
+            for group in groups:
+                ArtifactShare.objects.create(artifact=artifact, group=group)
+    # Session, user, row count, the page's rows, their shares (the badge), agent choices,
+    # chat choices.
+    with django_assert_max_num_queries(7):
         response = owner_client.get(LIST_URL)
     assert len(titles(response)) == min(count, 25)
+    assert response.content.decode().count("shared-badge") == (min(count, 25) if shared else 0)
 
 
 # --- Detail ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_chat.models import Message
-from tests.conftest import UserFactory
+from tests.conftest import UserFactory, share
 from tests.datasources import sample
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -396,10 +396,28 @@ def test_detail_page_runs_a_fixed_number_of_queries(
         artifact_action=Message.ArtifactAction.CREATED,
     )
     # Session, user, the artifact with its owner/agent/chat, the message it was created
-    # in, the latest run's kept rows (the page opens on them) and the latest runs with
-    # their users.
-    with django_assert_max_num_queries(6):
+    # in, the user's groups and the data-source grants (what the page offers them: edit,
+    # share), the latest run's kept rows (the page opens on them) and the latest runs
+    # with their users.
+    with django_assert_max_num_queries(8):
         response = owner_client.get(artifact.get_absolute_url())
+    assert response.content.decode().count('class="history-row"') == min(runs, 10)
+
+
+@pytest.mark.parametrize("runs", [3, 30])
+def test_a_shared_detail_page_runs_a_fixed_number_of_queries(
+    client, artifact, runs, team, editors, group_viewer, django_assert_max_num_queries
+):
+    share(artifact, team, editors, edit=[editors])
+    for n in range(runs):
+        artifact.record_run(
+            user=UserFactory(), outcome="ok", started_at=artifact.created_at, params={"n": n}
+        )
+    client.force_login(group_viewer)
+    # As for the owner, plus the artifact's shares: once for the viewer's right to edit,
+    # once for the Details panel's list of groups.
+    with django_assert_max_num_queries(10):
+        response = client.get(artifact.get_absolute_url())
     assert response.content.decode().count('class="history-row"') == min(runs, 10)
 
 

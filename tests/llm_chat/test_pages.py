@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.llm_agent.providers import PUBLIC_UNREACHABLE
 from apps.llm_chat import views
 from apps.llm_chat.models import Chat, Message
-from tests.conftest import PASSWORD, UserFactory
+from tests.conftest import PASSWORD, UserFactory, share
 from tests.llm_agent.factories import AgentFactory
 from tests.llm_artifact.factories import ArtifactFactory
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -98,8 +98,10 @@ def test_staff_see_every_chat_with_its_owner(client, staff, owner, other_user):
     ChatFactory(owner=owner, title="Owner's chat")
     ChatFactory(owner=other_user, title="Other's chat")
     client.force_login(staff)
+    # Staff's list shows their own and shared chats; "Everything" shows every chat.
+    assert "Owner&#x27;s chat" not in client.get(reverse("llm_chat:chat_list")).content.decode()
 
-    response = client.get(reverse("llm_chat:chat_list"))
+    response = client.get(reverse("llm_chat:chat_list") + "?scope=all")
 
     content = response.content.decode()
     assert "Owner&#x27;s chat" in content and "Other&#x27;s chat" in content
@@ -310,12 +312,35 @@ def test_chat_page_runs_a_fixed_number_of_queries(owner_client, chat, count, ass
         MessageFactory(chat=chat, content=f"Question {n}")
         with_card(chat)
     # Session, user, the chat with its agent and owner, the messages with their main
-    # artifacts, and their artifact links. (The first, uncounted view stores the replies'
+    # artifacts, their artifact links, which of the artifacts the user may see and their
+    # shares (the cards' "shared" badge). (The first, uncounted view stores the replies'
     # HTML, which later views read.)
-    assert_get_queries(owner_client, chat_url(chat), most=5)
+    assert_get_queries(owner_client, chat_url(chat), most=7)
     # The latest page only: 50 messages, 25 of them replies with a card.
     shown = min(count, views.MESSAGES_PER_PAGE // 2)
     assert owner_client.get(chat_url(chat)).content.decode().count("artifact-card ") == shown
+
+
+@pytest.mark.parametrize("count", [5, 300])
+def test_a_shared_chat_page_runs_a_fixed_number_of_queries(
+    client, chat, team, group_viewer, count, assert_get_queries
+):
+    share(chat, team)
+    for n in range(count):
+        MessageFactory(chat=chat, content=f"Question {n}")
+        _, artifact = with_card(chat)
+        if n % 2:
+            share(artifact, team)
+    client.force_login(group_viewer)
+    # As for the owner, plus the user's groups and the chat's shares (its "shared" badge).
+    assert_get_queries(client, chat_url(chat), most=9)
+    content = client.get(chat_url(chat)).content.decode()
+    shown = min(count, views.MESSAGES_PER_PAGE // 2)
+    hidden = content.count("artifact-card-hidden")
+    assert hidden + content.count('class="artifact-card-title"') == shown
+    assert 0 < hidden < shown
+    # Every card they may see is of an artifact shared with them: each has the badge.
+    assert content.count("shared-badge") == shown - hidden + 1  # and the chat's own
 
 
 # --- The composer ----------------------------------------------------------------------------
