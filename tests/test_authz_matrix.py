@@ -111,9 +111,18 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
 
 
 def _template(world):
+    from apps.llm_artifact.models import ArtifactShare
     from tests.llm_artifact.factories import template_for
 
-    return template_for(world.artifact.owner, title="Owner template zq3")
+    template = template_for(world.artifact.owner, title="Owner template zq3")
+    # Shared exactly like the owner's artifact, so every persona meets the same rule on both.
+    template.visibility = world.artifact.visibility
+    template.save(update_fields=["visibility"])
+    for share in world.artifact.shares.all():
+        ArtifactShare.objects.get_or_create(
+            artifact=template, group=share.group, defaults={"can_edit": share.can_edit}
+        )
+    return template
 
 
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
@@ -349,6 +358,8 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # The chart editor saves the chart (the matrix posts no action: "save").
     "llm_artifact:artifact_chart": {"*": "artifact.change"},
     "llm_artifact:artifact_export": VIEW,
+    # Anyone who may see a template may use it (a new artifact of their own).
+    "llm_artifact:template_use": VIEW,
     "datasources:data_source_list": {"*": "signed_in"},
     "datasources:data_source_detail": {"*": "source.use"},
     "api:agent-list": {"GET": "signed_in", "*": "staff.write"},
@@ -369,6 +380,7 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "api:artifact-execute": VIEW,
     "api:artifact-export": VIEW,
     "api:artifact-runs": VIEW,
+    "api:artifact-instantiate": VIEW,
     "api:data-source-list": {"*": "signed_in"},
     "api:data-source-schema": {"*": "source.use"},
     "api:sql-validate": {"*": "signed_in"},
