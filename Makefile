@@ -62,6 +62,7 @@ $(VAR_DIR)/static/staticfiles.json: $(shell find static -type f) config/settings
 # up-to-date dataset and only adds demo objects that are missing.
 migrate:
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py install_templates
 
 demo:
 	$(BIN)/python manage.py seed_demo

@@ -93,6 +93,8 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_artifact:artifact_workbench": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_duplicate": lambda w: {"pk": w.artifact.pk},
     "llm_chat:chat_about_artifact": lambda w: {"pk": w.artifact.pk},
+    # A template of the owner's (an ordinary artifact is no template: 404 for everyone).
+    "llm_artifact:template_use": lambda w: {"pk": _template(w).pk},
     "datasources:data_source_detail": lambda w: {"name": w.data_source},
     "api:agent-detail": lambda w: {"pk": w.agent.pk},
     "api:chat-detail": lambda w: {"pk": w.chat.pk},
@@ -105,11 +107,29 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-runs": lambda w: {"pk": w.artifact.pk},
     "api:artifact-transfer": lambda w: {"pk": w.artifact.pk},
     "api:chat-transfer": lambda w: {"pk": w.chat.pk},
+    "api:artifact-instantiate": lambda w: {"pk": _template(w).pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
 }
+
+
+def _template(world):
+    from apps.llm_artifact.models import ArtifactShare
+    from tests.llm_artifact.factories import template_for
+
+    template = template_for(world.artifact.owner, title="Owner template zq3")
+    # Shared exactly like the owner's artifact, so every persona meets the same rule on both.
+    template.visibility = world.artifact.visibility
+    template.save(update_fields=["visibility"])
+    for share in world.artifact.shares.all():
+        ArtifactShare.objects.get_or_create(
+            artifact=template, group=share.group, defaults={"can_edit": share.can_edit}
+        )
+    return template
+
+
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
 # ones config/api_router.py gives one.
 FORMAT_SUFFIX = {"api:artifact-chart": "png", "api:artifact-export": "csv"}
@@ -349,6 +369,8 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "llm_artifact:artifact_workbench": {"*": "artifact.change"},
     "llm_artifact:artifact_duplicate": VIEW,
     "llm_chat:chat_about_artifact": VIEW,
+    # Anyone who may see a template may use it (a new artifact of their own).
+    "llm_artifact:template_use": VIEW,
     "datasources:data_source_list": {"*": "signed_in"},
     "datasources:data_source_detail": {"*": "source.use"},
     "api:agent-list": {"GET": "signed_in", "*": "staff.write"},
@@ -369,6 +391,7 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "api:artifact-execute": VIEW,
     "api:artifact-export": VIEW,
     "api:artifact-runs": VIEW,
+    "api:artifact-instantiate": VIEW,
     "api:data-source-list": {"*": "signed_in"},
     "api:data-source-schema": {"*": "source.use"},
     "api:sql-validate": {"*": "signed_in"},

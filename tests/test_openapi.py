@@ -43,6 +43,7 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/artifacts/": {"get", "post"},
         "/api/artifacts/{id}/": {"get", "put", "patch", "delete"},
         "/api/artifacts/{id}/execute/": {"post"},
+        "/api/artifacts/{id}/instantiate/": {"post"},
         "/api/artifacts/{id}/runs/": {"get"},
         "/api/artifacts/{id}/export/": {"get"},
         "/api/artifacts/{id}/chart/": {"get"},

@@ -87,6 +87,14 @@ HOSTILE_BODIES: dict[str, list[bytes]] = {
     # (A 23-digit value is no hostile input here: min_total is a number, which binds it as
     # the float 1e23; integer parameters refuse it, tests/llm_artifact/test_input_bounds.py.)
     "POST /api/artifacts/{id}/execute/": [b'{"params": {"min_total": 1e400}}', DEEP_JSON],
+    # Slot values are names from the schema, never SQL; huge and wrong values are refused.
+    "POST /api/artifacts/{id}/instantiate/": [
+        DEEP_JSON,
+        b'{"data_source": "marketplace", "slots": {"table": "orders\\"; DROP TABLE orders; --",'
+        b' "dimension": "status", "measure": "total"}}',
+        b'{"data_source": "marketplace", "slots": {"table": "orders", "dimension": "status", '
+        b'"measure": "total"}, "params": {"n": 1e400}, "preview": true}',
+    ],
     # Wrong types must be refused, not converted ("123", agent 1).
     "POST /api/chats/": [DEEP_JSON, b'{"title": 123, "agent": 1.5}'],
     # A share's misspelt field must not share for viewing only; a group id of the wrong type.
@@ -115,6 +123,10 @@ def _real_path_parameters(path: str, world) -> dict[str, object]:
         object_id = world.agent.pk
     elif path.startswith("/api/chats/"):
         object_id = world.chat.pk
+    elif path.endswith("/instantiate/"):
+        from tests.llm_artifact.factories import template_for
+
+        object_id = template_for(world.artifact.owner, title="Owner template zq3").pk
     else:
         object_id = world.artifact.pk
     values = {"id": object_id, "message_id": world.question.pk, "name": world.data_source}

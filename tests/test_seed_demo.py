@@ -30,6 +30,7 @@ from apps.llm_chat.demo import (
     DEMO_AGENT_NAME,
     DEMO_USERNAME,
     SYSTEM_PROMPT,
+    TEMPLATE_EXAMPLES,
     last_month,
 )
 from apps.llm_chat.models import Chat, Message
@@ -365,7 +366,13 @@ def test_seed_demo_creates_the_dataset_user_agent_chats_and_artifacts(demo_targe
 
     chats = Chat.objects.filter(owner=user)
     assert sorted(chats.values_list("title", flat=True)) == sorted(CHATS)
-    assert Artifact.objects.filter(owner=user).count() == len(ARTIFACTS)
+    # The chats' artifacts, and each shipped template filled in for the marketplace.
+    assert Artifact.objects.filter(owner=user, template=None).count() == len(ARTIFACTS)
+    made = Artifact.objects.filter(owner=user).exclude(template=None)
+    assert sorted(made.values_list("title", flat=True)) == sorted(
+        title for title, _, _ in TEMPLATE_EXAMPLES.values()
+    )
+    assert {str(a.template.uid) for a in made} == set(TEMPLATE_EXAMPLES)
     actions = set(
         Message.objects.filter(chat__owner=user)
         .exclude(artifact=None)
@@ -440,7 +447,7 @@ def test_seed_demo_keeps_what_people_changed(demo_target):
     assert artifact.comment == "Checked by finance"
     # The deleted chat comes back; artifacts it shares with others are not duplicated.
     assert Chat.objects.filter(title="Best rated sellers").count() == 1
-    assert Artifact.objects.count() == len(ARTIFACTS)
+    assert Artifact.objects.filter(template=None, template_slots=[]).count() == len(ARTIFACTS)
 
 
 @pytest.mark.django_db
@@ -471,8 +478,9 @@ def test_seed_demo_rebuilds_for_another_scale_or_with_force(demo_target):
 @pytest.mark.django_db
 def test_every_seeded_artifact_runs_on_the_built_database(demo_target):
     seed()
-    artifacts = list(Artifact.objects.all())
-    assert len(artifacts) == len(ARTIFACTS)
+    # The chats' artifacts and those made from the shipped templates (not the templates).
+    artifacts = list(Artifact.objects.filter(template_slots=[]))
+    assert len(artifacts) == len(ARTIFACTS) + len(TEMPLATE_EXAMPLES)
     with connect_ro(demo_target) as conn:
         for artifact in artifacts:
             cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))
@@ -612,6 +620,7 @@ def test_loads_the_same_dataset_into_postgresql(postgres_database, small_dataset
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db  # the executor reads the sources' exposed tables
 def test_demo_artifacts_give_the_same_results_on_both_engines_through_the_executor(
     postgres_database, small_dataset, small_db, settings
 ):

@@ -22,13 +22,19 @@ from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.highlight import pretty_sql
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem
 from apps.core.querysets import StableOrderingQuerySet
-from apps.datasources.access import denied_sources_subquery, exposure_of, may_use_source
+from apps.datasources.access import (
+    EVERYTHING,
+    denied_sources_subquery,
+    exposure_of,
+    may_use_source,
+)
 from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
 from apps.llm_artifact.parameters import column_choice_problems, validate_declarations
+from apps.llm_artifact.templating import sql_slot_problems, validate_slots
 
 
 def default_visualization_config() -> dict:
@@ -400,15 +406,18 @@ class Artifact(Shared):
         for field, validate in (
             ("visualization_config", validate_visualization_config),
             ("query_params", validate_declarations),
+            ("template_slots", validate_slots),
         ):
-            if getattr(self, field) in (None, [], "", ()):
+            if field == "template_slots" or getattr(self, field) in (None, [], "", ()):
                 try:
                     validate(getattr(self, field))
                 except ValidationError as exc:
                     errors[field] = exc.messages
         if self.artifact_type == self.ArtifactType.SQL_QUERY and not self.sql_query.strip():
             errors["sql_query"] = ["An SQL query artifact needs its SQL."]
-        elif self.artifact_type == self.ArtifactType.SQL_QUERY and "query_params" not in errors:
+        elif self.artifact_type == self.ArtifactType.SQL_QUERY and not (
+            {"query_params", "template_slots"} & set(errors)
+        ):
             sql_errors = self._sql_errors()
             if sql_errors:
                 errors["sql_query"] = sql_errors
@@ -427,15 +436,23 @@ class Artifact(Shared):
             source = get_data_source(self.data_source)
         except UnknownDataSource:
             return []  # The data_source field reports that one.
+        # A template's slots are no tables yet: its SQL meets the exposure once rendered.
+        exposure = EVERYTHING if self.is_template else exposure_of(source.name)
         try:
             used = referenced_parameters(
                 self.sql_query,
                 dialect=source.dialect,
                 allow_functions=source.allow_functions,
-                exposure=exposure_of(source.name),  # hidden tables are refused at save too
+                exposure=exposure,  # hidden tables are refused at save too
             )
         except SQLRejected as exc:
             return [exc.message]
+        if self.is_template:
+            # A template names its tables and columns by slots (apps.llm_artifact.templating),
+            # filled when it is used: the rendered SQL is checked then.
+            return sql_slot_problems(
+                self.sql_query, source.dialect, self.template_slots, source.allow_functions
+            ) + undeclared_parameter_errors(used, self.query_params)
         # Unknown tables and columns, as the editor marks them and the agent is told.
         references = reference_messages(self.sql_query, source, exposure=exposure_of(source.name))
         return references + undeclared_parameter_errors(used, self.query_params)

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any, NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from apps.datasources.access import is_usable_source, unknown_source_message
 from apps.datasources.executor import (
     QueryFailed,
     QueryResult,
@@ -28,7 +30,8 @@ from apps.llm_artifact.models import (
     result_snapshot,
     undeclared_parameter_errors,
 )
-from apps.llm_artifact.parameters import resolve_values, validate_declarations
+from apps.llm_artifact.parameters import is_relative, resolve_values, validate_declarations
+from apps.llm_artifact.templating import fill_slots, render
 
 
 class RunResult(NamedTuple):
@@ -273,3 +276,94 @@ class ArtifactExport:
             # Known from the first batch, whatever happened after it.
             columns=self._columns if outcome == ArtifactRun.Outcome.OK else None,
         )
+
+
+class TemplateInputError(Exception):
+    """What is wrong with the input to use_template: `errors` maps "data_source", "sql" or a
+    field of the new artifact to a list of messages, "slots" and "params" to {name: message}."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def use_template(
+    template: Artifact,
+    *,
+    user: Any,
+    data_source: str,
+    slot_values: Any,
+    raw_params: Any,
+    title: str = "",
+    preview: bool = False,
+) -> QueryResult | Artifact:
+    """Fill `template`'s slots on `data_source` and either preview the result (recorded
+    nowhere) or save a new private artifact owned by `user` that remembers its template.
+
+    The caller has checked that `user` may see the template. Raises TemplateInputError for
+    bad input, QueryFailed when the schema cannot be read or a preview is refused, fails or
+    times out.
+    """
+    if not template.is_template:
+        raise TemplateInputError({"template": ["This artifact is not a template."]})
+    if not is_usable_source(user, data_source):
+        # A source the user may not use is refused exactly like one that does not exist.
+        raise TemplateInputError({"data_source": [unknown_source_message(user, data_source)]})
+    source = get_data_source(data_source)
+    if not isinstance(raw_params, dict):
+        raise TemplateInputError({"params": {"": "Parameter values must be an object."}})
+    try:
+        filled = fill_slots(template.template_slots, source.name, slot_values)
+    except ValidationError as exc:
+        raise TemplateInputError({"slots": _first_messages(exc)}) from None
+    try:
+        sql = render(template.sql_query, filled, source)
+    except SQLRejected as exc:
+        raise TemplateInputError({"sql": [exc.message]}) from None
+    try:
+        if preview:
+            return preview_sql(
+                source.name, sql, declarations=template.query_params, raw_params=raw_params
+            )
+        values = resolve_values(template.query_params, raw_params, data_source=source.name)
+    except ValidationError as exc:
+        raise TemplateInputError({"params": _first_messages(exc)}) from None
+    artifact = Artifact(
+        title=(title or "").strip() or template.title,
+        artifact_type=template.artifact_type,
+        sql_query=sql,
+        query_params=_with_defaults(template.query_params, raw_params, values),
+        visualization_config=template.visualization_config,
+        data_source=source.name,
+        owner=user,
+        description=template.description,
+        question=template.question,
+        template=template,
+    )
+    try:
+        artifact.full_clean()
+    except ValidationError as exc:
+        raise TemplateInputError(exc.message_dict) from None
+    artifact.save()
+    return artifact
+
+
+def _first_messages(exc: ValidationError) -> dict[str, str]:
+    if not hasattr(exc, "error_dict"):
+        return {"": exc.messages[0]}
+    return {name: messages[0] for name, messages in exc.message_dict.items()}
+
+
+def _with_defaults(declarations: list[dict], raw_params: dict, values: dict) -> list[dict]:
+    """The template's declarations, with the values the user gave as the new defaults (a
+    parameter left blank keeps the template's default, relative dates included)."""
+    result = []
+    for declaration in declarations:
+        declaration = dict(declaration)
+        name = declaration["name"]
+        raw = raw_params.get(name)
+        if raw not in (None, "") and values.get(name) is not None:
+            relative = is_relative(declaration.get("type"), raw)
+            declaration["default"] = raw.strip() if relative else values[name]
+        result.append(declaration)
+    return result

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.llm_artifact import views, views_chart, views_workbench
+from apps.llm_artifact import views, views_chart, views_template, views_workbench
 
 app_name = "llm_artifact"
 
@@ -21,5 +21,6 @@ urlpatterns = [
     path("<int:pk>/run/", views.artifact_run, name="artifact_run"),
     path("<int:pk>/card-run/", views.artifact_card_run, name="artifact_card_run"),
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),
+    path("<int:pk>/use/", views_template.template_use, name="template_use"),
     path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
 ]

@@ -25,6 +25,7 @@ from apps.datasources.executor import QueryFailed, execute
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
+from apps.llm_artifact.services import use_template
 from apps.llm_chat.models import Chat, Message
 
 DEMO_USERNAME = "demo"
@@ -687,7 +688,66 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
             created_at=moment - dt.timedelta(minutes=20), updated_at=moment
         )
         summary.chats_created.append(title)
+    summary.artifacts_created += seed_template_examples(user)
     return summary
+
+
+# Each shipped template (apps/llm_artifact/library/templates.json, by uid) filled in for the
+# marketplace: title, slot values, parameter values.
+TEMPLATE_EXAMPLES: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    "6f3a0f0e-6a1c-4c39-9d0e-2b1f7f0c0001": (
+        "Top 10 products by units sold",
+        {"table": "order_items", "dimension": "product_id", "measure": "quantity"},
+        {},
+    ),
+    "6f3a0f0e-6a1c-4c39-9d0e-2b1f7f0c0002": (
+        "Monthly revenue growth",
+        {"table": "orders", "date_column": "ordered_at", "measure": "total"},
+        {},
+    ),
+    "6f3a0f0e-6a1c-4c39-9d0e-2b1f7f0c0003": (
+        "Revenue, 7-day moving average",
+        {"table": "orders", "date_column": "ordered_at", "measure": "total"},
+        {},
+    ),
+    "6f3a0f0e-6a1c-4c39-9d0e-2b1f7f0c0004": (
+        "Customer retention by first-order month",
+        {"table": "orders", "entity": "customer_id", "date_column": "ordered_at"},
+        {},
+    ),
+    "6f3a0f0e-6a1c-4c39-9d0e-2b1f7f0c0005": (
+        "Sign-ups who went on to order",
+        {
+            "first_table": "customers",
+            "first_entity": "id",
+            "first_date": "signed_up_at",
+            "second_table": "orders",
+            "second_entity": "customer_id",
+            "second_date": "ordered_at",
+        },
+        {},
+    ),
+}
+
+
+def seed_template_examples(user) -> list[str]:
+    """The demo user's artifacts made from the shipped templates, where missing (a template
+    that is not installed is passed over). Returns the titles created."""
+    created = []
+    for uid, (title, slots, params) in TEMPLATE_EXAMPLES.items():
+        template = Artifact.objects.filter(uid=uid).first()
+        if template is None or template.instances.filter(owner=user).exists():
+            continue
+        artifact = use_template(
+            template,
+            user=user,
+            data_source=DEMO_DATA_SOURCE,
+            slot_values=slots,
+            raw_params=params,
+            title=title,
+        )
+        created.append(artifact.title)
+    return created
 
 
 def _ensure_artifact(key: str, *, user, agent: Agent, chat: Chat) -> tuple[Artifact, bool]:

@@ -61,3 +61,25 @@ def share_forms(row, prefix: str = "shares") -> dict:
         if getattr(share, "can_edit", False):
             data[f"{prefix}-{index}-can_edit"] = "on"
     return data
+
+
+TOP_BY_DIMENSION_SQL = """SELECT __dimension__ AS dimension, COALESCE(SUM(__measure__), 0) AS total
+FROM __table__ GROUP BY __dimension__ ORDER BY total DESC LIMIT :n"""
+
+
+def template_for(owner, **fields) -> Artifact:
+    """`owner`'s template "top N by a dimension" (apps.llm_artifact.templating), created once."""
+    existing = Artifact.objects.filter(owner=owner, sql_query=TOP_BY_DIMENSION_SQL).first()
+    if existing is not None:
+        return existing
+    return ArtifactFactory(
+        owner=owner,
+        sql_query=TOP_BY_DIMENSION_SQL,
+        query_params=[{"name": "n", "type": "integer", "label": "How many", "default": 3}],
+        template_slots=[
+            {"name": "table", "kind": "table", "label": "Table"},
+            {"name": "dimension", "kind": "dimension_column", "table": "table"},
+            {"name": "measure", "kind": "measure_column", "table": "table"},
+        ],
+        **fields,
+    )

@@ -225,8 +225,21 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
             "last_error_detail",
             "created_at",
             "updated_at",
+            "template_slots",
+            "template",
         ]
         extra_kwargs = {
+            "template_slots": {
+                "help_text": 'A template\'s identifier slots: [{"name", "kind", "label", '
+                '"table"}], kind one of table, column, date_column, measure_column, '
+                "dimension_column (a column slot names its table slot); the SQL writes a slot "
+                "as __name__. Empty for an ordinary artifact. Use one with POST "
+                ".../instantiate/."
+            },
+            "template": {
+                "read_only": True,
+                "help_text": "The template this artifact was made from, if any.",
+            },
             "data_source": {
                 "default": default_data_source_name,
                 "help_text": "A configured data source the user may use; the server's "
@@ -539,3 +552,48 @@ class ChartQueryErrorSerializer(ErrorSerializer):
     width = serializers.ListField(child=serializers.CharField(), required=False)
     height = serializers.ListField(child=serializers.CharField(), required=False)
     scale = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class InstantiateSerializer(Serializer):
+    """A template filled in: where, with which slot values and parameter values."""
+
+    data_source = serializers.CharField(
+        max_length=64, help_text="A data source you may use; the slots are filled from its schema."
+    )
+    slots = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=200),
+        help_text="Slot name: a table (table slots) or a column of the table chosen for its "
+        "table slot (column slots), among the source's exposed tables and columns.",
+    )
+    params = ParameterValuesField(required=False, default=dict)
+    title = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="The new artifact's title; the template's when blank.",
+    )
+    preview = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="True: run the filled-in SQL and return its rows, saving and recording "
+        "nothing. False: save a new private artifact of yours that remembers the template.",
+    )
+
+
+class InstantiateInputErrorsSerializer(ErrorSerializer):
+    """What is wrong with the input; nothing ran and nothing was saved."""
+
+    data_source = serializers.ListField(child=serializers.CharField(), required=False)
+    slots = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="Slot name: what is wrong."
+    )
+    sql = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The filled-in SQL is refused by the guard.",
+    )
+    params = ParameterMessagesField(required=False)
+    title = serializers.ListField(child=serializers.CharField(), required=False)
+    preview = serializers.ListField(child=serializers.CharField(), required=False)
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)

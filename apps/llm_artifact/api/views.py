@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -51,6 +51,8 @@ from apps.llm_artifact.api.serializers import (
     ExecuteSerializer,
     ExportFormatErrorSerializer,
     ExportQuerySerializer,
+    InstantiateInputErrorsSerializer,
+    InstantiateSerializer,
     ParameterErrorsSerializer,
     PreviewFailedSerializer,
     PreviewInputErrorsSerializer,
@@ -65,9 +67,11 @@ from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
 from apps.llm_artifact.services import (
     ExportFailed,
     RunResult,
+    TemplateInputError,
     export_artifact,
     preview_sql,
     run_artifact,
+    use_template,
 )
 
 
@@ -159,6 +163,26 @@ EXPORT_FILE_TYPES = {
     "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
     "xlsx": OpenApiTypes.BINARY,
 }
+
+
+INSTANTIATE_ERROR = PolymorphicProxySerializer(
+    component_name="InstantiateError",
+    serializers=[InstantiateInputErrorsSerializer, PreviewFailedSerializer],
+    resource_type_field_name=None,
+)
+INSTANTIATE_FIELDS = {"data_source", "slots", "sql", "params", "title"}
+
+
+def _instantiate_errors(errors: dict) -> dict:
+    """The service's errors as the API documents them: other fields of the new artifact
+    (its SQL as rendered, say) become non_field_errors."""
+    body: dict = {}
+    for key, messages in errors.items():
+        if key in INSTANTIATE_FIELDS:
+            body[key] = messages
+        else:
+            body.setdefault("non_field_errors", []).extend(messages)
+    return body
 
 
 @extend_schema_view(list=extend_schema(parameters=[SCOPE_PARAMETER]))
@@ -292,6 +316,71 @@ class ArtifactViewSet(viewsets.ModelViewSet):
         artifact = self.get_object()
         page = self.paginate_queryset(artifact.runs.without_snapshot().select_related("user"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Use a template: preview it filled in, or save a new artifact from it",
+        description="Fills the template's identifier slots with tables and columns of "
+        "`data_source` (only those exposed to SQL), renders them into its SQL as quoted "
+        "identifiers and checks the result with the guard. With `preview: true` the SQL "
+        "runs read-only with `params` and its rows come back (nothing is recorded); "
+        "otherwise a new private artifact owned by you is saved, remembering its template "
+        "(`template`), with the values given as its parameter defaults. Anyone who may see "
+        "the template may use it; an artifact that is not a template is a 404.\n\n"
+        "400 answers are either field errors (`data_source`, `slots` keyed by slot name, "
+        "`sql`, `params` keyed by parameter name, `title`; nothing ran) or `detail` + "
+        "`outcome` (the preview was refused, failed or timed out).",
+        request=InstantiateSerializer,
+        responses={
+            200: PreviewResultSerializer,
+            201: ArtifactSerializer,
+            400: OpenApiResponse(INSTANTIATE_ERROR, description="Bad input, or a failed preview."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        parser_classes=[JSONParser],
+        serializer_class=InstantiateSerializer,
+    )
+    def instantiate(self, request: Request, pk: str | None = None) -> Response:
+        template = self.get_object()
+        if not template.is_template:
+            raise NotFound("This artifact is not a template.")
+        serializer = InstantiateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            outcome = use_template(
+                template,
+                user=request.user,
+                data_source=data["data_source"],
+                slot_values=data["slots"],
+                raw_params=data["params"],
+                title=data["title"],
+                preview=data["preview"],
+            )
+        except TemplateInputError as exc:
+            raise ValidationError(_instantiate_errors(exc.errors)) from None
+        except QueryFailed as exc:
+            return Response(
+                {"detail": exc.message_for(request.user), "outcome": exc.outcome},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if isinstance(outcome, Artifact):
+            artifact = self.get_queryset().get(pk=outcome.pk)
+            body = ArtifactSerializer(artifact, context=self.get_serializer_context()).data
+            return Response(body, status=status.HTTP_201_CREATED)
+        return Response(
+            {
+                "columns": [{"name": c.name, "type": c.type} for c in outcome.columns],
+                "rows": _json_safe_rows(outcome),
+                "row_count": outcome.row_count,
+                "truncated": outcome.truncated,
+                "duration_ms": outcome.duration_ms,
+                "run_id": None,
+            }
+        )
 
     @extend_schema(
         summary="Download the artifact's full result as CSV, JSON or XLSX",

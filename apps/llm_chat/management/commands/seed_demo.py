@@ -27,6 +27,7 @@ from apps.datasources.sources import (
     parse_data_source,
     points_at_app_database,
 )
+from apps.llm_artifact.management.commands.install_templates import install_templates
 from apps.llm_chat.demo import DEMO_DATA_SOURCE, seed_app_demo
 
 
@@ -78,6 +79,8 @@ class Command(BaseCommand):
         if database_url:
             return
 
+        # The shipped templates first: the demo fills each in for the marketplace.
+        install_templates()
         summary = seed_app_demo(as_of=as_of)
         created = [
             "user demo" if summary.user_created else "",
