@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.utils import timezone
 
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent.tools import SQL_ROW_CAP
 
 WORKFLOW = """\
@@ -15,7 +17,9 @@ Today is {today}.
 
 Work like this:
 1. Call search_artifacts with a few words from the question: saved queries on this data source
-   are good examples to start from.
+   are good examples to start from. When one already answers the question (a verified one
+   above all), call run_artifact with its id and the values the question asks for instead of
+   writing and saving a new query.
 2. Call list_tables, and describe_table where you need detail. Never guess table or column names.
 3. Call run_sql to try your query; it shows at most {row_cap} rows. If it fails, read the error,
    fix the SQL and try again.
@@ -39,12 +43,46 @@ repeat the full SQL: the artifact card shows it.
 """
 
 
-def instructions(agent: Agent, *, dialect: str, today: dt.date | None = None) -> str:
+EXAMPLES_INTRO = """\
+Verified queries from the library that answer questions like this one. Verified means a person
+checked that the SQL answers the question. When one answers the question asked, run it with
+run_artifact (its id, and values for its parameters) rather than writing a new query; otherwise
+follow their tables, joins and conventions.
+"""
+
+
+def examples_text(examples: Sequence[Artifact]) -> str:
+    """The verified artifacts given to the model, as question/SQL pairs."""
+    blocks = [EXAMPLES_INTRO]
+    for artifact in examples:
+        question = artifact.question or artifact.title
+        block = f"Artifact #{artifact.pk} “{artifact.title}”\nQuestion: {question}"
+        if artifact.query_params:
+            names = ", ".join(
+                f":{d.get('name')} ({d.get('type')})"
+                for d in artifact.query_params
+                if isinstance(d, dict)
+            )
+            block += f"\nParameters: {names}"
+        block += f"\nSQL:\n{artifact.sql_query.strip()}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+def instructions(
+    agent: Agent,
+    *,
+    dialect: str,
+    today: dt.date | None = None,
+    examples: Sequence[Artifact] = (),
+) -> str:
     workflow = WORKFLOW.format(
         data_source=agent.data_source,
         dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
         today=(today or timezone.localdate()).isoformat(),
         row_cap=SQL_ROW_CAP,
     )
+    if examples:
+        workflow += "\n" + examples_text(examples)
     own = agent.system_prompt.strip()
     return f"{own}\n\n{workflow}" if own else workflow
