@@ -70,9 +70,7 @@ def library(owner, other_user):
     return {"revenue": revenue, "unverified": unverified, "hidden": hidden}
 
 
-def test_the_verified_examples_are_in_the_request_the_provider_receives(
-    chat, server, library
-):
+def test_the_verified_examples_are_in_the_request_the_provider_receives(chat, server, library):
     server.queue(say("Books lead."))
     outcome = ask(chat, "What was the revenue by category?")
 

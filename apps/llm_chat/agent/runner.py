@@ -266,6 +266,12 @@ def build_agent(
     )
 
 
+def _build_turn_agent(turn: _Turn, model: Model) -> PydanticAgent[TurnDeps, str]:
+    return build_agent(
+        turn.agent, model, dialect=turn.dialect, examples=turn.examples, library=turn.library
+    )
+
+
 def _turn_deps(turn: _Turn) -> TurnDeps:
     return TurnDeps(
         chat=turn.chat,
@@ -312,13 +318,7 @@ async def _turn(
         async with contextlib.AsyncExitStack() as stack:
             if model is None:
                 model = await stack.enter_async_context(open_model(turn.agent))
-            agent = build_agent(
-                turn.agent,
-                model,
-                dialect=turn.dialect,
-                examples=turn.examples,
-                library=turn.library,
-            )
+            agent = _build_turn_agent(turn, model)
             await stack.enter_async_context(agent)
             run = await stack.enter_async_context(
                 agent.run_stream_events(
