@@ -10,10 +10,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
 
 from apps.datasources import demo
 from apps.datasources.executor import execute
-from apps.llm_agent.models import EvalAnswer, EvalRun
+from apps.llm_agent.models import EvalAnswer, EvalRun, ModelCall
 from apps.llm_chat.eval.runner import DEFAULT_QUESTIONS, LEVELS, load_questions
 from apps.llm_chat.eval.scoring import Result, score
 from tests.fakes.llm_server import FakeLLMServer, call, say
@@ -243,3 +245,60 @@ def test_a_questions_file_whose_sql_fails_is_refused_before_any_model_call(
 
 def test_default_questions_file_is_the_shipped_one():
     assert DEFAULT_QUESTIONS.name == "marketplace.json" and DEFAULT_QUESTIONS.exists()
+
+
+# --- the admin ----------------------------------------------------------------------------
+
+
+def stored_run(agent) -> EvalRun:
+    run = EvalRun.objects.create(
+        agent=agent,
+        questions_file="marketplace.json",
+        model_name="gpt-x",
+        started_at=timezone.now(),
+        total=2,
+        correct=1,
+    )
+    for position, verdict in enumerate([Verdict.CORRECT, Verdict.MISSING_ROWS], 1):
+        EvalAnswer.objects.create(
+            run=run,
+            position=position,
+            question_id=f"q{position}",
+            level="easy",
+            question=f"Question {position}?",
+            gold_sql="SELECT 1",
+            agent_sql="SELECT 1",
+            verdict=verdict,
+            detail="1 of 2 rows missing." if verdict != Verdict.CORRECT else "",
+        )
+    return run
+
+
+def test_the_admin_lists_runs_read_only_with_their_answers(staff_client, db):
+    run = stored_run(AgentFactory(name="Listed analyst"))
+
+    listing = staff_client.get(reverse("admin:llm_agent_evalrun_changelist"))
+    assert listing.status_code == 200
+    assert "Listed analyst" in listing.text and "1/2 (50%)" in listing.text
+
+    page = staff_client.get(reverse("admin:llm_agent_evalrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert "1 of 2 rows missing." in page.text
+    assert 'name="_save"' not in page.text  # read-only: nothing to save
+    assert staff_client.get(reverse("admin:llm_agent_evalrun_add")).status_code == 403
+
+
+def test_the_model_call_admin_shows_the_examples_a_call_was_given(staff_client, db):
+    agent = AgentFactory(name="Logged analyst")
+    call_row = ModelCall.objects.create(
+        agent=agent,
+        model_name="gpt-x",
+        provider=agent.provider,
+        started_at=timezone.now(),
+        latency_ms=5,
+        outcome="ok",
+        library_examples=[{"id": 7, "title": "Revenue by category"}],
+    )
+    page = staff_client.get(reverse("admin:llm_agent_modelcall_change", args=[call_row.pk]))
+    assert page.status_code == 200
+    assert "Revenue by category" in page.text
