@@ -298,12 +298,12 @@ class EvalRun(models.Model):
         return self.correct / self.total if self.total else 0.0
 
     def previous(self) -> EvalRun | None:
-        """The agent's run before this one, on the same questions file and library setting."""
+        """The agent's run before this one on the same questions file, with the library or
+        without: a run without it, then one with it, shows what the library is worth."""
         return (
             EvalRun.objects.filter(
                 agent=self.agent,
                 questions_file=self.questions_file,
-                with_library=self.with_library,
                 started_at__lt=self.started_at,
             )
             .exclude(pk=self.pk)

@@ -211,9 +211,12 @@ def test_exits_non_zero_below_the_floor_and_names_what_changed_since_the_previou
     assert latest.previous() == first and first.previous() is None
 
 
-def test_without_the_library_the_run_is_stored_as_such(scripted_agent):
+def test_a_run_with_the_library_compares_with_one_without(scripted_agent):
     eval_agent("--floor", "0", "--without-library")
     assert EvalRun.objects.get().with_library is False
+    output = eval_agent("--floor", "0")
+    assert "without the library): " in output
+    assert "change +0.0 points" in output
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from apps.llm_chat.eval.runner import (
 )
 
 QUESTION_WIDTH = 60
+DETAIL_WIDTH = 160
 
 
 class Command(BaseCommand):
@@ -115,7 +116,12 @@ class Command(BaseCommand):
 
     def _answer_row(self, answer: EvalAnswer) -> str:
         row = self._row(str(answer.position), answer.level, answer.verdict, answer.question)
-        return row if answer.is_correct else f"{row}\n{'':>29}{answer.detail[:120]}"
+        if answer.is_correct:
+            return row
+        detail = answer.detail
+        if len(detail) > DETAIL_WIDTH:
+            detail = detail[: DETAIL_WIDTH - 1] + "…"
+        return f"{row}\n{'':>29}{detail}"
 
     def _summary(self, run: EvalRun) -> None:
         by_level: dict[str, list[bool]] = {}
@@ -130,15 +136,17 @@ class Command(BaseCommand):
         )
         previous = run.previous()
         if previous is None:
-            self.stdout.write("No earlier run of this agent on these questions to compare.")
+            self.stdout.write("No earlier run of this agent on these questions to compare with.")
             return
         before = {a.question_id: a.is_correct for a in previous.answers.all()}
         now = {a.question_id: a.is_correct for a in run.answers.all()}
         fixed = [q for q, ok in now.items() if ok and before.get(q) is False]
         broke = [q for q, ok in now.items() if not ok and before.get(q)]
         change = (run.accuracy - previous.accuracy) * 100
+        setting = "with" if previous.with_library else "without"
         self.stdout.write(
-            f"Previous run {previous.pk} ({previous.started_at:%Y-%m-%d %H:%M}): "
+            f"Previous run {previous.pk} ({previous.started_at:%Y-%m-%d %H:%M}, {setting} the "
+            "library): "
             f"{previous.correct}/{previous.total} = {previous.accuracy:.1%}; "
             f"change {change:+.1f} points."
         )
