@@ -20,6 +20,7 @@ from apps.llm_chat.eval.runner import DEFAULT_QUESTIONS, LEVELS, load_questions
 from apps.llm_chat.eval.scoring import Result, score
 from tests.fakes.llm_server import FakeLLMServer, call, say
 from tests.llm_agent.factories import AgentFactory
+from tests.llm_artifact.factories import ArtifactFactory
 
 Verdict = EvalAnswer.Verdict
 QUESTIONS = load_questions()
@@ -305,3 +306,54 @@ def test_the_model_call_admin_shows_the_examples_a_call_was_given(staff_client, 
     page = staff_client.get(reverse("admin:llm_agent_modelcall_change", args=[call_row.pk]))
     assert page.status_code == 200
     assert "Revenue by category" in page.text
+
+
+# --- what the library is worth -------------------------------------------------------------
+
+
+def copy_a_verified_example(body: dict):
+    """A model that only knows what its instructions show: it runs the SQL of a verified
+    example when it was given one, and guesses (wrongly) otherwise."""
+    messages = body["messages"]
+    if messages[-1]["role"] == "tool":
+        return say("Here is the answer.")
+    instructions = "\n".join(m["content"] for m in messages if m["role"] in ("system", "developer"))
+    if "Verified queries" in instructions:
+        sql = instructions.split("SQL:\n", 1)[1].split("\n\n", 1)[0]
+        return call("run_sql", {"sql": sql})
+    return call("run_sql", {"sql": "SELECT 0 AS guess"})
+
+
+def test_verified_examples_raise_the_accuracy_of_a_model_that_uses_them(
+    marketplace, staff, tmp_path
+):
+    chosen = [q for q in QUESTIONS.questions if q.id in {"sellers-count", "revenue-by-country"}]
+    path = tmp_path / "two.json"
+    path.write_text(
+        json.dumps(
+            {
+                "data_source": "marketplace",
+                "questions": [
+                    {"id": q.id, "level": q.level, "question": q.question, "sql": q.sql}
+                    for q in chosen
+                ],
+            }
+        )
+    )
+    # The library knows the first question only.
+    known = ArtifactFactory(
+        owner=staff, title="Sellers on the marketplace", sql_query=chosen[0].sql
+    )
+    known.verify(staff, question=chosen[0].question)
+
+    with FakeLLMServer("openai", default=copy_a_verified_example) as server:
+        AgentFactory(name="Scripted analyst", base_url=server.base_url)
+        without = eval_agent("--questions", str(path), "--floor", "0", "--without-library")
+        with_library = eval_agent("--questions", str(path), "--floor", "0")
+
+    assert "Accuracy: 0/2" in without
+    assert "Accuracy: 1/2" in with_library
+    assert "change +50.0 points" in with_library
+    assert "Now correct: sellers-count" in with_library
+    answer = EvalAnswer.objects.get(run__with_library=True, question_id="sellers-count")
+    assert answer.library_examples == [{"id": known.pk, "title": "Sellers on the marketplace"}]
