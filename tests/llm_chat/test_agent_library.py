@@ -134,6 +134,9 @@ def test_without_the_library_there_are_no_examples_nor_library_tools(chat, serve
 
     request = server.requests[0]
     assert REVENUE_SQL not in system_text(request)
+    # Nor do the instructions name tools the turn does not have.
+    assert "search_artifacts" not in system_text(request)
+    assert "run_artifact" not in system_text(request)
     assert "run_sql" in declared_tools(request)
     assert not declared_tools(request) & {"search_artifacts", "run_artifact"}
 

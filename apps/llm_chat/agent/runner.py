@@ -258,7 +258,9 @@ def build_agent(
         model,
         deps_type=TurnDeps,
         output_type=str,
-        instructions=prompts.instructions(agent, dialect=dialect, examples=examples),
+        instructions=prompts.instructions(
+            agent, dialect=dialect, examples=examples, library=library
+        ),
         tools=TOOLS if library else [tool for tool in TOOLS if tool.name not in LIBRARY_TOOLS],
         retries={"tools": TOOL_ARGUMENT_RETRIES, "output": 1},
         capabilities=[CallLog()],
