@@ -357,3 +357,23 @@ def test_verified_examples_raise_the_accuracy_of_a_model_that_uses_them(
     assert "Now correct: sellers-count" in with_library
     answer = EvalAnswer.objects.get(run__with_library=True, question_id="sellers-count")
     assert answer.library_examples == [{"id": known.pk, "title": "Sellers on the marketplace"}]
+
+
+@pytest.mark.postgres
+def test_every_known_sql_gives_the_same_rows_on_postgresql(
+    marketplace_file, postgres_database, settings, db
+):
+    demo.write_postgresql(demo.build_dataset(0.01, today=dt.date(2025, 11, 26)), postgres_database)
+    # The throwaway database belongs to the test server's superuser, which the executor
+    # refuses unless told otherwise.
+    settings.DATA_SOURCES = (
+        f"lite=sqlite:///{marketplace_file} pg={postgres_database}?allow_privileged=true"
+    )
+    for question in QUESTIONS.questions:
+        lite = execute("lite", question.sql)
+        pg = execute("pg", question.sql)
+        verdict = score(
+            Result([c.name for c in lite.columns], lite.rows),
+            Result([c.name for c in pg.columns], pg.rows),
+        )
+        assert verdict.correct, (question.id, verdict.detail)
