@@ -247,6 +247,13 @@ def test_a_questions_file_whose_sql_fails_is_refused_before_any_model_call(
     assert not EvalRun.objects.exists()
 
 
+def test_a_data_source_that_is_not_configured_is_a_clear_error(scripted_agent, settings):
+    settings.DATA_SOURCES = "elsewhere=sqlite:///nowhere.sqlite3"
+    with pytest.raises(CommandError, match="Unknown data source 'marketplace'"):
+        eval_agent()
+    assert not EvalRun.objects.exists()
+
+
 def test_default_questions_file_is_the_shipped_one():
     assert DEFAULT_QUESTIONS.name == "marketplace.json" and DEFAULT_QUESTIONS.exists()
 
