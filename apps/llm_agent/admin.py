@@ -29,7 +29,7 @@ from django.utils.translation import ngettext
 from apps.core.admin import already_note, badge, change_link, changelist_link, set_field_logged
 from apps.core.redact import mask_url, mask_urls
 from apps.llm_agent.forms import AgentAdminForm
-from apps.llm_agent.models import Agent, ModelCall
+from apps.llm_agent.models import Agent, EvalAnswer, EvalRun, ModelCall
 from apps.llm_agent.providers import ConnectionCheck, acheck_connection, provider_base_url
 
 
@@ -335,6 +335,7 @@ class ModelCallAdmin(admin.ModelAdmin):
         "outcome_badge",
         "error_detail",
         "tool_calls_json",
+        "library_examples",
     ]
     readonly_fields = fields
 
@@ -381,3 +382,73 @@ class ModelCallAdmin(admin.ModelAdmin):
             return self.get_empty_value_display()
         text = json.dumps(call.tool_calls, indent=2, ensure_ascii=False)
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record written by a command: read, filtered and deleted, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class EvalAnswerInline(admin.TabularInline):
+    model = EvalAnswer
+    fields = ["position", "question_id", "level", "verdict", "detail", "sql_source", "agent_sql"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(EvalRun)
+class EvalRunAdmin(ReadOnlyAdmin):
+    """The runs of `manage.py eval_agent`: an agent's execution accuracy over time."""
+
+    list_display = ["started_at", "agent", "model_name", "with_library", "score", "questions_file"]
+    list_select_related = ["agent"]
+    list_filter = ["agent", "with_library", "questions_file"]
+    date_hierarchy = "started_at"
+    fields = [
+        "agent",
+        "model_name",
+        "questions_file",
+        "with_library",
+        "started_at",
+        "duration_seconds",
+        "score",
+    ]
+    readonly_fields = fields
+    inlines = [EvalAnswerInline]
+
+    @admin.display(description="accuracy", ordering="correct")
+    def score(self, run: EvalRun) -> str:
+        return f"{run.correct}/{run.total} ({run.accuracy:.0%})"
+
+
+@admin.register(EvalAnswer)
+class EvalAnswerAdmin(ReadOnlyAdmin):
+    list_display = ["run", "position", "question_id", "level", "verdict", "sql_source"]
+    list_select_related = ["run__agent"]
+    list_filter = ["verdict", "level", "run__agent"]
+    search_fields = ["question_id", "question", "agent_sql"]
+    raw_id_fields = ["run", "chat"]
+    fields = [
+        "run",
+        "position",
+        "question_id",
+        "level",
+        "question",
+        "verdict",
+        "detail",
+        "gold_sql",
+        "agent_sql",
+        "sql_source",
+        "library_examples",
+        "chat",
+    ]
+    readonly_fields = fields

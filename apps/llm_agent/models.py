@@ -255,6 +255,9 @@ class ModelCall(models.Model):
     tool_calls = models.JSONField(default=list, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     error = models.TextField(blank=True)
+    # The verified artifacts the turn was given as examples, [{"id": 7, "title": "..."}]:
+    # a record of what the model saw, kept as it was even if the artifact changes later.
+    library_examples = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "llm_chat_modelcall"
@@ -268,3 +271,91 @@ class ModelCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} {self.outcome} {self.latency_ms:.0f} ms"
+
+
+class EvalRun(models.Model):
+    """One run of `manage.py eval_agent`: an agent answering a set of questions with known
+    correct SQL, scored by execution accuracy. Kept so runs of an agent can be compared."""
+
+    # A run is the agent's record: it goes with the agent.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="eval_runs")
+    questions_file = models.CharField(max_length=500)
+    with_library = models.BooleanField(default=True)
+    model_name = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    duration_seconds = models.FloatField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.started_at:%Y-%m-%d %H:%M} {self.correct}/{self.total}"
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def previous(self) -> EvalRun | None:
+        """The agent's run before this one on the same questions file, with the library or
+        without: a run without it, then one with it, shows what the library is worth."""
+        return (
+            EvalRun.objects.filter(
+                agent=self.agent,
+                questions_file=self.questions_file,
+                started_at__lt=self.started_at,
+            )
+            .exclude(pk=self.pk)
+            .first()
+        )
+
+
+class Verdict(models.TextChoices):
+    CORRECT = "correct", "Correct"
+    NO_SQL = "no_sql", "No SQL"
+    ERROR = "error", "Error"
+    EMPTY = "empty", "Empty result"
+    MISSING_ROWS = "missing_rows", "Missing rows"
+    EXTRA_ROWS = "extra_rows", "Extra rows"
+    DIFFERENT_VALUES = "different_values", "Different values"
+
+
+class EvalAnswer(models.Model):
+    """The agent's answer to one question of an EvalRun, and how it scored."""
+
+    Verdict = Verdict
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="answers")
+    position = models.PositiveIntegerField()
+    question_id = models.CharField(max_length=100)
+    level = models.CharField(max_length=20, blank=True)
+    question = models.TextField()
+    gold_sql = models.TextField()
+    agent_sql = models.TextField(blank=True)
+    # Where the agent's SQL came from: "save_artifact", "run_artifact", "run_sql" or "".
+    sql_source = models.CharField(max_length=32, blank=True)
+    verdict = models.CharField(max_length=32, choices=Verdict.choices)
+    detail = models.TextField(blank=True)
+    # The verified artifacts the turn was given as examples ([{"id", "title"}]).
+    library_examples = models.JSONField(default=list, blank=True)
+    # The conversation the answer came from; it may be deleted, the score stays.
+    chat = models.ForeignKey(
+        "llm_chat.Chat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="evalanswer_run_position"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=Verdict.values), name="evalanswer_verdict_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}: {self.verdict}"
+
+    @property
+    def is_correct(self) -> bool:
+        return self.verdict == Verdict.CORRECT

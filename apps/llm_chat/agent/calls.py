@@ -109,6 +109,7 @@ def save_calls(
                 tool_calls=record.tool_calls,
                 outcome=ModelCall.Outcome.ERROR if error else ModelCall.Outcome.OK,
                 error=error,
+                library_examples=deps.examples,
             )
         )
     failed = [row for row in rows if row.outcome == ModelCall.Outcome.ERROR]

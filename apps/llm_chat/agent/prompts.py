@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.utils import timezone
 
@@ -15,8 +16,7 @@ You answer questions about the data source "{data_source}" by writing {dialect} 
 Today is {today}.
 
 Work like this:
-1. Call search_artifacts with a few words from the question: saved queries on this data source
-   are good examples to start from.
+1. {library_step}
 2. Call list_tables, and describe_table where you need detail. Never guess table or column names.
 3. Call run_sql to try your query; it shows at most {row_cap} rows. If it fails, read the error,
    fix the SQL and try again.
@@ -29,8 +29,7 @@ Work like this:
    spec and lists any problems with their paths: fix them and call it again. Leave results
    that read best as a table (one row, mostly text) without a chart.
 6. To change an artifact saved earlier in this chat, call update_artifact with its id.
-7. When the user asks for a saved query with other values ("and the cancelled ones?", "and the
-   month before?"), call run_artifact with its id and those values instead of saving a copy.
+7. {rerun_step}
 
 Only read data: statements that write are refused. Read only the tables and columns that
 list_tables shows: when a tool says a table or column is not available in this data source,
@@ -83,17 +82,69 @@ def subject_context(artifact: Artifact, *, can_update: bool) -> str:
     )
 
 
+LIBRARY_STEP = """\
+Call search_artifacts with a few words from the question: saved queries on this data source
+   are good examples to start from. When one already answers the question (a verified one
+   above all), call run_artifact with its id and the values the question asks for instead of
+   writing and saving a new query."""
+RERUN_STEP = """\
+When the user asks for a saved query with other values ("and the cancelled ones?", "and the
+   month before?"), call run_artifact with its id and those values instead of saving a copy."""
+# A turn without the library (run_turn(library=False)) has neither search_artifacts nor
+# run_artifact: its steps must not name them.
+NO_LIBRARY_STEP = "Work from the schema: there are no saved queries to start from."
+NO_LIBRARY_RERUN_STEP = """\
+When the user asks for the same query with other values, run it again with run_sql and
+   update the artifact if it should keep them."""
+
+EXAMPLES_INTRO = """\
+Verified queries from the library that answer questions like this one. Verified means a person
+checked that the SQL answers the question. When one answers the question asked, run it with
+run_artifact (its id, and values for its parameters) rather than writing a new query; otherwise
+follow their tables, joins and conventions.
+"""
+
+
+def examples_text(examples: Sequence[Artifact]) -> str:
+    """The verified artifacts given to the model, as question/SQL pairs."""
+    blocks = [EXAMPLES_INTRO]
+    for artifact in examples:
+        question = artifact.question or artifact.title
+        block = f"Artifact #{artifact.pk} “{artifact.title}”\nQuestion: {question}"
+        if artifact.query_params:
+            names = ", ".join(
+                f":{d.get('name')} ({d.get('type')})"
+                for d in artifact.query_params
+                if isinstance(d, dict)
+            )
+            block += f"\nParameters: {names}"
+        block += f"\nSQL:\n{artifact.sql_query.strip()}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
 def instructions(
-    agent: Agent, *, dialect: str, today: dt.date | None = None, subject: str = ""
+    agent: Agent,
+    *,
+    dialect: str,
+    today: dt.date | None = None,
+    examples: Sequence[Artifact] = (),
+    library: bool = True,
+    subject: str = "",
 ) -> str:
-    """The agent's system prompt, its workflow and, for a chat opened about an artifact,
-    `subject` (subject_context)."""
+    """The agent's system prompt, its workflow (with or without the library's tools), the
+    verified `examples` from the library and, for a chat opened about an artifact, `subject`
+    (subject_context)."""
     workflow = WORKFLOW.format(
+        library_step=LIBRARY_STEP if library else NO_LIBRARY_STEP,
+        rerun_step=RERUN_STEP if library else NO_LIBRARY_RERUN_STEP,
         data_source=agent.data_source,
         dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
         today=(today or timezone.localdate()).isoformat(),
         row_cap=SQL_ROW_CAP,
     )
+    if examples:
+        workflow += "\n" + examples_text(examples)
     own = agent.system_prompt.strip()
     parts = [part for part in (own, workflow, subject) if part]
     return "\n\n".join(parts)

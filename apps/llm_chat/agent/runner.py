@@ -26,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
@@ -45,6 +45,7 @@ from apps.datasources.access import EVERYTHING, Exposure, exposure_of
 from apps.datasources.sources import UnknownDataSource, get_data_source
 from apps.llm_agent.models import Agent, ModelCall
 from apps.llm_agent.providers import ProviderNotConfigured, describe_error, open_model, scrub
+from apps.llm_artifact.models import Artifact
 from apps.llm_chat.agent import history, prompts
 from apps.llm_chat.agent.calls import CallLog, note_interrupted_response, save_calls
 from apps.llm_chat.agent.events import (
@@ -54,8 +55,10 @@ from apps.llm_chat.agent.events import (
     TurnStarted,
     TurnStopped,
 )
+from apps.llm_chat.agent.library import example_record, verified_examples
 from apps.llm_chat.agent.reply import StreamingReply
 from apps.llm_chat.agent.tools import (
+    LIBRARY_TOOLS,
     TOOL_ARGUMENT_RETRIES,
     TOOLS,
     TurnDeps,
@@ -129,12 +132,14 @@ class TurnOutcome:
 
 
 async def run_turn(
-    chat: Chat, user_message: Message, *, model: Model | None = None
+    chat: Chat, user_message: Message, *, model: Model | None = None, library: bool = True
 ) -> AsyncIterator[TurnEvent]:
     """Answer a saved user message, yielding TurnEvents (see events.py).
 
     Raises TurnRefused on the first iteration if the message already has a reply. `model`
-    overrides the agent's provider (tests, benchmarks).
+    overrides the agent's provider (tests, benchmarks). `library=False` runs the turn without
+    the library: no verified examples in the instructions, no search_artifacts or
+    run_artifact (the evaluation's --without-library baseline).
 
     Closing this generator closes the turn inside it before `aclose()` returns, so a reply
     cut off by the caller is marked `error` in the caller's task. Left to the garbage
@@ -143,7 +148,7 @@ async def run_turn(
     its save landed on another thread and database connection.
     """
     async with contextlib.aclosing(
-        _turn(chat.pk, user_message.pk, retry=False, model=model)
+        _turn(chat.pk, user_message.pk, retry=False, model=model, library=library)
     ) as events:
         async for event in events:
             yield event
@@ -154,14 +159,18 @@ async def retry_turn(
 ) -> AsyncIterator[TurnEvent]:
     """Run the turn again for a user message whose reply failed (Message.is_retryable)."""
     async with contextlib.aclosing(
-        _turn(chat.pk, user_message.pk, retry=True, model=model)
+        _turn(chat.pk, user_message.pk, retry=True, model=model, library=True)
     ) as events:
         async for event in events:
             yield event
 
 
-def run_turn_sync(chat: Chat, user_message: Message, *, model: Model | None = None) -> TurnOutcome:
-    return _collect(lambda: run_turn(chat, user_message, model=model), user_message)
+def run_turn_sync(
+    chat: Chat, user_message: Message, *, model: Model | None = None, library: bool = True
+) -> TurnOutcome:
+    return _collect(
+        lambda: run_turn(chat, user_message, model=model, library=library), user_message
+    )
 
 
 def retry_turn_sync(
@@ -193,9 +202,12 @@ class _Turn:
     setup_error: TurnFailure | None = None
     # What the agent's tools may read of its data source, read once for the turn.
     exposure: Exposure = EVERYTHING
+    # Whether the turn may use the library, and the verified artifacts it is given.
+    library: bool = True
+    examples: list[Artifact] = field(default_factory=list)
 
 
-def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
+def _prepare(chat_id: int, user_message_id: int, *, retry: bool, library: bool) -> _Turn:
     chat = Chat.objects.select_related("agent", "owner", "subject_artifact").get(pk=chat_id)
     user_message = Message.objects.filter(chat=chat, pk=user_message_id).first()
     if user_message is None:
@@ -207,6 +219,7 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
         user_message=user_message,
         reply=reply,
         history=history.recent_history(user_message),
+        library=library,
     )
     subject = chat.subject_artifact
     if subject is not None and subject.is_visible_to(chat.owner):
@@ -226,6 +239,10 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
         turn.setup_error = TurnFailure(refused, refused, for_operators=False)
     else:
         turn.exposure = exposure_of(chat.agent.data_source)
+        if library:
+            turn.examples = verified_examples(
+                chat.owner, chat.agent.data_source, user_message.content
+            )
     if not chat.agent.is_active:
         deactivated = (
             f"The agent {chat.agent.name!r} has been deactivated; start a new chat with an "
@@ -237,17 +254,36 @@ def _prepare(chat_id: int, user_message_id: int, *, retry: bool) -> _Turn:
 
 
 def build_agent(
-    agent: Agent, model: Model, *, dialect: str, subject: str = ""
+    agent: Agent,
+    model: Model,
+    *,
+    dialect: str,
+    examples: Sequence[Artifact] = (),
+    library: bool = True,
+    subject: str = "",
 ) -> PydanticAgent[TurnDeps, str]:
     return PydanticAgent(
         model,
         deps_type=TurnDeps,
         output_type=str,
-        instructions=prompts.instructions(agent, dialect=dialect, subject=subject),
-        tools=TOOLS,
+        instructions=prompts.instructions(
+            agent, dialect=dialect, examples=examples, library=library, subject=subject
+        ),
+        tools=TOOLS if library else [tool for tool in TOOLS if tool.name not in LIBRARY_TOOLS],
         retries={"tools": TOOL_ARGUMENT_RETRIES, "output": 1},
         capabilities=[CallLog()],
         name="llm-artifacts",
+    )
+
+
+def _build_turn_agent(turn: _Turn, model: Model) -> PydanticAgent[TurnDeps, str]:
+    return build_agent(
+        turn.agent,
+        model,
+        dialect=turn.dialect,
+        examples=turn.examples,
+        library=turn.library,
+        subject=turn.subject,
     )
 
 
@@ -260,6 +296,7 @@ def _turn_deps(turn: _Turn) -> TurnDeps:
         dialect=turn.dialect,
         message=turn.reply,
         exposure=turn.exposure,
+        examples=example_record(turn.examples),
     )
 
 
@@ -278,9 +315,9 @@ def _failure_for(exc: Exception, turn: _Turn, chat_id: int) -> TurnFailure:
 
 
 async def _turn(
-    chat_id: int, user_message_id: int, *, retry: bool, model: Model | None
+    chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
-    turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry)
+    turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
     reply = StreamingReply(turn.reply.pk)
     deps = _turn_deps(turn)
     run = None
@@ -296,7 +333,7 @@ async def _turn(
         async with contextlib.AsyncExitStack() as stack:
             if model is None:
                 model = await stack.enter_async_context(open_model(turn.agent))
-            agent = build_agent(turn.agent, model, dialect=turn.dialect, subject=turn.subject)
+            agent = _build_turn_agent(turn, model)
             await stack.enter_async_context(agent)
             run = await stack.enter_async_context(
                 agent.run_stream_events(

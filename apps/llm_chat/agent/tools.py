@@ -30,6 +30,7 @@ from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import is_relative, resolve_relative, resolve_values
 from apps.llm_artifact.services import run_artifact as run_saved_artifact
+from apps.llm_chat.agent.library import relevant_artifacts
 from apps.llm_chat.models import Chat, Message
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class TurnDeps:
     exposure: Exposure = EVERYTHING
     failed_queries: int = 0
     calls: list[ModelCallRecord] = field(default_factory=list)
+    # The verified artifacts given as examples ({"id", "title"}), for the model-call log.
+    examples: list[dict] = field(default_factory=list)
 
 
 class ColumnRef(BaseModel):
@@ -588,30 +591,29 @@ async def set_visualization(
 
 
 def _search(deps: TurnDeps, query: str) -> list[Artifact]:
-    artifacts = Artifact.objects.visible_to(deps.owner).filter(
-        status=Artifact.Status.ACTIVE, data_source=deps.data_source
-    )
-    words = [word for word in query.split() if len(word) >= 3][:8]
-    if words:
-        match = Q()
-        for word in words:
-            match |= Q(title__icontains=word) | Q(description__icontains=word)
-        artifacts = artifacts.filter(match)
-    return list(artifacts.order_by("-execution_count", "-created_at")[:SEARCH_LIMIT])
+    return relevant_artifacts(deps.owner, deps.data_source, query, limit=SEARCH_LIMIT)
 
 
 async def search_artifacts(ctx: RunContext[TurnDeps], query: str) -> str:
-    """Find saved queries on this data source whose title or description matches, as examples.
+    """Find saved queries (artifacts) on this data source that match the question, best
+    match first. Verified ones were checked by a person and say which question they answer.
+
+    When one already answers the user's question, run it with run_artifact (its id, and
+    values for its parameters) instead of writing and saving a new query; otherwise use them
+    as examples of the tables, joins and conventions to follow.
 
     Args:
-        query: A few words about the question, e.g. "revenue by category".
+        query: The question, or a few words from it, e.g. "revenue by category".
     """
     artifacts = await sync_to_async(_search)(ctx.deps, query)
     if not artifacts:
         return "No saved queries match."
     blocks = []
     for artifact in artifacts:
-        block = f"#{artifact.pk} {artifact.title}"
+        mark = " [verified]" if artifact.is_verified else ""
+        block = f"#{artifact.pk} {artifact.title}{mark}"
+        if artifact.is_verified and artifact.question:
+            block += f"\nAnswers: {artifact.question}"
         if artifact.description:
             block += f"\n{artifact.description}"
         if artifact.query_params:
@@ -710,6 +712,9 @@ def parameter_text(declaration: dict) -> str:
                 text += f" (= {today} today)"
     return text + ")"
 
+
+# The tools that read the library: left out of a turn run without it (run_turn(library=False)).
+LIBRARY_TOOLS = frozenset({"search_artifacts", "run_artifact"})
 
 TOOLS = [
     Tool(list_tables, takes_ctx=True),

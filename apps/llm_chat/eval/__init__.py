@@ -1,0 +1,2 @@
+"""The agent evaluation: questions with known correct SQL, scored by execution accuracy
+(`manage.py eval_agent`)."""
