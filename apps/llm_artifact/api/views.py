@@ -29,6 +29,7 @@ from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
+from apps.llm_artifact.api.bundles import BundleActions
 from apps.llm_artifact.api.filters import (
     ArtifactFilter,
     ArtifactSearchFilter,
@@ -142,7 +143,7 @@ EXPORT_FILE_TYPES = {
 }
 
 
-class ArtifactViewSet(viewsets.ModelViewSet):
+class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     """Your artifacts (staff: everyone's); anyone else's is a 404."""
 
     serializer_class = ArtifactSerializer
