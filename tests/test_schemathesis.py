@@ -87,6 +87,31 @@ HOSTILE_BODIES: dict[str, list[bytes]] = {
     # (A 23-digit value is no hostile input here: min_total is a number, which binds it as
     # the float 1e23; integer parameters refuse it, tests/llm_artifact/test_input_bounds.py.)
     "POST /api/artifacts/{id}/execute/": [b'{"params": {"min_total": 1e400}}', DEEP_JSON],
+    # A bundle is checked as if typed: a write, a non-finite default and deep nesting are
+    # refused per item, nothing imported.
+    "POST /api/artifacts/import/": [
+        DEEP_JSON,
+        json.dumps(
+            {
+                "format": "llm-artifacts-bundle",
+                "version": 1,
+                "artifacts": [
+                    {
+                        "uid": "0b7a4c1e-0000-4000-8000-000000000001",
+                        "title": "drop",
+                        "type": "sql_query",
+                        "sql": "DROP TABLE orders",
+                        "data_source": "marketplace",
+                    }
+                ],
+            }
+        ).encode(),
+        b'{"format": "llm-artifacts-bundle", "version": 1, "artifacts": [{"uid": '
+        b'"0b7a4c1e-0000-4000-8000-000000000002", "title": "n", "type": "sql_query", '
+        b'"sql": "SELECT :n AS n", "data_source": "marketplace", "parameters": '
+        b'[{"name": "n", "type": "number", "default": 1e400}]}]}',
+    ],
+    "POST /api/artifacts/export/": [DEEP_JSON, b'{"ids": [1e400]}', b'{"ids": "1"}'],
     # Wrong types must be refused, not converted ("123", agent 1).
     "POST /api/chats/": [DEEP_JSON, b'{"title": 123, "agent": 1.5}'],
 }

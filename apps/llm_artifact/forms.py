@@ -514,3 +514,23 @@ class ArtifactRunForm(forms.Form):
         """The current values as a query string ("since=2024-01-01&limit=5"), for exports."""
         values = {name: self[name].value() or "" for name in self.fields}
         return urlencode(values)
+
+
+class BundleImportForm(forms.Form):
+    """The import page's upload: a bundle file (docs/bundles.md) and the conflict policy."""
+
+    CONFLICT_CHOICES = [
+        ("skip", "Skip them (keep what is here)"),
+        ("update", "Update them (those you may edit)"),
+        ("copy", "Import them as copies (new uids)"),
+    ]
+
+    file = forms.FileField(
+        label="Bundle file",
+        help_text="A .json bundle exported from this or another LLM Artifacts site.",
+    )
+    conflict = forms.ChoiceField(
+        label="Artifacts that exist already (same uid)",
+        choices=CONFLICT_CHOICES,
+        initial="skip",
+    )
