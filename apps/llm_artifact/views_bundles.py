@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.http import HtmxHttpRequest
@@ -17,11 +16,10 @@ from apps.llm_artifact.bundles import (
     BundleError,
     Conflict,
     apply_import,
-    dumps,
-    export_bundle,
     load_bundle,
     plan_import,
 )
+from apps.llm_artifact.download import bundle_download
 from apps.llm_artifact.forms import BundleImportForm
 from apps.llm_artifact.models import Artifact
 
@@ -41,10 +39,7 @@ def artifact_bundle_export(request: HtmxHttpRequest) -> HttpResponse:
     artifacts = Artifact.objects.visible_to(request.user).filter(pk__in=ids)
     if artifacts.count() != len(ids):
         raise Http404("No such artifact.")
-    response = HttpResponse(dumps(export_bundle(artifacts)), content_type="application/json")
-    filename = f"artifacts-{timezone.localdate():%Y-%m-%d}.json"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return bundle_download(artifacts)
 
 
 @login_required

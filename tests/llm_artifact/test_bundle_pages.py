@@ -115,3 +115,16 @@ def test_an_unknown_conflict_policy_is_an_inline_error(shop, owner_client):
     response = owner_client.post(IMPORT, {"file": upload(entry()), "conflict": "merge"})
     assert response.status_code == 400
     assert "merge" in response.content.decode()
+
+
+def test_admin_action_exports_the_selected_artifacts(shop, staff_client, owner, other_user):
+    chosen = [ArtifactFactory(owner=owner, title="Owner's"), ArtifactFactory(owner=other_user)]
+    ArtifactFactory(owner=owner, title="Not chosen")
+    response = staff_client.post(
+        "/admin/llm_artifact/artifact/",
+        {"action": "export_bundle", "_selected_action": [a.pk for a in chosen]},
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    bundle = json.loads(response.content)
+    assert sorted(item["uid"] for item in bundle["artifacts"]) == sorted(str(a.uid) for a in chosen)
