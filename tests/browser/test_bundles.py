@@ -39,7 +39,8 @@ def test_export_three_and_import_them_as_another_user(page: Page, people, tmp_pa
     sign_in(page, "analyst")
     page.goto("/artifacts/")
     for artifact in people["chosen"]:
-        page.get_by_label(f"Select {artifact.title}").check()
+        row = page.locator(".artifact-table tbody tr", has_text=artifact.title)
+        row.get_by_role("checkbox", name="Select for export").check()
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export selected").click()
     bundle_path = tmp_path / "bundle.json"
