@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -225,3 +229,68 @@ def test_import_command_reports_problems_and_exits_non_zero(shop, tmp_path, owne
     assert not Artifact.objects.exists()
     with pytest.raises(CommandError, match="no user"):
         call("import_artifacts", str(path), "--user", "nobody")
+
+
+# --- the round trip between two databases ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(tmp_path: Path, shop: Path, *args: str, stdin: str | None = None) -> str:
+    """A manage.py command on another, empty app database (its own SQLite file)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env = {
+        **base,
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}",
+        "DATA_SOURCES": f"marketplace=sqlite:///{shop}",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_round_trip_through_another_database_gives_the_same_bundle(shop, owner, tmp_path):
+    finance = Tag.objects.create(name="Finance")
+    first = ArtifactFactory(owner=owner, title="Orders by status", question="Per status?")
+    first.tags.add(finance, Tag.objects.create(name="weekly"))
+    first.verify(owner)
+    ArtifactFactory(
+        owner=owner,
+        title="Paid orders",
+        status="draft",
+        sql_query="SELECT id, total FROM orders WHERE status = :status ORDER BY id",
+        query_params=[{"name": "status", "type": "string", "default": "paid"}],
+        comment="for the weekly report",
+    )
+    exported, _ = call("export_artifacts")
+
+    other = tmp_path / "other"
+    other.mkdir()
+    manage(other, shop, "migrate", "--noinput")
+    manage(
+        other,
+        shop,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; User.objects.create_user('importer')",
+    )
+    out = manage(other, shop, "import_artifacts", "-", "--user", "importer", stdin=exported)
+    assert "2 created" in out
+    again = manage(other, shop, "export_artifacts")
+
+    def without_time(text: str) -> dict:
+        bundle = json.loads(text)
+        del bundle["exported_at"]
+        return bundle
+
+    assert without_time(again) == without_time(exported)
+    assert len(json.loads(again)["artifacts"]) == 2
