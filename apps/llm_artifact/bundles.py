@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core import json as strict_json
 from apps.datasources.access import exposure_of, may_use_source
 from apps.datasources.check import reference_messages
 from apps.datasources.sources import UnknownDataSource, get_data_source
@@ -116,9 +117,10 @@ def load_bundle(raw: bytes | str) -> dict:
             "Export fewer artifacts at a time."
         )
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"The bundle is not valid JSON: {exc}.") from None
+        # The API's strict parse: no NaN, no nesting deep enough to exhaust the stack.
+        return strict_json.loads(raw)
+    except strict_json.JSONRefused as exc:
+        raise BundleError(f"The bundle cannot be read: {exc.message}") from None
 
 
 # Upgrades from version n to n + 1, applied in turn to an older bundle. Version 1 is the

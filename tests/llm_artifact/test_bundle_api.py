@@ -10,12 +10,14 @@ import sys
 import uuid
 from pathlib import Path
 
+import jsonschema
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from apps.llm_artifact.bundles import SCHEMA_PATH
 from apps.llm_artifact.models import Artifact, ArtifactShare, Tag
 from tests.conftest import UserFactory
 from tests.llm_artifact.factories import ArtifactFactory
@@ -71,6 +73,7 @@ def titles(response) -> list[str]:
 def test_owner_exports_everything_the_list_shows(mine, owner_api):
     response = owner_api.get(EXPORT)
     assert response.status_code == 200
+    jsonschema.validate(response.json(), json.loads(SCHEMA_PATH.read_text()))
     assert sorted(titles(response)) == ["Mine 0", "Mine 1", "Mine 2"]
 
 
@@ -156,7 +159,7 @@ def test_a_file_that_is_not_json_is_a_400(shop, owner_api):
     upload = SimpleUploadedFile("bundle.json", b"not json")
     response = owner_api.post(IMPORT, {"file": upload}, format="multipart")
     assert response.status_code == 400
-    assert "not valid JSON" in response.json()["detail"]
+    assert "cannot be read" in response.json()["detail"]
 
 
 def test_bad_query_values_are_a_400(shop, owner_api):
