@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -77,3 +78,22 @@ def test_export_three_and_import_them_as_another_user(page: Page, people, tmp_pa
         "Chosen query 2",
     ]
     assert not set(mine.values_list("uid", flat=True)) & {a.uid for a in people["chosen"]}
+
+
+def test_without_javascript_export_and_import_are_plain_forms(page_without_js: Page, people):
+    page = page_without_js
+    sign_in(page, "analyst")
+    page.goto("/artifacts/")
+    row = page.locator(".artifact-table tbody tr", has_text="Chosen query 1")
+    row.get_by_role("checkbox", name="Select for export").check()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export selected").click()
+    bundle = json.loads(Path(download_info.value.path()).read_text())
+    assert [item["title"] for item in bundle["artifacts"]] == ["Chosen query 1"]
+
+    page.goto("/artifacts/import/")
+    page.get_by_label("Bundle file").set_input_files(
+        files=[{"name": "b.json", "mimeType": "application/json", "buffer": b"{broken"}]
+    )
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.locator("#import-upload")).to_contain_text("cannot be read")
