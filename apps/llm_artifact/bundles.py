@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from apps.core import json as strict_json
@@ -36,19 +36,20 @@ VERSION = 1
 SCHEMA_PATH = Path(settings.BASE_DIR) / "docs" / "bundle.schema.json"
 
 
-class Conflict:
+class Conflict(models.TextChoices):
     """What an import does with an artifact whose uid already exists."""
 
-    SKIP = "skip"
-    UPDATE = "update"
-    COPY = "copy"
-    choices = (SKIP, UPDATE, COPY)
+    SKIP = "skip", "Skip them (keep what is here)"
+    UPDATE = "update", "Update them (those you may edit)"
+    COPY = "copy", "Import them as copies (new uids)"
 
 
-class Action:
-    CREATE = "create"
-    UPDATE = "update"
-    SKIP = "skip"
+class Action(models.TextChoices):
+    """What importing one artifact does."""
+
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    SKIP = "skip", "Skip"
 
 
 class BundleError(Exception):
@@ -225,8 +226,7 @@ class ImportPlan:
 
     @property
     def counts(self) -> dict[str, int]:
-        actions = (Action.CREATE, Action.UPDATE, Action.SKIP)
-        return {action: self.count(action) for action in actions}
+        return {action: self.count(action) for action in Action.values}
 
     def as_dict(self) -> dict:
         return {
@@ -241,9 +241,9 @@ class ImportPlan:
 def plan_import(bundle: Any, user: Any, conflict: str = Conflict.SKIP) -> ImportPlan:
     """What importing `bundle` as `user` would do, every problem included; writes nothing."""
     plan = ImportPlan(user=user, conflict=conflict)
-    if conflict not in Conflict.choices:
+    if conflict not in Conflict.values:
         plan.problems.append(
-            f"Unknown conflict policy {conflict!r}: use one of {', '.join(Conflict.choices)}."
+            f"Unknown conflict policy {conflict!r}: use one of {', '.join(Conflict.values)}."
         )
         return plan
     try:
@@ -283,7 +283,9 @@ def _plan_item(index: int, entry: Any, user: Any, conflict: str, problems: list[
     if existing is not None:
         if conflict == Conflict.SKIP:
             item.action = Action.SKIP
-            item.artifact = existing
+            # Its id only for one the user may see: the plan must not point at another's.
+            if existing.is_visible_to(user):
+                item.artifact = existing
             item.notes.append("An artifact with this uid exists already.")
             return item
         if conflict == Conflict.UPDATE:

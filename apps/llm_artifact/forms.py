@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from apps.core import json as strict_json
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.bundles import Conflict
 from apps.llm_artifact.column_values import AllowedValues
 from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
 from apps.llm_artifact.parameters import (
@@ -519,18 +520,12 @@ class ArtifactRunForm(forms.Form):
 class BundleImportForm(forms.Form):
     """The import page's upload: a bundle file (docs/bundles.md) and the conflict policy."""
 
-    CONFLICT_CHOICES = [
-        ("skip", "Skip them (keep what is here)"),
-        ("update", "Update them (those you may edit)"),
-        ("copy", "Import them as copies (new uids)"),
-    ]
-
     file = forms.FileField(
         label="Bundle file",
         help_text="A .json bundle exported from this or another LLM Artifacts site.",
     )
     conflict = forms.ChoiceField(
         label="Artifacts that exist already (same uid)",
-        choices=CONFLICT_CHOICES,
-        initial="skip",
+        choices=Conflict.choices,
+        initial=Conflict.SKIP,
     )

@@ -178,6 +178,14 @@ def test_other_user_cannot_update_my_artifact_by_uid(mine, other_api):
     assert mine[0].title == "Mine 0"
 
 
+def test_skipping_my_artifact_does_not_tell_another_user_its_id(mine, other_api, owner_api):
+    bundle = bundle_of(entry(uid=str(mine[0].uid)))
+    (item,) = other_api.post(f"{IMPORT}?dry_run=true", bundle, format="json").json()["items"]
+    assert item["action"] == "skip" and item["artifact_id"] is None
+    (item,) = owner_api.post(f"{IMPORT}?dry_run=true", bundle, format="json").json()["items"]
+    assert item["artifact_id"] == mine[0].pk
+
+
 def test_group_viewer_cannot_update_but_may_copy(mine, group_viewer):
     bundle = bundle_of(entry(uid=str(mine[0].uid), title="Changed"))
     assert group_viewer.post(f"{IMPORT}?conflict=update", bundle, format="json").status_code == 400

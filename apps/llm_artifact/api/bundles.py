@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from apps.core.parsers import JSONParser
 from apps.core.serializers import ErrorSerializer
 from apps.llm_artifact.bundles import (
+    Action,
     BundleError,
     Conflict,
     ImportPlan,
@@ -59,7 +60,7 @@ class ImportItemSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Its position in the bundle, from 0.")
     uid = serializers.CharField(help_text="Its uid (empty when the bundle's is not one).")
     title = serializers.CharField(allow_blank=True)
-    action = serializers.ChoiceField(choices=["create", "update", "skip"])
+    action = serializers.ChoiceField(choices=Action.values)
     artifact_id = serializers.IntegerField(
         allow_null=True, help_text="The existing artifact updated or skipped; null if created."
     )
@@ -72,7 +73,7 @@ class ImportResultSerializer(serializers.Serializer):
 
     ok = serializers.BooleanField()
     imported = serializers.BooleanField(help_text="Whether anything was written.")
-    conflict = serializers.ChoiceField(choices=Conflict.choices)
+    conflict = serializers.ChoiceField(choices=Conflict.values)
     counts = serializers.DictField(child=serializers.IntegerField())
     problems = serializers.ListField(child=serializers.CharField())
     items = ImportItemSerializer(many=True)
@@ -166,7 +167,7 @@ class BundleActions:
             OpenApiParameter(
                 "dry_run", OpenApiTypes.BOOL, description="Only say what would happen."
             ),
-            OpenApiParameter("conflict", OpenApiTypes.STR, enum=list(Conflict.choices)),
+            OpenApiParameter("conflict", OpenApiTypes.STR, enum=Conflict.values),
         ],
         request={"application/json": BUNDLE_SCHEMA, "multipart/form-data": UPLOAD_SCHEMA},
         responses={

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Print the plan only.")
         parser.add_argument(
             "--conflict",
-            choices=Conflict.choices,
+            choices=Conflict.values,
             default=Conflict.SKIP,
             help="What to do with an artifact whose uid exists already (default: skip).",
         )
