@@ -374,19 +374,20 @@ def apply_import(plan: ImportPlan) -> list[Artifact]:
     if not plan.ok:
         raise BundleError("The bundle has problems: nothing was imported.")
     written: list[Artifact] = []
+    tags: dict[str, Tag] = {}
     try:
         with transaction.atomic():
             for item in plan.items:
                 if item.action == Action.SKIP:
                     continue
-                written.append(_write(item, plan.user))
+                written.append(_write(item, plan.user, tags))
     except IntegrityError as exc:
         message = f"The database refused an artifact, nothing was imported: {exc}."
         raise BundleError(message) from None
     return written
 
 
-def _write(item: ImportItem, user: Any) -> Artifact:
+def _write(item: ImportItem, user: Any, tags: dict[str, Tag]) -> Artifact:
     artifact = item.artifact
     # Re-checked at write time: the right to edit may have gone since the plan.
     editable = Artifact.objects.editable_by(user).filter(pk=artifact.pk)
@@ -401,14 +402,22 @@ def _write(item: ImportItem, user: Any) -> Artifact:
     else:
         artifact.verified_by, artifact.verified_at = None, None
     artifact.save()
-    artifact.tags.set(tags_named(item.tags))
+    artifact.tags.set(tags_named(item.tags, tags))
     return artifact
 
 
-def tags_named(names: Iterable[str]) -> list[Tag]:
-    """The tags of these names, created when missing; the existing spelling wins."""
+def tags_named(names: Iterable[str], known: dict[str, Tag] | None = None) -> list[Tag]:
+    """The tags of these names, created when missing; the existing spelling wins.
+
+    `known` (lower-cased name -> tag) carries the tags found so far across calls, so an
+    import of many artifacts with the same few tags looks each up once.
+    """
+    known = {} if known is None else known
     tags = []
     for name in {name.strip(): None for name in names if name.strip()}:
-        tag = Tag.objects.filter(name__iexact=name).first()
-        tags.append(tag or Tag.objects.create(name=name))
+        key = name.lower()
+        if key not in known:
+            tag = Tag.objects.filter(name__iexact=name).first()
+            known[key] = tag or Tag.objects.create(name=name)
+        tags.append(known[key])
     return tags
