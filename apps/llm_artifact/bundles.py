@@ -165,15 +165,16 @@ def schema_errors(bundle: dict) -> tuple[list[str], dict[int, list[str]]]:
     """What docs/bundle.schema.json finds wrong: bundle-wide, and per artifact index."""
     overall: list[str] = []
     per_item: dict[int, list[str]] = {}
-    for error in sorted(_validator().iter_errors(bundle), key=lambda e: list(e.path)):
+    for error in sorted(_validator().iter_errors(bundle), key=lambda e: list(map(str, e.path))):
         path = list(error.path)
+        # jsonschema quotes the offending value whole: a page of SQL in a message helps no one.
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
         if len(path) >= 2 and path[0] == "artifacts" and isinstance(path[1], int):
             where = ".".join(str(p) for p in path[2:])
-            message = f"{where}: {error.message}" if where else error.message
-            per_item.setdefault(path[1], []).append(message)
+            per_item.setdefault(path[1], []).append(f"{where}: {message}" if where else message)
         else:
             where = ".".join(str(p) for p in path)
-            overall.append(f"{where}: {error.message}" if where else error.message)
+            overall.append(f"{where}: {message}" if where else message)
     return overall, per_item
 
 

@@ -279,3 +279,9 @@ def test_the_importer_owns_what_it_creates(shop, owner):
     someone = UserFactory()
     (artifact,) = apply_import(plan_import(bundle_of(entry()), someone))
     assert artifact.owner == someone and artifact.visibility == "private"
+
+
+def test_a_long_wrong_value_is_quoted_short(shop, owner):
+    plan = plan_import(bundle_of(entry(title="x" * 5000)), owner)
+    (problem,) = plan.items[0].problems
+    assert problem.startswith("title: ") and len(problem) < 400
