@@ -128,3 +128,17 @@ def test_admin_action_exports_the_selected_artifacts(shop, staff_client, owner, 
     assert response["Content-Disposition"].startswith("attachment;")
     bundle = json.loads(response.content)
     assert sorted(item["uid"] for item in bundle["artifacts"]) == sorted(str(a.uid) for a in chosen)
+
+
+def test_confirm_checks_again_what_the_dry_run_allowed(shop, owner_client, owner, other_user):
+    mine = ArtifactFactory(owner=owner, title="Mine")
+    bundle = upload(entry(uid=str(mine.uid), title="Renamed"))
+    response = owner_client.post(IMPORT, {"file": bundle, "conflict": "update"})
+    assert "0 to create, 1 to update" in response.content.decode()
+    # Between the dry run and the confirmation, the artifact changes hands.
+    Artifact.objects.filter(pk=mine.pk).update(owner=other_user)
+    response = owner_client.post(IMPORT, {"confirm": "1"})
+    assert response.status_code == 400
+    assert "may not edit" in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.title == "Mine"
