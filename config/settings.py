@@ -311,6 +311,11 @@ REST_KNOX = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)  # 2.5 MB
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 
+# Artifact bundles (apps.llm_artifact.bundles): the largest bundle imported, in bytes and in
+# artifacts. A file upload is not held to DATA_UPLOAD_MAX_MEMORY_SIZE; these limits are.
+BUNDLE_MAX_BYTES = env_int("BUNDLE_MAX_BYTES", 5 * 1024 * 1024)
+BUNDLE_MAX_ARTIFACTS = env_int("BUNDLE_MAX_ARTIFACTS", 1000)
+
 REST_FRAMEWORK = {
     # Token first: DRF answers a missing or bad credential with the first class's challenge,
     # so API clients get 401 + "WWW-Authenticate: Token" instead of a bare 403.

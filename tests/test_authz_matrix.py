@@ -292,6 +292,14 @@ def test_the_matrix_walks_every_app_and_the_api():
     assert {"llm_chat:message_stream", "llm_artifact:artifact_export", "api:artifact-chart"} <= (
         names
     )
+    # The bundle routes (no path parameters, so nothing in PATH_VALUES): export checks each
+    # id it is given, import owns what it creates; both are walked like every route.
+    assert {
+        "llm_artifact:artifact_bundle_export",
+        "llm_artifact:artifact_import",
+        "api:artifact-export-bundle",
+        "api:artifact-import-bundle",
+    } <= names
     assert not [route for route, _, _ in ROUTES if route.startswith("admin/")]
 
 

@@ -42,6 +42,8 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/chats/{id}/messages/{message_id}/retry/": {"post"},
         "/api/artifacts/": {"get", "post"},
         "/api/artifacts/{id}/": {"get", "put", "patch", "delete"},
+        "/api/artifacts/export/": {"get", "post"},
+        "/api/artifacts/import/": {"post"},
         "/api/artifacts/{id}/execute/": {"post"},
         "/api/artifacts/{id}/instantiate/": {"post"},
         "/api/artifacts/{id}/runs/": {"get"},

@@ -95,6 +95,31 @@ HOSTILE_BODIES: dict[str, list[bytes]] = {
         b'{"data_source": "marketplace", "slots": {"table": "orders", "dimension": "status", '
         b'"measure": "total"}, "params": {"n": 1e400}, "preview": true}',
     ],
+    # A bundle is checked as if typed: a write, a non-finite default and deep nesting are
+    # refused per item, nothing imported.
+    "POST /api/artifacts/import/": [
+        DEEP_JSON,
+        json.dumps(
+            {
+                "format": "llm-artifacts-bundle",
+                "version": 1,
+                "artifacts": [
+                    {
+                        "uid": "0b7a4c1e-0000-4000-8000-000000000001",
+                        "title": "drop",
+                        "type": "sql_query",
+                        "sql": "DROP TABLE orders",
+                        "data_source": "marketplace",
+                    }
+                ],
+            }
+        ).encode(),
+        b'{"format": "llm-artifacts-bundle", "version": 1, "artifacts": [{"uid": '
+        b'"0b7a4c1e-0000-4000-8000-000000000002", "title": "n", "type": "sql_query", '
+        b'"sql": "SELECT :n AS n", "data_source": "marketplace", "parameters": '
+        b'[{"name": "n", "type": "number", "default": 1e400}]}]}',
+    ],
+    "POST /api/artifacts/export/": [DEEP_JSON, b'{"ids": [1e400]}', b'{"ids": "1"}'],
     # Wrong types must be refused, not converted ("123", agent 1).
     "POST /api/chats/": [DEEP_JSON, b'{"title": 123, "agent": 1.5}'],
     # A share's misspelt field must not share for viewing only; a group id of the wrong type.

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -28,6 +28,7 @@ from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
 from apps.core.widgets import SQLEditorWidget
 from apps.datasources.sources import all_data_sources
+from apps.llm_artifact.download import bundle_download
 from apps.llm_artifact.forms import StatusChoiceMixin
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare
 from apps.llm_artifact.services import run_artifact
@@ -186,7 +187,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     # The declarations and the chart are typed as JSON: parsed as strictly as the API does,
     # shown indented in a monospace editor.
     formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField}}
-    actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated"]
+    actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated", "export_bundle"]
     # Staff see every artifact here; sharing changes made here are in the sharing history.
     inlines = [ArtifactRunInline, ArtifactShareInline]
     readonly_fields = [
@@ -419,6 +420,11 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     @admin.action(description="Mark as deprecated", permissions=["change"])
     def mark_deprecated(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.DEPRECATED)
+
+    @admin.action(description="Export selected as a bundle", permissions=["view"])
+    def export_bundle(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> HttpResponse:
+        # The bundle format (docs/bundles.md), as the list page and the API export it.
+        return bundle_download(queryset)
 
 
 @admin.register(ArtifactRun)

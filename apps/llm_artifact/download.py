@@ -1,12 +1,15 @@
-"""The download of an artifact export as an HTTP response, shared by the artifact page
-and the API (the export itself is services.export_artifact)."""
+"""Downloads as HTTP responses: an artifact's export, shared by the artifact page and the
+API (the export itself is services.export_artifact), and a bundle of artifacts."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from apps.core.streaming import streaming_body
+from apps.llm_artifact.bundles import dumps, export_bundle
 from apps.llm_artifact.services import ArtifactExport
 
 
@@ -21,4 +24,13 @@ def download_response(request: HttpRequest, export: ArtifactExport) -> Streaming
         streaming_body(request, export), content_type=export.content_type
     )
     response["Content-Disposition"] = content_disposition_header(True, export.filename)
+    return response
+
+
+def bundle_download(artifacts: QuerySet) -> HttpResponse:
+    """`artifacts` as a bundle file (apps.llm_artifact.bundles), for the list page and the
+    admin action alike."""
+    response = HttpResponse(dumps(export_bundle(artifacts)), content_type="application/json")
+    filename = f"artifacts-{timezone.localdate():%Y-%m-%d}.json"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response

@@ -17,6 +17,7 @@ from apps.accounts.sharing import Scope, Shared, Visibility, change_sharing
 from apps.core import json as strict_json
 from apps.datasources.access import may_use_source
 from apps.llm_agent.models import Agent
+from apps.llm_artifact.bundles import Conflict
 from apps.llm_artifact.column_values import AllowedValues
 from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
 from apps.llm_artifact.parameters import (
@@ -691,3 +692,17 @@ class SharingForm(forms.Form):
             shares=self.chosen_shares(),
             owner=self.cleaned_data.get("new_owner"),
         )
+
+
+class BundleImportForm(forms.Form):
+    """The import page's upload: a bundle file (docs/bundles.md) and the conflict policy."""
+
+    file = forms.FileField(
+        label="Bundle file",
+        help_text="A .json bundle exported from this or another LLM Artifacts site.",
+    )
+    conflict = forms.ChoiceField(
+        label="Artifacts that exist already (same uid)",
+        choices=Conflict.choices,
+        initial=Conflict.SKIP,
+    )

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from apps.llm_artifact import views, views_chart, views_template, views_workbench
+from apps.llm_artifact import views, views_bundles, views_chart, views_template, views_workbench
 
 app_name = "llm_artifact"
 
 urlpatterns = [
     path("", views.artifact_list, name="artifact_list"),
+    path("export/", views_bundles.artifact_bundle_export, name="artifact_bundle_export"),
+    path("import/", views_bundles.artifact_import, name="artifact_import"),
     path("chat-options/", views.artifact_chat_options, name="artifact_chat_options"),
     path("new/", views_workbench.artifact_new, name="artifact_new"),
     path("<int:pk>/", views.artifact_detail, name="artifact_detail"),

@@ -37,6 +37,7 @@ from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
+from apps.llm_artifact.api.bundles import BundleActions
 from apps.llm_artifact.api.filters import (
     ArtifactFilter,
     ArtifactSearchFilter,
@@ -186,7 +187,7 @@ def _instantiate_errors(errors: dict) -> dict:
 
 
 @extend_schema_view(list=extend_schema(parameters=[SCOPE_PARAMETER]))
-class ArtifactViewSet(viewsets.ModelViewSet):
+class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     """Your artifacts and those shared with you (staff: everyone's); any other is a 404.
 
     Viewers see, run, export and chart an artifact; editors also change it; only its owner
