@@ -407,6 +407,11 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # source they may not use is refused like an unknown one, tested in tests/datasources).
     "api:sql-format": {"*": "signed_in"},
     "api:group-list": {"*": "signed_in"},
+    # Bundles: an export holds only what the user may see, an import creates their own rows.
+    "llm_artifact:artifact_bundle_export": {"*": "signed_in"},
+    "llm_artifact:artifact_import": {"*": "signed_in"},
+    "api:artifact-export-bundle": {"*": "signed_in"},
+    "api:artifact-import-bundle": {"*": "signed_in"},
     "api:artifact-transfer": {"*": "artifact.manage"},
     # Handing a chat over: its owner, and staff (OK_OR_REFUSED allows either).
     "api:chat-transfer": {"*": "chat.owner"},

@@ -207,6 +207,8 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         "partial_update": "artifacts.change",
         "destroy": "artifacts.delete",
         "transfer": "artifacts.share",
+        # A template is used by anyone who may see it: the new artifact is their own.
+        "instantiate": "artifacts.view",
     }
     # Deep pages read their rows by id: the chart check's subqueries (below) and the joins
     # are computed for the page's rows only, not for every row OFFSET skips. Rows are
