@@ -10,7 +10,6 @@ usable password, not staff), are visible to everyone and verified by it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,11 @@ from django.db import transaction
 
 from apps.accounts.sharing import Visibility
 from apps.datasources.sources import all_data_sources
-from apps.llm_artifact.models import Artifact, Tag
+from apps.llm_artifact.bundles import FIELDS, BundleError, load_bundle, tags_named, upgrade
+from apps.llm_artifact.models import Artifact
 
 SHIPPED_TEMPLATES = Path(settings.BASE_DIR) / "apps" / "llm_artifact" / "library" / "templates.json"
 LIBRARY_USERNAME = "library"
-# The bundle fields a template is made of, as Artifact fields.
-FIELDS = {
-    "title": "title",
-    "type": "artifact_type",
-    "status": "status",
-    "sql": "sql_query",
-    "parameters": "query_params",
-    "chart": "visualization_config",
-    "description": "description",
-    "comment": "comment",
-    "question": "question",
-    "template_slots": "template_slots",
-}
 
 
 def library_user() -> Any:
@@ -56,9 +43,12 @@ def library_user() -> Any:
 def install_templates(path: Path = SHIPPED_TEMPLATES) -> dict[str, list[str]]:
     """Create or update the templates of the bundle at `path`; returns the titles by what
     happened to them ("created", "updated", "unchanged", "skipped")."""
-    bundle = json.loads(path.read_text(encoding="utf-8"))
-    if bundle.get("format") != "llm-artifacts-bundle" or bundle.get("version") != 1:
-        raise ValueError(f"{path} is not a version 1 artifact bundle.")
+    # The bundle format's own reading and version check (apps.llm_artifact.bundles); the
+    # templates are then written as the library account's, not re-checked as a user's import.
+    try:
+        bundle = upgrade(load_bundle(path.read_bytes()))
+    except BundleError as exc:
+        raise ValueError(exc.message) from None
     sources = all_data_sources()
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "skipped": []}
     owner = library_user()
@@ -74,6 +64,7 @@ def install_templates(path: Path = SHIPPED_TEMPLATES) -> dict[str, list[str]]:
         if created:
             artifact = Artifact(uid=item["uid"], owner=owner)
         wanted = {field: item[key] for key, field in FIELDS.items() if key in item}
+        wanted.pop("data_source", None)
         wanted |= {"data_source": source, "visibility": Visibility.EVERYONE}
         changed = [field for field, value in wanted.items() if getattr(artifact, field) != value]
         if changed:
@@ -84,7 +75,7 @@ def install_templates(path: Path = SHIPPED_TEMPLATES) -> dict[str, list[str]]:
             except ValidationError as exc:
                 raise ValueError(f"Template {item['title']!r}: {exc.messages}") from None
             artifact.save()
-        tags = [_tag(name) for name in item.get("tags", [])]
+        tags = tags_named(item.get("tags", []))
         if {tag.pk for tag in tags} - set(artifact.tags.values_list("pk", flat=True)):
             artifact.tags.add(*tags)
             changed.append("tags")
@@ -94,11 +85,6 @@ def install_templates(path: Path = SHIPPED_TEMPLATES) -> dict[str, list[str]]:
         key = "created" if created else "updated" if changed else "unchanged"
         outcome[key].append(artifact.title)
     return outcome
-
-
-def _tag(name: str) -> Tag:
-    tag = Tag.objects.filter(name__iexact=name).first()
-    return tag or Tag.objects.create(name=name)
 
 
 class Command(BaseCommand):
