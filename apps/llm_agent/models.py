@@ -167,7 +167,11 @@ class Agent(models.Model):
 
         Asked before a chat's turn, not only when it starts: access can change in between.
         """
-        if self.is_usable_by(user):
+        # One query: the queryset form of is_usable_by (the same rule, held to it by
+        # tests/test_sharing_properties.py), cheaper than its two lookups on a chat page.
+        if user.is_authenticated and (
+            user.is_staff or Agent.objects.usable_by(user).filter(pk=self.pk).exists()
+        ):
             return None
         if user.is_authenticated and not may_use_source(user, self.data_source):
             return (

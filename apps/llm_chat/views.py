@@ -249,9 +249,13 @@ def _chat_context(
 ) -> dict:
     # Named chat_messages: "messages" belongs to django.contrib.messages in the base template.
     chat_messages, has_earlier = _chat_messages(chat, request.user, before)
+    can_post = chat.can_post(request.user)
     return {
         "chat": chat,
-        "can_post": chat.can_post(request.user),
+        "can_post": can_post,
+        # The owner who lost the agent (its groups or its data source) reads on but is told
+        # why the chat cannot go on, instead of a composer whose every message is refused.
+        "post_refused": chat.agent.unusable_reason(request.user) if can_post else None,
         "can_share": request.user.has_perm("chats.share", chat),
         "show_owner": chat.owner_id != request.user.pk,
         "chat_messages": chat_messages,

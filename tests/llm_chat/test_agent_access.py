@@ -122,7 +122,12 @@ def test_such_a_chat_can_be_read_but_not_posted_in(chat, server, owner_client, o
         post_user_message(chat, content="And last month?")
     assert refusal in caught.value.message_dict["content"][0]
 
-    assert owner_client.get(chat.get_absolute_url()).status_code == 200
+    read = owner_client.get(chat.get_absolute_url())
+    assert read.status_code == 200
+    # The page says why instead of offering a composer whose every message is refused.
+    assert 'id="composer-refused"' in read.content.decode()
+    assert refusal.replace("'", "&#x27;") in read.content.decode()
+    assert 'id="composer"' not in read.content.decode()
     page = owner_client.post(
         reverse("llm_chat:message_create", args=[chat.pk]), {"content": "And last month?"}
     )

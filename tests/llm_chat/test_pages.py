@@ -313,9 +313,10 @@ def test_chat_page_runs_a_fixed_number_of_queries(owner_client, chat, count, ass
         with_card(chat)
     # Session, user, the chat with its agent and owner, the messages with their main
     # artifacts, their artifact links, which of the artifacts the user may see and their
-    # shares (the cards' "shared" badge). (The first, uncounted view stores the replies'
-    # HTML, which later views read.)
-    assert_get_queries(owner_client, chat_url(chat), most=7)
+    # shares (the cards' "shared" badge), and whether the owner may still use the agent
+    # (post_refused). (The first, uncounted view stores the replies' HTML, which later views
+    # read.)
+    assert_get_queries(owner_client, chat_url(chat), most=8)
     # The latest page only: 50 messages, 25 of them replies with a card.
     shown = min(count, views.MESSAGES_PER_PAGE // 2)
     assert owner_client.get(chat_url(chat)).content.decode().count("artifact-card ") == shown
