@@ -172,7 +172,7 @@ class ArtifactAdmin(admin.ModelAdmin):
     list_display_links = ["title"]
     list_filter = ["status", "artifact_type", "data_source", "agent"]
     list_select_related = ["owner", "agent", "chat"]
-    # Shows the search box; the search itself is ArtifactQuerySet.search().
+    # Shows the search box; the search itself is ArtifactQuerySet.ranked_search().
     search_fields = SEARCH_FIELDS
     date_hierarchy = "created_at"
     autocomplete_fields = ["owner", "chat", "agent"]
@@ -232,7 +232,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Artifact], search_term: str
     ) -> tuple[QuerySet[Artifact], bool]:
-        return queryset.search(search_term), False
+        # The change list keeps its own sort (a column's, or the newest first).
+        return queryset.ranked_search(search_term).order_by(), False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
         # The change page reads owner, agent and chat too, not only the changelist, and

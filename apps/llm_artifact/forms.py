@@ -176,7 +176,8 @@ class ArtifactFilterForm(forms.Form):
 
     @property
     def chosen_sort(self) -> str:
-        return self.value("sort") or DEFAULT_SORT
+        # A search without a chosen sort lists the best matches first: no column is sorted.
+        return self.value("sort") or ("" if self.value("q") else DEFAULT_SORT)
 
     @property
     def is_filtering(self) -> bool:
@@ -186,7 +187,7 @@ class ArtifactFilterForm(forms.Form):
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
-            artifacts = artifacts.search(q)
+            artifacts = artifacts.ranked_search(q)
         if status := self.value("status"):
             artifacts = artifacts.filter(status=status)
         if artifact_type := self.value("type"):
@@ -196,6 +197,8 @@ class ArtifactFilterForm(forms.Form):
         if chat := self.value("chat"):
             artifacts = artifacts.filter(chat_id=chat)
         sort = self.chosen_sort
+        if not sort:
+            return artifacts  # ranked_search's order: best match first
         field = SORT_FIELDS[sort.removeprefix("-")]
         return artifacts.sorted_by(f"-{field}" if sort.startswith("-") else field)
 

@@ -12,11 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import BooleanField, FloatField, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import smart_split, unescape_string_literal
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet
 from apps.core.highlight import pretty_sql
@@ -27,8 +27,10 @@ from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
+from apps.llm_artifact import search as fulltext
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
 from apps.llm_artifact.parameters import column_choice_problems, validate_declarations
+from apps.llm_artifact.search import search_terms  # noqa: F401 (forms import it from here)
 
 
 def default_visualization_config() -> dict:
@@ -50,19 +52,8 @@ def validate_visualization_config(value: object) -> None:
         raise ValidationError(problem, code="unrenderable")
 
 
-# What a search looks in, on the page, the API and the admin alike.
-SEARCH_FIELDS = ("title", "description", "comment", "sql_query")
-
-
-def search_terms(q: str) -> list[str]:
-    """The words of a search; "quoted words" stay one term (as in the admin)."""
-    terms = []
-    for term in smart_split(q.strip()):
-        if len(term) > 1 and term[0] in "\"'" and term[-1] == term[0]:
-            term = unescape_string_literal(term)
-        if term:
-            terms.append(term)
-    return terms
+# What a search looks in, on the page, the API and the admin alike (apps/llm_artifact/search.py).
+SEARCH_FIELDS = fulltext.INDEXED_COLUMNS
 
 
 class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
@@ -86,16 +77,52 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
             models.Prefetch("shares", queryset=ArtifactShare.objects.select_related("group"))
         )
 
-    def search(self, q: str) -> ArtifactQuerySet:
-        """Artifacts where every word of `q` is in the title, description, comment or SQL
-        (any case)."""
+    def ranked_search(self, q: str) -> ArtifactQuerySet:
+        """Artifacts where every word of `q` is in the title, question, description, comment
+        or SQL (any case; "quoted words" next to each other; the last word may be the start
+        of a word), best match first, annotated with `search_rank` (higher is better).
+
+        Read from the full-text index of the engine (apps/llm_artifact/search.py): FTS5's
+        bm25 on SQLite, ts_rank on PostgreSQL. A search without a word returns the rows as
+        they are (no annotation); other engines fall back to a scan with no rank.
+        """
+        phrases = fulltext.search_phrases(q)
+        if not phrases:
+            return self
+        vendor = connections[self.db].vendor
+        if vendor == "sqlite":
+            weights = ", ".join(str(w) for w in fulltext.SQLITE_WEIGHTS)
+            fts, table = fulltext.FTS_TABLE, fulltext.ARTIFACT_TABLE
+            # A join with the virtual table: the ORM has no other way to reach one. bm25 is
+            # lower for better matches.
+            found = self.extra(
+                select={"search_rank": f"-bm25({fts}, {weights})"},
+                tables=[fts],
+                where=[f"{fts}.rowid = {table}.id", f"{fts} MATCH %s"],
+                params=[fulltext.sqlite_match(phrases)],
+            )
+        elif vendor == "postgresql":
+            vector = f"{fulltext.ARTIFACT_TABLE}.{fulltext.POSTGRES_COLUMN}"
+            query = "to_tsquery('simple'::regconfig, %s)"
+            tsquery = fulltext.postgres_tsquery(phrases)
+            found = self.annotate(
+                search_rank=RawSQL(f"ts_rank({vector}, {query})", [tsquery], FloatField())
+            ).filter(RawSQL(f"{vector} @@ {query}", [tsquery], BooleanField()))
+        else:
+            found = self._scan_search(phrases).annotate(search_rank=Value(0.0))
+        return found.order_by("-search_rank", "-id")
+
+    def _scan_search(self, phrases: list[list[str]]) -> ArtifactQuerySet:
         artifacts = self
-        for term in search_terms(q):
+        for words in phrases:
             matches = Q()
             for field in SEARCH_FIELDS:
-                matches |= Q(**{f"{field}__icontains": term})
+                matches |= Q(**{f"{field}__icontains": " ".join(words)})
             artifacts = artifacts.filter(matches)
         return artifacts
+
+    # The name the pages, the API and the admin used before the search was ranked.
+    search = ranked_search
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")

@@ -62,7 +62,8 @@ class StableOrderingFilter(OrderingFilter):
 
 
 class ArtifactSearchFilter(SearchFilter):
-    """`?search=` through ArtifactQuerySet.search(), the page's and the admin's rule."""
+    """`?search=` through ArtifactQuerySet.ranked_search(), the page's and the admin's rule:
+    best match first unless `?ordering=` says otherwise."""
 
     def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
-        return queryset.search(request.query_params.get(self.search_param, ""))
+        return queryset.ranked_search(request.query_params.get(self.search_param, ""))

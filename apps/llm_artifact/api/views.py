@@ -153,7 +153,7 @@ class ArtifactViewSet(viewsets.ModelViewSet):
     pagination_class = PageNumberOrCursorPagination
     filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
-    # Read by the schema; the search itself is ArtifactQuerySet.search().
+    # Read by the schema; the search itself is ArtifactQuerySet.ranked_search().
     search_fields = SEARCH_FIELDS
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
