@@ -121,6 +121,22 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
             artifacts = artifacts.filter(matches)
         return artifacts
 
+    def tagged(self, names: Sequence[str]) -> ArtifactQuerySet:
+        """Artifacts carrying every one of these tags (any case)."""
+        artifacts = self
+        for name in names:
+            links = Artifact.tags.through.objects.filter(
+                artifact=OuterRef("pk"), tag__name__iexact=name.strip()
+            )
+            artifacts = artifacts.filter(models.Exists(links))
+        return artifacts
+
+    def with_library(self) -> ArtifactQuerySet:
+        """What tag chips and the verified badge read, for a list (no query per row)."""
+        return self.select_related("verified_by").prefetch_related(
+            models.Prefetch("tags", queryset=Tag.objects.order_by(Lower("name")))
+        )
+
     # The name the pages, the API and the admin used before the search was ranked.
     search = ranked_search
 
@@ -328,6 +344,10 @@ class Artifact(Shared):
             self.question = question.strip()
         self.verified_by, self.verified_at = user, timezone.now()
         self.save(update_fields=["question", "verified_by", "verified_at", "updated_at"])
+
+    def set_tags(self, names: Sequence[Any]) -> None:
+        """Carry exactly these tags (clean_tag_names' rules; a ValidationError on "tags")."""
+        self.tags.set(Tag.objects.named(clean_tag_names(names)))
 
     def unverify(self) -> None:
         self.verified_by, self.verified_at = None, None
@@ -592,11 +612,79 @@ class Artifact(Shared):
         return preview + ("\n…" if len(lines) > 6 else "")
 
 
+# Tags an artifact may carry: enough to file it under a few headings, few enough to read.
+MAX_TAGS = 20
+
+
+class TagQuerySet(models.QuerySet):
+    def on(self, artifacts: models.QuerySet) -> TagQuerySet:
+        """The tags on `artifacts`, each with `artifact_count`, the most used first."""
+        through = Artifact.tags.through.objects.filter(artifact__in=artifacts.values("pk"))
+        return (
+            self.filter(pk__in=through.values("tag"))
+            .annotate(
+                artifact_count=Subquery(
+                    through.filter(tag=OuterRef("pk"))
+                    .order_by()
+                    .values("tag")
+                    .annotate(n=models.Count("pk"))
+                    .values("n")[:1]
+                )
+            )
+            .order_by("-artifact_count", Lower("name"), "pk")
+        )
+
+    def named(self, names: Sequence[str]) -> list[Tag]:
+        """The tags of these (cleaned) names, created when new; an existing tag keeps its
+        spelling whatever the case typed."""
+        if not names:
+            return []
+        lowered = {name.lower() for name in names}
+        existing = {
+            tag.name.lower(): tag
+            for tag in self.annotate(lower=Lower("name")).filter(lower__in=lowered)
+        }
+        tags = []
+        for name in names:
+            tag = existing.get(name.lower())
+            if tag is None:
+                tag, _ = self.get_or_create(name__iexact=name, defaults={"name": name})
+                existing[name.lower()] = tag
+            tags.append(tag)
+        return tags
+
+
+def clean_tag_names(names: Sequence[Any]) -> list[str]:
+    """Tag names as typed (a list, or text separated by commas), trimmed, without blanks or
+    repeats (any case), each at most 50 characters, at most MAX_TAGS of them."""
+    if isinstance(names, str):
+        names = names.split(",")
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    errors = []
+    for name in names:
+        name = " ".join(str(name).split())
+        if not name or name.lower() in seen:
+            continue
+        if len(name) > 50:
+            errors.append(f"“{name[:20]}…” is longer than 50 characters.")
+            continue
+        seen.add(name.lower())
+        cleaned.append(name)
+    if len(cleaned) > MAX_TAGS:
+        errors.append(f"An artifact carries at most {MAX_TAGS} tags ({len(cleaned)} given).")
+    if errors:
+        raise ValidationError({"tags": errors})
+    return cleaned
+
+
 class Tag(models.Model):
     """A word that groups artifacts in the library ("finance", "weekly"); one spelling per
     word whatever its case."""
 
     name = models.CharField(max_length=50)
+
+    objects = TagQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

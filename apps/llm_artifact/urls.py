@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.llm_artifact import views, views_chart
+from apps.llm_artifact import views, views_chart, views_library
 
 app_name = "llm_artifact"
 
@@ -16,4 +16,7 @@ urlpatterns = [
     path("<int:pk>/card-run/", views.artifact_card_run, name="artifact_card_run"),
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),
     path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
+    path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
+    path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
+    path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),
 ]

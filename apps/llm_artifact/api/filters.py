@@ -15,6 +15,28 @@ def visible_chats(request) -> QuerySet:
     return chats_visible_to(getattr(request, "user", None) or AnonymousUser())
 
 
+class TagNamesFormField(forms.Field):
+    """Every `tag` value of the query string, trimmed, blanks left out."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        names = [" ".join(str(v).split()) for v in values]
+        if any(len(name) > 50 for name in names):
+            raise forms.ValidationError("A tag name has at most 50 characters.")
+        if len(names) > 20:
+            raise forms.ValidationError("Filter by at most 20 tags.")
+        return [name for name in names if name]
+
+
+class TagsFilter(filters.Filter):
+    field_class = TagNamesFormField
+
+    def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
+        return queryset.tagged(value) if value else queryset
+
+
 class ArtifactFilter(filters.FilterSet):
     # A number input, not a select: the browsable API's filter form would otherwise list
     # every chat (thousands of options). The id is checked against the visible chats.
@@ -35,6 +57,13 @@ class ArtifactFilter(filters.FilterSet):
     last_executed = filters.DateFromToRangeFilter(
         field_name="last_executed_at",
         help_text="Last run within these days (YYYY-MM-DD, inclusive).",
+    )
+
+    tag = TagsFilter(
+        help_text="A tag name (any case); repeat it (?tag=a&tag=b) for artifacts carrying all."
+    )
+    verified = filters.BooleanFilter(
+        field_name="verified_at", lookup_expr="isnull", exclude=True, help_text="Verified or not."
     )
 
     class Meta:
