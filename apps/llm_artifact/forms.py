@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from apps.core import json as strict_json
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.column_values import AllowedValues
-from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
+from apps.llm_artifact.models import Artifact, Tag, chats_visible_to, search_terms
 from apps.llm_artifact.parameters import (
     ParamType,
     allowed_values,
@@ -45,6 +45,8 @@ DEFAULT_SORT = "-updated"
 # The chat filter lists this many chats (those matching "find a chat", or the most recent):
 # a user may have 20,000, and a select of them all was most of the list page.
 CHAT_CHOICES_SHOWN = 20
+# Tag chips the list offers as filters, the most used first.
+TAG_CHIPS_SHOWN = 20
 INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
@@ -105,6 +107,8 @@ class ArtifactFilterForm(forms.Form):
         ),
     )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    # A tag's name (any case; chips link it); an unknown one matches nothing.
+    tag = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
     # core/field.html: the filters sit in one dense row.
     label_class = "form-label small text-body-secondary mb-1"
@@ -164,6 +168,11 @@ class ArtifactFilterForm(forms.Form):
         ]
         return choices
 
+    def tag_chips(self) -> list[Tag]:
+        """The tags on the user's visible artifacts, the most used first (at most
+        TAG_CHIPS_SHOWN: a select of thousands of tags would be most of the page)."""
+        return list(Tag.objects.on(self.artifacts)[:TAG_CHIPS_SHOWN])
+
     @property
     def choice_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in ("status", "type", "agent", "chat")]
@@ -183,7 +192,7 @@ class ArtifactFilterForm(forms.Form):
     def is_filtering(self) -> bool:
         """Whether any filter narrows the list (the sort and the chat finder do not): says
         which empty state the list shows."""
-        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat"))
+        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat", "tag"))
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
@@ -196,6 +205,8 @@ class ArtifactFilterForm(forms.Form):
             artifacts = artifacts.filter(agent_id=agent)
         if chat := self.value("chat"):
             artifacts = artifacts.filter(chat_id=chat)
+        if tag := self.value("tag"):
+            artifacts = artifacts.tagged([tag])
         sort = self.chosen_sort
         if not sort:
             return artifacts  # ranked_search's order: best match first

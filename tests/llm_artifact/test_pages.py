@@ -279,8 +279,8 @@ def test_list_runs_a_fixed_number_of_queries(
     for n in range(count):
         chat = ChatFactory(owner=owner, agent=agent)
         ArtifactFactory(owner=owner, chat=chat, agent=agent, title=f"Artifact {n}")
-    # Session, user, row count, the page's rows, agent choices, chat choices.
-    with django_assert_max_num_queries(6):
+    # Session, user, row count, the page's rows, agent choices, chat choices, tag chips.
+    with django_assert_max_num_queries(7):
         response = owner_client.get(LIST_URL)
     assert len(titles(response)) == min(count, 25)
 

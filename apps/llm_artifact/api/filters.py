@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter, SearchFilter
 
 from apps.llm_agent.models import Agent
@@ -30,6 +31,7 @@ class TagNamesFormField(forms.Field):
         return [name for name in names if name]
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
 class TagsFilter(filters.Filter):
     field_class = TagNamesFormField
 
