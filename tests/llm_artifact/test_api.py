@@ -504,8 +504,8 @@ def test_list_runs_a_fixed_number_of_queries(owner_api, owner, rows, django_asse
     chat = ChatFactory(owner=owner)
     ArtifactFactory.create_batch(rows, owner=owner, chat=chat, agent=chat.agent)
 
-    # One COUNT for the pager and one SELECT joining owner, chat and agent.
-    with django_assert_max_num_queries(2):
+    # One COUNT for the pager, one SELECT joining owner, chat and agent, and the page's tags.
+    with django_assert_max_num_queries(3):
         response = owner_api.get(LIST_URL, {"page_size": 100})
 
     assert len(response.json()["results"]) == rows
