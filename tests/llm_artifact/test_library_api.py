@@ -180,3 +180,10 @@ def test_list_reads_tags_without_a_query_per_row(owner, owner_api, django_assert
         ArtifactFactory(owner=owner).set_tags([f"t{i}", "shared"])
     with django_assert_max_num_queries(len(few.captured_queries)):
         owner_api.get(LIST_URL)
+
+
+def test_a_partial_update_answers_every_library_field(artifact, owner_api):
+    body = owner_api.patch(detail_url(artifact), {}, format="json").json()
+    assert {"tags": [], "verified": False, "verified_by": None, "verified_at": None}.items() <= (
+        body.items()
+    )

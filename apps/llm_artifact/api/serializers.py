@@ -241,7 +241,7 @@ class ArtifactSerializer(ModelCleanSerializer):
         "write sends keep_verified: true.",
     )
     verified_by = serializers.CharField(
-        source="verified_by.username", read_only=True, allow_null=True, default=None
+        source="verified_by.username", read_only=True, allow_null=True
     )
     keep_verified = serializers.BooleanField(
         write_only=True,
