@@ -210,3 +210,16 @@ def test_artifact_list_tag_chips_filter(owner, other_user, owner_client):
     response = owner_client.get(url, {"tag": "FINANCE"})
     assert [a.title for a in response.context["page_obj"]] == ["Tagged"]
     assert owner_client.get(url, {"tag": "x" * 80}).status_code == 200
+
+
+def test_group_viewer_finds_what_is_shared_with_the_group(
+    library, owner, client, analysts, group_viewer, outsider
+):
+    refunds = Artifact.objects.get(title="Refunds")
+    share_with(refunds, analysts)
+    client.force_login(group_viewer)
+    response = client.get(LIBRARY_URL, {"q": "refunds"})
+    assert [a.title for a in response.context["results"]["artifacts"]] == ["Refunds"]
+    assert "Revenue by category" not in client.get(LIBRARY_URL).content.decode()
+    client.force_login(outsider)
+    assert client.get(LIBRARY_URL, {"q": "refunds"}).context["results"]["artifacts"] == []
