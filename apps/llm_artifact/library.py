@@ -80,7 +80,7 @@ def library_context(user, form: LibraryFilter) -> dict:
     if form.is_filtering:
         context["results"] = _search(visible, form, chosen_tags)
         return context
-    tags = list(Tag.objects.on(visible)[:TAG_SECTIONS])
+    tags = context["tag_chips"][:TAG_SECTIONS]  # the most used first, as the chips
     sources = list(
         visible.order_by()
         .values("data_source")
@@ -125,13 +125,23 @@ def _search(visible: QuerySet[Artifact], form: LibraryFilter, tags: list[str]) -
     return {"artifacts": rows, "more": len(ids) > SEARCH_RESULTS}
 
 
-def _first_of_each(artifacts: QuerySet[Artifact], group: F | str) -> QuerySet[Artifact]:
-    """The first PER_SECTION artifacts of each group, verified first, then the latest."""
+def _first_of_each(artifacts: QuerySet[Artifact], group: str) -> list[tuple[int, Any]]:
+    """(id, group) of the first PER_SECTION artifacts of each group, verified first, then
+    the latest. Numbered over narrow rows (ids and the sort keys), then read in full."""
     order = [F("verified_rank").desc(), F("updated_at").desc(), F("id").desc()]
-    numbered = verified_first(artifacts).annotate(
-        position=Window(RowNumber(), partition_by=[group], order_by=order)
+    numbered = verified_first(artifacts.order_by()).annotate(
+        position=Window(RowNumber(), partition_by=[F(group)], order_by=order)
     )
-    return numbered.filter(position__lte=PER_SECTION)
+    firsts = numbered.filter(position__lte=PER_SECTION).order_by(group, "position")
+    return list(firsts.values_list("pk", group))
+
+
+def _fill(sections: dict, firsts: list[tuple[int, Any]]) -> list[Section]:
+    by_id = _shown(Artifact.objects.filter(pk__in={pk for pk, _ in firsts})).in_bulk()
+    for pk, key in firsts:
+        if pk in by_id and key in sections:
+            sections[key].artifacts.append(by_id[pk])
+    return list(sections.values())
 
 
 def _tag_sections(visible: QuerySet[Artifact], tags: list[Tag]) -> list[Section]:
@@ -141,17 +151,12 @@ def _tag_sections(visible: QuerySet[Artifact], tags: list[Tag]) -> list[Section]
         tag.pk: Section(tag.name, tag.artifact_count, f"tag={tag.name}", "tag") for tag in tags
     }
     tagged = visible.filter(tags__in=tags).annotate(section_tag=F("tags"))
-    rows = _first_of_each(tagged, "section_tag")
-    for artifact in _shown(rows).order_by("section_tag", "position"):
-        sections[artifact.section_tag].artifacts.append(artifact)
-    return list(sections.values())
+    return _fill(sections, _first_of_each(tagged, "section_tag"))
 
 
 def _source_sections(visible: QuerySet[Artifact], sources: list[dict]) -> list[Section]:
     if not sources:
         return []
     sections = {s["data_source"]: Section(s["data_source"], s["n"], "", "source") for s in sources}
-    rows = _first_of_each(visible.filter(data_source__in=list(sections)), "data_source")
-    for artifact in _shown(rows).order_by("data_source", "position"):
-        sections[artifact.data_source].artifacts.append(artifact)
-    return list(sections.values())
+    firsts = _first_of_each(visible.filter(data_source__in=list(sections)), "data_source")
+    return _fill(sections, firsts)
