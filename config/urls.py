@@ -6,6 +6,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.llm_artifact import views_library
+
 admin.site.site_header = "LLM Artifacts administration"
 admin.site.site_title = "LLM Artifacts admin"
 admin.site.index_title = "Agents, chats, artifacts and accounts"
@@ -37,6 +39,7 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("chats/", include("apps.llm_chat.urls")),
     path("artifacts/", include("apps.llm_artifact.urls")),
+    path("library/", views_library.library, name="library"),
     path("data-sources/", include("apps.datasources.urls")),
     # The admin's "Log out" signs out the same way, with the same message (admin:logout still
     # names this path; Django's own view would end on the same page without a word).

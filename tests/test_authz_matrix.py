@@ -108,6 +108,11 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-transfer": lambda w: {"pk": w.artifact.pk},
     "api:chat-transfer": lambda w: {"pk": w.chat.pk},
     "api:artifact-instantiate": lambda w: {"pk": _template(w).pk},
+    "api:artifact-verify": lambda w: {"pk": w.artifact.pk},
+    "api:artifact-unverify": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_tags": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_verify": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_unverify": lambda w: {"pk": w.artifact.pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest

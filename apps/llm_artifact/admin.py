@@ -30,7 +30,7 @@ from apps.core.widgets import SQLEditorWidget
 from apps.datasources.sources import all_data_sources
 from apps.llm_artifact.download import bundle_download
 from apps.llm_artifact.forms import StatusChoiceMixin
-from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare, Tag
 from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
@@ -141,12 +141,31 @@ class ArtifactShareInline(ShareInline):
     fields = ["group", "can_edit"]
 
 
+class VerifiedFilter(admin.SimpleListFilter):
+    title = "verified"
+    parameter_name = "verified"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("yes", "Verified"), ("no", "Not verified")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> QuerySet[Artifact]:
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(verified_at__isnull=self.value() == "no")
+        return queryset
+
+
 class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
     class Meta:
         model = Artifact
         # The admin's fieldsets choose the fields; this form only changes the status's and
         # gives the SQL the editor.
         fields = ["status"]
+
+    keep_verified = forms.BooleanField(
+        required=False,
+        label="Still answers the question",
+        help_text="Changing the SQL removes the verified mark unless this is ticked.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -167,6 +186,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     list_display = [
         "title",
         "status_badge",
+        "verified_badge",
         "artifact_type",
         "owner",
         "visibility",
@@ -178,16 +198,32 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         "updated_at",
     ]
     list_display_links = ["title"]
-    list_filter = ["status", "artifact_type", "visibility", "data_source", "agent"]
+    list_filter = [
+        "status",
+        VerifiedFilter,
+        "artifact_type",
+        "visibility",
+        "data_source",
+        "agent",
+        "tags",
+    ]
     list_select_related = ["owner", "agent", "chat"]
-    # Shows the search box; the search itself is ArtifactQuerySet.search().
+    # Shows the search box; the search itself is ArtifactQuerySet.ranked_search().
     search_fields = SEARCH_FIELDS
     date_hierarchy = "created_at"
-    autocomplete_fields = ["owner", "chat", "agent"]
+    autocomplete_fields = ["owner", "chat", "agent", "tags"]
     # The declarations and the chart are typed as JSON: parsed as strictly as the API does,
     # shown indented in a monospace editor.
     formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField}}
-    actions = ["run_selected", "mark_active", "mark_draft", "mark_deprecated", "export_bundle"]
+    actions = [
+        "run_selected",
+        "mark_active",
+        "mark_draft",
+        "mark_deprecated",
+        "mark_verified",
+        "remove_verified",
+        "export_bundle",
+    ]
     # Staff see every artifact here; sharing changes made here are in the sharing history.
     inlines = [ArtifactRunInline, ArtifactShareInline]
     readonly_fields = [
@@ -202,6 +238,8 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         "all_runs",
         "created_at",
         "updated_at",
+        "verified_by",
+        "verified_at",
     ]
     fieldsets = [
         (None, {"fields": ["title", "artifact_type", "status", "owner", "visibility"]}),
@@ -211,6 +249,10 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         ),
         ("Presentation", {"fields": ["visualization_config", "chart_preview"]}),
         ("Notes", {"fields": ["description", "comment"]}),
+        (
+            "Library",
+            {"fields": ["question", "tags", "verified_by", "verified_at", "keep_verified"]},
+        ),
         (
             "Origin",
             {"fields": ["chat", "agent", "origin_links", "referencing_messages"]},
@@ -241,7 +283,8 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Artifact], search_term: str
     ) -> tuple[QuerySet[Artifact], bool]:
-        return queryset.search(search_term), False
+        # The change list keeps its own sort (a column's, or the newest first).
+        return queryset.ranked_search(search_term).order_by(), False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
         # The change page reads owner, agent and chat too, not only the changelist, and
@@ -409,6 +452,55 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         ) % {"count": changed, "status": status.label.lower()}
         self.message_user(request, message + already_note(already), messages.SUCCESS)
 
+    @admin.display(description="verified", ordering="verified_at")
+    def verified_badge(self, artifact: Artifact) -> SafeString | str:
+        if not artifact.is_verified:
+            return self.get_empty_value_display()
+        return format_html(
+            '<span title="{}">✔ {}</span>', artifact.question, f"{artifact.verified_at:%Y-%m-%d}"
+        )
+
+    def save_model(self, request: HttpRequest, obj: Artifact, form, change: bool) -> None:
+        obj.keep_verified = bool(form.cleaned_data.get("keep_verified"))
+        super().save_model(request, obj, form, change)
+
+    @admin.action(
+        description="Mark as verified (for the question each has)", permissions=["change"]
+    )
+    def mark_verified(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
+        verified = skipped = 0
+        for artifact in queryset.select_related(None).only("pk", "question", "sql_query"):
+            if not artifact.question.strip():
+                skipped += 1
+                continue
+            artifact.verify(request.user)
+            verified += 1
+        message = ngettext(
+            "%(count)d artifact marked as verified.",
+            "%(count)d artifacts marked as verified.",
+            verified,
+        ) % {"count": verified}
+        if skipped:
+            message += ngettext(
+                " %(count)d has no question: give it one first.",
+                " %(count)d have no question: give them one first.",
+                skipped,
+            ) % {"count": skipped}
+        self.message_user(request, message, messages.WARNING if skipped else messages.SUCCESS)
+
+    @admin.action(description="Remove the verified mark", permissions=["change"])
+    def remove_verified(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
+        # By id: a searched change list's queryset joins the search index, which UPDATE
+        # cannot take.
+        selected = Artifact.objects.filter(pk__in=queryset.values("pk"), verified_at__isnull=False)
+        count = selected.update(verified_at=None, verified_by=None)
+        message = ngettext(
+            "%(count)d artifact is no longer verified.",
+            "%(count)d artifacts are no longer verified.",
+            count,
+        ) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS)
+
     @admin.action(description="Mark as active", permissions=["change"])
     def mark_active(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.ACTIVE)
@@ -469,3 +561,20 @@ class ArtifactRunAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, run: ArtifactRun) -> str:
         return _shorten(run.error) or self.get_empty_value_display()
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    """Tags (the artifacts' autocomplete searches them here), with how many artifacts carry
+    each."""
+
+    list_display = ["name", "artifact_count"]
+    search_fields = ["name"]
+    ordering = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return super().get_queryset(request).annotate(n_artifacts=models.Count("artifacts"))
+
+    @admin.display(description="artifacts", ordering="n_artifacts")
+    def artifact_count(self, tag: Tag) -> int:
+        return tag.n_artifacts

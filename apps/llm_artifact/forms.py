@@ -19,7 +19,7 @@ from apps.datasources.access import may_use_source
 from apps.llm_agent.models import Agent
 from apps.llm_artifact.bundles import Conflict
 from apps.llm_artifact.column_values import AllowedValues
-from apps.llm_artifact.models import Artifact, chats_visible_to, search_terms
+from apps.llm_artifact.models import Artifact, Tag, chats_visible_to, search_terms
 from apps.llm_artifact.parameters import (
     ParamType,
     allowed_values,
@@ -50,6 +50,8 @@ DEFAULT_SORT = "-updated"
 # The chat filter lists this many chats (those matching "find a chat", or the most recent):
 # a user may have 20,000, and a select of them all was most of the list page.
 CHAT_CHOICES_SHOWN = 20
+# Tag chips the list offers as filters, the most used first.
+TAG_CHIPS_SHOWN = 20
 INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
@@ -132,6 +134,8 @@ class ArtifactFilterForm(forms.Form):
             }
         ),
     )
+    # A tag's name (any case; chips link it); an unknown one matches nothing.
+    tag = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
     # core/field.html: the filters sit in one dense row.
     label_class = "form-label small text-body-secondary mb-1"
@@ -215,6 +219,11 @@ class ArtifactFilterForm(forms.Form):
         ]
         return choices
 
+    def tag_chips(self) -> list[Tag]:
+        """The tags on the user's visible artifacts, the most used first (at most
+        TAG_CHIPS_SHOWN: a select of thousands of tags would be most of the page)."""
+        return list(Tag.objects.on(self.artifacts)[:TAG_CHIPS_SHOWN])
+
     @property
     def choice_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in ("status", "type", "agent", "chat")]
@@ -227,17 +236,20 @@ class ArtifactFilterForm(forms.Form):
 
     @property
     def chosen_sort(self) -> str:
-        return self.value("sort") or DEFAULT_SORT
+        # A search without a chosen sort lists the best matches first: no column is sorted.
+        return self.value("sort") or ("" if self.value("q") else DEFAULT_SORT)
 
     @property
     def is_filtering(self) -> bool:
         """Whether any filter narrows the list (the sort and the chat finder do not): says
         which empty state the list shows."""
-        return any(self.value(name) for name in ("q", "status", "type", "agent", "chat", "owner"))
+        return any(
+            self.value(name) for name in ("q", "status", "type", "agent", "chat", "owner", "tag")
+        )
 
     def filter(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if q := self.value("q"):
-            artifacts = artifacts.search(q)
+            artifacts = artifacts.ranked_search(q)
         if status := self.value("status"):
             artifacts = artifacts.filter(status=status)
         if artifact_type := self.value("type"):
@@ -248,7 +260,11 @@ class ArtifactFilterForm(forms.Form):
             artifacts = artifacts.filter(chat_id=chat)
         if owner := self.value("owner"):
             artifacts = artifacts.filter(owner__username__iexact=owner.strip())
+        if tag := self.value("tag"):
+            artifacts = artifacts.tagged([tag])
         sort = self.chosen_sort
+        if not sort:
+            return artifacts  # ranked_search's order: best match first
         if sort.removeprefix("-") == "chat":
             return self._sorted_by_chat(artifacts, descending=sort.startswith("-"))
         field = SORT_FIELDS[sort.removeprefix("-")]

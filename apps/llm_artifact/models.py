@@ -12,11 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import BooleanField, FloatField, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import smart_split, unescape_string_literal
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.highlight import pretty_sql
@@ -32,8 +32,10 @@ from apps.datasources.check import reference_messages
 from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
+from apps.llm_artifact import search as fulltext
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
 from apps.llm_artifact.parameters import column_choice_problems, validate_declarations
+from apps.llm_artifact.search import search_terms  # noqa: F401 (forms import it from here)
 from apps.llm_artifact.templating import sql_slot_problems, validate_slots
 
 
@@ -56,19 +58,8 @@ def validate_visualization_config(value: object) -> None:
         raise ValidationError(problem, code="unrenderable")
 
 
-# What a search looks in, on the page, the API and the admin alike.
-SEARCH_FIELDS = ("title", "description", "comment", "sql_query")
-
-
-def search_terms(q: str) -> list[str]:
-    """The words of a search; "quoted words" stay one term (as in the admin)."""
-    terms = []
-    for term in smart_split(q.strip()):
-        if len(term) > 1 and term[0] in "\"'" and term[-1] == term[0]:
-            term = unescape_string_literal(term)
-        if term:
-            terms.append(term)
-    return terms
+# What a search looks in, on the page, the API and the admin alike (apps/llm_artifact/search.py).
+SEARCH_FIELDS = fulltext.INDEXED_COLUMNS
 
 
 class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
@@ -92,16 +83,68 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
             models.Prefetch("shares", queryset=ArtifactShare.objects.select_related("group"))
         )
 
-    def search(self, q: str) -> ArtifactQuerySet:
-        """Artifacts where every word of `q` is in the title, description, comment or SQL
-        (any case)."""
+    def ranked_search(self, q: str) -> ArtifactQuerySet:
+        """Artifacts where every word of `q` is in the title, question, description, comment
+        or SQL (any case; "quoted words" next to each other; the last word may be the start
+        of a word), best match first, annotated with `search_rank` (higher is better).
+
+        Read from the full-text index of the engine (apps/llm_artifact/search.py): FTS5's
+        bm25 on SQLite, ts_rank on PostgreSQL. A search without a word returns the rows as
+        they are (no annotation); other engines fall back to a scan with no rank.
+        """
+        phrases = fulltext.search_phrases(q)
+        if not phrases:
+            return self
+        vendor = connections[self.db].vendor
+        if vendor == "sqlite":
+            weights = ", ".join(str(w) for w in fulltext.SQLITE_WEIGHTS)
+            fts, table = fulltext.FTS_TABLE, fulltext.ARTIFACT_TABLE
+            # A join with the virtual table: the ORM has no other way to reach one. bm25 is
+            # lower for better matches.
+            found = self.extra(
+                select={"search_rank": f"-bm25({fts}, {weights})"},
+                tables=[fts],
+                where=[f"{fts}.rowid = {table}.id", f"{fts} MATCH %s"],
+                params=[fulltext.sqlite_match(phrases)],
+            )
+        elif vendor == "postgresql":
+            vector = f"{fulltext.ARTIFACT_TABLE}.{fulltext.POSTGRES_COLUMN}"
+            query = "to_tsquery('simple'::regconfig, %s)"
+            tsquery = fulltext.postgres_tsquery(phrases)
+            found = self.annotate(
+                search_rank=RawSQL(f"ts_rank({vector}, {query})", [tsquery], FloatField())
+            ).filter(RawSQL(f"{vector} @@ {query}", [tsquery], BooleanField()))
+        else:
+            found = self._scan_search(phrases).annotate(search_rank=Value(0.0))
+        return found.order_by("-search_rank", "-id")
+
+    def _scan_search(self, phrases: list[list[str]]) -> ArtifactQuerySet:
         artifacts = self
-        for term in search_terms(q):
+        for words in phrases:
             matches = Q()
             for field in SEARCH_FIELDS:
-                matches |= Q(**{f"{field}__icontains": term})
+                matches |= Q(**{f"{field}__icontains": " ".join(words)})
             artifacts = artifacts.filter(matches)
         return artifacts
+
+    def tagged(self, names: Sequence[str]) -> ArtifactQuerySet:
+        """Artifacts carrying every one of these tags (any case)."""
+        artifacts = self
+        for name in names:
+            links = Artifact.tags.through.objects.filter(
+                artifact=OuterRef("pk"), tag__name__iexact=name.strip()
+            )
+            artifacts = artifacts.filter(models.Exists(links))
+        return artifacts
+
+    def with_library(self) -> ArtifactQuerySet:
+        """What tag chips and the verified badge read, for a list (no query per row)."""
+        return self.select_related("verified_by").prefetch_related(
+            models.Prefetch("tags", queryset=Tag.objects.order_by(Lower("name")))
+        )
+
+    # The name the pages, the API and the admin used before the search was ranked.
+    search = ranked_search
 
     def with_related(self) -> ArtifactQuerySet:
         return self.select_related("owner", "agent", "chat")
@@ -330,6 +373,10 @@ class Artifact(Shared):
             self.question = question.strip()
         self.verified_by, self.verified_at = user, timezone.now()
         self.save(update_fields=["question", "verified_by", "verified_at", "updated_at"])
+
+    def set_tags(self, names: Sequence[Any]) -> None:
+        """Carry exactly these tags (clean_tag_names' rules; a ValidationError on "tags")."""
+        self.tags.set(Tag.objects.named(clean_tag_names(names)))
 
     def unverify(self) -> None:
         self.verified_by, self.verified_at = None, None
@@ -635,11 +682,71 @@ class Artifact(Shared):
         return preview + ("\n…" if len(lines) > 6 else "")
 
 
+# Tags an artifact may carry: enough to file it under a few headings, few enough to read.
+MAX_TAGS = 20
+
+
+class TagQuerySet(models.QuerySet):
+    def on(self, artifacts: models.QuerySet) -> TagQuerySet:
+        """The tags on `artifacts`, each with `artifact_count`, the most used first."""
+        # One pass over the links of the artifacts: the count uses the filter's join.
+        return (
+            self.filter(artifacts__in=artifacts.values("pk"))
+            .annotate(artifact_count=models.Count("artifacts"))
+            .order_by("-artifact_count", Lower("name"), "pk")
+        )
+
+    def named(self, names: Sequence[str]) -> list[Tag]:
+        """The tags of these (cleaned) names, created when new; an existing tag keeps its
+        spelling whatever the case typed."""
+        if not names:
+            return []
+        lowered = {name.lower() for name in names}
+        existing = {
+            tag.name.lower(): tag
+            for tag in self.annotate(lower=Lower("name")).filter(lower__in=lowered)
+        }
+        tags = []
+        for name in names:
+            tag = existing.get(name.lower())
+            if tag is None:
+                tag, _ = self.get_or_create(name__iexact=name, defaults={"name": name})
+                existing[name.lower()] = tag
+            tags.append(tag)
+        return tags
+
+
+def clean_tag_names(names: Sequence[Any]) -> list[str]:
+    """Tag names as typed (a list, or text separated by commas), trimmed, without blanks or
+    repeats (any case), each at most 50 characters, at most MAX_TAGS of them."""
+    if isinstance(names, str):
+        names = names.split(",")
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    errors = []
+    for name in names:
+        name = " ".join(str(name).split())
+        if not name or name.lower() in seen:
+            continue
+        if len(name) > 50:
+            errors.append(f"“{name[:20]}…” is longer than 50 characters.")
+            continue
+        seen.add(name.lower())
+        cleaned.append(name)
+    if len(cleaned) > MAX_TAGS:
+        errors.append(f"An artifact carries at most {MAX_TAGS} tags ({len(cleaned)} given).")
+    if errors:
+        raise ValidationError({"tags": errors})
+    return cleaned
+
+
 class Tag(models.Model):
     """A word that groups artifacts in the library ("finance", "weekly"); one spelling per
     word whatever its case."""
 
     name = models.CharField(max_length=50)
+
+    objects = TagQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from apps.llm_artifact import views, views_bundles, views_chart, views_template, views_workbench
+from apps.llm_artifact import (
+    views,
+    views_bundles,
+    views_chart,
+    views_library,
+    views_template,
+    views_workbench,
+)
 
 app_name = "llm_artifact"
 
@@ -25,4 +32,7 @@ urlpatterns = [
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),
     path("<int:pk>/use/", views_template.template_use, name="template_use"),
     path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
+    path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
+    path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
+    path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),
 ]

@@ -505,10 +505,10 @@ def test_list_runs_a_fixed_number_of_queries(owner_api, owner, rows, django_asse
     chat = ChatFactory(owner=owner)
     ArtifactFactory.create_batch(rows, owner=owner, chat=chat, agent=chat.agent)
 
-    # One COUNT for the pager, one SELECT joining owner, chat and agent, the shares of the
-    # page's rows, and the requester's groups and the data-source grants (once: can_edit and
-    # can_manage ask them of every row).
-    with django_assert_max_num_queries(5):
+    # One COUNT for the pager, one SELECT joining owner, chat and agent, the shares and the
+    # tags of the page's rows, and the requester's groups and the data-source grants (once:
+    # can_edit and can_manage ask them of every row).
+    with django_assert_max_num_queries(6):
         response = owner_api.get(LIST_URL, {"page_size": 100})
 
     assert len(response.json()["results"]) == rows

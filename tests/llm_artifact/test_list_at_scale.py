@@ -191,10 +191,11 @@ def test_list_page_queries_do_not_grow_with_artifacts(
 ):
     _chats_with_artifacts(owner, 4)
     url = f"{PAGE_URL}?page={page}&chat_q=chat"
-    assert_get_queries(owner_client, url, most=8)
+    # 8 before the tag chips (one query, bounded to the 20 most used tags).
+    assert_get_queries(owner_client, url, most=9)
     _chats_with_artifacts(owner, 30, prefix="More")
     _numbered(owner, 20)
-    assert_get_queries(owner_client, url, most=8)
+    assert_get_queries(owner_client, url, most=9)
 
 
 def _share_with(group, owner, count: int, visibility: str = "groups") -> None:
@@ -288,13 +289,13 @@ def test_api_list_queries_do_not_grow_with_artifacts(
     chart = {"mark": "bar", "encoding": {"x": {"field": "month", "type": "nominal"}}}
     for n in range(30):
         ArtifactFactory(owner=owner, title=f"Artifact {n:02}", visualization_config=chart)
-    # Three for the page (count, ids, rows), then the page's shares, and the requester's
+    # Three for the page (count, ids, rows), then the page's shares and tags, and the requester's
     # groups and the data-source grants (once, for can_edit and can_manage).
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         response = owner_api.get(API_URL, {"page": page, "ordering": "-execution_count"})
     assert len(response.json()["results"]) == (25 if page == 1 else 5)
     _numbered(owner, 40)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         assert owner_api.get(API_URL, {"page": page}).status_code == 200
 
 

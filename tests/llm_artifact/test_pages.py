@@ -290,7 +290,7 @@ def test_list_runs_a_fixed_number_of_queries(
             for group in groups:
                 ArtifactShare.objects.create(artifact=artifact, group=group)
     # Session, user, row count, the page's rows, their shares (the badge), agent choices,
-    # chat choices.
+    # chat choices, tag chips.
     with django_assert_max_num_queries(7):
         response = owner_client.get(LIST_URL)
     assert len(titles(response)) == min(count, 25)

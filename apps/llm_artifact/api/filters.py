@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter, SearchFilter
 
 from apps.llm_agent.models import Agent
@@ -13,6 +14,29 @@ from apps.llm_artifact.models import Artifact, chats_visible_to
 def visible_chats(request) -> QuerySet:
     """The requester's visible chats: another user's chat is refused like a missing one."""
     return chats_visible_to(getattr(request, "user", None) or AnonymousUser())
+
+
+class TagNamesFormField(forms.Field):
+    """Every `tag` value of the query string, trimmed, blanks left out."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        names = [" ".join(str(v).split()) for v in values]
+        if any(len(name) > 50 for name in names):
+            raise forms.ValidationError("A tag name has at most 50 characters.")
+        if len(names) > 20:
+            raise forms.ValidationError("Filter by at most 20 tags.")
+        return [name for name in names if name]
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
+class TagsFilter(filters.Filter):
+    field_class = TagNamesFormField
+
+    def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
+        return queryset.tagged(value) if value else queryset
 
 
 class ArtifactFilter(filters.FilterSet):
@@ -40,6 +64,13 @@ class ArtifactFilter(filters.FilterSet):
         help_text="Last run within these days (YYYY-MM-DD, inclusive).",
     )
 
+    tag = TagsFilter(
+        help_text="A tag name (any case); repeat it (?tag=a&tag=b) for artifacts carrying all."
+    )
+    verified = filters.BooleanFilter(
+        field_name="verified_at", lookup_expr="isnull", exclude=True, help_text="Verified or not."
+    )
+
     class Meta:
         model = Artifact
         fields = ["status", "artifact_type", "chat", "agent", "data_source"]
@@ -65,7 +96,8 @@ class StableOrderingFilter(OrderingFilter):
 
 
 class ArtifactSearchFilter(SearchFilter):
-    """`?search=` through ArtifactQuerySet.search(), the page's and the admin's rule."""
+    """`?search=` through ArtifactQuerySet.ranked_search(), the page's and the admin's rule:
+    best match first unless `?ordering=` says otherwise."""
 
     def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
-        return queryset.search(request.query_params.get(self.search_param, ""))
+        return queryset.ranked_search(request.query_params.get(self.search_param, ""))

@@ -12,7 +12,13 @@ from apps.datasources.executor import ColumnType
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import default_data_source_name, validate_data_source
 from apps.llm_artifact.column_values import MAX_VALUES as MAX_COLUMN_VALUES
-from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.models import (
+    MAX_TAGS,
+    Artifact,
+    ArtifactRun,
+    Tag,
+    clean_tag_names,
+)
 from apps.llm_artifact.parameters import ParamType, describe_parameters, validate_declarations
 
 # The JSON fields are checked by the model; these schemas only tell API clients their shape.
@@ -154,6 +160,43 @@ class ArtifactSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TagNamesField(serializers.ListField):
+    """An artifact's tags as a list of names (Artifact.set_tags writes them)."""
+
+    child = serializers.CharField(trim_whitespace=True, allow_blank=True)
+
+    def to_representation(self, tags) -> list[str]:
+        return sorted((tag.name for tag in tags.all()), key=str.lower)
+
+    def to_internal_value(self, data) -> list[str]:
+        names = super().to_internal_value(data)
+        try:
+            return clean_tag_names(names)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["tags"]) from None
+
+
+class TagSerializer(serializers.ModelSerializer):
+    artifact_count = serializers.IntegerField(
+        read_only=True, help_text="Artifacts you may see that carry it."
+    )
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "artifact_count"]
+        read_only_fields = fields
+
+
+class VerifySerializer(Serializer):
+    question = serializers.CharField(
+        required=False,
+        allow_blank=False,
+        max_length=2000,
+        help_text="The question the SQL answers; left out, the artifact's own (which must "
+        "not be empty).",
+    )
+
+
 class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
     """A saved SQL query with its parameter declarations and chart settings, and who may
     see and change it."""
@@ -195,6 +238,28 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
         help_text="Staff only (null for others): what the operators need to fix a failure "
         "of the data source's set-up, which last_error refers to by its reference."
     )
+    tags = TagNamesField(
+        required=False,
+        help_text=f"Tag names (trimmed, at most 50 characters each, at most {MAX_TAGS}); a new "
+        "name creates the tag. Writing the list replaces the artifact's tags.",
+    )
+    verified = serializers.BooleanField(
+        source="is_verified",
+        read_only=True,
+        help_text="An editor vouched that the SQL answers `question` "
+        "(POST .../verify/ and .../unverify/). Changing the SQL clears it unless the same "
+        "write sends keep_verified: true.",
+    )
+    verified_by = serializers.CharField(
+        source="verified_by.username", read_only=True, allow_null=True
+    )
+    keep_verified = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="With a change of sql_query: the editor confirms that the artifact still "
+        "answers its question, so it stays verified.",
+    )
 
     class Meta:
         model = Artifact
@@ -219,6 +284,12 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
             "can_manage",
             "description",
             "comment",
+            "question",
+            "tags",
+            "verified",
+            "verified_by",
+            "verified_at",
+            "keep_verified",
             "execution_count",
             "last_executed_at",
             "last_error",
@@ -273,6 +344,27 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages, code="set_by_runs") from None
         return status
+
+    def validate(self, attrs: dict) -> dict:
+        # Neither is a column the model's full_clean() can check on a copy.
+        kept = {name: attrs.pop(name) for name in ("tags", "keep_verified") if name in attrs}
+        return {**super().validate(attrs), **kept}
+
+    def create(self, validated_data: dict) -> Artifact:
+        tags = validated_data.pop("tags", None)
+        validated_data.pop("keep_verified", None)
+        artifact = super().create(validated_data)
+        if tags is not None:
+            artifact.set_tags(tags)
+        return artifact
+
+    def update(self, instance: Artifact, validated_data: dict) -> Artifact:
+        tags = validated_data.pop("tags", None)
+        instance.keep_verified = validated_data.pop("keep_verified", False)
+        artifact = super().update(instance, validated_data)
+        if tags is not None:
+            artifact.set_tags(tags)
+        return artifact
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -17,9 +17,9 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -61,10 +61,12 @@ from apps.llm_artifact.api.serializers import (
     PreviewSerializer,
     QueryResultSerializer,
     RunFailedSerializer,
+    TagSerializer,
+    VerifySerializer,
 )
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
 from apps.llm_artifact.download import download_response
-from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun
+from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, Tag
 from apps.llm_artifact.services import (
     ExportFailed,
     RunResult,
@@ -217,7 +219,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     pagination_class = PageNumberOrCursorPagination
     filter_backends = [DjangoFilterBackend, ArtifactSearchFilter, StableOrderingFilter]
     filterset_class = ArtifactFilter
-    # Read by the schema; the search itself is ArtifactQuerySet.search().
+    # Read by the schema; the search itself is ArtifactQuerySet.ranked_search().
     search_fields = SEARCH_FIELDS
     ordering_fields = ["created_at", "updated_at", "last_executed_at", "execution_count", "title"]
 
@@ -242,7 +244,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         else:
             artifacts = Artifact.objects.visible_to(user)
         # visualization_problems checks charts against the latest result: in the same query.
-        artifacts = artifacts.with_related().with_last_result_columns()
+        artifacts = artifacts.with_related().with_last_result_columns().with_library()
         if self.action in SHOWS_ARTIFACT:
             # Shown, and read by the permissions (can_edit, can_manage): in one query.
             artifacts = artifacts.with_shares()
@@ -250,6 +252,45 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ArtifactSerializer) -> None:
         serializer.save(owner=self.request.user)
+
+    def _editable_object(self) -> Artifact:
+        """The artifact for a write: 404 when not visible, 403 when visible but not editable
+        (looked up again now, whatever the client saw before)."""
+        artifact = self.get_object()
+        if not artifact.is_editable_by(self.request.user):
+            raise PermissionDenied("You may see this artifact but not change it.")
+        return artifact
+
+    @extend_schema(
+        summary="Mark the artifact as verified",
+        description="An editor vouches that its SQL answers `question` (given here, or the "
+        "artifact's own). Records who and when; a later change of the SQL clears the mark "
+        "unless that write sends `keep_verified: true`. Verifying again refreshes who and "
+        "when.",
+        request=VerifySerializer,
+        responses={200: ArtifactSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], parser_classes=[JSONParser])
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self._editable_object()
+        serializer = VerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        question = serializer.validated_data.get("question")
+        if not (question or artifact.question).strip():
+            raise ValidationError({"question": ["Say which question the artifact answers."]})
+        artifact.verify(request.user, question)
+        return Response(ArtifactSerializer(artifact, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Remove the artifact's verified mark",
+        request=None,
+        responses={200: ArtifactSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def unverify(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self._editable_object()
+        artifact.unverify()
+        return Response(ArtifactSerializer(artifact, context=self.get_serializer_context()).data)
 
     # The actions below pass filter_backends=[]: their query strings are parameter values
     # (an artifact parameter may well be called "status" or "search"), which the list's
@@ -674,3 +715,14 @@ class SQLPreviewViewSet(viewsets.ViewSet):
                 "run_id": None,
             }
         )
+
+
+class TagViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The tags on artifacts you may see, each with how many of them carry it, the most used
+    first. Tags only on artifacts you cannot see are not listed."""
+
+    serializer_class = TagSerializer
+    queryset = Tag.objects.none()  # for the schema; get_queryset() is the rule
+
+    def get_queryset(self) -> QuerySet[Tag]:
+        return Tag.objects.on(Artifact.objects.visible_to(self.request.user))
