@@ -412,6 +412,14 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # source they may not use is refused like an unknown one, tested in tests/datasources).
     "api:sql-format": {"*": "signed_in"},
     "api:group-list": {"*": "signed_in"},
+    # The library: a page and tags of what the user may see; tagging and vouching are edits.
+    "library": {"*": "signed_in"},
+    "api:tag-list": {"*": "signed_in"},
+    "llm_artifact:artifact_tags": {"*": "artifact.change"},
+    "llm_artifact:artifact_verify": {"*": "artifact.change"},
+    "llm_artifact:artifact_unverify": {"*": "artifact.change"},
+    "api:artifact-verify": {"*": "artifact.change"},
+    "api:artifact-unverify": {"*": "artifact.change"},
     # Bundles: an export holds only what the user may see, an import creates their own rows.
     "llm_artifact:artifact_bundle_export": {"*": "signed_in"},
     "llm_artifact:artifact_import": {"*": "signed_in"},

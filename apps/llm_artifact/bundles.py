@@ -26,9 +26,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from apps.core import json as strict_json
-from apps.datasources.access import exposure_of, may_use_source
-from apps.datasources.check import reference_messages
-from apps.datasources.sources import UnknownDataSource, get_data_source
+from apps.datasources.access import may_use_source
 from apps.llm_artifact.models import Artifact, ArtifactStatus, Tag
 
 FORMAT = "llm-artifacts-bundle"
@@ -346,21 +344,9 @@ def check_as_typed_by(artifact: Artifact, user: Any) -> list[str]:
         for model_field, messages in exc.message_dict.items():
             key = BUNDLE_KEY.get(model_field, model_field)
             problems.extend(f"{key}: {message}" for message in messages)
-    if not problems and not user.is_staff:
-        problems.extend(f"sql: {message}" for message in _exposure_problems(artifact))
+    # The model's check holds the SQL to the source's exposed tables (Artifact._sql_errors),
+    # for everyone: the guard refuses hidden tables to staff's runs too.
     return problems
-
-
-def _exposure_problems(artifact: Artifact) -> list[str]:
-    """Tables and columns the source does not expose, named as if they did not exist."""
-    exposure = exposure_of(artifact.data_source)
-    if not exposure.restricted:
-        return []
-    try:
-        source = get_data_source(artifact.data_source)
-    except UnknownDataSource:
-        return []
-    return reference_messages(artifact.sql_query, source, exposure=exposure)
 
 
 # --- applying -------------------------------------------------------------------------------

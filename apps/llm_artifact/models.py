@@ -116,7 +116,10 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
             ).filter(RawSQL(f"{vector} @@ {query}", [tsquery], BooleanField()))
         else:
             found = self._scan_search(phrases).annotate(search_rank=Value(0.0))
-        return found.order_by("-search_rank", "-id")
+        # The full-text index drives a search, not the visibility rule's per-branch indexes
+        # (SharedQuerySet.page_branches), which could not carry an extra() rank either: a
+        # searched list is read in one piece.
+        return found._one_piece().order_by("-search_rank", "-id")
 
     def _scan_search(self, phrases: list[list[str]]) -> ArtifactQuerySet:
         artifacts = self

@@ -291,7 +291,7 @@ def test_list_runs_a_fixed_number_of_queries(
                 ArtifactShare.objects.create(artifact=artifact, group=group)
     # Session, user, row count, the page's rows, their shares (the badge), agent choices,
     # chat choices, tag chips.
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = owner_client.get(LIST_URL)
     assert len(titles(response)) == min(count, 25)
     assert response.content.decode().count("shared-badge") == (min(count, 25) if shared else 0)
