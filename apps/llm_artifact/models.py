@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import json
 import math
+import operator
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -95,6 +97,32 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
         phrases = fulltext.search_phrases(q)
         if not phrases:
             return self
+        return self._ranked(
+            fulltext.sqlite_match(phrases),
+            fulltext.postgres_tsquery(phrases),
+            scan=lambda: self._scan_search(phrases),
+        )
+
+    def ranked_by_words(self, words: Sequence[str]) -> ArtifactQuerySet:
+        """Artifacts with any of `words` (each the start of a word) in the same indexed
+        fields, best match first by the same rank as ranked_search: what the agent's library
+        looks up for a question, whose words need not all be in one artifact."""
+        words = [word for word in words if word.strip()]
+        if not words:
+            return self.none()
+        return self._ranked(
+            fulltext.sqlite_match_any(words),
+            fulltext.postgres_tsquery_any(words),
+            scan=lambda: self.filter(
+                functools.reduce(
+                    operator.or_,
+                    (Q(**{f"{f}__icontains": w}) for w in words for f in SEARCH_FIELDS),
+                )
+            ),
+        )
+
+    def _ranked(self, sqlite_match: str, tsquery: str, *, scan) -> ArtifactQuerySet:
+        """The rows the engine's full-text index finds for the query, with `search_rank`."""
         vendor = connections[self.db].vendor
         if vendor == "sqlite":
             weights = ", ".join(str(w) for w in fulltext.SQLITE_WEIGHTS)
@@ -105,17 +133,16 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
                 select={"search_rank": f"-bm25({fts}, {weights})"},
                 tables=[fts],
                 where=[f"{fts}.rowid = {table}.id", f"{fts} MATCH %s"],
-                params=[fulltext.sqlite_match(phrases)],
+                params=[sqlite_match],
             )
         elif vendor == "postgresql":
             vector = f"{fulltext.ARTIFACT_TABLE}.{fulltext.POSTGRES_COLUMN}"
             query = "to_tsquery('simple'::regconfig, %s)"
-            tsquery = fulltext.postgres_tsquery(phrases)
             found = self.annotate(
                 search_rank=RawSQL(f"ts_rank({vector}, {query})", [tsquery], FloatField())
             ).filter(RawSQL(f"{vector} @@ {query}", [tsquery], BooleanField()))
         else:
-            found = self._scan_search(phrases).annotate(search_rank=Value(0.0))
+            found = scan().annotate(search_rank=Value(0.0))
         # The full-text index drives a search, not the visibility rule's per-branch indexes
         # (SharedQuerySet.page_branches), which could not carry an extra() rank either: a
         # searched list is read in one piece.

@@ -62,14 +62,25 @@ def sqlite_match(phrases: list[list[str]]) -> str:
     return " AND ".join(parts)
 
 
+def sqlite_match_any(words: list[str]) -> str:
+    """An FTS5 MATCH expression for rows with any of `words`, each the start of a word."""
+    return " OR ".join('"' + word.replace('"', '""') + '"*' for word in words)
+
+
+def postgres_tsquery_any(words: list[str]) -> str:
+    """A to_tsquery() text for rows with any of `words`, each the start of a lexeme."""
+    return " | ".join(_lexeme(word) + ":*" for word in words)
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def postgres_tsquery(phrases: list[list[str]]) -> str:
     """A to_tsquery() text: every word quoted as a lexeme, a phrase's words joined by <->,
     phrases by &; the last word may be a prefix (:*)."""
 
-    def lexeme(word: str) -> str:
-        return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-    parts = [" <-> ".join(lexeme(word) for word in words) for words in phrases]
+    parts = [" <-> ".join(_lexeme(word) for word in words) for words in phrases]
     parts[-1] += ":*"
     return " & ".join(f"({part})" for part in parts)
 

@@ -56,6 +56,20 @@ def test_finds_a_word_of_the_sql(library):
     assert titles("category_id") == ["Revenue by category"]
 
 
+def test_the_agents_lookup_takes_any_word_each_a_prefix(library):
+    """ranked_by_words (the agent's library): a question's words need not all be in one
+    artifact, each matches the start of a word, and a title outranks a description."""
+    found = [a.title for a in Artifact.objects.ranked_by_words(["revenu", "categor"])]
+    assert found[0] == "Revenue by category"
+    assert set(found) == {"Revenue by category", "Orders by status"}
+    assert [a.title for a in Artifact.objects.ranked_by_words(["rating", "nothing"])] == [
+        "Top sellers"
+    ]
+    assert list(Artifact.objects.ranked_by_words([])) == []
+    # Typed text is never query syntax.
+    assert list(Artifact.objects.ranked_by_words(['"', "OR", "*", "':*|"])) is not None
+
+
 def test_every_word_must_match_in_any_field(library):
     assert sorted(titles("revenue orders")) == ["Orders by status", "Revenue by category"]
     assert titles("revenue sellers") == []

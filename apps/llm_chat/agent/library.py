@@ -5,20 +5,15 @@ instructions before each turn (`verified_examples`) and the `search_artifacts` t
 (`relevant_artifacts`). Both see only what the chat's owner may see
 (`Artifact.objects.visible_to`), on the agent's data source, active artifacts only.
 
-The rank is a word overlap, the same on SQLite and PostgreSQL: the question's content words
-(stop words dropped, a plural cut to its stem) found in the title or the question an
-artifact answers count three, in its description or SQL one; ties go to verified artifacts,
-then to the most run. `_rank` is the one place to switch to the library's full-text rank
-(`ArtifactQuerySet.ranked_search`) once it is on main: it takes every-word-must-match
-queries, so a question would be reduced to its content words first.
+The rank is the library's full-text rank (the FTS5 or tsvector index, as on the library page),
+asked for any of the question's content words (stop words dropped, a plural cut to its stem,
+each matched as the start of a word); ties go to verified artifacts, then to the most run.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from django.db.models import Q
 
 from apps.llm_artifact.models import Artifact
 
@@ -64,27 +59,16 @@ def _in_reach(owner, data_source: str, *, verified_only: bool):
     return artifacts
 
 
-def _score(artifact: Artifact, words: Sequence[str]) -> int:
-    strong = f"{artifact.title}\n{artifact.question}".lower()
-    weak = f"{artifact.description}\n{artifact.sql_query}".lower()
-    return sum(3 if word in strong else 1 if word in weak else 0 for word in words)
-
-
 def _rank(artifacts, text: str, limit: int) -> list[Artifact]:
     words = content_words(text)
     if not words:
         return list(artifacts.order_by("-verified_at", "-execution_count", "-created_at")[:limit])
-    match = Q()
-    for word in words:
-        for field in ("title", "question", "description", "sql_query"):
-            match |= Q(**{f"{field}__icontains": word})
-    found = artifacts.filter(match).order_by("-execution_count", "-pk")
-    candidates = list(found[:CANDIDATES_LIMIT])
-    scored = [(artifact, _score(artifact, words)) for artifact in candidates]
-    scored.sort(
-        key=lambda pair: (-pair[1], not pair[0].is_verified, -pair[0].execution_count, -pair[0].pk)
-    )
-    return [artifact for artifact, score in scored if score > 0][:limit]
+    # The library's full-text rank (ArtifactQuerySet.ranked_by_words: any of the words, each
+    # the start of a word, weighted by field as the library page's search is); ties go to
+    # verified artifacts, then to the most run.
+    candidates = list(artifacts.ranked_by_words(words)[:CANDIDATES_LIMIT])
+    candidates.sort(key=lambda a: (-a.search_rank, not a.is_verified, -a.execution_count, -a.pk))
+    return candidates[:limit]
 
 
 def relevant_artifacts(owner, data_source: str, text: str, *, limit: int) -> list[Artifact]:
