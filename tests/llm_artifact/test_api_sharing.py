@@ -59,7 +59,7 @@ def url(name: str, artifact: Artifact) -> str:
 
 
 def request(client: APIClient, endpoint: str, artifact: Artifact, owner_name: str = "staff"):
-    """One request to `endpoint` of the artifact; streams are closed after their status."""
+    """One request to `endpoint` of the artifact; streams are read to their end."""
     if endpoint == "retrieve":
         response = client.get(url("detail", artifact))
     elif endpoint == "runs":
@@ -81,8 +81,10 @@ def request(client: APIClient, endpoint: str, artifact: Artifact, owner_name: st
     else:  # pragma: no cover - a typo in the table below
         raise AssertionError(endpoint)
     if getattr(response, "streaming", False):
+        # Read to its end, as a browser does: the test client then closes the response
+        # itself. (response.close() again would send request_finished, whose handler closes
+        # the test's PostgreSQL connection in the middle of its transaction.)
         b"".join(response.streaming_content)
-        response.close()
     return response
 
 
