@@ -143,7 +143,7 @@ def test_share_run_export_edit_and_unshare(page: Page, colleague_page: Page, liv
     # Given edit, they edit it inline.
     change_sharing(page, artifact, visibility="Shared with groups", analysts="edit")
     colleague_page.goto(detail)
-    colleague_page.locator("#artifact-summary").get_by_role("link", name="Edit").click()
+    colleague_page.locator("#artifact-summary").get_by_role("link", name="Edit", exact=True).click()
     form = colleague_page.locator("form#artifact-summary")
     form.get_by_label("Comment").fill("Checked by a colleague.")
     form.get_by_role("button", name="Save").click()
@@ -156,7 +156,7 @@ def test_share_run_export_edit_and_unshare(page: Page, colleague_page: Page, liv
     expect(colleague_page.get_by_role("link", name="Share…")).to_have_count(0)
 
     # An edit is authorised when it is saved, not when its form was opened.
-    colleague_page.locator("#artifact-summary").get_by_role("link", name="Edit").click()
+    colleague_page.locator("#artifact-summary").get_by_role("link", name="Edit", exact=True).click()
     form = colleague_page.locator("form#artifact-summary")
     form.get_by_label("Comment").fill("Too late.")
     change_sharing(page, artifact, visibility="Shared with groups", analysts="view")
