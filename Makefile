@@ -8,13 +8,17 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k seed -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test setup install bundle migrate static demo lint clean-demo
+.PHONY: run worker test setup install bundle migrate static demo lint clean-demo
 
-## Serve the demo at http://$(HOST):$(PORT)/ under uvicorn (ASGI, so replies can stream).
+## Serve the demo at http://$(HOST):$(PORT)/ under uvicorn (ASGI, so replies can stream),
+## with one background worker beside it (Procfile, run by honcho; Ctrl+C stops both).
 run: setup
 	@$(BIN)/python manage.py demo_credentials --host $(HOST) --port $(PORT)
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--timeout-graceful-shutdown 5
+	WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho --procfile Procfile start
+
+## One more background worker (start as many as the load needs; they share the queue).
+worker: setup
+	$(BIN)/python manage.py worker
 
 ## Lint, format check, migrations check and the whole test suite.
 test: setup

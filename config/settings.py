@@ -96,7 +96,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "apps.core",
+    "apps.jobs",
     "apps.accounts",
     "apps.datasources",
     "apps.llm_agent",
@@ -186,6 +189,30 @@ DATA_SOURCE_TIMEOUT_SECONDS = env_float("DATA_SOURCE_TIMEOUT_SECONDS", 10.0)
 DATA_SOURCE_MAX_ROWS = env_int("DATA_SOURCE_MAX_ROWS", 1000)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 1_000_000)
 SQL_MAX_LENGTH = env_int("SQL_MAX_LENGTH", 20_000)
+
+# Background work (apps/jobs): Django's Tasks API through the django-tasks backport. The queue
+# lives in the app's database by default, so the embedded set-up needs nothing else and any
+# number of workers on PostgreSQL share it. TASKS_BACKEND=rq puts it on Redis instead (RQ via
+# django-tasks-rq, REDIS_URL) for large installations; "immediate" runs each job inside the
+# request that enqueued it (tests).
+TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+TASKS = {
+    "default": {
+        "database": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+        "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]},
+        "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    }[TASKS_BACKEND]
+}
+RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+# How long a worker waits before looking again at an empty database queue: the queue latency
+# when idle, against one small query per worker and interval.
+JOBS_POLL_SECONDS = env_float("JOBS_POLL_SECONDS", 0.5)
+# A worker renews its hold on a running job every third of this; a job whose worker stopped
+# renewing for this long is taken up by another worker.
+JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 15)
 
 # The demo agent talks to a local OpenAI-compatible server (Ollama by default).
 LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:11434/v1")

@@ -54,6 +54,16 @@ def static_files_from_the_finders():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def jobs_run_in_process():
+    # A job enqueued in a test runs at once, inside the test's transaction, so tests see its
+    # outcome without a worker; tests/jobs/test_worker.py runs real worker processes.
+    with override_settings(
+        TASKS={"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    ):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Real hashing costs ~100 ms per user; tests check behaviour, not the hash.

@@ -21,7 +21,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom first: an app may import from itself and the apps before it in this list.
-LAYERS = ["core", "accounts", "datasources", "llm_agent", "llm_artifact", "llm_chat"]
+LAYERS = [
+    "core",
+    "accounts",
+    "jobs",
+    "notifications",
+    "datasources",
+    "llm_agent",
+    "llm_artifact",
+    "schedules",
+    "llm_chat",
+]
 # config/ is the top floor: it knows every app, and no app may know it.
 TOP = "config"
 
