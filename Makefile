@@ -8,7 +8,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k seed -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: run worker test setup install bundle migrate static demo lint clean-demo
+.PHONY: run worker test setup install bundle messages migrate static demo lint clean-demo
 
 ## Serve the demo at http://$(HOST):$(PORT)/ under uvicorn (ASGI, so replies can stream),
 ## with one background worker beside it (Procfile, run by honcho; Ctrl+C stops both).
@@ -27,7 +27,7 @@ test: setup
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: install bundle migrate static demo
+setup: install bundle messages migrate static demo
 
 install: $(VENV)/.requirements-installed node_modules/.package-lock.json
 
@@ -50,6 +50,14 @@ bundle: $(EDITOR_BUNDLE)
 $(EDITOR_BUNDLE): $(wildcard static/js/sql-editor/*.js) node_modules/.package-lock.json
 	node_modules/.bin/esbuild static/js/sql-editor/main.js --bundle --minify --format=iife \
 		--target=es2020 --sourcemap --log-level=warning --outfile=$@
+
+# Translations: Babel compiles each locale/<lang>/LC_MESSAGES/*.po into the .mo file Django
+# reads, so a fresh machine needs no system gettext. The .mo files are build output (ignored).
+MESSAGES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+messages: $(MESSAGES)
+
+locale/%.mo: locale/%.po $(VENV)/.requirements-installed
+	$(BIN)/pybabel compile --statistics --locale=$(firstword $(subst /, ,$*)) --input-file=$< --output-file=$@
 
 # Static files collected into $(VAR_DIR)/static under content-hashed names, compressed, for
 # WhiteNoise to serve with a long max-age (settings, STORAGES). Collecting takes ~15 s, so it

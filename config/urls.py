@@ -3,14 +3,16 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts import views as account_views
 from apps.llm_artifact import views_library
 
-admin.site.site_header = "LLM Artifacts administration"
-admin.site.site_title = "LLM Artifacts admin"
-admin.site.index_title = "Agents, chats, artifacts and accounts"
+admin.site.site_header = _("LLM Artifacts administration")
+admin.site.site_title = _("LLM Artifacts admin")
+admin.site.index_title = _("Agents, chats, artifacts and accounts")
 
 
 class SignOutView(auth_views.LogoutView):
@@ -19,7 +21,7 @@ class SignOutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = super().post(request, *args, **kwargs)
         # The session is gone; the message rides on the message cookie to the next page.
-        messages.success(request, "You have signed out.")
+        messages.success(request, _("You have signed out."))
         return response
 
 
@@ -34,7 +36,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the API's JSON,
     # files): point them at the one icon.
     path("favicon.ico", favicon, name="favicon"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", account_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
     path("account/", include("apps.accounts.urls")),
     path("chats/", include("apps.llm_chat.urls")),
@@ -45,6 +47,8 @@ urlpatterns = [
     # names this path; Django's own view would end on the same page without a word).
     path("admin/logout/", SignOutView.as_view()),
     path("admin/", admin.site.urls),
+    # Translations for our scripts; the language is in the address so browsers may cache it.
+    path("jsi18n/<str:language>/", account_views.javascript_catalog, name="javascript-catalog"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): no inline script
     # for the Content-Security-Policy to allow.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.accounts.models import ApiToken
+from apps.accounts.models import ApiToken, Profile
 
 
 class TokenCreateForm(forms.Form):
@@ -12,3 +12,9 @@ class TokenCreateForm(forms.Form):
         required=False,
         help_text="Something to recognise it by, e.g. “laptop” or “CI”.",
     )
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["language"]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken, AuthTokenManager
 
 # A token used again within this long keeps its recorded last use: one write a minute at most.
@@ -73,3 +74,35 @@ class SharingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject_type} {self.subject_id}: {self.change}"
+
+
+class Profile(models.Model):
+    """A user's own settings. Made on first save of a setting, so most users have none."""
+
+    # Deleting the user deletes their settings.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="profile",
+        verbose_name=_("user"),
+    )
+    # Blank: follow the browser's Accept-Language.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Pages, messages and e-mails in this language. Blank follows the browser."),
+    )
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @classmethod
+    def language_of(cls, user) -> str:
+        """The user's chosen language code, or '' to follow the browser."""
+        return cls.objects.filter(user=user).values_list("language", flat=True).first() or ""
