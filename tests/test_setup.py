@@ -36,20 +36,36 @@ def test_make_run_sets_everything_up_then_serves_asgi_on_localhost():
         "-m venv .venv",
         "pip install --quiet -r requirements.txt",
         "npm ci",
+        "pybabel compile",
         "manage.py migrate",
         "manage.py collectstatic",
         "manage.py seed_demo",
         "manage.py demo_credentials --host 127.0.0.1 --port 8000",
-        "uvicorn config.asgi:application --host 127.0.0.1 --port 8000",
+        "WEB_HOST=127.0.0.1 WEB_PORT=8000 .venv/bin/honcho --procfile Procfile start",
     ]
     assert [position(lines, step) for step in steps] == sorted(
         position(lines, step) for step in steps
     )
 
 
+def test_the_procfile_serves_asgi_and_runs_a_worker():
+    procfile = (settings.BASE_DIR / "Procfile").read_text()
+    processes = dict(
+        line.split(": ", 1) for line in procfile.splitlines() if line and not line.startswith("#")
+    )
+    assert processes["web"].startswith(".venv/bin/uvicorn config.asgi:application")
+    assert "--host ${WEB_HOST:-127.0.0.1} --port ${WEB_PORT:-8000}" in processes["web"]
+    assert processes["worker"] == ".venv/bin/python manage.py worker"
+
+
 def test_make_run_takes_another_port():
     lines = dry_run("run", "PORT=8123")
-    assert "--port 8123" in lines[position(lines, "uvicorn")]
+    assert "WEB_PORT=8123" in lines[position(lines, "honcho")]
+
+
+def test_make_worker_starts_one_more_worker_after_the_set_up():
+    lines = dry_run("worker")
+    assert position(lines, "manage.py migrate") < position(lines, "manage.py worker")
 
 
 def test_make_test_lints_checks_migrations_and_runs_pytest_after_the_set_up():
