@@ -363,6 +363,11 @@ def attempt_delivery(
     raise WebhookFailed(message)
 
 
+def give_up(delivery: WebhookDelivery, message: str) -> None:
+    """Record that the delivery stops here (its job was cancelled or ran out of time)."""
+    _record(delivery, DeliveryStatus.FAILED, error=message)
+
+
 def _failed_try(delivery, final: bool, status_code: int | None, message: str) -> str:
     if final:
         _record(delivery, DeliveryStatus.FAILED, status_code=status_code, error=message)

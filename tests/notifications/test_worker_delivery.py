@@ -86,3 +86,33 @@ def test_a_delivery_survives_its_worker_being_killed(queue_env):
         "WHERE j.name = 'apps.notifications.tasks.deliver_webhook' ORDER BY a.number",
     )
     assert outcomes == [("lost",), ("succeeded",)]
+
+
+def test_cancelling_a_delivery_stops_its_worker_waiting_on_the_receiver(queue_env):
+    with Receiver(stall_first=60) as receiver:
+        pk = shell(
+            queue_env,
+            "from apps.notifications.webhooks import send_webhook, webhook_secret; "
+            f"print(send_webhook({receiver.url!r}, key='alert:2:run:1', payload={{}}, "
+            "secret=webhook_secret('subscription:2')).pk)",
+        )
+        worker = start_worker(queue_env)
+        try:
+            assert receiver.first_arrived.wait(60)
+            shell(
+                queue_env,
+                "from apps.notifications.models import WebhookDelivery; "
+                f"WebhookDelivery.objects.get(pk={pk}).job.request_cancel()",
+            )
+            # The worker gives up the POST it is waiting on, long before the receiver answers.
+            wait_for(lambda: delivery_row(queue_env, pk)["status"] == "failed", timeout=20)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=15)
+    assert read(
+        queue_env,
+        "SELECT j.status FROM jobs_job j JOIN notifications_webhookdelivery d "
+        "ON d.job_id = j.id WHERE d.id = ?",
+        int(pk),
+    ) == [("cancelled",)]
+    assert len(receiver.requests) == 1
