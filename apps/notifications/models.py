@@ -14,6 +14,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def is_site_path(url: str) -> bool:
+    """A path on this site ("/artifacts/12/"), not a link elsewhere ("//evil.example"): what a
+    notification may link to (Notification's `notification_url_on_site` constraint keeps the
+    database to it too)."""
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
 class NotificationQuerySet(models.QuerySet):
     def for_user(self, user) -> NotificationQuerySet:
         """A user's own notifications: nobody else's, staff included (operators use the admin)."""

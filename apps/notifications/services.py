@@ -27,17 +27,17 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from apps.jobs.runner import TransientError
-from apps.notifications.models import DeliveryStatus, EmailDelivery, Notification
+from apps.notifications.models import (
+    DeliveryStatus,
+    EmailDelivery,
+    Notification,
+    is_site_path,
+)
 
 logger = logging.getLogger(__name__)
 
 # An email "sending" for longer than this was lost with its worker: the next call sends it.
 EMAIL_SENDING_STALE_AFTER = timedelta(minutes=5)
-
-
-def is_site_path(url: str) -> bool:
-    """A path on this site ("/artifacts/12/"), not a link elsewhere ("//evil.example")."""
-    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 def notify_in_app(

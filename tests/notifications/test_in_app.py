@@ -31,6 +31,8 @@ def test_a_link_elsewhere_is_refused(owner):
         notify_in_app(owner, key="k", title="t", url="https://evil.example/")
     with pytest.raises(ValueError):
         notify_in_app(owner, key="k", title="t", url="//evil.example/")
+    with pytest.raises(ValueError):
+        notify_in_app(owner, key="k", title="t", url="/\\evil.example/")  # browsers read \ as /
     assert not Notification.objects.exists()
 
 

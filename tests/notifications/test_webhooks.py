@@ -221,6 +221,17 @@ def test_a_refused_url_is_a_field_error(loopback_refused, settings, url, message
     assert message in " ".join(form.errors["url"])
 
 
+def test_a_refused_url_is_a_serializer_field_error(loopback_refused):
+    from rest_framework import serializers
+
+    class HookSerializer(serializers.Serializer):
+        url = serializers.URLField(validators=[validate_webhook_url])
+
+    serializer = HookSerializer(data={"url": "http://10.1.2.3/hook"})
+    assert not serializer.is_valid()
+    assert "address" in str(serializer.errors["url"][0])
+
+
 def test_an_allowed_url_passes_the_form(loopback_refused, monkeypatch):
     monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["93.184.215.14"])
     assert HookForm({"url": "https://hooks.example/in"}).is_valid()
