@@ -9,6 +9,7 @@ opening a notification (mark read, then go to what it is about) are plain POSTs 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,12 +35,15 @@ def unread_count(user) -> int:
     return len(unread.values_list("pk", flat=True)[: COUNT_LIMIT + 1])
 
 
-@login_required
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     template = "notifications/notification_list.html"
     partial = BELL_PARTIALS.get(request.htmx.target or "") if is_partial(request) else None
+    if not request.user.is_authenticated:
+        # The bell polling after the session ended gets nothing to swap in (following the
+        # sign-in redirect, htmx would put the sign-in page into the badge).
+        return HttpResponse(status=204) if partial else redirect_to_login(request.get_full_path())
     count = unread_count(request.user)
     context = {"unread_count": count, "count_limit": COUNT_LIMIT}
     if partial == "count":

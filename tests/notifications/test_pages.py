@@ -35,6 +35,13 @@ def test_anonymous_is_sent_to_sign_in(client):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
+@pytest.mark.parametrize("headers", [COUNT, MENU])
+def test_the_bell_gets_nothing_once_the_session_ended(client, headers):
+    # Not the sign-in page swapped into the badge.
+    response = client.get(LIST, headers=headers)
+    assert response.status_code == 204 and response.content == b""
+
+
 @pytest.mark.parametrize("action", ["notification_open", "notification_read"])
 def test_other_user_gets_404(client, owner, other_user, action):
     notification = NotificationFactory(user=owner)
