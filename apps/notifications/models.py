@@ -21,6 +21,16 @@ def is_site_path(url: str) -> bool:
     return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
+# The longest idempotency key a delivery takes (callers build them from ids: "alert:12:run:345").
+KEY_MAX_LENGTH = 200
+
+
+def check_key(key: str) -> None:
+    """Refuse a key that is empty or too long: cut short, two keys could become one."""
+    if not key or len(key) > KEY_MAX_LENGTH:
+        raise ValueError(f"An idempotency key has 1 to {KEY_MAX_LENGTH} characters: {key!r}")
+
+
 class NotificationQuerySet(models.QuerySet):
     def for_user(self, user) -> NotificationQuerySet:
         """A user's own notifications: nobody else's, staff included (operators use the admin)."""
@@ -47,7 +57,7 @@ class Notification(models.Model):
         related_name="notifications",
     )
     # The caller's idempotency key ("alert:12:run:345"): one notification per user and key.
-    key = models.CharField(_("key"), max_length=200)
+    key = models.CharField(_("key"), max_length=KEY_MAX_LENGTH)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("body"), blank=True)
     # A path on this site ("/artifacts/12/"): what the notification is about.
@@ -107,7 +117,7 @@ class EmailDelivery(models.Model):
         on_delete=models.CASCADE,
         related_name="email_deliveries",
     )
-    key = models.CharField(_("key"), max_length=200)
+    key = models.CharField(_("key"), max_length=KEY_MAX_LENGTH)
     to = models.EmailField(_("to"))
     subject = models.CharField(_("subject"), max_length=300)
     status = models.CharField(
@@ -139,7 +149,7 @@ class WebhookDelivery(models.Model):
     """
 
     # The caller's idempotency key, sent as the Idempotency-Key header: receivers dedupe by it.
-    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    key = models.CharField(_("idempotency key"), max_length=KEY_MAX_LENGTH, unique=True)
     url = models.URLField(_("URL"), max_length=2000)
     # The exact JSON body, serialized once: every attempt sends the same bytes.
     body = models.TextField(_("body"))

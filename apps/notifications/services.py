@@ -31,6 +31,7 @@ from apps.notifications.models import (
     DeliveryStatus,
     EmailDelivery,
     Notification,
+    check_key,
     is_site_path,
 )
 
@@ -44,6 +45,7 @@ def notify_in_app(
     user, *, key: str, title: str, body: str = "", url: str = ""
 ) -> Notification | None:
     """Add a notification to `user`'s bell, once per key (None when the key was notified)."""
+    check_key(key)
     if url and not is_site_path(url):
         raise ValueError(f"A notification links to a path on this site, not {url!r}.")
     if Notification.objects.filter(user=user, key=key).exists():
@@ -52,7 +54,7 @@ def notify_in_app(
         with transaction.atomic():
             return Notification.objects.create(
                 user=user,
-                key=key[:200],
+                key=key,
                 title=Truncator(" ".join(title.split())).chars(200),
                 body=body,
                 url=url,
@@ -72,11 +74,12 @@ def send_email(
     attachments: Iterable[tuple[str, bytes, str]] = (),
 ) -> bool:
     """Email `user` once per key; True when it was sent now."""
+    check_key(key)
     if not user.email:
         return False
     # Mail headers are one line: a newline in a subject would be refused by Django.
     subject = Truncator(" ".join(subject.split())).chars(300)
-    delivery = _claim_email(user, key[:200], subject)
+    delivery = _claim_email(user, key, subject)
     if delivery is None:
         return False
     message = EmailMultiAlternatives(subject=subject, body=text, to=[user.email])

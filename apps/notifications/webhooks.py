@@ -54,12 +54,14 @@ from django.utils.translation import gettext as _
 
 from apps.jobs.models import Job
 from apps.jobs.runner import TransientError
-from apps.notifications.models import DeliveryStatus, WebhookDelivery
+from apps.notifications.models import DeliveryStatus, WebhookDelivery, check_key
 
 SIGNATURE_HEADER = "X-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Answers worth another try later, besides 5xx.
 RETRY_STATUS_CODES = {408, 429}
+URL_MAX_LENGTH = WebhookDelivery._meta.get_field("url").max_length
+SCOPE_MAX_LENGTH = WebhookDelivery._meta.get_field("secret_scope").max_length
 # How much of a receiver's answer is kept as the error (it is for operators to read).
 ERROR_BODY_CHARS = 500
 
@@ -154,6 +156,10 @@ def is_forbidden_address(address: str) -> bool:
 
 
 def _parse(url: str) -> tuple[str, str, int, str]:
+    if len(url) > URL_MAX_LENGTH:
+        raise WebhookRefused(
+            _("A webhook URL has at most %(count)d characters.") % {"count": URL_MAX_LENGTH}
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -280,6 +286,9 @@ def send_webhook(url: str, *, key: str, payload: dict, secret: str) -> WebhookDe
     scope = getattr(secret, "scope", None)
     if scope is None or not hmac.compare_digest(str(webhook_secret(scope)), str(secret)):
         raise ValueError("Pass the secret that webhook_secret(scope) returned.")
+    check_key(key)
+    if len(url) > URL_MAX_LENGTH or len(scope) > SCOPE_MAX_LENGTH:
+        raise ValueError("The URL or the secret's scope is too long to record.")
     existing = WebhookDelivery.objects.filter(key=key).first()
     if existing:
         return existing

@@ -39,3 +39,9 @@ def test_a_link_elsewhere_is_refused(owner):
 def test_a_long_title_is_shortened_not_refused(owner):
     notification = notify_in_app(owner, key="k", title="word " * 100)
     assert len(notification.title) <= 200
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_a_key_that_cannot_be_kept_whole_is_refused(owner, key):
+    with pytest.raises(ValueError):
+        notify_in_app(owner, key=key, title="t")

@@ -129,6 +129,26 @@ def test_a_receiver_that_is_down_is_tried_again(loopback_allowed):
     assert delivery.status_code is None and delivery.error
 
 
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://example.com/", ""),
+        ("https://example.com/", "k" * 201),
+        ("https://example.com/" + "a" * 2000, "k"),
+    ],
+)
+def test_what_cannot_be_recorded_is_refused_to_the_caller(url, key):
+    with pytest.raises(ValueError):
+        send_webhook(url, key=key, payload={}, secret=webhook_secret("s"))
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_too_long_url_is_a_field_error():
+    assert "at most 2000" in " ".join(
+        HookForm({"url": "https://example.com/" + "a" * 2000}).errors["url"]
+    )
+
+
 def test_a_plain_string_secret_is_refused():
     with pytest.raises(ValueError):
         send_webhook("https://example.com/", key="k", payload={}, secret="whsec_guessed")
