@@ -160,13 +160,19 @@ def _parse(url: str) -> tuple[str, str, int, str]:
         raise WebhookRefused(
             _("A webhook URL has at most %(count)d characters.") % {"count": URL_MAX_LENGTH}
         )
+    # Spaces and control characters: http.client would refuse them later (or, worse, a
+    # newline would split the request line).
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise WebhookRefused(_("This is not a valid URL: it has spaces or control characters."))
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as error:
+        # An international name as the ASCII one DNS, TLS and the Host header use.
+        host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
+    except (ValueError, UnicodeError) as error:
         raise WebhookRefused(_("This is not a valid URL.")) from error
     scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not parts.hostname:
+    if scheme not in ("https", "http") or not host:
         raise WebhookRefused(_("Enter an https:// URL."))
     if scheme == "http" and not settings.WEBHOOKS_ALLOW_HTTP:
         raise WebhookRefused(_("Webhooks are sent over HTTPS only: enter an https:// URL."))
@@ -175,7 +181,7 @@ def _parse(url: str) -> tuple[str, str, int, str]:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return scheme, parts.hostname, port or (443 if scheme == "https" else 80), path
+    return scheme, host, port or (443 if scheme == "https" else 80), path
 
 
 def check_destination(url: str) -> Destination:

@@ -210,6 +210,22 @@ def test_connects_to_the_checked_address_not_a_second_lookup(loopback_allowed, m
     assert receiver.requests[0].headers["host"] == f"hooks.example:{port}"
 
 
+def test_an_international_host_name_is_sent_as_its_ascii_name(loopback_allowed, monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(
+        webhooks, "resolve", lambda host, port: looked_up.append(host) or ["127.0.0.1"]
+    )
+    with Receiver() as receiver:
+        send_webhook(
+            f"http://bücher.example:{receiver.port}/in",
+            key="k",
+            payload=PAYLOAD,
+            secret=webhook_secret("s"),
+        )
+    assert looked_up == ["xn--bcher-kva.example"]
+    assert receiver.requests[0].headers["host"] == f"xn--bcher-kva.example:{receiver.port}"
+
+
 def test_plain_http_is_refused_unless_allowed(settings):
     settings.WEBHOOKS_ALLOW_HTTP = False
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
@@ -232,6 +248,9 @@ class HookForm(forms.Form):
         ("https://localhost/hook", "address"),
         ("https://user:pw@127.0.0.1/", "password"),
         ("ftp://example.com/", "https://"),
+        ("https://example.com/a b", "spaces"),
+        ("https://example.com/a\r\nX-Injected: 1", "control"),
+        ("https://[::1/", "valid"),
     ],
 )
 def test_a_refused_url_is_a_field_error(loopback_refused, settings, url, message):
