@@ -10,13 +10,15 @@ from apps.datasources.api.views import DataSourceViewSet, SQLViewSet
 from apps.llm_agent.api.views import AgentViewSet
 from apps.llm_artifact.api.views import ArtifactViewSet, SQLPreviewViewSet, TagViewSet
 from apps.llm_chat.api.views import ChatViewSet
+from apps.notifications.api.views import NotificationViewSet
 
 app_name = "api"
 
 
 class APIRootView(routers.APIRootView):
     """The REST API of LLM Artifacts: agents, chats and their turns, the artifacts agents
-    saved (with runs, exports and charts), and the data sources they read.
+    saved (with runs, exports and charts), the data sources they read, and your
+    notifications.
 
     Sign in to browse it here, or send `Authorization: Token <key>` with a token from
     POST /api/auth/token/ or the "API tokens" page. The full reference, with every
@@ -66,6 +68,7 @@ router.register("sql", SQLViewSet, basename="sql")
 # /api/sql/run/ runs SQL with parameter declarations: artifacts' rules, so llm_artifact's.
 router.register("sql", SQLPreviewViewSet, basename="sql-preview")
 router.register("groups", GroupViewSet, basename="group")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),

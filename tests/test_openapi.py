@@ -60,6 +60,10 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/sql/validate/": {"post"},
         "/api/sql/format/": {"post"},
         "/api/sql/run/": {"post"},
+        "/api/notifications/": {"get"},
+        "/api/notifications/{id}/": {"get"},
+        "/api/notifications/{id}/read/": {"post"},
+        "/api/notifications/read-all/": {"post"},
     }
 
 
