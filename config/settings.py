@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "apps.datasources",
     "apps.llm_agent",
     "apps.llm_artifact",
+    "apps.schedules",
     "apps.llm_chat",
 ]
 
@@ -224,6 +225,10 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 
 # Password of the local `demo` user that `manage.py seed_demo` creates and `make run` prints.
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password-123")
+
+# A schedule (apps.schedules) pauses itself and tells its owner after this many failed
+# refreshes in a row.
+SCHEDULE_MAX_FAILURES = env_int("SCHEDULE_MAX_FAILURES", 3)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
