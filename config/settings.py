@@ -229,6 +229,8 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password-123")
 # A schedule (apps.schedules) pauses itself and tells its owner after this many failed
 # refreshes in a row.
 SCHEDULE_MAX_FAILURES = env_int("SCHEDULE_MAX_FAILURES", 3)
+# Where the site is, for the links in alert emails and webhook bodies (read off the site).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

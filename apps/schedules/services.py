@@ -125,7 +125,8 @@ def schedule_page_url(artifact: Artifact) -> str:
 
 
 def site_url(path: str) -> str:
-    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+    """An absolute link for emails and webhook bodies, which are read off the site."""
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def evaluate_alerts(schedule: Schedule, refresh: Refresh, columns: list[str], rows: list) -> None:
@@ -192,7 +193,7 @@ class AlertMessage:
             "artifact": self.artifact,
             "why": self.why,
             "columns": self.columns,
-            "rows": self.rows[:FIRST_ROWS],
+            "rows": [[_shown(value) for value in row] for row in self.rows[:FIRST_ROWS]],
             "row_count": len(self.rows),
             "url": site_url(self.path),
         }
@@ -242,6 +243,10 @@ class AlertMessage:
             "columns": self.columns,
             "rows": [[_plain(value) for value in row] for row in self.rows[:FIRST_ROWS]],
         }
+
+
+def _shown(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _plain(value: Any) -> Any:
