@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "apps.core",
     "apps.jobs",
+    "apps.notifications",
     "apps.accounts",
     "apps.datasources",
     "apps.llm_agent",
@@ -214,6 +215,27 @@ JOBS_POLL_SECONDS = env_float("JOBS_POLL_SECONDS", 0.5)
 # A worker renews its hold on a running job every third of this; a job whose worker stopped
 # renewing for this long is taken up by another worker.
 JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 15)
+
+# Email (apps.notifications: alerts and subscriptions): Django's email backend, the console by
+# default (the demo prints mails to the worker's output); SMTP with EMAIL_HOST and friends.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LLM Artifacts <noreply@localhost>")
+
+# Webhooks (apps.notifications.webhooks): HTTPS only, and never to loopback, private,
+# link-local, multicast or reserved addresses (checked when sent, on the resolved address
+# connected to), unless these allow it: a receiver on the same machine or network (tests, a
+# local set-up). WEBHOOKS_CA_FILE adds certificate authorities to trust (an internal CA).
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_TIMEOUT_SECONDS = env_float("WEBHOOKS_TIMEOUT_SECONDS", 10.0)
+WEBHOOKS_CA_FILE = env_str("WEBHOOKS_CA_FILE")
 
 # The demo agent talks to a local OpenAI-compatible server (Ollama by default).
 LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:11434/v1")
