@@ -60,6 +60,15 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/sql/validate/": {"post"},
         "/api/sql/format/": {"post"},
         "/api/sql/run/": {"post"},
+        "/api/schedules/": {"get", "post"},
+        "/api/schedules/{id}/": {"get", "put", "patch", "delete"},
+        "/api/schedules/{id}/pause/": {"post"},
+        "/api/schedules/{id}/resume/": {"post"},
+        "/api/schedules/{id}/run/": {"post"},
+        "/api/alerts/": {"get", "post"},
+        "/api/alerts/{id}/": {"get", "put", "patch", "delete"},
+        "/api/subscriptions/": {"get", "post"},
+        "/api/subscriptions/{id}/": {"get", "delete"},
     }
 
 

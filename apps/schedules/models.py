@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
+from apps.notifications.webhooks import validate_webhook_url
 from apps.schedules import timing
 
 
@@ -161,7 +162,7 @@ class Schedule(models.Model):
         return _("cron %(expression)s") % {"expression": self.cron}
 
     def clean(self) -> None:
-        """Field-level errors: the fields the kind needs, the cron expression, the values."""
+        """Field-level errors: the fields the kind needs and the cron expression."""
         errors: dict[str, str] = {}
         needed = {
             self.Kind.EVERY_MINUTES: ("every_minutes", _("Say every how many minutes.")),
@@ -182,8 +183,21 @@ class Schedule(models.Model):
             and (problem := timing.cron_problem(self.cron))
         ):
             errors["cron"] = problem
-        if self.artifact_id and (problem := self.params_problem()):
-            errors["params"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """The field checks, and the parameter values against the artifact's declarations
+        (as a run form takes them) unless `params` is excluded: a form without it checks the
+        values beside their own inputs."""
+        errors: dict[str, list] = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        checked = "params" not in (exclude or ()) and self.artifact_id
+        if checked and (problem := self.params_problem()):
+            errors.setdefault("params", []).append(problem)
         if errors:
             raise ValidationError(errors)
 
@@ -460,9 +474,10 @@ class Subscription(models.Model):
         if self.channel == self.Channel.WEBHOOK:
             if not self.webhook_url:
                 raise ValidationError({"webhook_url": _("Give the webhook's URL.")})
-            from apps.notifications.webhooks import validate_webhook_url
-
-            validate_webhook_url(self.webhook_url)
+            try:
+                validate_webhook_url(self.webhook_url)
+            except ValidationError as exc:
+                raise ValidationError({"webhook_url": exc.messages}) from None
         elif self.webhook_url:
             raise ValidationError({"webhook_url": _("Only a webhook has a URL.")})
 

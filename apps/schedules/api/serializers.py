@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from apps.core.serializers import ModelCleanSerializer
 from apps.llm_artifact.models import Artifact
@@ -126,8 +127,15 @@ class SubscriptionSerializer(ModelCleanSerializer):
         read_only_fields = ["created_at"]
 
     def validate(self, attrs):
+        user = self.context["request"].user
+        webhook = attrs.get("channel") == Subscription.Channel.WEBHOOK
+        if webhook and not user.has_perm("schedules.change", attrs["alert"]):
+            # Before the URL is looked at: who may not add a webhook learns nothing of it.
+            raise PermissionDenied(
+                "Only the artifact's owner and editors add webhooks; subscribe in-app or by email."
+            )
         # The subscriber is the requester: set before the model's checks (one per channel).
-        attrs["user"] = self.context["request"].user
+        attrs["user"] = user
         return super().validate(attrs)
 
     def _fields_not_to_check(self) -> set[str]:
