@@ -10,6 +10,7 @@ from apps.datasources.api.views import DataSourceViewSet, SQLViewSet
 from apps.llm_agent.api.views import AgentViewSet
 from apps.llm_artifact.api.views import ArtifactViewSet, SQLPreviewViewSet, TagViewSet
 from apps.llm_chat.api.views import ChatViewSet
+from apps.notifications.api.views import NotificationViewSet
 from apps.schedules.api.views import AlertViewSet, ScheduleViewSet, SubscriptionViewSet
 
 app_name = "api"
@@ -17,7 +18,8 @@ app_name = "api"
 
 class APIRootView(routers.APIRootView):
     """The REST API of LLM Artifacts: agents, chats and their turns, the artifacts agents
-    saved (with runs, exports and charts), and the data sources they read.
+    saved (with runs, exports and charts), the data sources they read, and your
+    notifications.
 
     Sign in to browse it here, or send `Authorization: Token <key>` with a token from
     POST /api/auth/token/ or the "API tokens" page. The full reference, with every
@@ -70,6 +72,7 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),

@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("apps.schedules.urls")),
     path("library/", views_library.library, name="library"),
     path("data-sources/", include("apps.datasources.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     # The admin's "Log out" signs out the same way, with the same message (admin:logout still
     # names this path; Django's own view would end on the same page without a word).
     path("admin/logout/", SignOutView.as_view()),

@@ -68,7 +68,13 @@ OWNER_ACTIONS = {
 }
 # A user's own things that staff do not reach through the site either: a 404 for staff as for
 # another user (operators manage them in the admin).
-OWNER_ONLY = {"accounts:token_revoke"}
+OWNER_ONLY = {
+    "accounts:token_revoke",
+    "notifications:notification_open",
+    "notifications:notification_read",
+    "api:notification-detail",
+    "api:notification-read",
+}
 
 # url name -> the path parameters, filled from the owner's world. Chat and artifact objects are
 # the owner's own: another user must get 404 for any route that names one.
@@ -134,7 +140,21 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
+    "notifications:notification_open": lambda w: {"pk": _notification(w).pk},
+    "notifications:notification_read": lambda w: {"pk": _notification(w).pk},
+    "api:notification-detail": lambda w: {"pk": _notification(w).pk},
+    "api:notification-read": lambda w: {"pk": _notification(w).pk},
 }
+
+
+def _notification(world):
+    from apps.notifications.models import Notification
+
+    return Notification.objects.get_or_create(
+        user=world.chat.owner,
+        key="matrix",
+        defaults={"title": "Cancelled orders above 10", "url": f"/chats/{world.chat.pk}/"},
+    )[0]
 
 
 def _template(world):
@@ -499,6 +519,15 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     },
     "api:subscription-list": {"*": "signed_in"},
     "api:subscription-detail": {"*": "subscription.own"},
+    # Notifications: each user's own, staff included (operators read them in the admin).
+    "notifications:notification_list": {"*": "signed_in"},
+    "notifications:notification_read_all": {"*": "signed_in"},
+    "notifications:notification_open": {"*": "owner.only"},
+    "notifications:notification_read": {"*": "owner.only"},
+    "api:notification-list": {"*": "signed_in"},
+    "api:notification-read-all": {"*": "signed_in"},
+    "api:notification-detail": {"*": "owner.only"},
+    "api:notification-read": {"*": "owner.only"},
 }
 
 # Routes whose answers wait for work on other branches: (url name, branch). The lead empties

@@ -47,11 +47,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from apps.jobs.models import Job
 from apps.jobs.runner import TransientError
 from apps.notifications.models import DeliveryStatus, WebhookDelivery
 
@@ -303,10 +304,14 @@ def enqueue_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def retry_delivery(delivery: WebhookDelivery) -> bool:
-    """An operator's retry of a delivery that gave up: a fresh set of attempts."""
-    updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
-        status=DeliveryStatus.PENDING, error=""
-    )
+    """An operator's retry of a delivery that gave up, or whose job ended without finishing
+    it (its last worker died on the last attempt): a fresh set of attempts. False for one
+    delivered or still being tried."""
+    job_over = Q(job__isnull=True) | ~Q(job__status__in=Job.UNFINISHED)
+    stranded = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]) & job_over
+    updated = WebhookDelivery.objects.filter(
+        Q(status=DeliveryStatus.FAILED) | stranded, pk=delivery.pk
+    ).update(status=DeliveryStatus.PENDING, error="")
     if updated:
         enqueue_delivery(delivery)
     return bool(updated)
@@ -356,6 +361,11 @@ def attempt_delivery(
         return _failed_try(delivery, final, status_code, message)
     _record(delivery, DeliveryStatus.FAILED, status_code=status_code, error=message)
     raise WebhookFailed(message)
+
+
+def give_up(delivery: WebhookDelivery, message: str) -> None:
+    """Record that the delivery stops here (its job was cancelled or ran out of time)."""
+    _record(delivery, DeliveryStatus.FAILED, error=message)
 
 
 def _failed_try(delivery, final: bool, status_code: int | None, message: str) -> str:

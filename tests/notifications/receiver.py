@@ -4,6 +4,7 @@ Idempotency-Key (a key seen before is acknowledged, not delivered again)."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,8 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)  # keys, each once
     first_arrived: threading.Event = field(default_factory=threading.Event)
+    # (certificate file, key file): serve HTTPS with them.
+    tls: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,6 +50,10 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self._stop = threading.Event()
 
     def _arrived(self, request: Received) -> int:
@@ -66,9 +73,13 @@ class Receiver:
         return status
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/in"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks/in"
 
     def __enter__(self) -> Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
