@@ -20,6 +20,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
@@ -150,7 +151,8 @@ class Schedule(models.Model):
 
     def describe(self) -> str:
         if self.kind == self.Kind.EVERY_MINUTES:
-            return _("every %(n)s minutes") % {"n": self.every_minutes}
+            n = self.every_minutes
+            return ngettext("every minute", "every %(n)s minutes", n or 0) % {"n": n}
         if self.kind == self.Kind.HOURLY:
             return _("hourly at minute %(m)s") % {"m": self.minute}
         at = self.time_of_day.strftime("%H:%M") if self.time_of_day else "?"

@@ -79,10 +79,12 @@ def _context(request, artifact, **forms) -> dict:
             ]
             alert.secret = webhook_secret(alert.webhook_scope()) if may_edit else ""
             alert.subscribe_form = forms.get(f"subscribe_{alert.pk}") or SubscriptionForm(
-                may_edit=may_edit
+                may_edit=may_edit, auto_id=f"alert-{alert.pk}-%s"
             )
             alert.my_channels = {s.channel for s in mine if s.alert_id == alert.pk}
-        schedule.alert_form = forms.get(f"alert_{schedule.pk}") or AlertForm()
+        schedule.alert_form = forms.get(f"alert_{schedule.pk}") or AlertForm(
+            auto_id=f"schedule-{schedule.pk}-%s"
+        )
     return {
         "artifact": artifact,
         "may_edit": may_edit,
@@ -187,7 +189,11 @@ def schedule_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def alert_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     schedule = _schedule(request, pk)
-    form = AlertForm(request.POST, instance=Alert(schedule=schedule, owner=request.user))
+    form = AlertForm(
+        request.POST,
+        instance=Alert(schedule=schedule, owner=request.user),
+        auto_id=f"schedule-{schedule.pk}-%s",
+    )
     if not form.is_valid():
         return _page(request, schedule.artifact, 422, **{f"alert_{schedule.pk}": form})
     alert = form.save()
@@ -218,7 +224,9 @@ def subscription_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = alert.schedule.artifact
     may_edit = _may_edit(request, artifact)
     subscription = Subscription(alert=alert, user=request.user)
-    form = SubscriptionForm(request.POST, instance=subscription, may_edit=may_edit)
+    form = SubscriptionForm(
+        request.POST, instance=subscription, may_edit=may_edit, auto_id=f"alert-{alert.pk}-%s"
+    )
     if not form.is_valid():
         return _page(request, artifact, 422, **{f"subscribe_{alert.pk}": form})
     form.save()

@@ -22,7 +22,7 @@ def test_the_lists_show_last_outcomes_without_a_query_per_row(
         AlertFactory(schedule=ScheduleFactory())
     assert_get_queries(client, url, most=12)
     assert_get_queries(client, reverse("admin:schedules_alert_changelist"), most=12)
-    assert b"every 1 minutes" in client.get(url).content
+    assert b"every minute" in client.get(url).content
 
 
 def test_actions_pause_resume_and_run_now(client, staff, schedule):
