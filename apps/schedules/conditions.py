@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
@@ -39,29 +42,36 @@ def fires(
     """(fired, why) for `alert` on a result; `why` is a short sentence for the outcome."""
     condition = alert.condition
     if condition == "always":
-        return True, "Delivered on the schedule."
+        return True, _("Delivered on the schedule.")
     if condition == "has_rows":
-        return bool(rows), f"{len(rows)} rows." if rows else "No rows."
+        if not rows:
+            return False, _("No rows.")
+        return True, ngettext("%(n)s row.", "%(n)s rows.", len(rows)) % {"n": len(rows)}
     if condition == "changed":
         if not previous_hash:
-            return False, "First result: nothing to compare with."
+            return False, _("First result: nothing to compare with.")
         changed = rows_hash != previous_hash
-        return changed, "The result changed." if changed else "The result did not change."
+        return changed, _("The result changed.") if changed else _("The result did not change.")
     return _crosses(alert, columns, rows)
 
 
 def _crosses(alert: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
     column = _index(columns, alert.column)
     if column is None:
-        return False, f"The result has no column {alert.column!r}."
+        return False, _("The result has no column %(column)r.") % {"column": alert.column}
     only = _index(columns, alert.filter_column) if alert.filter_column else None
     if alert.filter_column and only is None:
-        return False, f"The result has no column {alert.filter_column!r}."
+        return False, _("The result has no column %(column)r.") % {"column": alert.filter_column}
     compare = COMPARE[alert.operator]
+    comparison = {"operator": alert.operator, "threshold": f"{alert.threshold:g}"}
     for row in rows:
         if only is not None and str(row[only]) != alert.filter_value:
             continue
         value = _number(row[column])
         if value is not None and compare(value, alert.threshold):
-            return True, f"{alert.column} = {row[column]} {alert.operator} {alert.threshold:g}."
-    return False, f"No {alert.column} {alert.operator} {alert.threshold:g}."
+            found = {"column": alert.column, "value": row[column], **comparison}
+            return True, _("%(column)s = %(value)s %(operator)s %(threshold)s.") % found
+    return False, _("No %(column)s %(operator)s %(threshold)s.") % {
+        "column": alert.column,
+        **comparison,
+    }
