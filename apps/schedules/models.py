@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -482,9 +482,3 @@ class Subscription(models.Model):
                 raise ValidationError({"webhook_url": exc.messages}) from None
         elif self.webhook_url:
             raise ValidationError({"webhook_url": _("Only a webhook has a URL.")})
-
-
-def record_refresh_start(schedule: Schedule, due_at: dt.datetime) -> Refresh:
-    with transaction.atomic():
-        refresh, _created = Refresh.objects.get_or_create(schedule=schedule, due_at=due_at)
-    return refresh

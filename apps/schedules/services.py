@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -119,8 +120,6 @@ def _tell_owner_of_pause(schedule: Schedule, refresh: Refresh, reason: str) -> N
 
 
 def schedule_page_url(artifact: Artifact) -> str:
-    from django.urls import reverse
-
     return reverse("schedules:artifact_schedules", args=[artifact.pk])
 
 

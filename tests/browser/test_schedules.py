@@ -195,3 +195,23 @@ def test_a_scheduled_refresh_on_the_worker_alerts_in_the_bell_by_email_and_webho
     assert body["run"]["id"] == run.pk
     assert body["condition"]["description"] == "orders > 0 where status = cancelled"
     assert any(row[0] == "cancelled" for row in body["rows"])
+
+
+def test_without_javascript_the_schedule_forms_work(page_without_js: Page, live_server, demo):
+    page = page_without_js
+    sign_in_as_demo(page)
+    page.goto(demo.get_absolute_url())
+    page.get_by_role("link", name="Schedule & alerts").click()
+    page.get_by_label("Repeats").select_option(label="Weekly")
+    page.get_by_label("At time").fill("08:00")
+    page.get_by_role("button", name="Add schedule").click()
+    # A weekly schedule without its day: the page again, with the error beside the field.
+    expect(page.get_by_text("Say on which day of the week.")).to_be_visible()
+    page.get_by_label("On", exact=True).select_option(label="Monday")
+    page.get_by_role("button", name="Add schedule").click()
+    expect(page.locator(".schedule h2")).to_contain_text("Weekly on Monday at 08:00")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator(".schedule h2")).to_contain_text("Paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator(".schedule h2")).to_contain_text("Active")
+    assert Schedule.objects.get(artifact=demo).weekday == 0
