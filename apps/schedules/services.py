@@ -1,10 +1,11 @@
 """A schedule's refresh: run the artifact as the schedule's owner, record the outcome, pause
 after repeated failures, and tell the alerts' subscribers.
 
-Idempotent by construction, as a job must be: the refresh of one due time is one `Refresh`
-row (unique per schedule and due time), which keeps the run it recorded, so a refresh job
-that runs again (its worker died) does not run the query twice; and every notification's key
-holds the run's id, so apps/notifications sends each one once.
+Idempotent, as a job must be: the refresh of one due time is one `Refresh` row (unique per
+schedule and due time), which keeps the run it recorded, so a refresh job that runs again
+(its worker died) does not run the query again once its run is recorded (only a worker that
+dies between recording the run and marking the refresh leaves it to run once more); and every
+notification's key holds the run's id, so apps/notifications sends each one once.
 """
 
 from __future__ import annotations
