@@ -11,6 +11,7 @@ from apps.llm_agent.api.views import AgentViewSet
 from apps.llm_artifact.api.views import ArtifactViewSet, SQLPreviewViewSet, TagViewSet
 from apps.llm_chat.api.views import ChatViewSet
 from apps.notifications.api.views import NotificationViewSet
+from apps.schedules.api.views import AlertViewSet, ScheduleViewSet, SubscriptionViewSet
 
 app_name = "api"
 
@@ -68,6 +69,9 @@ router.register("sql", SQLViewSet, basename="sql")
 # /api/sql/run/ runs SQL with parameter declarations: artifacts' rules, so llm_artifact's.
 router.register("sql", SQLPreviewViewSet, basename="sql-preview")
 router.register("groups", GroupViewSet, basename="group")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "apps.datasources",
     "apps.llm_agent",
     "apps.llm_artifact",
+    "apps.schedules",
     "apps.llm_chat",
 ]
 
@@ -250,6 +251,12 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 
 # Password of the local `demo` user that `manage.py seed_demo` creates and `make run` prints.
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password-123")
+
+# A schedule (apps.schedules) pauses itself and tells its owner after this many failed
+# refreshes in a row.
+SCHEDULE_MAX_FAILURES = env_int("SCHEDULE_MAX_FAILURES", 3)
+# Where the site is, for the links in alert emails and webhook bodies (read off the site).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -41,6 +41,8 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("chats/", include("apps.llm_chat.urls")),
     path("artifacts/", include("apps.llm_artifact.urls")),
+    # An artifact's "Schedule & alerts" page and its forms.
+    path("", include("apps.schedules.urls")),
     path("library/", views_library.library, name="library"),
     path("data-sources/", include("apps.datasources.urls")),
     path("notifications/", include("apps.notifications.urls")),

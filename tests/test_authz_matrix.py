@@ -120,6 +120,23 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_artifact:artifact_verify": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_unverify": lambda w: {"pk": w.artifact.pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
+    # Schedules: the owner's schedule of their artifact, its alert and their subscription.
+    "schedules:artifact_schedules": lambda w: {"pk": w.artifact.pk},
+    "schedules:schedule_create": lambda w: {"pk": w.artifact.pk},
+    **{
+        f"schedules:schedule_{action}": lambda w: {"pk": _schedule(w).pk}
+        for action in ("edit", "pause", "resume", "run", "delete")
+    },
+    "schedules:alert_create": lambda w: {"pk": _schedule(w).pk},
+    "schedules:alert_delete": lambda w: {"pk": _schedule(w).alerts.get().pk},
+    "schedules:subscription_create": lambda w: {"pk": _schedule(w).alerts.get().pk},
+    "schedules:subscription_delete": lambda w: {"pk": _subscription(w).pk},
+    **{
+        f"api:schedule-{action}": lambda w: {"pk": _schedule(w).pk}
+        for action in ("detail", "pause", "resume", "run")
+    },
+    "api:alert-detail": lambda w: {"pk": _schedule(w).alerts.get().pk},
+    "api:subscription-detail": lambda w: {"pk": _subscription(w).pk},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
@@ -153,6 +170,25 @@ def _template(world):
             artifact=template, group=share.group, defaults={"can_edit": share.can_edit}
         )
     return template
+
+
+def _schedule(world):
+    """The owner's schedule of their artifact, with an alert they are subscribed to in-app."""
+    from apps.schedules.models import Alert, Schedule, Subscription
+
+    artifact = world.artifact
+    schedule, _ = Schedule.objects.get_or_create(
+        artifact=artifact, owner=artifact.owner, defaults={"kind": "minutes", "every_minutes": 5}
+    )
+    alert, _ = Alert.objects.get_or_create(
+        schedule=schedule, owner=artifact.owner, defaults={"name": "Rows", "condition": "has_rows"}
+    )
+    Subscription.objects.get_or_create(alert=alert, user=artifact.owner, channel="in_app")
+    return schedule
+
+
+def _subscription(world):
+    return _schedule(world).alerts.get().subscriptions.get()
 
 
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
@@ -365,6 +401,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "staff.write": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED, OK, SIGN_IN),
     # A user's own API tokens: nobody else's, staff included.
     "owner.only": (OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, SIGN_IN),
+    # Someone's subscription to an alert: theirs, and the artifact's editors' (staff too);
+    # hidden from other viewers, who see only their own.
+    "subscription.own": (OK, HIDDEN, OK, HIDDEN, HIDDEN, OK, SIGN_IN),
 }
 VIEW = {"*": "artifact.view"}
 SHARING_RULES: dict[str, dict[str, str]] = {
@@ -449,6 +488,37 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     # Handing a chat over: its owner, and staff (OK_OR_REFUSED allows either).
     "api:chat-transfer": {"*": "chat.owner"},
     "api:sql-preview-run": {"*": "signed_in"},
+    # Schedules and alerts: viewers see them and subscribe themselves; editors change them.
+    "schedules:artifact_schedules": VIEW,
+    "schedules:schedule_create": {"*": "artifact.change"},
+    "schedules:schedule_edit": {"*": "artifact.change"},
+    "schedules:schedule_pause": {"*": "artifact.change"},
+    "schedules:schedule_resume": {"*": "artifact.change"},
+    "schedules:schedule_run": {"*": "artifact.change"},
+    "schedules:schedule_delete": {"*": "artifact.change"},
+    "schedules:alert_create": {"*": "artifact.change"},
+    "schedules:alert_delete": {"*": "artifact.change"},
+    "schedules:subscription_create": VIEW,
+    "schedules:subscription_delete": {"*": "subscription.own"},
+    "api:schedule-list": {"*": "signed_in"},
+    "api:schedule-detail": {
+        "PUT": "artifact.change",
+        "PATCH": "artifact.change",
+        "DELETE": "artifact.change",
+        "*": "artifact.view",
+    },
+    "api:schedule-pause": {"*": "artifact.change"},
+    "api:schedule-resume": {"*": "artifact.change"},
+    "api:schedule-run": {"*": "artifact.change"},
+    "api:alert-list": {"*": "signed_in"},
+    "api:alert-detail": {
+        "PUT": "artifact.change",
+        "PATCH": "artifact.change",
+        "DELETE": "artifact.change",
+        "*": "artifact.view",
+    },
+    "api:subscription-list": {"*": "signed_in"},
+    "api:subscription-detail": {"*": "subscription.own"},
     # Notifications: each user's own, staff included (operators read them in the admin).
     "notifications:notification_list": {"*": "signed_in"},
     "notifications:notification_read_all": {"*": "signed_in"},

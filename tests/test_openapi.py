@@ -64,6 +64,15 @@ def test_schema_lists_every_endpoint_and_method(schema):
         "/api/notifications/{id}/": {"get"},
         "/api/notifications/{id}/read/": {"post"},
         "/api/notifications/read-all/": {"post"},
+        "/api/schedules/": {"get", "post"},
+        "/api/schedules/{id}/": {"get", "put", "patch", "delete"},
+        "/api/schedules/{id}/pause/": {"post"},
+        "/api/schedules/{id}/resume/": {"post"},
+        "/api/schedules/{id}/run/": {"post"},
+        "/api/alerts/": {"get", "post"},
+        "/api/alerts/{id}/": {"get", "put", "patch", "delete"},
+        "/api/subscriptions/": {"get", "post"},
+        "/api/subscriptions/{id}/": {"get", "delete"},
     }
 
 
