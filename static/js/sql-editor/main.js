@@ -58,6 +58,11 @@ class SQLEditor {
     this.submitting = false;
     this.language = new Compartment();
     this.draftTimer = null;
+    // Other parts of the form a draft keeps (attachDraftPart): name -> {read, write}, and
+    // what each read as the page opened (JSON text), to tell an edit from the saved state.
+    this.parts = new Map();
+    this.originalParts = new Map();
+    this.draft = null;
     this.build();
     this.restoreDraft();
     this.listen();
@@ -339,35 +344,87 @@ class SQLEditor {
   }
 
   isDirty() {
-    return this.text() !== this.original;
+    if (this.text() !== this.original) {
+      return true;
+    }
+    for (const [name, part] of this.parts) {
+      if (JSON.stringify(part.read()) !== this.originalParts.get(name)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   changed() {
     this.sync();
     this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    this.draftChanged();
+  }
+
+  // Called on every edit of the SQL, and by the page on edits of an attached part.
+  draftChanged() {
     clearTimeout(this.draftTimer);
-    this.draftTimer = setTimeout(() => writeDraft(this.draftKey, this.text(), this.original), DRAFT_DELAY_MS);
+    this.draftTimer = setTimeout(() => this.saveDraft(), DRAFT_DELAY_MS);
+  }
+
+  saveDraft() {
+    if (!this.isDirty()) {
+      discardDraft(this.draftKey);
+      return;
+    }
+    const parts = {};
+    for (const [name, part] of this.parts) {
+      parts[name] = part.read();
+    }
+    writeDraft(this.draftKey, this.text(), parts);
+  }
+
+  // Another part of the form kept in the draft beside the SQL: `read()` returns its state
+  // (JSON-serialisable), `write(state)` puts one back. A draft's copy is restored at once.
+  attachDraftPart(name, part) {
+    this.parts.set(name, part);
+    this.originalParts.set(name, JSON.stringify(part.read()));
+    if (!this.draft || !(name in this.draft.parts)) {
+      return;
+    }
+    const saved = this.draft.parts[name];
+    if (JSON.stringify(saved) !== this.originalParts.get(name)) {
+      part.write(saved);
+      this.showDraftNotice();
+    }
   }
 
   restoreDraft() {
-    const draft = readDraft(this.draftKey);
-    if (!draft || draft.sql === this.original) {
+    this.draft = readDraft(this.draftKey);
+    if (this.draft && this.draft.sql !== this.original) {
+      this.setText(this.draft.sql);
+      this.showDraftNotice();
+    }
+  }
+
+  showDraftNotice() {
+    if (!this.notice.hidden) {
       return;
     }
-    this.setText(draft.sql);
-    const when = new Date(draft.savedAt);
+    const when = new Date(this.draft.savedAt);
     const label = Number.isNaN(when.getTime()) ? "" : ` from ${when.toLocaleString()}`;
     this.notice.replaceChildren(
       element("span", {}, `Restored your unsaved draft${label}. `),
       element("button", { type: "button", "data-sql-editor-action": "discard-draft" }, "Discard draft"),
     );
-    this.notice.querySelector("button").addEventListener("click", () => {
-      this.setText(this.original);
-      clearTimeout(this.draftTimer);
-      discardDraft(this.draftKey);
-      this.notice.hidden = true;
-    });
+    this.notice.querySelector("button").addEventListener("click", () => this.discardDraft());
     this.notice.hidden = false;
+  }
+
+  discardDraft() {
+    this.setText(this.original);
+    for (const [name, part] of this.parts) {
+      part.write(JSON.parse(this.originalParts.get(name)));
+    }
+    clearTimeout(this.draftTimer);
+    discardDraft(this.draftKey);
+    this.draft = null;
+    this.notice.hidden = true;
   }
 }
 
