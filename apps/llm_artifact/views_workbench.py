@@ -38,6 +38,7 @@ from apps.llm_artifact.forms_workbench import (
 )
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.services import preview_sql
+from apps.llm_artifact.throttling import PreviewRunThrottle, throttled_message
 
 # The fields the workbench writes; a run finishing meanwhile keeps its statistics.
 WRITTEN_FIELDS = ["title", "data_source", "sql_query", "query_params", "visualization_config"]
@@ -120,11 +121,16 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         sql_check = check(sql, source_name, declarations)
 
     preview = preview_error = None
+    status = 200
     if action == "preview":
+        throttle = PreviewRunThrottle()
         if declarations is None:
             preview_error = "Fix the parameters first."
         elif not source_name:
             preview_error = "Choose a data source."
+        elif not throttle.allowed(request):
+            # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
+            preview_error, status = throttled_message(throttle.wait()), 429
         else:
             preview, preview_error = _preview(request, source_name, sql, declarations)
 
@@ -143,6 +149,7 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         note=note,
         # Only a save reports the form's errors; checking the rest shows the SQL's problems.
         quiet=True,
+        status=status,
     )
 
 

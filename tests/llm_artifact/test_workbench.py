@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.sharing import Visibility
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.throttling import PreviewRunThrottle
 from tests.conftest import share
 from tests.llm_artifact.factories import ArtifactFactory
 
@@ -181,6 +183,36 @@ def test_preview_reports_a_failing_query_in_plain_words(owner_client, shop):
     response = owner_client.post(NEW_URL, posted("preview", sql="DELETE FROM orders"))
     assert response.status_code == 200
     assert "alert-danger" in response.content.decode()
+
+
+def test_previews_above_the_limit_are_refused_with_when_to_try_again(
+    owner_client, other_user, shop, monkeypatch
+):
+    monkeypatch.setattr(PreviewRunThrottle, "THROTTLE_RATES", {"sql-preview": "2/minute"})
+    for _ in range(2):
+        assert (
+            owner_client.post(NEW_URL, posted("preview", params=[STATUS_PARAM])).status_code == 200
+        )
+
+    refused = owner_client.post(NEW_URL, posted("preview", params=[STATUS_PARAM]))
+
+    page = refused.content.decode()
+    assert refused.status_code == 429
+    assert "Too many preview runs in a short time: run again in 60 seconds." in page
+    assert "<td" not in page  # nothing ran
+    # The form is still there, as typed.
+    assert "WHERE status = :status" in page
+    # The API's preview counts against the same limit.
+    api = owner_client.post(
+        reverse("api:sql-preview-run"),
+        {"data_source": "marketplace", "sql": "SELECT 1 AS n"},
+        content_type="application/json",
+    )
+    assert api.status_code == 429
+    # Another user is not affected.
+    other = Client()
+    other.force_login(other_user)
+    assert other.post(NEW_URL, posted("preview", params=[STATUS_PARAM])).status_code == 200
 
 
 def test_undeclared_parameter_is_offered_and_declared_in_place(owner_client, shop):
