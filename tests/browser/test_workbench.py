@@ -210,3 +210,21 @@ def test_a_draft_keeps_the_parameters_beside_the_sql(page: Page, live_server, an
     expect(page.locator("input[name=params-0-label]")).to_have_value("")
     expect(page.locator("input[name=params-0-default]")).to_have_value(RELATIVE)
     expect(page.locator(".sql-editor-notice")).to_be_hidden()
+
+
+def test_the_chart_is_checked_as_it_is_typed(page: Page, live_server, analyst):
+    violations = watch_csp(page)
+    sign_in(page)
+    page.goto("/artifacts/new/")
+    expect(page.locator(".cm-editor")).to_be_visible()
+    chart = page.get_by_label("Chart (Vega-Lite JSON; empty for a table only)")
+    chart.fill('{"data": {"name": "results"}, "mark": "barr"}')
+    check = page.locator("#chart-editor-check")
+    expect(check.locator(".chart-problem-path")).to_have_text("mark")
+    expect(check).to_contain_text('"barr" is not allowed here')
+
+    chart.fill('{"data": {"name": "results"}, "mark": "bar"}')
+    expect(check).to_contain_text("Valid Vega-Lite")
+    expect(check.locator(".chart-problem")).to_have_count(0)
+    assert not Artifact.objects.exists()
+    assert not violations, f"Content-Security-Policy violations: {violations}"

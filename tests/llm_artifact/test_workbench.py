@@ -497,3 +497,86 @@ def test_check_treats_tables_the_source_does_not_expose_as_missing(owner_client,
     page = checked("SELECT totl FROM orders")
     assert "workbench-problem text-danger" in page
     assert "did you mean `total`" not in page
+
+
+# --- The chart ------------------------------------------------------------------------------
+
+TYPO_CHART = (
+    '{"data": {"name": "results"}, "mark": "bar", '
+    '"encoding": {"x": {"field": "statu", "type": "nominal"}, '
+    '"y": {"field": "orders", "type": "quantitative"}}}'
+)
+
+
+def test_the_chart_is_checked_against_the_previews_columns(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted("preview", params=[STATUS_PARAM], visualization_config=TYPO_CHART),
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="chart-editor-check"' in page
+    assert '<code class="chart-problem-path">encoding.x.field</code>' in page
+    assert "Did you mean &quot;status&quot;?" in page
+    assert 'aria-invalid="true"' in page
+    # What was typed stays in the field.
+    assert "statu" in page
+
+
+def test_the_chart_check_alone_answers_htmx_as_it_is_typed(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted("chart", visualization_config='{"mark": '),
+        headers={"HX-Request": "true"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith('<div id="chart-editor-check"')
+    assert "This is not valid JSON" in page
+    assert "<form" not in page
+    assert not Artifact.objects.exists()
+
+    fixed = owner_client.post(
+        NEW_URL,
+        posted("chart", visualization_config=TYPO_CHART.replace("statu", "status")),
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Valid Vega-Lite" in fixed
+    assert "chart-problem" not in fixed
+
+
+def test_saving_a_broken_chart_is_refused_with_the_problem_beside_it(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted(
+            params=[STATUS_PARAM],
+            visualization_config='{"data": {"name": "results"}, "mark": "barr"}',
+        ),
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "Not saved: fix what is marked below." in page
+    assert '<code class="chart-problem-path">mark</code>' in page
+    assert "&quot;barr&quot; is not allowed here" in page
+    assert not Artifact.objects.exists()
+
+
+def test_the_workbench_of_a_run_artifact_checks_the_chart_against_its_latest_result(
+    owner_client, artifact
+):
+    owner_client.post(reverse("llm_artifact:artifact_run", args=[artifact.pk]), {"status": "paid"})
+    assert artifact.runs.count() == 1
+    artifact.visualization_config = {
+        "data": {"name": "results"},
+        "mark": "bar",
+        "encoding": {"x": {"field": "statu", "type": "nominal"}},
+    }
+    artifact.save(update_fields=["visualization_config"])
+
+    page = owner_client.get(workbench_url(artifact)).content.decode()
+
+    assert '<code class="chart-problem-path">encoding.x.field</code>' in page
+    assert "Did you mean &quot;status&quot;?" in page
