@@ -368,6 +368,9 @@ class SQLEditor {
   }
 
   saveDraft() {
+    if (this.submitting) {
+      return; // the form is on its way: its draft was dropped on submit
+    }
     if (!this.isDirty()) {
       discardDraft(this.draftKey);
       return;
