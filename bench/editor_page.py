@@ -17,6 +17,8 @@ in milliseconds since the navigation to the path started:
 
 - `html`: the response's last byte (Navigation Timing responseEnd), the server's share;
 - `parsed`: the HTML parsed (domInteractive);
+- `painted`: the page's first contentful paint (the SQL readable, as a plain textarea until
+  the editor replaces it);
 - `script`: the editor's script loaded and running (its mark `sql-editor:loaded`);
 - `built`: the editors built (its mark `sql-editor:built`);
 - `editor`: the CodeMirror editor found on screen by the page's own polling;
@@ -57,9 +59,11 @@ async () => {
     const found = performance.getEntriesByName(name, 'mark')[0];
     return found ? found.startTime : null;
   };
+  const paint = performance.getEntriesByName('first-contentful-paint')[0];
   return {
     html: nav.responseEnd,
     parsed: nav.domInteractive,
+    painted: paint ? paint.startTime : null,
     script: mark('sql-editor:loaded'),
     built: mark('sql-editor:built'),
     editor,
@@ -100,7 +104,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     samples: dict[str, list[float]] = {
-        name: [] for name in ("html", "parsed", "script", "built", "editor", "checked")
+        name: [] for name in ("html", "parsed", "painted", "script", "built", "editor", "checked")
     }
     options = {
         "executable_path": str(CHROMIUM),
