@@ -21,7 +21,11 @@ in milliseconds since the navigation to the path started:
   the editor replaces it);
 - `script`: the editor's script loaded and running (its mark `sql-editor:loaded`);
 - `built`: the editors built (its mark `sql-editor:built`);
-- `editor`: the CodeMirror editor found on screen by the page's own polling;
+- `frame`: the rendering of the next frame, which draws them (`sql-editor:frame`, set in a
+  requestAnimationFrame callback);
+- `editor`: the CodeMirror editor found on screen by this script's polling in the page, which
+  runs only once the page's main thread is free (the page's other scripts run, the editor
+  ready for keys): the target, the later and stricter of the two;
 - `checked`: until the first check of the text has answered (POST /api/sql/validate/).
 
 Prints the median and p95 of each. Target (issue 13): the editor on screen in under 300 ms on
@@ -66,6 +70,7 @@ async () => {
     painted: paint ? paint.startTime : null,
     script: mark('sql-editor:loaded'),
     built: mark('sql-editor:built'),
+    frame: mark('sql-editor:frame'),
     editor,
     checked,
   };
@@ -104,7 +109,17 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     samples: dict[str, list[float]] = {
-        name: [] for name in ("html", "parsed", "painted", "script", "built", "editor", "checked")
+        name: []
+        for name in (
+            "html",
+            "parsed",
+            "painted",
+            "script",
+            "built",
+            "frame",
+            "editor",
+            "checked",
+        )
     }
     options = {
         "executable_path": str(CHROMIUM),
