@@ -179,7 +179,9 @@ def _chart_check(
     columns this SQL gives: the preview's, or the latest run's while the SQL is the one that
     ran (Artifact.last_result_columns compares them); otherwise the fields go unchecked."""
     text = form["visualization_config"].value() or ""
-    if preview is not None:
+    if not text.strip():
+        names = None  # a table only: nothing to check against columns, no query for them
+    elif preview is not None:
         names = [column.name for column in preview.columns]
     elif artifact.pk is not None and sql.replace("\r\n", "\n") == artifact.sql_query:
         names = artifact.last_result_column_names()
