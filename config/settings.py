@@ -408,8 +408,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.AutoSchema",
     "PAGE_SIZE": 25,
     # Only views that name a scope are throttled (ScopedRateThrottle): the token endpoint, per
-    # client address, on top of django-axes's per-username lockout.
-    "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("API_TOKEN_THROTTLE_RATE", "10/minute")},
+    # client address, on top of django-axes's per-username lockout; previews of unsaved SQL
+    # (the API's and the workbench's), per user (apps.llm_artifact.throttling).
+    "DEFAULT_THROTTLE_RATES": {
+        "auth-token": env_str("API_TOKEN_THROTTLE_RATE", "10/minute"),
+        "sql-preview": env_str("SQL_PREVIEW_THROTTLE_RATE", "30/minute"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -58,7 +58,9 @@ class SQLEditorWidget(forms.Textarea):
 
     @property
     def media(self) -> forms.Media:
-        return forms.Media(js=[EDITOR_SCRIPT])
+        # Deferred: the page is parsed and painted without waiting for the editor's script,
+        # which runs once parsing ends (before DOMContentLoaded), in document order.
+        return forms.Media(js=[forms.Script(EDITOR_SCRIPT, defer=True)])
 
     def editor_attrs(self) -> dict[str, str]:
         dialects = self.dialects() if callable(self.dialects) else self.dialects

@@ -228,7 +228,16 @@ class WorkbenchForm(OutsideErrorsMixin, forms.ModelForm):
     visualization_config = ChartSpecField(
         label="Chart (Vega-Lite JSON; empty for a table only)",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace", "spellcheck": "false"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "class": "font-monospace",
+                "spellcheck": "false",
+                # The chart's check below it (the artifact page's chart editor's) says what is
+                # wrong, with the path of each problem.
+                "aria-describedby": "chart-editor-check",
+            }
+        ),
     )
 
     class Meta:

@@ -42,7 +42,12 @@ class ChartCheck:
 
 def check_chart_text(artifact: Artifact, text: str) -> ChartCheck:
     """The same check the model makes on save, for showing while the spec is typed."""
-    names = artifact.last_result_column_names()
+    return check_chart_spec(text, artifact.last_result_column_names())
+
+
+def check_chart_spec(text: str, names: list[str] | None) -> ChartCheck:
+    """The chart typed as `text`, checked against a result's column `names` (None: unknown,
+    so fields are not checked). The workbench checks against its preview's columns."""
     try:
         spec: Any = parse_chart_text(text)
     except ValidationError as exc:

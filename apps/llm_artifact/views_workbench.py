@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.core.http import HtmxHttpRequest
+from apps.core.http import HtmxHttpRequest, is_partial
 from apps.datasources.access import exposure_of
 from apps.datasources.check import SQLCheck, format_sql
 from apps.datasources.check import check as check_sql
@@ -38,10 +38,13 @@ from apps.llm_artifact.forms_workbench import (
 )
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.services import preview_sql
+from apps.llm_artifact.throttling import PreviewRunThrottle, throttled_message
+from apps.llm_artifact.views_chart import ChartCheck, check_chart_spec
 
 # The fields the workbench writes; a run finishing meanwhile keeps its statistics.
 WRITTEN_FIELDS = ["title", "data_source", "sql_query", "query_params", "visualization_config"]
-ACTIONS = {"check", "format", "preview", "add", "save", "save_new"}
+# "chart": the chart's check alone, as it is typed (htmx; the whole page without it).
+ACTIONS = {"check", "format", "preview", "add", "save", "save_new", "chart"}
 
 
 def check(sql: str, source: str, declarations: list | None = None) -> SQLCheck:
@@ -82,7 +85,10 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         sql_check = None
         if pk is not None and (source := form.chosen_source()):
             sql_check = check(artifact.sql_query, source, artifact.query_params)
-        return _render(request, artifact, form, formset, sql_check=sql_check)
+        chart_check = _chart_check(artifact, form, artifact.sql_query)
+        return _render(
+            request, artifact, form, formset, sql_check=sql_check, chart_check=chart_check
+        )
 
     data = request.POST
     declare = data.get("declare", "").strip()
@@ -91,6 +97,9 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         action = "check"
     note = ""
     form = WorkbenchForm(data, instance=artifact, user=request.user)
+    if action == "chart" and is_partial(request):
+        context = {"chart_check": _chart_check(artifact, form, data.get("sql_query", ""))}
+        return render(request, "llm_artifact/artifact_workbench.html#chart_check", context)
     source_name = form.chosen_source()
     if action == "add":
         data = with_new_parameter(data)
@@ -120,30 +129,65 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         sql_check = check(sql, source_name, declarations)
 
     preview = preview_error = None
+    status = 200
     if action == "preview":
+        throttle = PreviewRunThrottle()
         if declarations is None:
             preview_error = "Fix the parameters first."
         elif not source_name:
             preview_error = "Choose a data source."
+        elif not throttle.allowed(request):
+            # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
+            preview_error, status = throttled_message(throttle.wait()), 429
         else:
             preview, preview_error = _preview(request, source_name, sql, declarations)
 
     if action in ("save", "save_new"):
         if formset.is_valid() and form.is_valid():
             return _save(request, form, pk=pk, as_new=action == "save_new" or pk is None)
-        return _render(request, artifact, form, formset, sql_check=sql_check, status=422, note=note)
+        chart_check = _chart_check(artifact, form, sql)
+        return _render(
+            request,
+            artifact,
+            form,
+            formset,
+            sql_check=sql_check,
+            chart_check=chart_check,
+            status=422,
+            note=note,
+        )
     return _render(
         request,
         artifact,
         form,
         formset,
         sql_check=sql_check,
+        chart_check=_chart_check(artifact, form, sql, preview),
         preview=preview,
         preview_error=preview_error,
         note=note,
         # Only a save reports the form's errors; checking the rest shows the SQL's problems.
         quiet=True,
+        status=status,
     )
+
+
+def _chart_check(
+    artifact: Artifact, form: WorkbenchForm, sql: str, preview: QueryResult | None = None
+) -> ChartCheck:
+    """The chart as typed, checked as the artifact page's chart editor checks it, against the
+    columns this SQL gives: the preview's, or the latest run's while the SQL is the one that
+    ran (Artifact.last_result_columns compares them); otherwise the fields go unchecked."""
+    text = form["visualization_config"].value() or ""
+    if not text.strip():
+        names = None  # a table only: nothing to check against columns, no query for them
+    elif preview is not None:
+        names = [column.name for column in preview.columns]
+    elif artifact.pk is not None and sql.replace("\r\n", "\n") == artifact.sql_query:
+        names = artifact.last_result_column_names()
+    else:
+        names = None
+    return check_chart_spec(text, names)
 
 
 def _preview(
@@ -194,6 +238,7 @@ def _render(
     formset,
     *,
     sql_check: SQLCheck | None = None,
+    chart_check: ChartCheck | None = None,
     preview: QueryResult | None = None,
     preview_error: str = "",
     note: str = "",
@@ -202,6 +247,8 @@ def _render(
 ) -> HttpResponse:
     declarations = artifact.query_params if isinstance(artifact.query_params, list) else []
     unused = set(sql_check.unused) if sql_check else set()
+    if chart_check and chart_check.errors:
+        form.fields["visualization_config"].widget.attrs["aria-invalid"] = "true"
     context = {
         "artifact": artifact,
         "is_new": artifact.pk is None,
@@ -211,6 +258,7 @@ def _render(
         "quiet": quiet,
         "sql_check": sql_check,
         "problems": sql_check.diagnostics if sql_check else [],
+        "chart_check": chart_check,
         # Offered for declaration, with the type the check guesses from their use.
         "undeclared": [
             (name, sql_check.parameter_types.get(name, "string")) for name in sql_check.undeclared

@@ -18,6 +18,8 @@
   const undeclaredBox = document.getElementById("workbench-undeclared");
   const emptyNote = form.querySelector("[data-no-parameters]");
   let unused = new Set();
+  const sqlTextarea = form.querySelector("textarea[data-sql-editor]");
+  const sqlEditor = () => sqlTextarea && sqlTextarea.sqlEditor;
 
   function field(row, name) {
     return row.querySelector(`[name$="-${name}"]`);
@@ -54,6 +56,9 @@
   }
 
   function refresh({ recheck = false } = {}) {
+    if (sqlEditor()) {
+      sqlEditor().draftChanged(); // the draft keeps the rows (attachDraftPart below)
+    }
     liveRows().forEach((row, index) => {
       const order = field(row, "ORDER");
       if (order) {
@@ -88,8 +93,38 @@
     }
   }
 
+  // The rows as typed, in order, for the editor's draft: every input, not only what the
+  // check is told, so a restored draft gives back help texts and allowed values too.
+  const ROW_FIELDS = ["name", "type", "label", "default", "help_text", "choices", "choices_from"];
+
+  function snapshot() {
+    return liveRows().map((row) => {
+      const values = { required: field(row, "required").checked };
+      for (const name of ROW_FIELDS) {
+        values[name] = field(row, name).value;
+      }
+      return values;
+    });
+  }
+
+  // The rows replaced by `rows` (a snapshot): a draft restored or discarded.
+  function restore(rows) {
+    rowsBox.replaceChildren();
+    total.value = "0";
+    for (const values of Array.isArray(rows) ? rows : []) {
+      const row = addRow("", "string", { focus: false });
+      for (const name of ROW_FIELDS) {
+        if (typeof values[name] === "string") {
+          field(row, name).value = values[name];
+        }
+      }
+      field(row, "required").checked = Boolean(values.required);
+    }
+    refresh({ recheck: true });
+  }
+
   // `type`: what the SQL check guessed from the parameter's use (parameter_types).
-  function addRow(name = "", type = "string") {
+  function addRow(name = "", type = "string", { focus = true } = {}) {
     const index = Number(total.value);
     const html = template.innerHTML.replaceAll("__prefix__", String(index));
     const holder = document.createElement("div");
@@ -101,9 +136,9 @@
     if (name) {
       field(row, "name").value = name;
       field(row, "type").value = type;
-      field(row, "label").focus();
-    } else {
-      field(row, "name").focus();
+    }
+    if (focus) {
+      field(row, name ? "label" : "name").focus();
     }
     refresh({ recheck: true });
     return row;
@@ -174,17 +209,18 @@
     refresh();
   });
 
-  // With the editor, its own Format and Run preview (Ctrl/Cmd+Enter) replace the page's.
+  // With the editor, its own Format and Run preview (Ctrl/Cmd+Enter) replace the page's,
+  // and its draft keeps the parameter rows beside the SQL.
   function editorReady() {
     form.querySelectorAll("[data-without-editor]").forEach((button) => {
       button.hidden = true;
     });
+    sqlEditor().attachDraftPart("parameters", { read: snapshot, write: restore });
   }
-  const editor = document.querySelector("textarea[data-sql-editor]");
-  if (editor && editor.sqlEditor) {
+  refresh();
+  if (sqlEditor()) {
     editorReady();
   } else {
     form.addEventListener("sql-editor:ready", editorReady);
   }
-  refresh();
 })();

@@ -157,3 +157,74 @@ def test_the_same_flow_without_javascript(page_without_js: Page, live_server, an
     page.get_by_role("link", name="Copy of Orders since").click()
     page.locator("#artifact-run-panel").get_by_role("button", name="Run").click()
     expect(page.locator("table.result-table tbody tr")).to_have_count(4)
+
+
+def test_a_draft_keeps_the_parameters_beside_the_sql(page: Page, live_server, analyst):
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page)
+    page.goto("/artifacts/new/")
+    expect(page.locator(".cm-editor")).to_be_visible()
+    page.get_by_label("Title").fill("Orders since")
+    replace_text(page, GOOD_SQL)
+    page.locator("#workbench-undeclared").get_by_role("button", name="Declare :since").click()
+    page.locator("select[name=params-0-type]").select_option("date")
+    page.locator("input[name=params-0-default]").fill(RELATIVE)
+    page.locator("input[name=params-0-help_text]").fill("Orders placed on or after this day")
+    page.wait_for_timeout(800)  # the draft is written a moment after the last edit
+
+    page.reload()
+    expect(page.locator(".sql-editor-notice")).to_contain_text("Restored your unsaved draft")
+    expect(page.locator("textarea[name=sql_query]")).to_have_value(GOOD_SQL)
+    expect(page.locator("input[name=params-0-name]")).to_have_value("since")
+    expect(page.locator("select[name=params-0-type]")).to_have_value("date")
+    expect(page.locator("input[name=params-0-default]")).to_have_value(RELATIVE)
+    expect(page.locator("input[name=params-0-help_text]")).to_have_value(
+        "Orders placed on or after this day"
+    )
+    expect(page.locator(".sql-editor-status")).to_have_text("No problems found.")
+
+    page.get_by_label("Title").fill("Orders since")
+    page.get_by_role("button", name="Create artifact").click()
+    expect(page.get_by_role("heading", name="Orders since")).to_be_visible()
+    saved = Artifact.objects.get()
+    assert saved.sql_query == GOOD_SQL
+    assert saved.query_params == [
+        {
+            "name": "since",
+            "type": "date",
+            "required": False,
+            "default": RELATIVE,
+            "help_text": "Orders placed on or after this day",
+        }
+    ]
+
+    # A parameter edited alone is a draft too, and "Discard draft" puts the rows back.
+    page.get_by_role("link", name="Edit SQL").click()
+    expect(page.locator(".cm-editor")).to_be_visible()
+    page.locator("input[name=params-0-label]").fill("Ordered since")
+    page.wait_for_timeout(800)
+    page.reload()
+    expect(page.locator(".sql-editor-notice")).to_contain_text("Restored your unsaved draft")
+    expect(page.locator("input[name=params-0-label]")).to_have_value("Ordered since")
+    page.get_by_role("button", name="Discard draft").click()
+    expect(page.locator("input[name=params-0-label]")).to_have_value("")
+    expect(page.locator("input[name=params-0-default]")).to_have_value(RELATIVE)
+    expect(page.locator(".sql-editor-notice")).to_be_hidden()
+
+
+def test_the_chart_is_checked_as_it_is_typed(page: Page, live_server, analyst):
+    violations = watch_csp(page)
+    sign_in(page)
+    page.goto("/artifacts/new/")
+    expect(page.locator(".cm-editor")).to_be_visible()
+    chart = page.get_by_label("Chart (Vega-Lite JSON; empty for a table only)")
+    chart.fill('{"data": {"name": "results"}, "mark": "barr"}')
+    check = page.locator("#chart-editor-check")
+    expect(check.locator(".chart-problem-path")).to_have_text("mark")
+    expect(check).to_contain_text('"barr" is not allowed here')
+
+    chart.fill('{"data": {"name": "results"}, "mark": "bar"}')
+    expect(check).to_contain_text("Valid Vega-Lite")
+    expect(check.locator(".chart-problem")).to_have_count(0)
+    assert not Artifact.objects.exists()
+    assert not violations, f"Content-Security-Policy violations: {violations}"

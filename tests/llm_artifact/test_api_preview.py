@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from apps.llm_artifact.models import ArtifactRun
+from apps.llm_artifact.throttling import PreviewRunThrottle
 from tests.llm_artifact.factories import ArtifactFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +99,21 @@ def test_every_signed_in_user_may_preview(request, persona, shop):
 
 def test_anonymous_is_refused(api_client, shop):
     assert preview(api_client, sql="SELECT 1").status_code == 401
+
+
+def test_previews_above_the_limit_are_a_429_saying_when_to_try_again(
+    owner_api, other_api, shop, monkeypatch
+):
+    monkeypatch.setattr(PreviewRunThrottle, "THROTTLE_RATES", {"sql-preview": "3/minute"})
+    for _ in range(3):
+        assert preview(owner_api, sql="SELECT 1 AS n").status_code == 200
+
+    response = preview(owner_api, sql="SELECT 1 AS n")
+
+    assert response.status_code == 429
+    assert response.json() == {
+        "detail": "Too many preview runs in a short time: run again in 60 seconds."
+    }
+    assert response["Retry-After"] == "60"
+    # Per user: another one still previews.
+    assert preview(other_api, sql="SELECT 1 AS n").status_code == 200

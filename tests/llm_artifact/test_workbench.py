@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.sharing import Visibility
 from apps.llm_artifact.models import Artifact, ArtifactRun
+from apps.llm_artifact.throttling import PreviewRunThrottle
 from tests.conftest import share
 from tests.llm_artifact.factories import ArtifactFactory
 
@@ -181,6 +183,36 @@ def test_preview_reports_a_failing_query_in_plain_words(owner_client, shop):
     response = owner_client.post(NEW_URL, posted("preview", sql="DELETE FROM orders"))
     assert response.status_code == 200
     assert "alert-danger" in response.content.decode()
+
+
+def test_previews_above_the_limit_are_refused_with_when_to_try_again(
+    owner_client, other_user, shop, monkeypatch
+):
+    monkeypatch.setattr(PreviewRunThrottle, "THROTTLE_RATES", {"sql-preview": "2/minute"})
+    for _ in range(2):
+        assert (
+            owner_client.post(NEW_URL, posted("preview", params=[STATUS_PARAM])).status_code == 200
+        )
+
+    refused = owner_client.post(NEW_URL, posted("preview", params=[STATUS_PARAM]))
+
+    page = refused.content.decode()
+    assert refused.status_code == 429
+    assert "Too many preview runs in a short time: run again in 60 seconds." in page
+    assert "<td" not in page  # nothing ran
+    # The form is still there, as typed.
+    assert "WHERE status = :status" in page
+    # The API's preview counts against the same limit.
+    api = owner_client.post(
+        reverse("api:sql-preview-run"),
+        {"data_source": "marketplace", "sql": "SELECT 1 AS n"},
+        content_type="application/json",
+    )
+    assert api.status_code == 429
+    # Another user is not affected.
+    other = Client()
+    other.force_login(other_user)
+    assert other.post(NEW_URL, posted("preview", params=[STATUS_PARAM])).status_code == 200
 
 
 def test_undeclared_parameter_is_offered_and_declared_in_place(owner_client, shop):
@@ -465,3 +497,86 @@ def test_check_treats_tables_the_source_does_not_expose_as_missing(owner_client,
     page = checked("SELECT totl FROM orders")
     assert "workbench-problem text-danger" in page
     assert "did you mean `total`" not in page
+
+
+# --- The chart ------------------------------------------------------------------------------
+
+TYPO_CHART = (
+    '{"data": {"name": "results"}, "mark": "bar", '
+    '"encoding": {"x": {"field": "statu", "type": "nominal"}, '
+    '"y": {"field": "orders", "type": "quantitative"}}}'
+)
+
+
+def test_the_chart_is_checked_against_the_previews_columns(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted("preview", params=[STATUS_PARAM], visualization_config=TYPO_CHART),
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="chart-editor-check"' in page
+    assert '<code class="chart-problem-path">encoding.x.field</code>' in page
+    assert "Did you mean &quot;status&quot;?" in page
+    assert 'aria-invalid="true"' in page
+    # What was typed stays in the field.
+    assert "statu" in page
+
+
+def test_the_chart_check_alone_answers_htmx_as_it_is_typed(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted("chart", visualization_config='{"mark": '),
+        headers={"HX-Request": "true"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith('<div id="chart-editor-check"')
+    assert "This is not valid JSON" in page
+    assert "<form" not in page
+    assert not Artifact.objects.exists()
+
+    fixed = owner_client.post(
+        NEW_URL,
+        posted("chart", visualization_config=TYPO_CHART.replace("statu", "status")),
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Valid Vega-Lite" in fixed
+    assert "chart-problem" not in fixed
+
+
+def test_saving_a_broken_chart_is_refused_with_the_problem_beside_it(owner_client, shop):
+    response = owner_client.post(
+        NEW_URL,
+        posted(
+            params=[STATUS_PARAM],
+            visualization_config='{"data": {"name": "results"}, "mark": "barr"}',
+        ),
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "Not saved: fix what is marked below." in page
+    assert '<code class="chart-problem-path">mark</code>' in page
+    assert "&quot;barr&quot; is not allowed here" in page
+    assert not Artifact.objects.exists()
+
+
+def test_the_workbench_of_a_run_artifact_checks_the_chart_against_its_latest_result(
+    owner_client, artifact
+):
+    owner_client.post(reverse("llm_artifact:artifact_run", args=[artifact.pk]), {"status": "paid"})
+    assert artifact.runs.count() == 1
+    artifact.visualization_config = {
+        "data": {"name": "results"},
+        "mark": "bar",
+        "encoding": {"x": {"field": "statu", "type": "nominal"}},
+    }
+    artifact.save(update_fields=["visualization_config"])
+
+    page = owner_client.get(workbench_url(artifact)).content.decode()
+
+    assert '<code class="chart-problem-path">encoding.x.field</code>' in page
+    assert "Did you mean &quot;status&quot;?" in page

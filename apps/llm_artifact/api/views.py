@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -76,6 +76,7 @@ from apps.llm_artifact.services import (
     run_artifact,
     use_template,
 )
+from apps.llm_artifact.throttling import PreviewRunThrottle, throttled_message
 
 
 class ExportNegotiation(DefaultContentNegotiation):
@@ -659,6 +660,13 @@ PREVIEW_ERROR = PolymorphicProxySerializer(
 class SQLPreviewViewSet(viewsets.ViewSet):
     """Running SQL that is not saved yet: the editor's Run, recorded nowhere."""
 
+    def throttled(self, request: Request, wait: float | None) -> None:
+        # The page's message (with when to try again) rather than DRF's generic one; the
+        # Retry-After header still says it in seconds.
+        exc = Throttled(detail=throttled_message(wait))
+        exc.wait = math.ceil(wait) if wait else None
+        raise exc
+
     @extend_schema(
         summary="Run SQL before saving it (a preview)",
         description="Runs `sql` read-only on the data source as an artifact with these "
@@ -667,7 +675,10 @@ class SQLPreviewViewSet(viewsets.ViewSet):
         "run, no statistics (`run_id` is null).\n\n"
         "400 answers are either field errors (`sql`, `data_source`, `declarations`, or "
         "`params` keyed by parameter name; nothing ran) or `detail` + `outcome` (the query "
-        "was rejected as unsafe, failed or timed out).",
+        "was rejected as unsafe, failed or timed out).\n\n"
+        "Previews are limited per user (SQL_PREVIEW_THROTTLE_RATE, 30 a minute by default, "
+        "shared with the workbench page's preview): above it, a 429 says when to run again "
+        "(`detail`, and `Retry-After` in seconds).",
         request=PreviewSerializer,
         responses={
             200: PreviewResultSerializer,
@@ -681,6 +692,7 @@ class SQLPreviewViewSet(viewsets.ViewSet):
         methods=["post"],
         parser_classes=[JSONParser],
         renderer_classes=[QueryResultRenderer],
+        throttle_classes=[PreviewRunThrottle],
     )
     def run(self, request: Request) -> Response:
         serializer = PreviewSerializer(data=request.data, context={"request": request})

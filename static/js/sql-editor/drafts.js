@@ -1,5 +1,6 @@
-// Unsaved text survives a reload: a draft per artifact ("new" for one not saved yet) in
-// localStorage, and a prompt before leaving the page with edits.
+// Unsaved edits survive a reload: a draft per artifact ("new" for one not saved yet) in
+// localStorage, holding the SQL and the other parts of the form the page attaches (the
+// workbench's parameter declarations), and a prompt before leaving the page with edits.
 
 const PREFIX = "sql-editor-draft:";
 
@@ -11,6 +12,7 @@ function storage() {
   }
 }
 
+// {sql, parts: {name: value}, savedAt} or null.
 export function readDraft(key) {
   const store = storage();
   if (!store || !key) {
@@ -18,23 +20,23 @@ export function readDraft(key) {
   }
   try {
     const draft = JSON.parse(store.getItem(PREFIX + key) || "null");
-    return draft && typeof draft.sql === "string" ? draft : null;
+    if (!draft || typeof draft.sql !== "string") {
+      return null;
+    }
+    const parts = draft.parts && typeof draft.parts === "object" ? draft.parts : {};
+    return { sql: draft.sql, parts, savedAt: draft.savedAt };
   } catch (error) {
     return null;
   }
 }
 
-export function writeDraft(key, sql, original) {
+export function writeDraft(key, sql, parts) {
   const store = storage();
   if (!store || !key) {
     return;
   }
   try {
-    if (sql === original) {
-      store.removeItem(PREFIX + key);
-    } else {
-      store.setItem(PREFIX + key, JSON.stringify({ sql, original, savedAt: new Date().toISOString() }));
-    }
+    store.setItem(PREFIX + key, JSON.stringify({ sql, parts, savedAt: new Date().toISOString() }));
   } catch (error) {
     // Quota exceeded: keep editing without a draft.
   }
