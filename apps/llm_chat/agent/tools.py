@@ -764,4 +764,8 @@ def started_label(tool: str, args: dict) -> str:
         return f"Charting artifact #{args.get('artifact_id') or '…'}"
     if tool == "run_artifact":
         return f"Running artifact #{args.get('artifact_id') or '…'}"
+    if tool == "save_dashboard":
+        return f"Saving dashboard “{args.get('title') or '…'}”"
+    if tool == "update_dashboard":
+        return f"Updating dashboard #{args.get('dashboard_id') or '…'}"
     return f"Calling {tool}"
