@@ -8,12 +8,11 @@ import re
 from typing import Any
 
 from django import forms
-from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.models import Artifact
-from apps.llm_artifact.types.dashboard import WIDTHS
+from apps.llm_artifact.types.dashboard import WIDTHS, filter_name
 
 # The artifacts offered in the "add a tile" list: the most recently changed; any other the
 # user may see is taken by its id.
@@ -111,14 +110,8 @@ class FilterForm(forms.Form):
 
     def filter(self, taken: set[str]) -> dict:
         data = self.cleaned_data
-        base = slugify(data["label"]).replace("-", "_")[:24] or "filter"
-        if not base[0].isalpha():
-            base = f"f_{base}"[:24]
-        name, number = base, 2
-        while name in taken:
-            name, number = f"{base}_{number}", number + 1
         return {
-            "name": name,
+            "name": filter_name(data["label"], taken),
             "kind": data["kind"],
             "label": data["label"].strip(),
             "params": data["params"],

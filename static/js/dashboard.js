@@ -49,7 +49,10 @@
     var grid = body.closest(".dashboard-grid");
     note.appendChild(document.createTextNode((grid && grid.dataset.runningLabel) || ""));
     body.prepend(note);
-    window.htmx.ajax("GET", url, { target: body, swap: "innerHTML" });
+    // hx-sync="this:replace" on the body: a newer run of the tile aborts the one in flight,
+    // so the last values win whatever order the answers would arrive in.
+    // A superseded run's promise is rejected: nothing to report, the newer run answers.
+    window.htmx.ajax("GET", url, { source: body, target: body, swap: "innerHTML" }).catch(function () {});
   }
 
   function keepValuesInForms(form) {

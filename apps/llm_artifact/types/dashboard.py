@@ -157,6 +157,17 @@ class DashboardDocument(BaseModel):
         return f"t{number}"
 
 
+def filter_name(label: str, taken: set[str]) -> str:
+    """A new filter's name (its key in URLs) from its label: "Order date" -> "order_date"."""
+    base = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:24] or "filter"
+    if not base[0].isalpha():
+        base = f"f_{base}"[:24]
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name
+
+
 def document_problems(document: Any) -> list[str]:
     """What is wrong with a dashboard document, each message with where it is."""
     try:

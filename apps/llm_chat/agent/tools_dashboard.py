@@ -19,7 +19,7 @@ from pydantic_ai import RunContext, Tool, ToolReturn
 
 from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.models import Artifact
-from apps.llm_artifact.types.dashboard import DashboardDocument
+from apps.llm_artifact.types.dashboard import DashboardDocument, filter_name
 from apps.llm_chat.agent.tools import TurnDeps, _validation_feedback
 from apps.llm_chat.models import Message
 
@@ -94,8 +94,11 @@ def _document(deps: TurnDeps, tiles: list[DashboardTile], filters: list[Dashboar
                 params=tile.params,
             )
         document["tiles"].append(entry)
-    for number, dashboard_filter in enumerate(filters, start=1):
-        document["filters"].append({"name": f"f{number}", **dashboard_filter.model_dump()})
+    taken: set[str] = set()
+    for dashboard_filter in filters:
+        name = filter_name(dashboard_filter.label, taken)
+        taken.add(name)
+        document["filters"].append({"name": name, **dashboard_filter.model_dump()})
     return document
 
 
