@@ -57,8 +57,7 @@ def dashboard_tile(request: HtmxHttpRequest, pk: int, tile_id: str) -> HttpRespo
     dashboard; without JavaScript it is a page of its own."""
     dashboard = visible_dashboard(request, pk)
     document = DashboardDocument.of(dashboard.document)
-    tiles = tiles_for(dashboard, request.user, document)
-    tile = next((t for t in tiles if t.doc.id == tile_id), None)
+    tile = next(iter(tiles_for(dashboard, request.user, document, only=tile_id)), None)
     if tile is None or tile.doc.kind != "artifact":
         raise Http404(_("No such tile."))
     values = filter_values(document, request.GET)

@@ -259,12 +259,19 @@ class Tile:
         return f"col-12 col-md-{self.doc.width}"
 
 
-def tiles_for(dashboard: Any, user: Any, document: DashboardDocument | None = None) -> list[Tile]:
-    """The dashboard's tiles for `user`: one query for all their artifacts."""
+def tiles_for(
+    dashboard: Any, user: Any, document: DashboardDocument | None = None, only: str = ""
+) -> list[Tile]:
+    """The dashboard's tiles for `user` (the tile `only`, when given): one query for all
+    their artifacts."""
     from apps.llm_artifact.models import Artifact
 
     document = document or DashboardDocument.of(dashboard.document)
-    uids = {tile.artifact for tile in document.tiles if tile.kind == "artifact"}
+    uids = {
+        tile.artifact
+        for tile in document.tiles
+        if tile.kind == "artifact" and (not only or tile.id == only)
+    }
     visible = {}
     if uids:
         artifacts = Artifact.objects.visible_to(user).filter(
@@ -273,6 +280,8 @@ def tiles_for(dashboard: Any, user: Any, document: DashboardDocument | None = No
         visible = {str(artifact.uid): artifact for artifact in artifacts.order_by()}
     tiles = []
     for position, doc in enumerate(document.tiles):
+        if only and doc.id != only:
+            continue
         tile = Tile(doc, position)
         if doc.kind == "artifact":
             tile.artifact = visible.get(doc.artifact)
