@@ -178,3 +178,33 @@ def test_agent_may_not_update_a_dashboard_of_another_chat(chat, owner):
     ask(chat, "Change it", script)
     other.refresh_from_db()
     assert other.document["tiles"] == []
+
+
+def test_the_sql_tools_leave_dashboards_alone(chat, owner):
+    artifacts = period_artifacts(owner)
+    dashboard = Artifact.objects.create(
+        owner=owner,
+        chat=chat,
+        artifact_type="dashboard",
+        title="Revenue dashboard",
+        data_source="marketplace",
+        document={"tiles": [], "filters": []},
+    )
+
+    def searched(messages):
+        text = tool_text(messages)
+        assert f"#{artifacts[0].pk} Revenue" in text and "Revenue dashboard" not in text
+        return Call("run_artifact", {"artifact_id": dashboard.pk})
+
+    def ran(messages):
+        assert tool_text(messages).startswith(f"There is no artifact #{dashboard.pk}")
+        return Call("update_artifact", {"artifact_id": dashboard.pk, "sql": "SELECT 1"})
+
+    def updated(messages):
+        assert "is out of reach" in tool_text(messages)
+        return Say("Those are for queries.")
+
+    script = ScriptedModel(Call("search_artifacts", {"query": "revenue"}), searched, ran, updated)
+    ask(chat, "Revenue?", script)
+    dashboard.refresh_from_db()
+    assert dashboard.sql_query == ""

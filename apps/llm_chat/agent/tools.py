@@ -417,8 +417,12 @@ def _artifact_in_reach(deps: TurnDeps, artifact_id: int) -> Artifact | None:
     in_reach = Q(chat=deps.chat)
     if deps.chat.subject_artifact_id == artifact_id:
         in_reach |= Q(pk__in=Artifact.objects.editable_by(deps.owner).values("pk"))
+    # The SQL tools change SQL artifacts only (a dashboard has its own tools).
+    sql_types = artifact_types.sql_names()
     return (
-        Artifact.objects.filter(in_reach, pk=artifact_id, data_source=deps.data_source)
+        Artifact.objects.filter(
+            in_reach, pk=artifact_id, data_source=deps.data_source, artifact_type__in=sql_types
+        )
         .order_by()
         .first()
     )
@@ -632,7 +636,11 @@ def _run_artifact(deps: TurnDeps, artifact_id: int, params: dict[str, Any]) -> s
     # Any artifact the chat's owner may see on the agent's data source, as search_artifacts.
     artifact = (
         Artifact.objects.visible_to(deps.owner)
-        .filter(pk=artifact_id, data_source=deps.data_source)
+        .filter(
+            pk=artifact_id,
+            data_source=deps.data_source,
+            artifact_type__in=artifact_types.sql_names(),
+        )
         .first()
     )
     if artifact is None:
