@@ -219,3 +219,31 @@ def test_a_colleague_sees_the_tiles_shared_with_them_and_a_note(
     colleague.get_by_label("Order date to").fill("2024-03-01")
     expect(tile(colleague, "t1").locator(".dashboard-number-value")).to_have_text("1,262.24")
     context.close()
+
+
+def test_the_dashboard_without_javascript(
+    page_without_js: Page, live_server, tmp_path: Path, settings, one_run_at_a_time
+):
+    from tests.llm_artifact.factories import dashboard_for
+
+    sample.use_sqlite(tmp_path, settings)
+    analyst = UserFactory(username="analyst")
+    dashboard = dashboard_for(
+        analyst, period_artifacts(analyst), shows=["number", "table", "table"]
+    )
+    page = page_without_js
+    sign_in(page, "analyst")
+    page.goto(dashboard.get_absolute_url())
+    # The filter form is a plain GET form: the values go into the URL.
+    page.get_by_label("Order date from").fill("2024-02-01")
+    page.get_by_label("Order date to").fill("2024-03-01")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"period_from=2024-02-01&period_to=2024-03-01"))
+    # Each tile is a link to a page of its own, with those values.
+    page.locator("#tile-t1").get_by_role("link", name="Open this tile").click()
+    expect(page.locator(".dashboard-number-value")).to_have_text("1,262.24")
+    page.go_back()
+    # Arranging is a plain form that comes back to the same view.
+    page.get_by_role("button", name="Move later: Revenue").click()
+    expect(page).to_have_url(re.compile(r"period_from=2024-02-01.*#tile-t1$"))
+    assert order_in_database(dashboard) == ["t2", "t1", "t3"]
