@@ -180,3 +180,37 @@ def test_bundle_import_checks_the_document(owner, dashboard):
     plan = plan_import(bundle, owner)
     assert not plan.ok
     assert any("tiles.0.show" in problem for problem in plan.items[0].problems)
+
+
+def test_admin_saves_a_dashboards_document_and_refuses_a_bad_one(client, staff, dashboard):
+    from tests.llm_artifact.factories import share_forms
+
+    client.force_login(staff)
+    url = reverse("admin:llm_artifact_artifact_change", args=[dashboard.pk])
+    document = dashboard.document
+    document["tiles"][0]["width"] = 12
+    data = {
+        "title": "Renamed",
+        "artifact_type": "dashboard",
+        "status": dashboard.status,
+        "owner": dashboard.owner_id,
+        "visibility": dashboard.visibility,
+        "data_source": dashboard.data_source,
+        "document": json.dumps(document),
+        "description": dashboard.description,
+        "comment": "",
+        "question": "",
+        "chat": "",
+        "agent": "",
+        **share_forms(dashboard),
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    dashboard.refresh_from_db()
+    assert dashboard.title == "Renamed" and dashboard.document["tiles"][0]["width"] == 12
+    document["tiles"][0]["width"] = 7
+    response = client.post(url, {**data, "document": json.dumps(document)})
+    assert response.status_code == 200
+    assert "tiles.0.width" in response.content.decode()
