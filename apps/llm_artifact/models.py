@@ -223,7 +223,7 @@ class Artifact(Shared):
 
     title = models.CharField(max_length=200)
     artifact_type = models.CharField(
-        max_length=32, choices=ArtifactType.choices, default=ArtifactType.SQL_QUERY
+        max_length=32, choices=ArtifactType.choices, default=artifact_types.DEFAULT
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     sql_query = models.TextField("SQL", blank=True)

@@ -34,8 +34,6 @@ import importlib
 import pkgutil
 from typing import Any, ClassVar
 
-from django.utils.translation import gettext_lazy as _
-
 
 class UnknownArtifactType(LookupError):
     pass
@@ -161,4 +159,3 @@ def sql_names() -> list[str]:
 
 
 DEFAULT = "sql_query"
-UNKNOWN_LABEL = _("Unknown type")
