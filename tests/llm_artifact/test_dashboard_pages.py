@@ -396,3 +396,13 @@ def test_a_value_filter_fills_the_tiles_that_declare_it(client, owner, shop):
     # Left blank, the tile keeps its own default.
     tile = client.get(tile_url(dashboard, "t1", country=""), HTTP_HX_REQUEST="true")
     assert "Ada Lovelace" in tile.content.decode()
+
+
+def test_outsider_and_a_user_without_the_source_get_404(
+    client, outsider, no_source_access, team, dashboard
+):
+    share(dashboard, team)
+    for user in (outsider, no_source_access):
+        client.force_login(user)
+        assert client.get(dashboard.get_absolute_url()).status_code == 404
+        assert client.get(tile_url(dashboard, "t1")).status_code == 404
