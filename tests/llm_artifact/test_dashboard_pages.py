@@ -180,7 +180,7 @@ def test_twelve_tiles_open_in_a_fixed_number_of_queries(
     dashboard = dashboard_for(owner, ArtifactFactory.create_batch(12, owner=owner))
     client.force_login(owner)
     client.get(dashboard.get_absolute_url())
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         assert client.get(dashboard.get_absolute_url()).status_code == 200
 
 
