@@ -78,9 +78,10 @@ class TileDocument(BaseModel):
             try:
                 self.artifact = str(uuid.UUID(self.artifact))
             except ValueError:
-                raise ValueError("an artifact tile needs the uid of an SQL artifact") from None
+                message = gettext("an artifact tile needs the uid of an SQL artifact")
+                raise ValueError(message) from None
         elif not self.text.strip():
-            raise ValueError("a text tile needs its text")
+            raise ValueError(gettext("a text tile needs its text"))
         return self
 
 
@@ -101,13 +102,13 @@ class FilterDocument(BaseModel):
     def _shape(self) -> FilterDocument:
         for name in self.params:
             if not re.match(IDENTIFIER, name):
-                raise ValueError(f"{name!r} is not a parameter name")
+                raise ValueError(gettext("%(name)r is not a parameter name") % {"name": name})
         if self.kind == "date_range" and len(self.params) != 2:
-            raise ValueError("a date range fills two parameters: its start and its end")
+            raise ValueError(gettext("a date range fills two parameters: its start and its end"))
         if self.kind == "date_range" and len(self.default) not in (0, 2):
-            raise ValueError("a date range's default is [start, end]")
+            raise ValueError(gettext("a date range's default is [start, end]"))
         if self.kind == "value" and len(self.default) > 1:
-            raise ValueError("a value filter's default is one value")
+            raise ValueError(gettext("a value filter's default is one value"))
         return self
 
     @property
@@ -128,10 +129,10 @@ class DashboardDocument(BaseModel):
     def _unique(self) -> DashboardDocument:
         ids = [tile.id for tile in self.tiles]
         if len(set(ids)) != len(ids):
-            raise ValueError("two tiles have the same id")
+            raise ValueError(gettext("two tiles have the same id"))
         keys = [key for f in self.filters for key in f.url_keys]
         if len(set(keys)) != len(keys):
-            raise ValueError("two filters have the same name")
+            raise ValueError(gettext("two filters have the same name"))
         return self
 
     @classmethod

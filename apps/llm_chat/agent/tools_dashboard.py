@@ -14,6 +14,7 @@ from typing import Any, Literal
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext, Tool, ToolReturn
 
@@ -115,14 +116,20 @@ def _write(deps: TurnDeps, dashboard: Artifact, action: str) -> Artifact | Valid
 
 def _reply(tool: str, outcome: Artifact | ValidationError | str, action: str) -> ToolReturn:
     if isinstance(outcome, str):
-        return ToolReturn(return_value=outcome, metadata={"ok": False, "activity": outcome[:80]})
+        activity = gettext("Dashboard not saved")
+        return ToolReturn(return_value=outcome, metadata={"ok": False, "activity": activity})
     if isinstance(outcome, ValidationError):
         return ToolReturn(
             return_value=_validation_feedback(tool, outcome),
-            metadata={"ok": False, "activity": "Dashboard not saved (invalid)"},
+            metadata={"ok": False, "activity": gettext("Dashboard not saved (invalid)")},
         )
     tiles = len(DashboardDocument.of(outcome.document).tiles)
-    verb = "Saved" if action == Message.ArtifactAction.CREATED else "Updated"
+    created = action == Message.ArtifactAction.CREATED
+    verb = "Saved" if created else "Updated"
+    if created:
+        activity = gettext("Saved dashboard “%(title)s”") % {"title": outcome.title}
+    else:
+        activity = gettext("Updated dashboard “%(title)s”") % {"title": outcome.title}
     return ToolReturn(
         return_value=(
             f"{verb} dashboard #{outcome.pk} “{outcome.title}” with {tiles} tiles. It appears "
@@ -131,7 +138,7 @@ def _reply(tool: str, outcome: Artifact | ValidationError | str, action: str) ->
         ),
         metadata={
             "ok": True,
-            "activity": f"{verb} dashboard “{outcome.title}”",
+            "activity": activity,
             "artifact_id": outcome.pk,
             "action": action,
             "title": outcome.title,
