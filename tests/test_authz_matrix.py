@@ -137,6 +137,17 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     },
     "api:alert-detail": lambda w: {"pk": _schedule(w).alerts.get().pk},
     "api:subscription-detail": lambda w: {"pk": _subscription(w).pk},
+    # A dashboard of the owner's, shared like their artifact, with a tile of it.
+    "llm_artifact:dashboard_tile": lambda w: {"pk": _dashboard(w).pk, "tile_id": "t1"},
+    "llm_artifact:dashboard_tile_add": lambda w: {"pk": _dashboard(w).pk},
+    "llm_artifact:dashboard_tile_change": lambda w: {
+        "pk": _dashboard(w).pk,
+        "tile_id": "t1",
+        "verb": "wider",
+    },
+    "llm_artifact:dashboard_order": lambda w: {"pk": _dashboard(w).pk},
+    "llm_artifact:dashboard_filter_add": lambda w: {"pk": _dashboard(w).pk},
+    "llm_artifact:dashboard_filter_remove": lambda w: {"pk": _dashboard(w).pk, "name": "period"},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
@@ -189,6 +200,32 @@ def _schedule(world):
 
 def _subscription(world):
     return _schedule(world).alerts.get().subscriptions.get()
+
+
+def _dashboard(world):
+    from apps.llm_artifact.models import Artifact
+    from tests.llm_artifact.factories import dashboard_for
+
+    owner = world.artifact.owner
+    existing = Artifact.objects.filter(owner=owner, artifact_type="dashboard").first()
+    if existing is not None:
+        return existing
+    dashboard = dashboard_for(
+        owner, [world.artifact], title="Owner dashboard zq4", data_source=world.artifact.data_source
+    )
+    _share_like_the_artifact(world, dashboard)
+    return dashboard
+
+
+def _share_like_the_artifact(world, row) -> None:
+    from apps.llm_artifact.models import ArtifactShare
+
+    row.visibility = world.artifact.visibility
+    row.save(update_fields=["visibility"])
+    for share in world.artifact.shares.all():
+        ArtifactShare.objects.get_or_create(
+            artifact=row, group=share.group, defaults={"can_edit": share.can_edit}
+        )
 
 
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
@@ -464,6 +501,14 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "api:artifact-export": VIEW,
     "api:artifact-runs": VIEW,
     "api:artifact-instantiate": VIEW,
+    # A dashboard: its tiles load for anyone who may see it (each tile's artifact is asked
+    # again, tests/llm_artifact/test_dashboard_pages.py); arranging it is an edit.
+    "llm_artifact:dashboard_tile": VIEW,
+    "llm_artifact:dashboard_tile_add": {"*": "artifact.change"},
+    "llm_artifact:dashboard_tile_change": {"*": "artifact.change"},
+    "llm_artifact:dashboard_order": {"*": "artifact.change"},
+    "llm_artifact:dashboard_filter_add": {"*": "artifact.change"},
+    "llm_artifact:dashboard_filter_remove": {"*": "artifact.change"},
     "api:data-source-list": {"*": "signed_in"},
     "api:data-source-schema": {"*": "source.use"},
     "api:sql-validate": {"*": "signed_in"},

@@ -4,6 +4,7 @@ from apps.llm_artifact import (
     views,
     views_bundles,
     views_chart,
+    views_dashboard,
     views_library,
     views_template,
     views_workbench,
@@ -32,6 +33,25 @@ urlpatterns = [
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),
     path("<int:pk>/use/", views_template.template_use, name="template_use"),
     path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
+    # A dashboard's tiles (each loads itself) and its editors' changes (types/dashboard.py).
+    path(
+        "<int:pk>/tiles/<slug:tile_id>/",
+        views_dashboard.dashboard_tile,
+        name="dashboard_tile",
+    ),
+    path("<int:pk>/tile-add/", views_dashboard.dashboard_tile_add, name="dashboard_tile_add"),
+    path(
+        "<int:pk>/tiles/<slug:tile_id>/<slug:verb>/",
+        views_dashboard.dashboard_tile_change,
+        name="dashboard_tile_change",
+    ),
+    path("<int:pk>/tile-order/", views_dashboard.dashboard_order, name="dashboard_order"),
+    path("<int:pk>/filter-add/", views_dashboard.dashboard_filter_add, name="dashboard_filter_add"),
+    path(
+        "<int:pk>/filters/<slug:name>/remove/",
+        views_dashboard.dashboard_filter_remove,
+        name="dashboard_filter_remove",
+    ),
     path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
     path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
     path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),

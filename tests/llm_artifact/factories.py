@@ -83,3 +83,70 @@ def template_for(owner, **fields) -> Artifact:
         ],
         **fields,
     )
+
+
+# --- dashboards (apps/llm_artifact/types/dashboard.py) ---------------------------------------
+
+PERIOD_PARAMS = [
+    {"name": "start_date", "type": "date", "label": "From", "default": "2024-01-01"},
+    {"name": "end_date", "type": "date", "label": "To", "default": "2024-04-01"},
+]
+PERIOD = "ordered_at >= :start_date AND ordered_at < :end_date"
+REVENUE_SQL = f"SELECT ROUND(SUM(total), 2) AS revenue FROM orders WHERE {PERIOD}"
+STATUS_SQL = (
+    f"SELECT status, COUNT(*) AS orders FROM orders WHERE {PERIOD} GROUP BY status ORDER BY status"
+)
+TOP_SQL = (
+    "SELECT c.name, ROUND(SUM(o.total), 2) AS spent FROM orders o "
+    "JOIN customers c ON c.id = o.customer_id "
+    "WHERE o.ordered_at >= :start_date AND o.ordered_at < :end_date "
+    "GROUP BY c.name ORDER BY 2 DESC LIMIT 5"
+)
+
+
+def period_artifacts(owner) -> list[Artifact]:
+    """Three SQL artifacts over a date range (start_date, end_date): revenue, orders by
+    status (with a bar chart) and the top customers."""
+    return [
+        ArtifactFactory(
+            owner=owner, title="Revenue", sql_query=REVENUE_SQL, query_params=PERIOD_PARAMS
+        ),
+        ArtifactFactory(
+            owner=owner,
+            title="Orders by status",
+            sql_query=STATUS_SQL,
+            query_params=PERIOD_PARAMS,
+            visualization_config=BAR,
+        ),
+        ArtifactFactory(
+            owner=owner, title="Top customers", sql_query=TOP_SQL, query_params=PERIOD_PARAMS
+        ),
+    ]
+
+
+DATE_FILTER = {
+    "name": "period",
+    "kind": "date_range",
+    "label": "Order date",
+    "params": ["start_date", "end_date"],
+    "default": ["2024-01-01", "2024-04-01"],
+}
+
+
+def dashboard_for(owner, artifacts, *, shows=None, filters=None, **fields) -> Artifact:
+    """A dashboard of `owner` with a tile for each artifact (shown as `shows` says, table by
+    default) under the date filter."""
+    shows = shows or ["table"] * len(artifacts)
+    tiles = [
+        {"id": f"t{n}", "kind": "artifact", "artifact": str(a.uid), "show": show, "width": 6}
+        for n, (a, show) in enumerate(zip(artifacts, shows, strict=True), start=1)
+    ]
+    return ArtifactFactory(
+        owner=owner,
+        artifact_type="dashboard",
+        title=fields.pop("title", "Sales overview"),
+        sql_query="",
+        description="The numbers of the week.",
+        document={"tiles": tiles, "filters": [DATE_FILTER] if filters is None else filters},
+        **fields,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.models import Artifact
 
 # The examples given to the model before a turn: a few, so the prompt stays short.
@@ -52,7 +53,10 @@ def content_words(text: str) -> list[str]:
 
 def _in_reach(owner, data_source: str, *, verified_only: bool):
     artifacts = Artifact.objects.visible_to(owner).filter(
-        status=Artifact.Status.ACTIVE, data_source=data_source
+        status=Artifact.Status.ACTIVE,
+        data_source=data_source,
+        # Saved queries: what the agent reads as examples and runs (apps/llm_artifact/types).
+        artifact_type__in=artifact_types.sql_names(),
     )
     if verified_only:
         artifacts = artifacts.filter(verified_at__isnull=False)
