@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -28,6 +29,7 @@ from apps.core.forms import PrettyJSONField
 from apps.core.highlight import highlight_sql
 from apps.core.widgets import SQLEditorWidget
 from apps.datasources.sources import all_data_sources
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.download import bundle_download
 from apps.llm_artifact.forms import StatusChoiceMixin
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare, Tag
@@ -229,6 +231,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
     readonly_fields = [
         "sql_highlighted",
         "chart_preview",
+        "content_preview",
         "origin_links",
         "referencing_messages",
         "execution_count",
@@ -272,6 +275,32 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Artifact | None = None) -> list:
+        """The SQL type's fieldsets; another type (apps/llm_artifact/types) shows its
+        document and its own preview in place of the query and chart."""
+        spec = artifact_types.of(obj) if obj is not None else None
+        if spec is None or spec.uses_sql:
+            return self.fieldsets
+        content = (
+            "Content",
+            {"fields": ["data_source", *spec.content_fields, "content_preview"]},
+        )
+        return [
+            content if name == "Query" else (name, options)
+            for name, options in self.fieldsets
+            if name != "Presentation"
+        ]
+
+    @admin.display(description="preview")
+    def content_preview(self, artifact: Artifact) -> SafeString:
+        """What the type's admin template shows of the content (read-only)."""
+        spec = artifact_types.of(artifact)
+        if artifact.pk is None or not spec.admin_template:
+            return format_html("{}", "—")
+        return render_to_string(
+            spec.admin_template, {"artifact": artifact, **spec.admin_context(artifact)}
+        )
 
     class Media:
         # The chart preview's button (static/js/charts.js loads vega only where it draws).

@@ -16,6 +16,7 @@ from apps.core.http import HtmxHttpRequest
 from apps.datasources.executor import QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
 from apps.datasources.sources import all_data_sources
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.charts import chart_payload, chart_records
 from apps.llm_artifact.forms import ArtifactRunForm
 from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
@@ -35,17 +36,23 @@ NOT_YOURS_TO_MANAGE = (
 )
 
 
-def visible_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
-    """The artifact if the user may see it (and run, export and chart it), else 404."""
+def visible_artifact(request: HtmxHttpRequest, pk: int, *, sql: bool = False) -> Artifact:
+    """The artifact if the user may see it (and run, export and chart it), else 404.
+
+    `sql`: for the pages of SQL content (run, export, chart, workbench, template use): an
+    artifact of another type (apps/llm_artifact/types) has none of them, so 404 too.
+    """
     artifacts = Artifact.objects.visible_to(request.user).with_related()
+    if sql:
+        artifacts = artifacts.filter(artifact_type__in=artifact_types.sql_names())
     # The chart editor checks fields against the latest result: fetched in the same query.
     return get_object_or_404(artifacts.with_last_result_columns(), pk=pk)
 
 
-def editable_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
+def editable_artifact(request: HtmxHttpRequest, pk: int, *, sql: bool = False) -> Artifact:
     """The artifact if the user may change it, asked afresh on every write: 404 if they
     cannot see it, 403 if they may only see it (a share taken back a minute ago counts)."""
-    artifact = visible_artifact(request, pk)
+    artifact = visible_artifact(request, pk, sql=sql)
     if not request.user.has_perm("artifacts.change", artifact):
         raise PermissionDenied(NOT_YOURS_TO_EDIT)
     return artifact

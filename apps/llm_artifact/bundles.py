@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.core import json as strict_json
 from apps.datasources.access import may_use_source
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.models import Artifact, ArtifactStatus, Tag
 
 FORMAT = "llm-artifacts-bundle"
@@ -73,7 +74,9 @@ FIELDS = {
     "template_slots": "template_slots",
     "data_source": "data_source",
 }
-BUNDLE_KEY = {model_field: key for key, model_field in FIELDS.items()}
+# The content of a type that is not SQL (its registry entry exports and checks it).
+DOCUMENT_KEY = "document"
+BUNDLE_KEY = {model_field: key for key, model_field in FIELDS.items()} | {"document": "document"}
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -95,6 +98,9 @@ def artifact_entry(artifact: Artifact) -> dict:
     entry: dict[str, Any] = {"uid": str(artifact.uid)}
     for key, model_field in FIELDS.items():
         entry[key] = getattr(artifact, model_field)
+    spec = artifact_types.of(artifact)
+    if not spec.uses_sql:
+        entry[DOCUMENT_KEY] = spec.export_document(artifact)
     entry["tags"] = sorted((tag.name for tag in artifact.tags.all()), key=str.lower)
     entry["verified"] = artifact.is_verified
     return entry
@@ -155,6 +161,15 @@ def upgrade(bundle: Any) -> dict:
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     schema = json.loads(SCHEMA_PATH.read_text())
+    # The types are the registry's: the file lists those known when it was written.
+    artifact = schema["$defs"]["artifact"]
+    artifact["properties"]["type"]["enum"] = artifact_types.names()
+    artifact["allOf"] = [
+        {
+            "if": {"properties": {"type": {"enum": artifact_types.sql_names()}}},
+            "then": {"required": ["sql"]},
+        }
+    ]
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
@@ -262,8 +277,9 @@ def plan_import(bundle: Any, user: Any, conflict: str = Conflict.SKIP) -> Import
     if not isinstance(entries, list):
         return plan
     seen: set[str] = set()
+    bundle_uids = {str(e.get("uid")) for e in entries if isinstance(e, dict)}
     for index, entry in enumerate(entries):
-        item = _plan_item(index, entry, user, conflict, per_item.get(index, []))
+        item = _plan_item(index, entry, user, conflict, per_item.get(index, []), bundle_uids)
         if item.uid and item.uid in seen and item.action != Action.SKIP:
             item.problems.append(f"The uid {item.uid} is listed twice in the bundle.")
         seen.add(item.uid)
@@ -271,7 +287,9 @@ def plan_import(bundle: Any, user: Any, conflict: str = Conflict.SKIP) -> Import
     return plan
 
 
-def _plan_item(index: int, entry: Any, user: Any, conflict: str, problems: list[str]) -> ImportItem:
+def _plan_item(
+    index: int, entry: Any, user: Any, conflict: str, problems: list[str], bundle_uids: set[str]
+) -> ImportItem:
     entry = entry if isinstance(entry, dict) else {}
     uid = _parse_uid(entry.get("uid"))
     title = entry.get("title") if isinstance(entry.get("title"), str) else ""
@@ -304,6 +322,10 @@ def _plan_item(index: int, entry: Any, user: Any, conflict: str, problems: list[
     item.verified = bool(entry.get("verified", False))
     _fill(artifact, entry, item)
     item.problems.extend(check_as_typed_by(artifact, user))
+    spec = artifact_types.of(artifact)
+    if not spec.uses_sql:
+        problems = spec.import_problems(artifact.document, bundle_uids)
+        item.problems.extend(f"{DOCUMENT_KEY}: {problem}" for problem in problems)
     return item
 
 
@@ -323,9 +345,11 @@ def _fill(artifact: Artifact, entry: dict, item: ImportItem) -> None:
         "comment": "",
         "question": "",
         "template_slots": [],
+        "sql": "",
     }
     for key, model_field in FIELDS.items():
         setattr(artifact, model_field, entry.get(key, defaults.get(key)))
+    artifact.document = entry.get(DOCUMENT_KEY, {})
     if artifact.status == ArtifactStatus.FAILED:
         # Runs set "failed"; the importing site has none, so the artifact starts active.
         artifact.status = ArtifactStatus.ACTIVE

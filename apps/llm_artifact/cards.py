@@ -44,6 +44,14 @@ class ArtifactCard:
     shared: bool = False
 
     @property
+    def template(self) -> str:
+        """The card's template: its type's (apps/llm_artifact/types); the hidden card is
+        the SQL card's, which says only that an artifact is here."""
+        if self.hidden:
+            return "llm_artifact/artifact_card.html"
+        return self.artifact.type_spec.card_template
+
+    @property
     def dom_id(self) -> str:
         base = f"artifact-card-{self.artifact.pk}"
         return f"{base}-{self.key}" if self.key else base

@@ -35,8 +35,9 @@ from apps.datasources.errors import with_detail
 from apps.datasources.guard import SQLRejected, referenced_parameters
 from apps.datasources.sources import UnknownDataSource, get_data_source, validate_data_source
 from apps.llm_artifact import search as fulltext
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.charts import ChartProblem, validate_visualization
-from apps.llm_artifact.parameters import column_choice_problems, validate_declarations
+from apps.llm_artifact.parameters import validate_declarations
 from apps.llm_artifact.search import search_terms  # noqa: F401 (forms import it from here)
 from apps.llm_artifact.templating import sql_slot_problems, validate_slots
 
@@ -194,8 +195,12 @@ class ArtifactQuerySet(SharedQuerySet, StableOrderingQuerySet):
 
 # The choices live at module level so the CheckConstraints in Meta (which cannot see the
 # model's class body) are built from them: a new member cannot be refused by the database.
-class ArtifactType(models.TextChoices):
-    SQL_QUERY = "sql_query", "SQL query"
+# The types are the registry's (apps/llm_artifact/types/): a new type module adds a member
+# (ArtifactType.DASHBOARD for "dashboard"), and a migration of the constraint below.
+ArtifactType = models.TextChoices(
+    "ArtifactType",
+    [(spec.name.upper(), (spec.name, spec.label)) for spec in artifact_types.all_types()],
+)
 
 
 class ArtifactStatus(models.TextChoices):
@@ -222,6 +227,9 @@ class Artifact(Shared):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     sql_query = models.TextField("SQL", blank=True)
+    # The content of a type that is not SQL (a dashboard's tiles and filters, a report's
+    # text), checked by its registry entry (ArtifactTypeSpec.clean); {} for SQL queries.
+    document = models.JSONField(default=dict, blank=True)
     query_params = models.JSONField(
         "parameters",
         default=default_query_params,
@@ -355,7 +363,7 @@ class Artifact(Shared):
                 name="artifact_type_known",
             ),
             models.CheckConstraint(
-                condition=~Q(artifact_type=ArtifactType.SQL_QUERY) | ~Q(sql_query=""),
+                condition=~Q(artifact_type__in=artifact_types.sql_names()) | ~Q(sql_query=""),
                 name="artifact_sql_query_not_empty",
                 violation_error_message="An SQL query artifact needs its SQL.",
             ),
@@ -388,6 +396,11 @@ class Artifact(Shared):
         super().save(*args, **kwargs)
         self._loaded_sql = self.sql_query
         self.keep_verified = False
+
+    @property
+    def type_spec(self) -> artifact_types.ArtifactTypeSpec:
+        """Its entry in the type registry: what its page, card, list row and admin show."""
+        return artifact_types.of(self)
 
     @property
     def is_verified(self) -> bool:
@@ -440,6 +453,7 @@ class Artifact(Shared):
             # A failed status is the runs' verdict on the original, not the copy's.
             status=self.Status.ACTIVE if self.status == self.Status.FAILED else self.status,
             sql_query=self.sql_query,
+            document=self.document,
             query_params=self.query_params,
             visualization_config=self.visualization_config,
             data_source=self.data_source,
@@ -490,20 +504,18 @@ class Artifact(Shared):
                     validate(getattr(self, field))
                 except ValidationError as exc:
                     errors[field] = exc.messages
-        if self.artifact_type == self.ArtifactType.SQL_QUERY and not self.sql_query.strip():
-            errors["sql_query"] = ["An SQL query artifact needs its SQL."]
-        elif self.artifact_type == self.ArtifactType.SQL_QUERY and not (
-            {"query_params", "template_slots"} & set(errors)
-        ):
-            sql_errors = self._sql_errors()
-            if sql_errors:
-                errors["sql_query"] = sql_errors
-        if "query_params" not in errors:
-            # Allowed values from a column: the column must exist in the source. Reading
-            # them here also refreshes the cached list whenever the artifact is saved.
-            column_errors = column_choice_problems(self.query_params, self.data_source)
-            if column_errors:
-                errors["query_params"] = column_errors
+        problem = json_problem(self.document, max_depth=MAX_STORED_DEPTH)
+        if not isinstance(self.document, dict):
+            errors["document"] = ["The document must be a JSON object."]
+        elif problem:
+            errors["document"] = [problem]
+        try:
+            spec = artifact_types.of(self)
+        except artifact_types.UnknownArtifactType:
+            spec = None  # The field's choices report it.
+        if spec is not None and "document" not in errors:
+            for field, messages in spec.clean(self, errors).items():
+                errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
 

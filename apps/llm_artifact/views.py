@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.core.http import HtmxHttpRequest, is_partial, page_or_partial
 from apps.core.pagination import COUNT_LIMIT, IdsFirstPaginator
 from apps.datasources.exports import EXPORT_FORMATS
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.artifact_page import (
     ResultTable,
     access_context,
@@ -137,17 +138,26 @@ def artifact_chat_options(request: HtmxHttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = visible_artifact(request, pk)
+    spec = artifact_types.of(artifact)
     if is_partial(request):
         # "Cancel" in the inline editor asks for the summary back.
         context = {"artifact": artifact, **access_context(request, artifact)}
         return render(request, "llm_artifact/artifact_detail.html#summary", context)
+    if not spec.uses_sql:
+        # The type's own page (apps/llm_artifact/types).
+        context = {
+            "artifact": artifact,
+            **access_context(request, artifact),
+            **spec.page_context(request, artifact),
+        }
+        return render(request, spec.page_template, context)
     # The latest result (of the values in the URL) shows from what its run kept: opening
     # the page never runs the query.
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
         **run_context(artifact, **opening_context(artifact, request.GET)),
     }
-    return render(request, "llm_artifact/artifact_detail.html", context)
+    return render(request, spec.page_template, context)
 
 
 @login_required
@@ -159,7 +169,7 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     history out of band; a plain POST gets the whole page. Bad values come back beside
     their inputs with a 422, and nothing runs or is recorded.
     """
-    artifact = visible_artifact(request, pk)
+    artifact = visible_artifact(request, pk, sql=True)
     run = result = None
     form = None
     if not declarations_error_of(artifact):
@@ -198,7 +208,7 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
     query refused or failing before the first row, show the artifact page with the
     errors (400) instead of a file.
     """
-    artifact = visible_artifact(request, pk)
+    artifact = visible_artifact(request, pk, sql=True)
     if export_format not in EXPORT_FORMATS:
         raise Http404(f"No export format {export_format!r}.")
     form = None
@@ -236,7 +246,7 @@ def artifact_card_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     to the artifact page with the values in its URL, where the run shows. Values that do
     not fit come back beside their inputs in the card, and nothing runs.
     """
-    artifact = visible_artifact(request, pk)
+    artifact = visible_artifact(request, pk, sql=True)
     # The card's caption ("Created artifact") comes from the chat; only known words return.
     action = request.POST.get("action", "")
     action = action if action in ACTION_ICONS else ""

@@ -100,7 +100,7 @@ def artifact_chart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     The editor is for those who may change the artifact (403 for a viewer, even for check
     and suggest, which save nothing: the page does not offer them the editor).
     """
-    artifact = editable_artifact(request, pk)
+    artifact = editable_artifact(request, pk, sql=True)
     action = request.POST.get("action", "save")
     if action not in CHART_ACTIONS:
         action = "save"

@@ -66,7 +66,7 @@ def _slots(template: Artifact) -> list[dict]:
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def template_use(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    template = visible_artifact(request, pk)
+    template = visible_artifact(request, pk, sql=True)
     if not template.is_template:
         raise Http404("This artifact is not a template.")
     sources = usable_source_names(request.user)

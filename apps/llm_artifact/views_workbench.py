@@ -27,6 +27,7 @@ from apps.datasources.check import check as check_sql
 from apps.datasources.executor import QueryFailed, QueryResult
 from apps.datasources.guard import SQLRejected
 from apps.datasources.sources import get_data_source
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.artifact_page import ResultTable
 from apps.llm_artifact.forms_workbench import (
     DECLARATIONS_INPUT_ID,
@@ -52,8 +53,10 @@ def check(sql: str, source: str, declarations: list | None = None) -> SQLCheck:
 
 def editable_artifact(request: HtmxHttpRequest, pk: int) -> Artifact:
     """The artifact `pk` for its editors: 404 for whoever may not see it, 403 for whoever
-    sees it but may not edit it (apps/accounts/sharing.py's rule, asked of the database)."""
-    artifact = get_object_or_404(Artifact.objects.visible_to(request.user), pk=pk)
+    sees it but may not edit it (apps/accounts/sharing.py's rule, asked of the database).
+    Only an SQL type has a workbench (apps/llm_artifact/types): 404 for another."""
+    sql_types = Artifact.objects.filter(artifact_type__in=artifact_types.sql_names())
+    artifact = get_object_or_404(sql_types.visible_to(request.user), pk=pk)
     if not Artifact.objects.editable_by(request.user).filter(pk=pk).exists():
         raise PermissionDenied("You may see this artifact but not change it.")
     return artifact

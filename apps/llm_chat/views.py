@@ -378,7 +378,7 @@ def _render_card(
     card = ArtifactCard(
         found, action, link.params if link else {}, str(message_id) if message_id else ""
     )
-    return render_to_string("llm_artifact/artifact_card.html", {"card": card}, request=request)
+    return render_to_string(card.template, {"card": card}, request=request)
 
 
 def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], Awaitable]:

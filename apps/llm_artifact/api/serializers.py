@@ -270,6 +270,7 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
             "artifact_type",
             "status",
             "sql_query",
+            "document",
             "query_params",
             "parameters",
             "visualization_config",
@@ -300,6 +301,11 @@ class ArtifactSerializer(SharingFieldsMixin, ModelCleanSerializer):
             "template",
         ]
         extra_kwargs = {
+            "document": {
+                "help_text": "The content of a type that is not SQL, checked by its entry in "
+                "the type registry (apps/llm_artifact/types): a dashboard's "
+                '{"tiles": [...], "filters": [...]}. {} for an SQL query.'
+            },
             "template_slots": {
                 "help_text": 'A template\'s identifier slots: [{"name", "kind", "label", '
                 '"table"}], kind one of table, column, date_column, measure_column, '

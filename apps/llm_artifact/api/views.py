@@ -37,6 +37,7 @@ from apps.core.pagination import PageNumberOrCursorPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.api.bundles import BundleActions
 from apps.llm_artifact.api.filters import (
     ArtifactFilter,
@@ -188,6 +189,10 @@ def _instantiate_errors(errors: dict) -> dict:
     return body
 
 
+# The actions on an artifact's SQL: only the SQL types have them.
+SQL_ACTIONS = frozenset({"execute", "export", "chart", "instantiate"})
+
+
 @extend_schema_view(list=extend_schema(parameters=[SCOPE_PARAMETER]))
 class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     """Your artifacts and those shared with you (staff: everyone's); any other is a 404.
@@ -246,6 +251,9 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
             artifacts = Artifact.objects.in_scope(user, list_scope(self.request))
         else:
             artifacts = Artifact.objects.visible_to(user)
+        if self.action in SQL_ACTIONS:
+            # Another type (apps/llm_artifact/types) has no SQL to run: 404, as missing.
+            artifacts = artifacts.filter(artifact_type__in=artifact_types.sql_names())
         # visualization_problems checks charts against the latest result: in the same query.
         artifacts = artifacts.with_related().with_last_result_columns().with_library()
         if self.action in SHOWS_ARTIFACT:
@@ -321,6 +329,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         # Only what running needs: the list's joins and result-column subqueries would
         # cost more than the run itself (bench/api_execute.py).
         artifacts = Artifact.objects.visible_to(request.user).only(*RUN_FIELDS)
+        artifacts = artifacts.filter(artifact_type__in=artifact_types.sql_names())
         artifact = get_object_or_404(artifacts, pk=pk)
         self.check_object_permissions(request, artifact)
         serializer = self.get_serializer(data=request.data)

@@ -60,8 +60,8 @@ from apps.llm_chat.agent.reply import StreamingReply
 from apps.llm_chat.agent.tools import (
     LIBRARY_TOOLS,
     TOOL_ARGUMENT_RETRIES,
-    TOOLS,
     TurnDeps,
+    turn_tools,
 )
 from apps.llm_chat.models import Chat, Message, TurnRefused
 
@@ -269,7 +269,9 @@ def build_agent(
         instructions=prompts.instructions(
             agent, dialect=dialect, examples=examples, library=library, subject=subject
         ),
-        tools=TOOLS if library else [tool for tool in TOOLS if tool.name not in LIBRARY_TOOLS],
+        tools=turn_tools()
+        if library
+        else [tool for tool in turn_tools() if tool.name not in LIBRARY_TOOLS],
         retries={"tools": TOOL_ARGUMENT_RETRIES, "output": 1},
         capabilities=[CallLog()],
         name="llm-artifacts",

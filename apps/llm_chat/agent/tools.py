@@ -9,6 +9,7 @@ as every other path to a data source.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.module_loading import import_string
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext, Tool, ToolReturn
 
@@ -26,6 +28,7 @@ from apps.datasources import executor, schema
 from apps.datasources.access import EVERYTHING, Exposure
 from apps.datasources.reads import NOT_AVAILABLE
 from apps.llm_agent.models import Agent
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.charts import validate_visualization
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import is_relative, resolve_relative, resolve_values
@@ -716,17 +719,31 @@ def parameter_text(declaration: dict) -> str:
 # The tools that read the library: left out of a turn run without it (run_turn(library=False)).
 LIBRARY_TOOLS = frozenset({"search_artifacts", "run_artifact"})
 
-TOOLS = [
+# Each artifact type's writing tools (apps/llm_artifact/types: ArtifactTypeSpec.agent_tools
+# names them by dotted path, as a foreign key up a layer names its model by label).
+SAVE_ARTIFACT = Tool(save_artifact, takes_ctx=True, sequential=True)
+UPDATE_ARTIFACT = Tool(update_artifact, takes_ctx=True, sequential=True)
+SET_VISUALIZATION = Tool(set_visualization, takes_ctx=True, sequential=True)
+
+# The tools every turn has, whatever the types.
+COMMON_TOOLS = [
     Tool(list_tables, takes_ctx=True),
     Tool(describe_table, takes_ctx=True),
     Tool(run_sql, takes_ctx=True),
     Tool(search_artifacts, takes_ctx=True),
     # Writes run one at a time so two calls in one response cannot race on the message's link.
-    Tool(save_artifact, takes_ctx=True, sequential=True),
-    Tool(update_artifact, takes_ctx=True, sequential=True),
-    Tool(set_visualization, takes_ctx=True, sequential=True),
     Tool(run_artifact, takes_ctx=True, sequential=True),
 ]
+
+
+@functools.cache
+def turn_tools() -> list[Tool]:
+    """The tools of a turn: the common ones, then each registered type's, in the registry's
+    order. Built on first use: a type's tools may live in a module that imports this one."""
+    typed = [
+        import_string(path) for spec in artifact_types.all_types() for path in spec.agent_tools
+    ]
+    return [*COMMON_TOOLS[:4], *typed, *COMMON_TOOLS[4:]]
 
 
 def started_label(tool: str, args: dict) -> str:
