@@ -14,7 +14,9 @@ An inline value, one cell of the result inside a sentence::
 
 Options are ``key=value`` words (quote a value with spaces: ``:country="New Zealand"``):
 
-- the artifact's id, as the first word (``12``) or ``id=12``; required;
+- the artifact's id, as the first word (``12``) or ``id=12``, or its stable uid
+  (``uid=6f1c...``, what an exported bundle writes, so the report finds its artifacts on
+  another site); one of them is required;
 - ``:name=value`` a parameter value, written as on the artifact's page (relative dates such as
   ``"start_of_month -1 month"`` included); parameters not given take their defaults;
 - blocks: ``show=chart`` or ``show=table`` (default: the chart when the artifact has one),
@@ -35,6 +37,8 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -60,6 +64,7 @@ class BlockRef:
     """One reference to an artifact: a block (chart or table) or an inline value."""
 
     kind: Literal["block", "value"]
+    # The artifact by id, or (0 and) by uid.
     artifact_id: int
     params: dict[str, str] = field(default_factory=dict)
     # Blocks: "chart", "table" or "" (the chart when there is one).
@@ -71,6 +76,7 @@ class BlockRef:
     digits: int | None = None
     # Where it is, for messages ("line 4").
     line: int = 0
+    uid: str = ""
 
 
 @dataclass
@@ -91,7 +97,11 @@ class ParsedReport:
 
     @property
     def artifact_ids(self) -> list[int]:
-        return sorted({ref.artifact_id for ref in self.refs})
+        return sorted({ref.artifact_id for ref in self.refs if ref.artifact_id})
+
+    @property
+    def artifact_uids(self) -> list[str]:
+        return sorted({ref.uid for ref in self.refs if ref.uid})
 
 
 @cache
@@ -179,8 +189,8 @@ def _parse_words(kind: str, words: str, line: int) -> BlockRef:
     return _ref_from_options(kind, options, params, line)
 
 
-BLOCK_OPTIONS = {"id", "show", "rows"}
-VALUE_OPTIONS = {"id", "column", "row", "digits"}
+BLOCK_OPTIONS = {"id", "uid", "show", "rows"}
+VALUE_OPTIONS = {"id", "uid", "column", "row", "digits"}
 
 
 def _ref_from_options(kind: str, options: dict, params: dict, line: int) -> BlockRef:
@@ -191,15 +201,16 @@ def _ref_from_options(kind: str, options: dict, params: dict, line: int) -> Bloc
             _("unknown option %(name)s (options: %(allowed)s; parameters start with a colon).")
             % {"name": unknown[0], "allowed": ", ".join(sorted(allowed))}
         )
-    if "id" not in options:
+    if ("id" in options) == ("uid" in options):
         raise ValueError(_("say which artifact, by its id (for example `artifact 12`)."))
-    artifact_id = _whole(options["id"], "id", 1, None)
+    artifact_id = _whole(options["id"], "id", 1, None) if "id" in options else 0
+    uid = _uid(options["uid"]) if "uid" in options else ""
     if kind == "block":
         show = options.get("show", "")
         if show and show not in SHOW_CHOICES:
             raise ValueError(_("show must be chart or table, not “%(show)s”.") % {"show": show})
         rows = _whole(options.get("rows", str(DEFAULT_TABLE_ROWS)), "rows", 1, MAX_TABLE_ROWS)
-        return BlockRef("block", artifact_id, params, show=show, rows=rows, line=line)
+        return BlockRef("block", artifact_id, params, show=show, rows=rows, line=line, uid=uid)
     row = _whole(options.get("row", "1"), "row", 1, MAX_TABLE_ROWS)
     digits = _whole(options["digits"], "digits", 0, MAX_DIGITS) if "digits" in options else None
     return BlockRef(
@@ -210,7 +221,15 @@ def _ref_from_options(kind: str, options: dict, params: dict, line: int) -> Bloc
         row=row,
         digits=digits,
         line=line,
+        uid=uid,
     )
+
+
+def _uid(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(_("“%(text)s” is not an artifact uid.") % {"text": text}) from None
 
 
 def _whole(text: str, name: str, low: int, high: int | None) -> int:
@@ -256,3 +275,38 @@ def prose_numbers(parsed: ParsedReport) -> list[str]:
     for word in parsed.slots:
         text = text.replace(word, " ")
     return PROSE_NUMBER.findall(text)
+
+
+# The id at the start of a reference's words: "12" or "id=12".
+_ID_WORD = re.compile(r"^(?P<lead>\s*)(?:id=)?(?P<id>\d+)(?=\s|$)")
+
+
+def rewrite_ids(markdown: str, uid_of: Callable[[int], str | None]) -> str:
+    """The report with each reference by id written by uid instead (`uid_of(id)`; None
+    leaves it as it is): what a bundle carries, as ids differ from one site to another."""
+
+    def rewritten(words: str) -> str:
+        match = _ID_WORD.match(words)
+        uid = uid_of(int(match.group("id"))) if match else None
+        if uid is None:
+            return words
+        return f"{match.group('lead')}uid={uid}{words[match.end() :]}"
+
+    lines = markdown.split("\n")
+    tokens = _parser().parse(markdown)
+    code_lines = set()
+    for token in tokens:
+        if token.type not in ("fence", "code_block") or not token.map:
+            continue
+        code_lines.update(range(*token.map))
+        if token.type == "fence" and token.info.strip().split(" ")[0] == BLOCK_INFO:
+            line = lines[token.map[0]]
+            head, _sep, info = line.partition(BLOCK_INFO)
+            lines[token.map[0]] = head + BLOCK_INFO + rewritten(info)
+    for number, line in enumerate(lines):
+        if number not in code_lines:
+            lines[number] = INLINE_VALUE.sub(
+                lambda m: m.group(0).replace(m.group("args"), rewritten(m.group("args")), 1),
+                line,
+            )
+    return "\n".join(lines)

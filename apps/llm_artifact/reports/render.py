@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -32,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from apps.core.markdown import render_markdown
 from apps.datasources.executor import QueryResult, ResultColumn
+from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.charts import ChartRenderError, render_chart
 from apps.llm_artifact.models import Artifact, ArtifactRun, sql_digest
 from apps.llm_artifact.parameters import resolve_values
@@ -83,23 +85,30 @@ class RenderedReport:
         return sum(1 for item in self.shown if not item.hidden and item.run is None)
 
 
-def referenced_artifacts(parsed: ParsedReport, user: Any) -> dict[int, Artifact]:
-    """The SQL artifacts the report names that `user` may see, by id (one query)."""
-    if not parsed.artifact_ids:
+def referenced_artifacts(parsed: ParsedReport, user: Any) -> dict[int | str, Artifact]:
+    """The SQL artifacts the report names that `user` may see (one query), by id and by
+    uid: look them up with artifact_key()."""
+    if not parsed.refs:
         return {}
-    found = Artifact.objects.visible_to(user).filter(
-        pk__in=parsed.artifact_ids, artifact_type=Artifact.ArtifactType.SQL_QUERY
+    found = (
+        Artifact.objects.visible_to(user)
+        .filter(artifact_type__in=artifact_types.sql_names())
+        .filter(Q(pk__in=parsed.artifact_ids) | Q(uid__in=parsed.artifact_uids))
     )
-    return {artifact.pk: artifact for artifact in found}
+    return {key: a for a in found for key in (a.pk, str(a.uid))}
+
+
+def artifact_key(ref: BlockRef) -> int | str:
+    return ref.uid or ref.artifact_id
 
 
 def resolve(parsed: ParsedReport, user: Any) -> list[Shown]:
     """Each reference with the artifact, values and latest matching run the viewer gets."""
     artifacts = referenced_artifacts(parsed, user)
-    runs = _kept_runs(artifacts.values())
+    runs = _kept_runs({a.pk: a for a in artifacts.values()}.values())
     shown = []
     for ref in parsed.refs:
-        artifact = artifacts.get(ref.artifact_id)
+        artifact = artifacts.get(artifact_key(ref))
         if artifact is None:
             shown.append(Shown(ref))
             continue
@@ -269,7 +278,7 @@ def rerun_report(markdown: str, user: Any) -> RerunOutcome:
     problems: list[str] = []
     runs = 0
     for ref in parsed.refs:
-        artifact = artifacts.get(ref.artifact_id)
+        artifact = artifacts.get(artifact_key(ref))
         if artifact is None:
             continue
         try:
