@@ -12,7 +12,13 @@ from apps.llm_artifact.bundles import apply_import, export_bundle, plan_import
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.reports.render import render_report, rerun_report
 from tests.llm_artifact.factories import BAR, ArtifactFactory
-from tests.llm_artifact.test_report_render import STATUS_PARAM, STATUS_SQL, TOTAL_SQL, document
+from tests.llm_artifact.test_report_render import (
+    STATUS_PARAM,
+    STATUS_SQL,
+    TOTAL_SQL,
+    document,
+    values_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +104,7 @@ def test_a_bundle_carries_the_report_by_uid_and_it_works_on_another_site(
     imported = Artifact.objects.get(artifact_type="report")
     rerun_report(imported.document["markdown"], other_user)
     html = render_report(imported.document["markdown"], other_user).html
-    assert re.findall(r'<span class="report-value"[^>]*>([^<]*)</span>', html) == ["4", "699.25"]
+    assert values_of(html) == ["4", "699.25"]
 
 
 def test_a_bundled_report_naming_a_missing_artifact_is_a_problem(shop, owner, report):

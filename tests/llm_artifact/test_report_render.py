@@ -48,7 +48,7 @@ def document(chart, table, totals) -> str:
 
 
 def values_of(html: str) -> list[str]:
-    return re.findall(r'<span class="report-value"[^>]*>([^<]*)</span>', html)
+    return re.findall(r'<span class="report-value[^"]*"[^>]*>([^<]*)</span>', html)
 
 
 def test_a_report_opens_on_not_run_blocks_until_it_is_re_run(artifacts, owner):

@@ -191,7 +191,7 @@ def _value_html(item: Shown) -> str:
             _("no value"),
         )
     return format_html(
-        '<span class="report-value" title="{}">{}</span>', item.artifact.title, value
+        '<span class="report-value fw-semibold" title="{}">{}</span>', item.artifact.title, value
     )
 
 
