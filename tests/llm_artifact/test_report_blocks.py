@@ -89,3 +89,8 @@ def test_prose_numbers_are_found_outside_blocks_and_values():
     )
     assert prose_numbers(parsed) == ["12"]
     assert prose_numbers(parse_report("Sales were {{ value 3 }}.")) == []
+
+
+def test_a_block_inside_a_quote_stays_in_the_quote():
+    parsed = parse_report("> Look:\n>\n> ```artifact 4\n> ```\n")
+    assert parsed.text.startswith("> Look:\n>\n> REPORTREF")

@@ -97,7 +97,7 @@ def test_a_viewer_sees_only_the_blocks_of_artifacts_shared_with_them(
     assert "Orders by status" in seen.html and "Order list" not in seen.html
     assert "Paid totals" not in seen.html and values_of(seen.html) == []
     assert seen.html.count("[hidden]") == 2
-    assert "is not shared with you, so this block is hidden" in seen.html
+    assert "is not shared with you (or no longer exists), so it is hidden" in seen.html
     # The shared block shows the owner's run: the viewer may see the artifact's history.
     assert 'src="data:image/svg+xml;base64,' in seen.html
 

@@ -136,9 +136,11 @@ def parse_report(markdown: str) -> ParsedReport:
             continue
         start, end = token.map
         words = info[len(BLOCK_INFO) :] + " " + token.content.replace("\n", " ")
-        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        # What stands before the fence (an indent, a list item's or a quote's marker) stays.
+        opening = lines[start]
+        prefix = opening[: opening.find(token.markup)]
         word = _placeholder(nonce, start)
-        lines[start:end] = [indent + word]
+        lines[start:end] = [prefix + word]
         slots[word] = _reference("block", words, start + 1)
     return ParsedReport("\n".join(lines), slots)
 
