@@ -35,9 +35,12 @@ class ReportForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 18, "class": "font-monospace", "spellcheck": "true"}),
     )
 
+    field_order = ["title", "markdown", "description", "data_source"]
+
     class Meta:
         model = Artifact
         fields = ["title", "description", "data_source"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
