@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pypdfium2 as pdfium
 import pytest
@@ -197,3 +198,12 @@ def test_report_urls_of_an_sql_artifact_are_404(client, owner, sources):
     chart = sources[0]
     assert client.get(reverse("llm_artifact:report_edit", args=[chart.pk])).status_code == 404
     assert rerun(client, chart).status_code == 404
+
+
+def test_the_numbers_on_the_page_follow_the_data_after_a_re_run(client, owner, report, shop):
+    client.force_login(owner)
+    assert values_on(rerun(client, report)) == ["4", "699.25"]
+    with sqlite3.connect(shop) as db:
+        db.execute("UPDATE orders SET status = 'paid' WHERE id = 2")
+    assert values_on(page(client, report)) == ["4", "699.25"]  # the kept runs, until re-run
+    assert values_on(rerun(client, report)) == ["5", "734.25"]
