@@ -89,6 +89,8 @@ def test_prose_numbers_are_found_outside_blocks_and_values():
     )
     assert prose_numbers(parsed) == ["12"]
     assert prose_numbers(parse_report("Sales were {{ value 3 }}.")) == []
+    assert prose_numbers(parse_report("1. First\n2) Second\n> 3. Quoted\n")) == []
+    assert prose_numbers(parse_report("1. Up 4 points")) == ["4"]
 
 
 def test_a_block_inside_a_quote_stays_in_the_quote():

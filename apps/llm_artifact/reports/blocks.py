@@ -271,9 +271,14 @@ def validate_report_markdown(markdown: object) -> ParsedReport:
 PROSE_NUMBER = re.compile(r"\d[\d,.]*")
 
 
+# An ordered list's item numbers are Markdown, not figures.
+LIST_MARKER = re.compile(r"^(\s*(?:>\s*)*)\d{1,9}[.)](?=\s|$)", re.MULTILINE)
+
+
 def prose_numbers(parsed: ParsedReport) -> list[str]:
-    """The numbers written in a report's prose, outside its blocks and inline values."""
-    text = parsed.text
+    """The numbers written in a report's prose, outside its blocks and inline values (and
+    not counting an ordered list's item numbers)."""
+    text = LIST_MARKER.sub(r"\1", parsed.text)
     for word in parsed.slots:
         text = text.replace(word, " ")
     return PROSE_NUMBER.findall(text)

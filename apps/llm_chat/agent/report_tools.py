@@ -4,10 +4,11 @@
 What is enforced, so that every number a reader sees in an agent's report comes from a query
 and not from the model's memory:
 
-- The report's prose (everything outside its blocks and inline values) may hold no digit at
-  all: a report with "revenue grew 12%" in its words is refused, and the model is told to
-  write the number as an inline value ({{ value 12 column=growth }}) of an artifact that
-  computes it. (The title is not checked: "Sales in 2026" is a name, not a finding.)
+- The report's prose (everything outside its blocks and inline values) may hold no digit
+  (an ordered list's item numbers aside): a report with "revenue grew 12%" in its words is
+  refused, and the model is told to write the number as an inline value
+  ({{ value 12 column=growth }}) of an artifact that computes it. (The title is not
+  checked: "Sales in 2026" is a name, not a finding.)
 - Every block and value must name an SQL artifact the chat's owner may see on the agent's
   data source, with parameter values that artifact accepts.
 - The tool itself runs each of those artifacts with the blocks' values, in this turn,
