@@ -117,6 +117,10 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "api:artifact-verify": lambda w: {"pk": w.artifact.pk},
     "api:artifact-unverify": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_tags": lambda w: {"pk": w.artifact.pk},
+    # A report of the owner's that shows their artifact, shared like it.
+    "llm_artifact:report_edit": lambda w: {"pk": _report(w).pk},
+    "llm_artifact:report_rerun": lambda w: {"pk": _report(w).pk},
+    "llm_artifact:report_export": lambda w: {"pk": _report(w).pk, "export_format": "html"},
     "llm_artifact:artifact_verify": lambda w: {"pk": w.artifact.pk},
     "llm_artifact:artifact_unverify": lambda w: {"pk": w.artifact.pk},
     "api:data-source-schema": lambda w: {"name": w.data_source},
@@ -226,6 +230,27 @@ def _share_like_the_artifact(world, row) -> None:
         ArtifactShare.objects.get_or_create(
             artifact=row, group=share.group, defaults={"can_edit": share.can_edit}
         )
+
+
+def _report(world):
+    from apps.llm_artifact.models import Artifact, ArtifactShare
+
+    report, created = Artifact.objects.get_or_create(
+        owner=world.artifact.owner,
+        title="Owner report zq3",
+        defaults={
+            "artifact_type": "report",
+            "data_source": world.artifact.data_source,
+            "visibility": world.artifact.visibility,
+            "document": {"markdown": f"```artifact {world.artifact.pk}\n```"},
+        },
+    )
+    if created:
+        for share in world.artifact.shares.all():
+            ArtifactShare.objects.create(
+                artifact=report, group=share.group, can_edit=share.can_edit
+            )
+    return report
 
 
 # The file type of the routes with a format suffix (`/api/artifacts/1/chart.png`), the only
@@ -522,6 +547,12 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "llm_artifact:artifact_tags": {"*": "artifact.change"},
     "llm_artifact:artifact_verify": {"*": "artifact.change"},
     "llm_artifact:artifact_unverify": {"*": "artifact.change"},
+    # Reports: writing one is anyone's; its text is for those who may change it; Re-run
+    # (runs what the reader may see, as them) and the exports for anyone who may see it.
+    "llm_artifact:report_new": {"*": "signed_in"},
+    "llm_artifact:report_edit": {"*": "artifact.change"},
+    "llm_artifact:report_rerun": VIEW,
+    "llm_artifact:report_export": VIEW,
     "api:artifact-verify": {"*": "artifact.change"},
     "api:artifact-unverify": {"*": "artifact.change"},
     # Bundles: an export holds only what the user may see, an import creates their own rows.

@@ -6,6 +6,7 @@ from apps.llm_artifact import (
     views_chart,
     views_dashboard,
     views_library,
+    views_report,
     views_template,
     views_workbench,
 )
@@ -18,6 +19,7 @@ urlpatterns = [
     path("import/", views_bundles.artifact_import, name="artifact_import"),
     path("chat-options/", views.artifact_chat_options, name="artifact_chat_options"),
     path("new/", views_workbench.artifact_new, name="artifact_new"),
+    path("reports/new/", views_report.report_new, name="report_new"),
     path("<int:pk>/", views.artifact_detail, name="artifact_detail"),
     path("<int:pk>/edit/", views.artifact_edit, name="artifact_edit"),
     # The SQL, parameters and chart (the inline edit above changes the texts and status).
@@ -52,6 +54,10 @@ urlpatterns = [
         views_dashboard.dashboard_filter_remove,
         name="dashboard_filter_remove",
     ),
+    # A report's editor, Re-run and exports (its page is the artifact page).
+    path("<int:pk>/report/edit/", views_report.report_edit, name="report_edit"),
+    path("<int:pk>/report/rerun/", views_report.report_rerun, name="report_rerun"),
+    path("<int:pk>/report.<slug:export_format>", views_report.report_export, name="report_export"),
     path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
     path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
     path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),
