@@ -53,6 +53,8 @@ PUBLIC = {
     "api-docs": "the Swagger UI page",
     "api:api-root": "DRF's index of the API's list URLs",
     "favicon": "the site icon, for browsers that ask for /favicon.ico",
+    "accounts:set_language": "the language switcher, which visitors on the sign-in page use too",
+    "javascript-catalog": "the translations of our scripts, the same for everyone",
 }
 
 # Routes where only staff write (operators configure agents; users read them): a user's write
@@ -79,6 +81,7 @@ OWNER_ONLY = {
 # url name -> the path parameters, filled from the owner's world. Chat and artifact objects are
 # the owner's own: another user must get 404 for any route that names one.
 PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
+    "javascript-catalog": lambda w: {"language": "ru"},
     "llm_chat:chat_detail": lambda w: {"pk": w.chat.pk},
     "llm_chat:message_create": lambda w: {"pk": w.chat.pk},
     "llm_chat:message_stream": lambda w: {"pk": w.chat.pk, "message_pk": w.question.pk},
@@ -471,6 +474,7 @@ VIEW = {"*": "artifact.view"}
 SHARING_RULES: dict[str, dict[str, str]] = {
     **{name: {"*": "public"} for name in PUBLIC},
     "accounts:token_list": {"*": "signed_in"},
+    "accounts:profile": {"*": "signed_in"},
     "accounts:token_revoke": {"*": "owner.only"},
     "llm_chat:chat_list": {"*": "signed_in"},
     "llm_chat:chat_new": {"*": "signed_in"},
