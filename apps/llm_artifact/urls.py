@@ -4,6 +4,7 @@ from apps.llm_artifact import (
     views,
     views_bundles,
     views_chart,
+    views_jobs,
     views_library,
     views_template,
     views_workbench,
@@ -32,6 +33,20 @@ urlpatterns = [
     path("<int:pk>/chart/", views_chart.artifact_chart, name="artifact_chart"),
     path("<int:pk>/use/", views_template.template_use, name="template_use"),
     path("<int:pk>/export/<slug:export_format>/", views.artifact_export, name="artifact_export"),
+    # Background runs and exports: start one, follow it, cancel it, download its file.
+    path("<int:pk>/background/", views_jobs.artifact_background, name="artifact_background"),
+    path("<int:pk>/jobs/", views_jobs.artifact_jobs, name="artifact_jobs"),
+    path("<int:pk>/jobs/<uuid:job_id>/", views_jobs.artifact_job, name="artifact_job"),
+    path(
+        "<int:pk>/jobs/<uuid:job_id>/cancel/",
+        views_jobs.artifact_job_cancel,
+        name="artifact_job_cancel",
+    ),
+    path(
+        "<int:pk>/jobs/<uuid:job_id>/download/",
+        views_jobs.artifact_job_download,
+        name="artifact_job_download",
+    ),
     path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
     path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
     path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),
