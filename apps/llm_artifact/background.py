@@ -59,9 +59,11 @@ def _plain(raw_params: dict) -> dict:
 def start_background_run(
     artifact: Artifact, *, user: Any, raw_params: dict, reason: str = ""
 ) -> ArtifactJob:
-    """Queue a run of `artifact` as `user` with the source's background time limit."""
+    """Queue a run of `artifact` as `user` with the source's background time limit. Bad
+    values raise ValidationError({name: message}) now, not in the worker."""
     from apps.llm_artifact.tasks import run_artifact_in_background
 
+    resolve_values(artifact.query_params, raw_params, data_source=artifact.data_source)
     source = get_data_source(artifact.data_source)
     params = _plain(raw_params)
     job = run_artifact_in_background.enqueue(
@@ -80,9 +82,11 @@ def start_background_export(
     artifact: Artifact, *, user: Any, raw_params: dict, export_format: str, reason: str = ""
 ) -> ArtifactJob:
     """Queue an export of `artifact`'s full result as `user` into a file kept for
-    settings.EXPORT_FILE_KEEP_HOURS."""
+    settings.EXPORT_FILE_KEEP_HOURS. Bad values raise ValidationError as in
+    start_background_run."""
     from apps.llm_artifact.tasks import export_artifact_in_background
 
+    resolve_values(artifact.query_params, raw_params, data_source=artifact.data_source)
     source = get_data_source(artifact.data_source)
     params = _plain(raw_params)
     job = export_artifact_in_background.enqueue(
