@@ -42,7 +42,7 @@ def _runner(artifact_id: int, user_id: int) -> tuple[Artifact, object]:
     user = get_user_model().objects.get(pk=user_id, is_active=True)
     artifact = Artifact.objects.visible_to(user).get(pk=artifact_id)
     if not user.has_perm("artifacts.run", artifact):
-        raise PermissionError("This user may no longer run this artifact.")
+        raise PermissionError(_("This user may no longer run this artifact."))
     return artifact, user
 
 

@@ -63,7 +63,7 @@ def artifact_background(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = visible_artifact(request, pk)
     export_format = request.POST.get("export_format", "")
     if export_format and export_format not in EXPORT_FORMATS:
-        raise Http404(f"No export format {export_format!r}.")
+        raise Http404(_("No export format %(format)r.") % {"format": export_format})
     form = None
     if not declarations_error_of(artifact):
         form = ArtifactRunForm(

@@ -6,6 +6,7 @@ yours, each with its status and progress, `cancel/` and, for an export, `downloa
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -99,13 +100,13 @@ def accepted(record: ArtifactJob, request: Request) -> Response:
 
 class FileNotReady(APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The export has not finished yet: follow its url until it succeeds."
+    default_detail = _("The export has not finished yet: follow its url until it succeeds.")
     default_code = "not_ready"
 
 
 class FileGone(APIException):
     status_code = status.HTTP_410_GONE
-    default_detail = "The export's file is no longer kept: export again for a fresh one."
+    default_detail = _("The export's file is no longer kept: export again for a fresh one.")
     default_code = "gone"
 
 
@@ -156,11 +157,11 @@ class ArtifactJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def download(self, request: Request, pk: str | None = None):
         record = self.get_object()
         if record.kind != ArtifactJob.Kind.EXPORT:
-            raise NotFound("A background run has no file: its rows are in its run.")
+            raise NotFound(_("A background run has no file: its rows are in its run."))
         if not record.job.is_finished:
             raise FileNotReady()
         if record.job.status != record.job.Status.SUCCEEDED:
-            raise NotFound("The export did not succeed, so it has no file: see its error.")
+            raise NotFound(_("The export did not succeed, so it has no file: see its error."))
         if record.expired or not record.has_file:
             raise FileGone()
         return file_download(
