@@ -173,15 +173,20 @@ def main() -> int:
             raise SystemExit(f"export answered {status}: {job}")
         enqueue_ms = (time.perf_counter() - clock) * 1000
         job_path = job["url"].split(f":{port}", 1)[1]
-        last = ""
+        shown = (job["status"], -1)
         deadline = time.monotonic() + 1800
         while job["status"] in {"queued", "running"} and time.monotonic() < deadline:
             time.sleep(1)
             _, job = request(port, token, "GET", job_path)
-            line = f"  {job['status']:9} {job['progress'] * 100:5.1f}%  {job['progress_text']}"
-            if line != last:
-                print(line, flush=True)
-                last = line
+            # A line a tenth of the way (and at each change of status), with the time.
+            step = (job["status"], int(job["progress"] * 10))
+            if step != shown:
+                shown = step
+                print(
+                    f"  {time.perf_counter() - clock:6.1f} s  {job['status']:9} "
+                    f"{job['progress'] * 100:5.1f}%  {job['progress_text']}",
+                    flush=True,
+                )
         written_s = time.perf_counter() - clock
         if job["status"] != "succeeded":
             print(f"The export did not succeed: {job['status']} {job['error']}")

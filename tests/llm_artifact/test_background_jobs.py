@@ -347,3 +347,33 @@ def test_anonymous_is_sent_to_sign_in(client, owner_client, artifact):
     client.logout()
     response = client.get(download_url(record))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_unfinished_files_of_dead_workers_are_swept(export_files):
+    import os
+    import time
+
+    export_files.mkdir(parents=True)
+    stale, fresh = export_files / "1-old.csv.part", export_files / "2-new.csv.part"
+    for path in (stale, fresh):
+        path.write_text("id\n")
+    hours_ago = time.time() - (tasks.PARTIAL_FILE_HOURS + 1) * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    delete_old_export_files()
+    assert [path.name for path in export_files.iterdir()] == ["2-new.csv.part"]
+
+
+# --- The admin ---------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_jobs_and_deletes_a_file_early(owner_client, artifact, staff, client):
+    record = export_in_background(owner_client, artifact)
+    client.force_login(staff)
+    url = reverse("admin:llm_artifact_artifactjob_changelist")
+    page = client.get(url).content.decode()
+    assert "Numbers" in page and "50 / 50 rows (100%)" in page and "numbers.csv" in page
+    response = client.post(url, {"action": "delete_files", "_selected_action": [record.pk]})
+    assert response.status_code == 302
+    record.refresh_from_db()
+    assert record.file_name == ""
+    assert client.get(record.get_absolute_url()).status_code == 200
