@@ -88,6 +88,10 @@ def artifact_background(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 if is_partial(request):
                     return HttpResponseClientRedirect(record.get_absolute_url())
                 return redirect(record)
+    if is_partial(request):
+        # Beside their inputs in the run panel, as a run's bad values are.
+        context = {**run_context(artifact, form=form), **jobs_context(request, artifact)}
+        return render(request, "llm_artifact/artifact_detail.html#run_panel", context, status=422)
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
         **run_context(artifact, form=form),

@@ -150,6 +150,15 @@ def test_bad_values_are_refused_before_anything_is_queued(owner_client, artifact
     assert not Job.objects.exists()
 
 
+def test_htmx_gets_bad_values_back_in_the_run_panel(owner_client, artifact):
+    response = owner_client.post(background_url(artifact), {"rows": "many"}, headers=HTMX)
+    assert response.status_code == 422
+    content = response.content.decode()
+    assert content.lstrip().startswith('<section id="artifact-run-panel"')
+    assert "is-invalid" in content
+    assert not Job.objects.exists()
+
+
 def test_an_unknown_format_is_a_404(owner_client, artifact):
     response = owner_client.post(background_url(artifact), {"rows": "3", "export_format": "exe"})
     assert response.status_code == 404
