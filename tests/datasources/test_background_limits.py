@@ -111,3 +111,21 @@ def test_a_postgres_stream_is_stopped(postgres_sources: ShopDatabase):
         interrupt.request()
         with pytest.raises(QueryFailed, match="stopped before it finished"):
             next(batches)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_export_is_counted_on_postgres_through_the_guard(postgres_sources, owner):
+    # What decides whether a page's export goes to the background (services.count_rows):
+    # the artifact's SQL, ORDER BY and a trailing comment included, wrapped in a COUNT(*).
+    from apps.llm_artifact.services import count_rows
+    from tests.llm_artifact.factories import ArtifactFactory
+
+    artifact = ArtifactFactory(
+        owner=owner,
+        data_source="reader",
+        sql_query="SELECT id, total FROM orders WHERE total >= :minimum ORDER BY id -- big ones",
+        query_params=[{"name": "minimum", "type": "number", "default": 0}],
+    )
+    assert count_rows(artifact, {"minimum": 0}) == 10
+    assert count_rows(artifact, {"minimum": 100}) < 10
