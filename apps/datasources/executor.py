@@ -813,7 +813,9 @@ def postgres_read_only(
     connection = psycopg.connect(
         location,
         autocommit=True,
-        connect_timeout=max(2, int(timeout) + 1),
+        # A background query may run for many minutes; a server that does not answer the
+        # connection is down all the same after half a minute.
+        connect_timeout=max(2, int(min(timeout, 30)) + 1),
         application_name="llm-artifacts",
         context=POSTGRES_ADAPTERS,
     )
