@@ -8,6 +8,7 @@ from rest_framework.urlpatterns import format_suffix_patterns
 from apps.accounts.api.views import GroupViewSet, ObtainTokenView
 from apps.datasources.api.views import DataSourceViewSet, SQLViewSet
 from apps.llm_agent.api.views import AgentViewSet
+from apps.llm_artifact.api.jobs import ArtifactJobViewSet
 from apps.llm_artifact.api.views import ArtifactViewSet, SQLPreviewViewSet, TagViewSet
 from apps.llm_chat.api.views import ChatViewSet
 from apps.notifications.api.views import NotificationViewSet
@@ -63,6 +64,7 @@ router = Router()
 router.register("agents", AgentViewSet)
 router.register("chats", ChatViewSet, basename="chat")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
+router.register("artifact-jobs", ArtifactJobViewSet, basename="artifact-job")
 router.register("tags", TagViewSet, basename="tag")
 router.register("data-sources", DataSourceViewSet, basename="data-source")
 router.register("sql", SQLViewSet, basename="sql")

@@ -192,8 +192,18 @@ DEMO_DATA_SOURCE_PATH = VAR_DIR / "marketplace.sqlite3"
 DATA_SOURCES = env_str("DATA_SOURCES", f"marketplace=sqlite:///{DEMO_DATA_SOURCE_PATH}")
 DEFAULT_DATA_SOURCE = env_str("DEFAULT_DATA_SOURCE", "marketplace")
 DATA_SOURCE_TIMEOUT_SECONDS = env_float("DATA_SOURCE_TIMEOUT_SECONDS", 10.0)
+# The default limit of a query a worker runs (background runs and exports); per source:
+# ?background_timeout= on its URL.
+DATA_SOURCE_BACKGROUND_TIMEOUT_SECONDS = env_float("DATA_SOURCE_BACKGROUND_TIMEOUT_SECONDS", 600.0)
 DATA_SOURCE_MAX_ROWS = env_int("DATA_SOURCE_MAX_ROWS", 1000)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 1_000_000)
+# Background exports (apps/llm_artifact/tasks.py): an export from the artifact page of more
+# rows than this goes to a worker instead of streaming from the web process; the file is
+# written to EXPORT_FILES_DIR (private: never under a static or media URL, served only by
+# the download view to who may see the artifact) and deleted after EXPORT_FILE_KEEP_HOURS.
+BACKGROUND_EXPORT_ROWS = env_int("BACKGROUND_EXPORT_ROWS", 100_000)
+EXPORT_FILES_DIR = Path(os.environ.get("EXPORT_FILES_DIR", VAR_DIR / "exports"))
+EXPORT_FILE_KEEP_HOURS = env_float("EXPORT_FILE_KEEP_HOURS", 24.0)
 SQL_MAX_LENGTH = env_int("SQL_MAX_LENGTH", 20_000)
 
 # Background work (apps/jobs): Django's Tasks API through the django-tasks backport. The queue

@@ -155,6 +155,16 @@ PATH_VALUES: dict[str, Callable[[object], dict[str, object]]] = {
     "llm_artifact:dashboard_order": lambda w: {"pk": _dashboard(w).pk},
     "llm_artifact:dashboard_filter_add": lambda w: {"pk": _dashboard(w).pk},
     "llm_artifact:dashboard_filter_remove": lambda w: {"pk": _dashboard(w).pk, "name": "period"},
+    # Background runs and exports: the artifact's, and one finished export of the owner's.
+    "llm_artifact:artifact_background": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_jobs": lambda w: {"pk": w.artifact.pk},
+    "llm_artifact:artifact_job": lambda w: _job(w),
+    "llm_artifact:artifact_job_cancel": lambda w: _job(w),
+    "llm_artifact:artifact_job_download": lambda w: _job(w),
+    "api:artifact-jobs": lambda w: {"pk": w.artifact.pk},
+    "api:artifact-job-detail": lambda w: {"pk": _job(w)["job_id"]},
+    "api:artifact-job-cancel": lambda w: {"pk": _job(w)["job_id"]},
+    "api:artifact-job-download": lambda w: {"pk": _job(w)["job_id"]},
     "accounts:token_revoke": lambda w: {
         "digest": ApiToken.objects.owned_by(w.chat.owner).latest("created").digest
     },
@@ -173,6 +183,20 @@ def _notification(world):
         key="matrix",
         defaults={"title": "Cancelled orders above 10", "url": f"/chats/{world.chat.pk}/"},
     )[0]
+
+
+def _job(world) -> dict:
+    """The owner's export of their artifact, written (jobs run at once in tests)."""
+    from apps.llm_artifact.background import start_background_export
+
+    if not hasattr(world, "export_job"):
+        owner = world.artifact.owner
+        record = start_background_export(
+            world.artifact, user=owner, raw_params={}, export_format="csv"
+        )
+        assert record.file_name, record.job.error
+        world.export_job = record
+    return {"pk": world.artifact.pk, "job_id": world.export_job.job_id}
 
 
 def _template(world):
@@ -325,7 +349,8 @@ def _content(response) -> str:
 
 
 @pytest.fixture
-def world(owner_world, keep_db_connection_open):
+def world(owner_world, keep_db_connection_open, settings, tmp_path):
+    settings.EXPORT_FILES_DIR = tmp_path / "exports"
     return owner_world
 
 
@@ -469,6 +494,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # Someone's subscription to an alert: theirs, and the artifact's editors' (staff too);
     # hidden from other viewers, who see only their own.
     "subscription.own": (OK, HIDDEN, OK, HIDDEN, HIDDEN, OK, SIGN_IN),
+    # A background run or export: who asked for it, and staff.
+    "job.requester": (OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, OK, SIGN_IN),
 }
 VIEW = {"*": "artifact.view"}
 SHARING_RULES: dict[str, dict[str, str]] = {
@@ -608,6 +635,18 @@ SHARING_RULES: dict[str, dict[str, str]] = {
     "api:notification-read-all": {"*": "signed_in"},
     "api:notification-detail": {"*": "owner.only"},
     "api:notification-read": {"*": "owner.only"},
+    # Background runs and exports: anyone who may run the artifact starts their own and
+    # lists their own; one job (its page, cancel, file) is its requester's and staff's.
+    "llm_artifact:artifact_background": VIEW,
+    "llm_artifact:artifact_jobs": VIEW,
+    "api:artifact-jobs": VIEW,
+    "api:artifact-job-list": {"*": "signed_in"},
+    "llm_artifact:artifact_job": {"*": "job.requester"},
+    "llm_artifact:artifact_job_cancel": {"*": "job.requester"},
+    "llm_artifact:artifact_job_download": {"*": "job.requester"},
+    "api:artifact-job-detail": {"*": "job.requester"},
+    "api:artifact-job-cancel": {"*": "job.requester"},
+    "api:artifact-job-download": {"*": "job.requester"},
 }
 
 # Routes whose answers wait for work on other branches: (url name, branch). The lead empties

@@ -44,6 +44,7 @@ import itertools
 import math
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,6 +101,51 @@ class QueryResult:
     duration_ms: float
 
 
+class QueryInterrupt:
+    """Stops a running query from another thread: a background job's cancel or time limit
+    (apps.jobs' `ctx.on_stop(interrupt.request)`).
+
+    Pass one to execute() or stream(); request() interrupts the query on its connection
+    (SQLite's interrupt, PostgreSQL's cancel request), and the query raises QueryFailed
+    saying it was stopped. A request before the query starts stops it before it connects.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop: Callable[[], None] | None = None
+        self.requested = False
+
+    def request(self) -> None:
+        with self._lock:
+            self.requested = True
+            stop = self._stop
+        if stop is not None:
+            stop()
+
+    def attach(self, stop: Callable[[], None]) -> None:
+        """Called by the executor with what interrupts the query now running."""
+        with self._lock:
+            self._stop = stop
+            requested = self.requested
+        if requested:
+            raise stopped_failure()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._stop = None
+
+
+STOPPED_MESSAGE = "The query was stopped before it finished: its run was cancelled."
+
+
+def stopped_failure() -> QueryFailed:
+    return QueryFailed(Outcome.ERROR, STOPPED_MESSAGE)
+
+
+def _interrupted(interrupt: QueryInterrupt | None) -> bool:
+    return interrupt is not None and interrupt.requested
+
+
 # --- public entry points -------------------------------------------------------------
 
 
@@ -111,6 +157,7 @@ def execute(
     max_rows: int | None = None,
     timeout: float | None = None,
     exposure: Exposure | None = None,
+    interrupt: QueryInterrupt | None = None,
 ) -> QueryResult:
     """Run a read-only query and return at most `max_rows` rows (the source's cap by default).
 
@@ -118,15 +165,20 @@ def execute(
     SQL (a table the source does not expose included), "timeout" when it runs past
     `timeout` seconds, "error" for anything else. `exposure` is what of the source may be
     read, when the caller has it at hand (the agent's turn); else it is looked up.
+    `interrupt` lets another thread stop the query (QueryInterrupt).
     """
     data_source, checked, values = _prepare(source, sql, params, exposure)
     limit = max_rows or data_source.max_rows
     seconds = timeout or data_source.timeout_seconds
     started = time.perf_counter()
     if data_source.engine == Engine.SQLITE:
-        columns, rows = _execute_sqlite(data_source, checked.statement, values, limit + 1, seconds)
+        columns, rows = _execute_sqlite(
+            data_source, checked.statement, values, limit + 1, seconds, interrupt
+        )
     else:
-        columns, rows = _execute_postgres(data_source, checked, values, limit + 1, seconds)
+        columns, rows = _execute_postgres(
+            data_source, checked, values, limit + 1, seconds, interrupt
+        )
     truncated = len(rows) > limit
     if truncated:
         del rows[limit:]
@@ -201,6 +253,7 @@ def stream(
     batch_size: int = 2000,
     timeout: float | None = None,
     exposure: Exposure | None = None,
+    interrupt: QueryInterrupt | None = None,
 ) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
     """Stream a read-only query's rows in batches, for exports, in constant memory.
 
@@ -208,16 +261,20 @@ def stream(
     values. At most `max_rows` rows (the source's export cap by default) are produced.
     The timeout applies to each batch, as PostgreSQL's statement timeout applies to each
     FETCH, so a long export of a fast query is not cut off. Errors before the first row
-    raise QueryFailed here; errors later raise QueryFailed from the iteration. `exposure` as
-    in execute().
+    raise QueryFailed here; errors later raise QueryFailed from the iteration. `exposure` and
+    `interrupt` as in execute().
     """
     data_source, checked, values = _prepare(source, sql, params, exposure)
     limit = max_rows or data_source.export_max_rows
     seconds = timeout or data_source.timeout_seconds
     if data_source.engine == Engine.SQLITE:
-        opened = _stream_sqlite(data_source, checked.statement, values, limit, batch_size, seconds)
+        opened = _stream_sqlite(
+            data_source, checked.statement, values, limit, batch_size, seconds, interrupt
+        )
     else:
-        opened = _stream_postgres(data_source, checked, values, limit, batch_size, seconds)
+        opened = _stream_postgres(
+            data_source, checked, values, limit, batch_size, seconds, interrupt
+        )
     with opened as (columns, batches):
         yield columns, batches
 
@@ -352,12 +409,14 @@ def read_only_authorizer(
 
 
 class _Deadline:
-    """A progress handler that interrupts the running statement after `seconds`."""
+    """A progress handler that interrupts the running statement after `seconds`, or once
+    `stopped` is set (a QueryInterrupt)."""
 
-    __slots__ = ("at", "expired", "seconds")
+    __slots__ = ("at", "expired", "seconds", "stopped")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.stopped = False
         self.reset()
 
     def reset(self) -> None:
@@ -365,6 +424,8 @@ class _Deadline:
         self.expired = False
 
     def __call__(self) -> int:
+        if self.stopped:
+            return 1
         if time.monotonic() > self.at:
             self.expired = True
             return 1
@@ -398,6 +459,8 @@ def _sqlite_failure(
     exc: sqlite3.Error, deadline: _Deadline, data_source: DataSource
 ) -> QueryFailed:
     code = getattr(exc, "sqlite_errorname", "")
+    if deadline.stopped:
+        return stopped_failure()
     if deadline.expired or code == "SQLITE_INTERRUPT":
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(deadline.seconds))
     if code in {"SQLITE_AUTH", "SQLITE_READONLY"}:
@@ -431,7 +494,11 @@ def sqlite_setup_failure(exc: sqlite3.Error, data_source: DataSource) -> QueryFa
 
 @contextmanager
 def _sqlite_cursor(
-    data_source: DataSource, sql: str, values: dict, seconds: float
+    data_source: DataSource,
+    sql: str,
+    values: dict,
+    seconds: float,
+    interrupt: QueryInterrupt | None = None,
 ) -> Iterator[tuple[sqlite3.Cursor, _Deadline]]:
     deadline = _Deadline(seconds)
     try:
@@ -440,6 +507,15 @@ def _sqlite_cursor(
         raise sqlite_setup_failure(exc, data_source) from None
     try:
         connection.set_progress_handler(deadline, SQLITE_PROGRESS_STEPS)
+        if interrupt is not None:
+
+            def stop() -> None:
+                # The progress handler stops a statement that is stepping; interrupt()
+                # (safe from another thread) one waiting inside SQLite.
+                deadline.stopped = True
+                connection.interrupt()
+
+            interrupt.attach(stop)
         try:
             cursor = connection.execute(sql, {k: _sqlite_value(v) for k, v in values.items()})
         except sqlite3.Error as exc:
@@ -448,6 +524,8 @@ def _sqlite_cursor(
             raise QueryFailed(Outcome.ERROR, str(exc)) from None
         yield cursor, deadline
     finally:
+        if interrupt is not None:
+            interrupt.detach()
         connection.close()
 
 
@@ -518,11 +596,16 @@ def _sqlite_type(seen: set[type], values: tuple) -> str:
 
 
 def _execute_sqlite(
-    data_source: DataSource, sql: str, values: dict, fetch: int, seconds: float
+    data_source: DataSource,
+    sql: str,
+    values: dict,
+    fetch: int,
+    seconds: float,
+    interrupt: QueryInterrupt | None = None,
 ) -> tuple[list[ResultColumn], list[tuple]]:
     # SQLite runs the original text: sqlite3 refuses a second statement, and the
     # authorizer judges what SQLite itself parsed, so there is nothing to re-render.
-    with _sqlite_cursor(data_source, sql, values, seconds) as (cursor, deadline):
+    with _sqlite_cursor(data_source, sql, values, seconds, interrupt) as (cursor, deadline):
         try:
             rows = cursor.fetchmany(fetch)
         except sqlite3.Error as exc:
@@ -548,11 +631,19 @@ def _blob_free(rows: list[tuple]) -> list[tuple]:
 
 @contextmanager
 def _stream_sqlite(
-    data_source: DataSource, sql: str, values: dict, limit: int, batch_size: int, seconds: float
+    data_source: DataSource,
+    sql: str,
+    values: dict,
+    limit: int,
+    batch_size: int,
+    seconds: float,
+    interrupt: QueryInterrupt | None = None,
 ) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
-    with _sqlite_cursor(data_source, sql, values, seconds) as (cursor, deadline):
+    with _sqlite_cursor(data_source, sql, values, seconds, interrupt) as (cursor, deadline):
 
         def fetch(size: int) -> list[tuple]:
+            if deadline.stopped:
+                raise stopped_failure()
             # The deadline is per batch, like PostgreSQL's statement timeout per FETCH.
             deadline.reset()
             try:
@@ -722,7 +813,9 @@ def postgres_read_only(
     connection = psycopg.connect(
         location,
         autocommit=True,
-        connect_timeout=max(2, int(timeout) + 1),
+        # A background query may run for many minutes; a server that does not answer the
+        # connection is down all the same after half a minute.
+        connect_timeout=max(2, int(min(timeout, 30)) + 1),
         application_name="llm-artifacts",
         context=POSTGRES_ADAPTERS,
     )
@@ -788,8 +881,15 @@ NUMERIC_OVERFLOW = (
 )
 
 
-def _postgres_failure(exc: psycopg.Error, seconds: float, data_source: DataSource) -> QueryFailed:
+def _postgres_failure(
+    exc: psycopg.Error,
+    seconds: float,
+    data_source: DataSource,
+    interrupt: QueryInterrupt | None = None,
+) -> QueryFailed:
     """What a psycopg error raised while the query ran means, for the user who ran it."""
+    if _interrupted(interrupt):
+        return stopped_failure()
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
     if isinstance(exc, pg_errors.LockNotAvailable):
@@ -854,19 +954,38 @@ def connect_postgres(data_source: DataSource, *, timeout: float) -> Iterator[psy
 
 
 def _execute_postgres(
-    data_source: DataSource, checked: CheckedSQL, values: dict, fetch: int, seconds: float
+    data_source: DataSource,
+    checked: CheckedSQL,
+    values: dict,
+    fetch: int,
+    seconds: float,
+    interrupt: QueryInterrupt | None = None,
 ) -> tuple[list[ResultColumn], list[tuple]]:
     params = _postgres_params(checked, values)
     try:
         with connect_postgres(data_source, timeout=seconds) as connection:
-            cursor = _run_postgres_capped(connection, checked.capped_statement, params, fetch)
-            rows = cursor.fetchall()
+            with _attached(interrupt, connection):
+                cursor = _run_postgres_capped(connection, checked.capped_statement, params, fetch)
+                rows = cursor.fetchall()
             columns, converters = _postgres_columns(cursor.description)
     except psycopg.Error as exc:
-        raise _postgres_failure(exc, seconds, data_source) from None
+        raise _postgres_failure(exc, seconds, data_source, interrupt) from None
     except OverflowError:
         raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
     return columns, _convert_columns(rows, converters)
+
+
+@contextmanager
+def _attached(interrupt: QueryInterrupt | None, connection: psycopg.Connection) -> Iterator[None]:
+    """While the block runs, interrupt.request() sends PostgreSQL a cancel request for it."""
+    if interrupt is None:
+        yield
+        return
+    interrupt.attach(connection.cancel_safe)
+    try:
+        yield
+    finally:
+        interrupt.detach()
 
 
 @contextmanager
@@ -877,21 +996,25 @@ def _stream_postgres(
     limit: int,
     batch_size: int,
     seconds: float,
+    interrupt: QueryInterrupt | None = None,
 ) -> Iterator[tuple[list[ResultColumn], RowBatches]]:
     params = _postgres_params(checked, values)
     with ExitStack() as stack:
         try:
             connection = stack.enter_context(connect_postgres(data_source, timeout=seconds))
+            stack.enter_context(_attached(interrupt, connection))
             cursor = _run_postgres(connection, checked.statement, params)
         except psycopg.Error as exc:
-            raise _postgres_failure(exc, seconds, data_source) from None
+            raise _postgres_failure(exc, seconds, data_source, interrupt) from None
         columns, converters = _postgres_columns(cursor.description)
 
         def fetch(size: int) -> list[tuple]:
+            if _interrupted(interrupt):
+                raise stopped_failure()
             try:
                 return cursor.fetchmany(size)
             except psycopg.Error as exc:
-                raise _postgres_failure(exc, seconds, data_source) from None
+                raise _postgres_failure(exc, seconds, data_source, interrupt) from None
             except OverflowError:
                 raise QueryFailed(Outcome.ERROR, NUMERIC_OVERFLOW) from None
 

@@ -3,8 +3,10 @@
 They are configured by the `DATA_SOURCES` setting as `name=url` pairs, for example
 `marketplace=sqlite:///var/marketplace.sqlite3 warehouse=postgresql://reader@db/shop`.
 Limits and options can be set per source on the URL's query string
-(`?timeout=5&max_rows=500&allow_functions=my_func&allow_privileged=true`); the rest of the
-URL is handed to the driver.
+(`?timeout=5&background_timeout=600&max_rows=500&allow_functions=my_func&allow_privileged=true`);
+the rest of the URL is handed to the driver. `timeout` bounds a query run from a page or the
+API; `background_timeout` a query run by a worker (a background run or export), which nobody
+waits on, so it may be much larger.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 # Query-string keys that are ours; anything else stays on the URL for the driver.
-LIMIT_KEYS = {"timeout", "max_rows", "export_max_rows"}
+LIMIT_KEYS = {"timeout", "background_timeout", "max_rows", "export_max_rows"}
 OPTION_KEYS = LIMIT_KEYS | {"allow_functions", "allow_privileged"}
 BOOLEAN_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 FUNCTION_NAME_RE = re.compile(r"^([a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$")
@@ -48,6 +50,9 @@ class DataSource:
     timeout_seconds: float
     max_rows: int
     export_max_rows: int
+    # The limit of a query a worker runs (background runs and exports): never below
+    # timeout_seconds.
+    background_timeout_seconds: float = 0.0
     # Functions this source adds to the guard's allow-list (`?allow_functions=a,s.b`).
     allow_functions: frozenset[str] = frozenset()
     # PostgreSQL: run even when the role is a superuser or may read server files
@@ -88,11 +93,14 @@ def parse_data_source(name: str, url: str) -> DataSource:
     limits = {key: query.pop(key) for key in list(query) if key in OPTION_KEYS}
     try:
         timeout = float(limits.get("timeout", settings.DATA_SOURCE_TIMEOUT_SECONDS))
+        background_timeout = float(
+            limits.get("background_timeout", settings.DATA_SOURCE_BACKGROUND_TIMEOUT_SECONDS)
+        )
         max_rows = int(limits.get("max_rows", settings.DATA_SOURCE_MAX_ROWS))
         export_max_rows = int(limits.get("export_max_rows", settings.EXPORT_MAX_ROWS))
     except ValueError as exc:
         raise ImproperlyConfigured(f"Data source {name!r} has a malformed limit: {exc}") from exc
-    if timeout <= 0 or max_rows <= 0 or export_max_rows <= 0:
+    if timeout <= 0 or background_timeout <= 0 or max_rows <= 0 or export_max_rows <= 0:
         raise ImproperlyConfigured(f"Data source {name!r} limits must be positive.")
     allow_functions = parse_function_names(limits.get("allow_functions", ""))
     malformed = sorted(f for f in allow_functions if not FUNCTION_NAME_RE.match(f))
@@ -128,6 +136,9 @@ def parse_data_source(name: str, url: str) -> DataSource:
         engine=engine,
         location=location,
         timeout_seconds=timeout,
+        # A background limit below the interactive one would make sending a run to the
+        # background pointless: it gets at least as long.
+        background_timeout_seconds=max(background_timeout, timeout),
         max_rows=max_rows,
         export_max_rows=export_max_rows,
         allow_functions=allow_functions,

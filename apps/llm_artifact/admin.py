@@ -32,7 +32,14 @@ from apps.datasources.sources import all_data_sources
 from apps.llm_artifact import types as artifact_types
 from apps.llm_artifact.download import bundle_download
 from apps.llm_artifact.forms import StatusChoiceMixin
-from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, ArtifactShare, Tag
+from apps.llm_artifact.models import (
+    SEARCH_FIELDS,
+    Artifact,
+    ArtifactJob,
+    ArtifactRun,
+    ArtifactShare,
+    Tag,
+)
 from apps.llm_artifact.services import run_artifact
 
 # Readable on the admin's light and dark themes alike.
@@ -590,6 +597,80 @@ class ArtifactRunAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, run: ArtifactRun) -> str:
         return _shorten(run.error) or self.get_empty_value_display()
+
+
+JOB_STATUS_COLOURS = {
+    "queued": "#6c757d",
+    "running": "#0d6efd",
+    "succeeded": "#198754",
+    "failed": "#dc3545",
+    "cancelled": "#b35c00",
+}
+
+
+@admin.register(ArtifactJob)
+class ArtifactJobAdmin(admin.ModelAdmin):
+    """Background runs and exports of artifacts, and the export files on disk. Made by
+    the pages and the API; operators cancel them or delete a file before its time."""
+
+    list_display = [
+        "created_at",
+        "artifact_link",
+        "kind",
+        "export_format",
+        "status_badge",
+        "requested_by",
+        "progress_display",
+        "file_display",
+        "expires_at",
+    ]
+    list_display_links = ["created_at"]
+    list_filter = ["kind", "export_format", "job__status"]
+    list_select_related = ["artifact", "job", "job__requested_by"]
+    search_fields = ["artifact__title", "job__requested_by__username", "file_name"]
+    raw_id_fields = ["artifact", "job", "run"]
+    readonly_fields = [field.name for field in ArtifactJob._meta.fields]
+    date_hierarchy = "created_at"
+    actions = ["cancel_jobs", "delete_files"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="artifact", ordering="artifact__title")
+    def artifact_link(self, record: ArtifactJob) -> SafeString:
+        return change_link("llm_artifact_artifact", record.artifact_id, record.artifact)
+
+    @admin.display(description="status", ordering="job__status")
+    def status_badge(self, record: ArtifactJob) -> SafeString:
+        colour = JOB_STATUS_COLOURS.get(record.job.status, "#6c757d")
+        return badge(colour, record.job.get_status_display())
+
+    @admin.display(description="requested by", ordering="job__requested_by__username")
+    def requested_by(self, record: ArtifactJob) -> str:
+        user = record.job.requested_by
+        return user.get_username() if user else self.get_empty_value_display()
+
+    @admin.display(description="progress")
+    def progress_display(self, record: ArtifactJob) -> str:
+        if record.total_rows:
+            return f"{record.rows_written:,} / {record.total_rows:,} rows ({record.percent}%)"
+        return f"{record.rows_written:,} rows ({record.percent}%)"
+
+    @admin.display(description="file")
+    def file_display(self, record: ArtifactJob) -> str:
+        if not record.file_name:
+            return self.get_empty_value_display()
+        return f"{record.download_name} ({record.file_size or 0:,} bytes)"
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[ArtifactJob]) -> None:
+        cancelled = sum(record.job.request_cancel() for record in queryset.select_related("job"))
+        self.message_user(request, f"Asked {cancelled} job(s) to stop.", messages.SUCCESS)
+
+    @admin.action(description="Delete the selected export files now")
+    def delete_files(self, request: HttpRequest, queryset: QuerySet[ArtifactJob]) -> None:
+        deleted = sum(record.delete_file() for record in queryset)
+        self.message_user(request, f"Deleted {deleted} file(s).", messages.SUCCESS)
 
 
 @admin.register(Tag)

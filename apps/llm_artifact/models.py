@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.highlight import pretty_sql
@@ -1024,3 +1025,132 @@ class ArtifactRun(models.Model):
     def error_for(self, user: Any) -> str:
         """The error as `user` may see it: staff also get the operators' detail."""
         return with_detail(self.error, self.error_detail, user)
+
+
+class ArtifactJobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ArtifactJobQuerySet:
+        """A background run or export is its requester's (and staff's, who see everything),
+        and only while they may still see its artifact: a share taken back takes the file
+        with it. Everyone else gets a 404."""
+        if not user.is_authenticated:
+            return self.none()
+        jobs = self.filter(artifact__in=Artifact.objects.visible_to(user).values("pk"))
+        return jobs if user.is_staff else jobs.filter(job__requested_by=user)
+
+    def expired(self, now: dt.datetime | None = None) -> ArtifactJobQuerySet:
+        """Exports whose file is past its keeping time and still on disk."""
+        return self.filter(expires_at__lt=now or timezone.now()).exclude(file_name="")
+
+
+class ArtifactJob(models.Model):
+    """A run or export of an artifact done by a worker (apps.jobs), and an export's file.
+
+    The Job row says how the work goes (status, progress, error, cancel); this row says what
+    it is for: which artifact, with which values, and for an export the file it wrote under
+    settings.EXPORT_FILES_DIR, which is kept until `expires_at`
+    (settings.EXPORT_FILE_KEEP_HOURS) and then deleted by the workers' periodic clean-up.
+    """
+
+    class Kind(models.TextChoices):
+        RUN = "run", _("Run")
+        EXPORT = "export", _("Export")
+
+    # The job is the work itself; without it this row has nothing to say.
+    job = models.OneToOneField(
+        "jobs.Job", verbose_name=_("job"), on_delete=models.CASCADE, related_name="artifact_job"
+    )
+    artifact = models.ForeignKey(
+        Artifact,
+        verbose_name=_("artifact"),
+        on_delete=models.CASCADE,
+        related_name="background_jobs",
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    # A key of apps.datasources.exports.EXPORT_FORMATS; blank for a run.
+    export_format = models.CharField(_("format"), max_length=8, blank=True)
+    # The values as the form or API gave them (text): the job resolves them when it runs.
+    params = models.JSONField(_("parameter values"), default=dict, blank=True)
+    # Why it went to the background ("" when asked for): shown next to its progress.
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # The run the job recorded, once it did.
+    run = models.ForeignKey(
+        ArtifactRun,
+        verbose_name=_("run"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The export's file, relative to settings.EXPORT_FILES_DIR; "" before it is written and
+    # after it is deleted.
+    file_name = models.CharField(_("file"), max_length=200, blank=True)
+    download_name = models.CharField(_("download name"), max_length=200, blank=True)
+    file_size = models.BigIntegerField(_("file size (bytes)"), null=True, blank=True)
+    rows_written = models.BigIntegerField(_("rows written"), default=0)
+    # The COUNT(*) of the result when the export began; None when it could not be told.
+    total_rows = models.BigIntegerField(_("rows in the result"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("file kept until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = ArtifactJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("background run or export")
+        verbose_name_plural = _("background runs and exports")
+        indexes = [
+            models.Index(fields=["artifact", "-created_at"], name="artifactjob_artifact_created"),
+            models.Index(
+                fields=["expires_at"],
+                condition=~Q(file_name=""),
+                name="artifactjob_file_expiry",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="run", export_format="") | Q(kind="export") & ~Q(export_format=""),
+                name="artifactjob_format_for_exports",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = self.export_format.upper() if self.kind == self.Kind.EXPORT else self.kind
+        return f"{self.artifact_id}: {what} ({self.job.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("llm_artifact:artifact_job", args=[self.artifact_id, self.job_id])
+
+    @property
+    def file_path(self):
+        """Where the file is on disk, or None when there is none (not yet, or deleted)."""
+        if not self.file_name:
+            return None
+        return settings.EXPORT_FILES_DIR / self.file_name
+
+    @property
+    def has_file(self) -> bool:
+        path = self.file_path
+        return path is not None and path.is_file()
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def percent(self) -> int:
+        """Progress in whole percent, for the progress bar."""
+        return round(self.job.progress * 100)
+
+    def delete_file(self) -> bool:
+        """Delete the export's file, once: of several workers cleaning up at once, only the
+        one whose conditional UPDATE clears file_name unlinks it."""
+        if not self.file_name:
+            return False
+        path = self.file_path
+        cleared = ArtifactJob.objects.filter(pk=self.pk, file_name=self.file_name).update(
+            file_name=""
+        )
+        self.file_name = ""
+        if cleared and path is not None:
+            path.unlink(missing_ok=True)
+        return bool(cleared)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any, NamedTuple
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.datasources.access import is_usable_source, unknown_source_message
 from apps.datasources.executor import (
     QueryFailed,
+    QueryInterrupt,
     QueryResult,
     ResultColumn,
     RowBatches,
@@ -42,8 +43,18 @@ class RunResult(NamedTuple):
     result: QueryResult | None
 
 
-def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResult:
+def run_artifact(
+    artifact: Artifact,
+    *,
+    user: Any,
+    raw_params: dict,
+    timeout: float | None = None,
+    interrupt: QueryInterrupt | None = None,
+) -> RunResult:
     """Validate the parameters, run the artifact's SQL read-only and record the run.
+
+    `timeout` replaces the source's interactive limit (a worker passes its background
+    limit) and `interrupt` lets another thread stop the query (a cancelled job).
 
     Bad or missing parameter values raise ValidationError({name: message}) and record
     nothing: the user fixes the form and tries again. Every run that reaches the data
@@ -58,7 +69,13 @@ def run_artifact(artifact: Artifact, *, user: Any, raw_params: dict) -> RunResul
     outcome, error, error_detail = ArtifactRun.Outcome.OK, "", ""
     try:
         _check_parameters(artifact)
-        result = execute(artifact.data_source, artifact.sql_query, values)
+        result = execute(
+            artifact.data_source,
+            artifact.sql_query,
+            values,
+            timeout=timeout,
+            interrupt=interrupt,
+        )
     except QueryFailed as exc:
         outcome, error, error_detail = exc.outcome, exc.message, exc.detail
     elapsed_ms = round((time.perf_counter() - clock) * 1000, 3)
@@ -128,8 +145,49 @@ class ExportFailed(Exception):
         self.run = run
 
 
+def count_rows(
+    artifact: Artifact,
+    values: dict,
+    *,
+    timeout: float | None = None,
+    interrupt: QueryInterrupt | None = None,
+) -> int:
+    """How many rows the artifact's full result has with these (resolved) values, by a
+    COUNT(*) over its SQL through the same guard and read-only executor. Raises
+    QueryFailed as a run would (a timeout when it cannot be told within `timeout`).
+
+    Used to decide whether a page's export goes to the background, and for a background
+    export's progress. Nothing is recorded.
+    """
+    # A line break before the closing parenthesis: the SQL may end in a -- comment.
+    body = artifact.sql_query.strip().rstrip(";").strip()
+    sql = f"SELECT COUNT(*) AS row_count FROM (\n{body}\n) AS counted"
+    _check_parameters(artifact)
+    result = execute(
+        artifact.data_source, sql, values, max_rows=1, timeout=timeout, interrupt=interrupt
+    )
+    count = result.rows[0][0] if result.rows else None
+    if not isinstance(count, int):
+        raise QueryFailed(ArtifactRun.Outcome.ERROR, "The rows could not be counted.")
+    return count
+
+
+def _reporting(batches: RowBatches, on_batch: Callable[[int], None]) -> Iterable[list[tuple]]:
+    for batch in batches:
+        yield batch
+        # After the batch is written: the rows counted are the rows in the file.
+        on_batch(batches.row_count)
+
+
 def export_artifact(
-    artifact: Artifact, *, user: Any, raw_params: dict, export_format: str
+    artifact: Artifact,
+    *,
+    user: Any,
+    raw_params: dict,
+    export_format: str,
+    timeout: float | None = None,
+    interrupt: QueryInterrupt | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> ArtifactExport:
     """Validate the parameters and start exporting the artifact's full result as a file.
 
@@ -142,6 +200,10 @@ def export_artifact(
 
     An export is one run of the artifact: it is recorded (and counted in the statistics)
     once, when the file is finished, fails part way or is abandoned; see ArtifactExport.
+
+    A worker's export (tasks.export_artifact_in_background) passes its background
+    `timeout` and an `interrupt`, and `on_batch(rows_so_far)` to report progress; an
+    exception from on_batch (the job was cancelled) stops the export.
     """
     export = EXPORT_FORMATS[export_format]
     values = resolve_values(artifact.query_params, raw_params, data_source=artifact.data_source)
@@ -151,7 +213,13 @@ def export_artifact(
     try:
         _check_parameters(artifact)
         columns, batches = stack.enter_context(
-            stream(artifact.data_source, artifact.sql_query, values)
+            stream(
+                artifact.data_source,
+                artifact.sql_query,
+                values,
+                timeout=timeout,
+                interrupt=interrupt,
+            )
         )
     except QueryFailed as exc:
         stack.close()
@@ -173,7 +241,7 @@ def export_artifact(
         clock=clock,
         stack=stack,
         columns=columns,
-        chunks=export.write(columns, batches),
+        chunks=export.write(columns, _reporting(batches, on_batch) if on_batch else batches),
         batches=batches,
         filename=export_filename(artifact.title, export_format),
         content_type=export.content_type,

@@ -5,6 +5,7 @@ from apps.llm_artifact import (
     views_bundles,
     views_chart,
     views_dashboard,
+    views_jobs,
     views_library,
     views_report,
     views_template,
@@ -58,6 +59,20 @@ urlpatterns = [
     path("<int:pk>/report/edit/", views_report.report_edit, name="report_edit"),
     path("<int:pk>/report/rerun/", views_report.report_rerun, name="report_rerun"),
     path("<int:pk>/report.<slug:export_format>", views_report.report_export, name="report_export"),
+    # Background runs and exports: start one, follow it, cancel it, download its file.
+    path("<int:pk>/background/", views_jobs.artifact_background, name="artifact_background"),
+    path("<int:pk>/jobs/", views_jobs.artifact_jobs, name="artifact_jobs"),
+    path("<int:pk>/jobs/<uuid:job_id>/", views_jobs.artifact_job, name="artifact_job"),
+    path(
+        "<int:pk>/jobs/<uuid:job_id>/cancel/",
+        views_jobs.artifact_job_cancel,
+        name="artifact_job_cancel",
+    ),
+    path(
+        "<int:pk>/jobs/<uuid:job_id>/download/",
+        views_jobs.artifact_job_download,
+        name="artifact_job_download",
+    ),
     path("<int:pk>/tags/", views_library.artifact_tags, name="artifact_tags"),
     path("<int:pk>/verify/", views_library.artifact_verify, name="artifact_verify"),
     path("<int:pk>/unverify/", views_library.artifact_unverify, name="artifact_unverify"),

@@ -33,6 +33,11 @@ from apps.llm_artifact.artifact_page import (
     run_context,
     visible_artifact,
 )
+from apps.llm_artifact.background import (
+    continue_in_background,
+    export_size,
+    start_background_export,
+)
 from apps.llm_artifact.cards import ArtifactCard, card_key
 from apps.llm_artifact.download import download_response
 from apps.llm_artifact.forms import (
@@ -45,6 +50,7 @@ from apps.llm_artifact.services import ExportFailed, export_artifact, run_artifa
 from apps.llm_artifact.share_dialog import share_dialog
 from apps.llm_artifact.templatetags.artifacts import ACTION_ICONS, params_summary
 from apps.llm_artifact.views_chart import chart_context
+from apps.llm_artifact.views_jobs import jobs_context
 
 ARTIFACTS_PER_PAGE = 25
 # The list page counts as far as the API does (apps.core.pagination.COUNT_LIMIT).
@@ -156,6 +162,7 @@ def artifact_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
         **run_context(artifact, **opening_context(artifact, request.GET)),
+        **jobs_context(request, artifact),
     }
     return render(request, spec.page_template, context)
 
@@ -167,10 +174,13 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     htmx gets the run panel with the result, plus the status badge, statistics and run
     history out of band; a plain POST gets the whole page. Bad values come back beside
-    their inputs with a 422, and nothing runs or is recorded.
+    their inputs with a 422, and nothing runs or is recorded. A run that runs out of the
+    page's time is started again in the background with the source's larger limit, and
+    the panel says so and links to its progress.
     """
     artifact = visible_artifact(request, pk, sql=True)
     run = result = None
+    background_job = None
     form = None
     if not declarations_error_of(artifact):
         form = ArtifactRunForm(
@@ -183,7 +193,15 @@ def artifact_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)
-    context = run_context(artifact, form=form, run=run, result=result)
+            else:
+                background_job = continue_in_background(
+                    artifact, run, user=request.user, raw_params=form.cleaned_data
+                )
+    context = {
+        **run_context(artifact, form=form, run=run, result=result),
+        **jobs_context(request, artifact),
+        "background_job": background_job,
+    }
     status = 200 if run is not None else 422
     if is_partial(request):
         response = render(
@@ -206,7 +224,10 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
 
     The values arrive on the query string, as the run form names them. Bad values, or a
     query refused or failing before the first row, show the artifact page with the
-    errors (400) instead of a file.
+    errors (400) instead of a file. A result of more than settings.BACKGROUND_EXPORT_ROWS
+    rows (or whose rows cannot be counted within the page's time), or `?background=1`,
+    goes to a worker instead: the answer is its progress page, which offers the file when
+    it is written.
     """
     artifact = visible_artifact(request, pk, sql=True)
     if export_format not in EXPORT_FORMATS:
@@ -217,6 +238,18 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
         form = ArtifactRunForm(artifact.query_params, request.GET, data_source=artifact.data_source)
         if form.is_valid():
             try:
+                reason = ""
+                if request.GET.get("background") != "1":
+                    _rows, reason = export_size(artifact, form.cleaned_data)
+                if reason or request.GET.get("background") == "1":
+                    record = start_background_export(
+                        artifact,
+                        user=request.user,
+                        raw_params=form.cleaned_data,
+                        export_format=export_format,
+                        reason=reason,
+                    )
+                    return redirect(record)
                 export = export_artifact(
                     artifact,
                     user=request.user,
@@ -232,6 +265,7 @@ def artifact_export(request: HtmxHttpRequest, pk: int, export_format: str) -> Ht
     context = {
         **detail_context(request, artifact, chart_context(artifact)),
         **run_context(artifact, form=form, run=failed, export_format=export_format),
+        **jobs_context(request, artifact),
     }
     return render(request, "llm_artifact/artifact_detail.html", context, status=400)
 

@@ -44,6 +44,12 @@ from apps.llm_artifact.api.filters import (
     ArtifactSearchFilter,
     StableOrderingFilter,
 )
+from apps.llm_artifact.api.jobs import (
+    BACKGROUND_PARAMETER,
+    ArtifactJobSerializer,
+    accepted,
+    wants_background,
+)
 from apps.llm_artifact.api.serializers import (
     ArtifactRunSerializer,
     ArtifactSerializer,
@@ -65,6 +71,7 @@ from apps.llm_artifact.api.serializers import (
     TagSerializer,
     VerifySerializer,
 )
+from apps.llm_artifact.background import start_background_export, start_background_run
 from apps.llm_artifact.charts import ChartRenderError, render_chart, validate_visualization
 from apps.llm_artifact.download import download_response
 from apps.llm_artifact.models import SEARCH_FIELDS, Artifact, ArtifactRun, Tag
@@ -211,6 +218,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         "execute": "artifacts.run",
         "export": "artifacts.run",
         "chart": "artifacts.run",
+        "jobs": "artifacts.view",
         "update": "artifacts.change",
         "partial_update": "artifacts.change",
         "destroy": "artifacts.delete",
@@ -308,10 +316,15 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         "recorded and updates the artifact's statistics and status.\n\n"
         "400 answers are either `params` (bad, missing or unknown values, keyed by "
         "parameter name; nothing ran) or `detail` + `outcome` + `run_id` (the query was "
-        "rejected as unsafe, failed or timed out; that run is recorded).",
+        "rejected as unsafe, failed or timed out; that run is recorded).\n\n"
+        "With `?background=1` a worker runs it with the data source's background time "
+        "limit: the answer is 202 with the job (its `url` tells how it goes; the run it "
+        "records is in `run`). Bad values are still a 400 at once.",
+        parameters=[BACKGROUND_PARAMETER],
         request=ExecuteSerializer,
         responses={
             200: QueryResultSerializer,
+            202: ArtifactJobSerializer,
             400: OpenApiResponse(
                 EXECUTE_ERROR, description="Bad parameter values, or a failed run."
             ),
@@ -335,6 +348,14 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         self.check_object_permissions(request, artifact)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if wants_background(request):
+            try:
+                record = start_background_run(
+                    artifact, user=request.user, raw_params=serializer.validated_data["params"]
+                )
+            except DjangoValidationError as exc:
+                raise ValidationError({"params": exc.message_dict}) from exc
+            return accepted(record, request)
         run, result = _run(artifact, request, serializer.validated_data["params"])
         if result is None:
             return _run_failed(run, request.user)
@@ -364,6 +385,19 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     def runs(self, request: Request, pk: str | None = None) -> Response:
         artifact = self.get_object()
         page = self.paginate_queryset(artifact.runs.without_snapshot().select_related("user"))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="List your background runs and exports of the artifact, newest first",
+        responses=ArtifactJobSerializer(many=True),
+    )
+    @action(
+        detail=True, methods=["get"], filter_backends=[], serializer_class=ArtifactJobSerializer
+    )
+    def jobs(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
+        records = artifact.background_jobs.filter(job__requested_by=request.user)
+        page = self.paginate_queryset(records.select_related("job"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -444,8 +478,12 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         "status any more: the response is then cut off (an incomplete chunked body), "
         "never ended as if the file were complete.\n\n"
         "The export is recorded as one run of the artifact (counted once in its "
-        "statistics) when the file is finished.",
+        "statistics) when the file is finished.\n\n"
+        "With `?background=1` a worker writes the file (with the data source's background "
+        "time limit) and the answer is 202 with the job: follow its `url` for the progress, "
+        "then fetch its `download_url`. The file is kept for EXPORT_FILE_KEEP_HOURS.",
         parameters=[
+            BACKGROUND_PARAMETER,
             OpenApiParameter(
                 "format",
                 enum=list(EXPORT_FORMATS),
@@ -462,6 +500,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
                 )
                 for name, export in EXPORT_FORMATS.items()
             },
+            202: ArtifactJobSerializer,
             400: OpenApiResponse(
                 EXPORT_ERROR,
                 description="A bad format, bad parameter values, or a query that failed "
@@ -482,7 +521,22 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         # The router's suffix route (/export.xlsx) names the format too.
         query = ExportQuerySerializer(data={"format": format} if format else request.query_params)
         query.is_valid(raise_exception=True)
-        values = {name: value for name, value in request.query_params.items() if name != "format"}
+        values = {
+            name: value
+            for name, value in request.query_params.items()
+            if name not in ("format", "background")
+        }
+        if wants_background(request):
+            try:
+                record = start_background_export(
+                    artifact,
+                    user=request.user,
+                    raw_params=values,
+                    export_format=query.validated_data["format"],
+                )
+            except DjangoValidationError as exc:
+                raise ValidationError({"params": exc.message_dict}) from exc
+            return accepted(record, request)
         try:
             export = export_artifact(
                 artifact,

@@ -66,6 +66,21 @@ def outcome_colour(outcome: str) -> str:
     return OUTCOME_COLOURS.get(outcome, "secondary")
 
 
+JOB_STATUS_COLOURS = {
+    "queued": "secondary",
+    "running": "primary",
+    "succeeded": "success",
+    "failed": "danger",
+    "cancelled": "warning",
+}
+
+
+@register.filter
+def job_colour(status: str) -> str:
+    """{{ record.job.status|job_colour }} -> a Bootstrap colour name for a background job."""
+    return JOB_STATUS_COLOURS.get(status, "secondary")
+
+
 @register.filter
 def duration(milliseconds: float | None) -> str:
     """{{ run.duration_ms|duration }} -> "0.4 ms", "12 ms" or "1.3 s"."""
