@@ -88,7 +88,15 @@ class Command(BaseCommand):
             elif backend.__class__.__module__.startswith("django_tasks_rq"):
                 logger.info("Worker %s takes jobs from RQ", worker_id())
                 queues = sorted(backend.queues)
-                call_command("rqworker", *queues, burst=batch, with_scheduler=True)
+                # The scheduler moves deferred tasks (a retry's back-off) to the queue when due.
+                call_command(
+                    "rqworker",
+                    *queues,
+                    burst=batch,
+                    with_scheduler=True,
+                    max_jobs=max_tasks,
+                    verbosity=verbosity,
+                )
             else:
                 raise CommandError(
                     f"The task backend {backend.__class__.__name__} runs tasks without a worker."
