@@ -68,7 +68,7 @@ def test_make_test_lints_checks_migrations_and_runs_pytest_after_the_set_up():
 
 
 def test_ci_scripts_are_valid_bash():
-    for script in (".ci/run", ".ci/postgres.sh"):
+    for script in (".ci/run", ".ci/postgres.sh", ".ci/redis.sh"):
         subprocess.run(["bash", "-n", script], cwd=settings.BASE_DIR, check=True)
 
 
@@ -81,6 +81,21 @@ def test_postgres_script_prints_the_test_server_url():
         check=True,
     )
     assert result.stdout.strip() == "postgresql://postgres@127.0.0.1:54329/postgres"
+
+
+def test_redis_script_prints_the_test_server_url_that_ci_exports():
+    result = subprocess.run(
+        ["bash", ".ci/redis.sh", "url"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "redis://127.0.0.1:63799/1"
+    ci = (settings.BASE_DIR / ".ci" / "run").read_text()
+    assert "TEST_REDIS_URL=$(bash .ci/redis.sh start)" in ci
+    # A redis test skipped for want of the server fails CI, like PostgreSQL's and chromium's.
+    assert "TEST_REDIS_URL|redis" in ci
 
 
 def test_the_sql_editor_is_bundled_after_npm_ci_and_before_collectstatic():
