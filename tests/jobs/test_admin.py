@@ -199,3 +199,17 @@ def test_the_list_costs_no_query_per_job(staff_client, assert_get_queries):
         running_job(requested_by=UserFactory())
         make_job()
     assert_get_queries(staff_client, JOBS, most=11)
+
+
+def test_search_finds_a_job_by_id_or_by_error_and_survives_any_text(staff_client):
+    job = failed_job(error="relation orders_2019 does not exist")
+    other = make_job()
+
+    by_id = staff_client.get(JOBS, {"q": str(job.pk)})
+    by_error = staff_client.get(JOBS, {"q": "orders_2019"})
+    by_nonsense = staff_client.get(JOBS, {"q": "not-a-uuid 'quoted'"})
+
+    assert [found.pk for found in by_id.context["cl"].result_list] == [job.pk]
+    assert [found.pk for found in by_error.context["cl"].result_list] == [job.pk]
+    assert by_nonsense.status_code == 200
+    assert other.pk not in [found.pk for found in by_nonsense.context["cl"].result_list]
