@@ -61,9 +61,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, interval, batch, max_tasks, no_periodic, verbosity, **options) -> None:
-        if verbosity:
-            logging.getLogger("apps.jobs").setLevel(logging.INFO)
-            logging.getLogger("apps.jobs").addHandler(logging.StreamHandler(self.stdout))
+        # The root logger's console handler (settings.LOGGING) prints what passes this level;
+        # a handler of our own here would print every line twice.
+        logger.setLevel(logging.INFO if verbosity else logging.WARNING)
         backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
         ticker = None
         if not no_periodic:
