@@ -30,7 +30,7 @@ def position(lines: list[str], fragment: str) -> int:
     raise AssertionError(f"{fragment!r} is not among the commands:\n" + "\n".join(lines))
 
 
-def test_make_run_sets_everything_up_then_serves_asgi_on_localhost():
+def test_make_run_sets_everything_up_then_serves_asgi_on_localhost_beside_a_worker():
     lines = dry_run("run")
     steps = [
         "-m venv .venv",
@@ -40,16 +40,32 @@ def test_make_run_sets_everything_up_then_serves_asgi_on_localhost():
         "manage.py collectstatic",
         "manage.py seed_demo",
         "manage.py demo_credentials --host 127.0.0.1 --port 8000",
-        "uvicorn config.asgi:application --host 127.0.0.1 --port 8000",
+        "WEB_HOST=127.0.0.1 WEB_PORT=8000 .venv/bin/honcho --procfile Procfile start",
     ]
     assert [position(lines, step) for step in steps] == sorted(
         position(lines, step) for step in steps
     )
+    # honcho starts the Procfile's processes: uvicorn on that host and port, and a worker.
+    procfile = dict(
+        line.split(": ", 1)
+        for line in (settings.BASE_DIR / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert procfile["web"].startswith(
+        ".venv/bin/uvicorn config.asgi:application "
+        "--host ${WEB_HOST:-127.0.0.1} --port ${WEB_PORT:-8000}"
+    )
+    assert procfile["worker"] == ".venv/bin/python manage.py worker"
 
 
 def test_make_run_takes_another_port():
     lines = dry_run("run", "PORT=8123")
-    assert "--port 8123" in lines[position(lines, "uvicorn")]
+    assert "WEB_PORT=8123" in lines[position(lines, "honcho")]
+
+
+def test_make_worker_starts_one_more_worker_after_the_set_up():
+    lines = dry_run("worker")
+    assert position(lines, "manage.py seed_demo") < position(lines, "manage.py worker")
 
 
 def test_make_test_lints_checks_migrations_and_runs_pytest_after_the_set_up():
