@@ -220,7 +220,15 @@ TASKS = {
         "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
     }[TASKS_BACKEND]
 }
+# Our jobs keep their own time limit (apps/jobs/runner.py), so RQ's is only a backstop.
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
+RQ = {
+    # RQ must load tasks through django-tasks-rq's job class (RQ's own cannot call a Task),
+    # with this worker class (no fork per task: apps/jobs/rq_worker.py), for `manage.py worker`
+    # and a bare `manage.py rqworker` alike.
+    "JOB_CLASS": "django_tasks_rq.Job",
+    "WORKER_CLASS": "apps.jobs.rq_worker.JobsWorker",
+}
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
 # How long a worker waits before looking again at an empty database queue: the queue latency

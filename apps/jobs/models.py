@@ -39,6 +39,12 @@ class JobQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(status=Job.Status.QUEUED, due_at__lt=now - STRANDED_AFTER)
 
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status, in one query: {"queued": 3, "running": 1, ...}."""
+        return self.aggregate(
+            **{status: models.Count("pk", filter=Q(status=status)) for status in Job.Status.values}
+        )
+
     def recover(self) -> list[Job]:
         """Give lapsed jobs another attempt (or fail them when they had their attempts), and
         enqueue stranded ones again. Returns the jobs it enqueued; safe to run from every worker

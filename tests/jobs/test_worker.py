@@ -2,80 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.jobs.worker_processes import (
+    manage,
+    read,
+    shell,
+    start_worker,
+    status_of,
+    wait_for,
+)
+from tests.jobs.worker_processes import (
+    queue_env as make_queue_env,
+)
 
 
 @pytest.fixture(scope="module")
 def queue_env(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("queue")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'app.sqlite3'}",
-        "TASKS_BACKEND": "database",
-        "JOBS_LEASE_SECONDS": "2",
-        "JOBS_POLL_SECONDS": "0.1",
-        "DJANGO_LOCAL_DEMO": "true",
-        "PYTHONPATH": str(ROOT),
-    }
-    manage(env, "migrate", "--noinput", "-v0")
-    return env
-
-
-def manage(env, *args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kwargs,
-    )
-
-
-def shell(env, code: str) -> str:
-    return manage(env, "shell", "-v0", "-c", code).stdout.strip()
-
-
-def start_worker(env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "-v0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def read(env, sql: str, *params) -> list[tuple]:
-    # Straight from the queue's SQLite file: a Django shell per look would take seconds.
-    path = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path, timeout=10) as db:
-        return db.execute(sql, params).fetchall()
-
-
-def status_of(env, job_id: str) -> str:
-    return read(env, "SELECT status FROM jobs_job WHERE id = ?", job_id.replace("-", ""))[0][0]
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out")
+    return make_queue_env(tmp_path_factory.mktemp("queue"))
 
 
 def test_a_worker_process_runs_queued_jobs(queue_env):

@@ -61,9 +61,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, interval, batch, max_tasks, no_periodic, verbosity, **options) -> None:
-        if verbosity:
-            logging.getLogger("apps.jobs").setLevel(logging.INFO)
-            logging.getLogger("apps.jobs").addHandler(logging.StreamHandler(self.stdout))
+        # The root logger's console handler (settings.LOGGING) prints what passes this level;
+        # a handler of our own here would print every line twice.
+        logger.setLevel(logging.INFO if verbosity else logging.WARNING)
         backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
         ticker = None
         if not no_periodic:
@@ -88,7 +88,15 @@ class Command(BaseCommand):
             elif backend.__class__.__module__.startswith("django_tasks_rq"):
                 logger.info("Worker %s takes jobs from RQ", worker_id())
                 queues = sorted(backend.queues)
-                call_command("rqworker", *queues, burst=batch, with_scheduler=True)
+                # The scheduler moves deferred tasks (a retry's back-off) to the queue when due.
+                call_command(
+                    "rqworker",
+                    *queues,
+                    burst=batch,
+                    with_scheduler=True,
+                    max_jobs=max_tasks,
+                    verbosity=verbosity,
+                )
             else:
                 raise CommandError(
                     f"The task backend {backend.__class__.__name__} runs tasks without a worker."
