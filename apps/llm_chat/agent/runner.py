@@ -63,16 +63,15 @@ from apps.llm_chat.agent.tools import (
     TOOLS,
     TurnDeps,
 )
-from apps.llm_chat.models import Chat, Message, TurnRefused
+from apps.llm_chat.models import INTERRUPTED, LEASE_RENEW_SECONDS, Chat, Message, TurnRefused
 
 logger = logging.getLogger(__name__)
 
 # A turn that needs more model requests than this is going in circles.
 MAX_MODEL_REQUESTS_PER_TURN = 20
-INTERRUPTED = (
-    "The reply was interrupted before it finished (the connection closed). "
-    "Retry to run the turn again."
-)
+# How often a turn looks in the database for a Stop pressed in another process (and renews its
+# lease on the reply every LEASE_RENEW_SECONDS).
+STOP_CHECK_SECONDS = 1.0
 INTERNAL_ERROR = (
     "Something went wrong on our side while answering. Retry, or tell an operator if it keeps "
     "happening."
@@ -82,7 +81,8 @@ DATA_SOURCE_MISSING = "The assistant's data source is not available; ask an oper
 
 
 # The turns running in this process, by reply id, and the replies whose owner pressed Stop.
-# A turn runs in the task that iterates it (the stream's pump, or the no-JavaScript request).
+# A turn runs in the task that iterates it (a detached task of apps/llm_chat/live.py, or the
+# no-JavaScript request).
 _running: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = {}
 _stop_requested: set[int] = set()
 
@@ -114,7 +114,8 @@ class TurnFailure:
     for_operators: bool = True
 
 
-# The browser went away mid-turn: nothing an operator needs to act on.
+# The turn was cancelled (the server shutting down, a no-JavaScript request abandoned, or the
+# reply taken for dead): nothing an operator needs to act on.
 _INTERRUPTED = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
 
 
@@ -318,13 +319,15 @@ async def _turn(
     chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
     turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
-    reply = StreamingReply(turn.reply.pk)
+    reply = StreamingReply(turn.reply.pk, lease_owner=turn.reply.lease_owner)
     deps = _turn_deps(turn)
     run = None
     completed = False
     task = asyncio.current_task()
+    heartbeat = None
     if task is not None:
         _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
+        heartbeat = asyncio.create_task(_heartbeat(turn.reply))
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -388,8 +391,39 @@ async def _turn(
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            # Its database call must be over before the turn's thread context closes.
+            await asyncio.wait({heartbeat})
         _running.pop(turn.reply.pk, None)
         _stop_requested.discard(turn.reply.pk)
+
+
+async def _heartbeat(reply: Message) -> None:
+    """While the turn runs: renew its lease on the reply, and stop the turn when its owner
+    pressed Stop in another process (Message.request_stop) or when the reply is no longer
+    the turn's (taken for dead and marked interrupted, or retried: its writes are then no-ops).
+    """
+    renewed = asyncio.get_running_loop().time()
+    while True:
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+        renew = asyncio.get_running_loop().time() - renewed >= LEASE_RENEW_SECONDS
+        try:
+            state = await sync_to_async(reply.heartbeat)(renew=renew)
+        except Exception:  # a database hiccup: the next beat tries again
+            logger.warning("Could not renew the lease of reply %s", reply.pk, exc_info=True)
+            continue
+        if renew:
+            renewed = asyncio.get_running_loop().time()
+        if state == "stop":
+            stop_turn(reply.pk)
+            return
+        if state == "lost":
+            logger.warning("Reply %s was taken from this turn (its lease lapsed)", reply.pk)
+            running = _running.get(reply.pk)
+            if running is not None:
+                running[1].cancel()
+            return
 
 
 def _kept_run_state(turn: _Turn, deps: TurnDeps, run: object) -> tuple[list, RunUsage]:
