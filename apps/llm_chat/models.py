@@ -58,9 +58,29 @@ INTERRUPTED = gettext_noop(
 )
 
 
+HOST = socket.gethostname()[:60]
+
+
 def new_lease_owner() -> str:
     """A writer's id, one per turn: which host and process, and which turn there."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def writer_process_gone(lease_owner: str) -> bool:
+    """Whether the writer named by `lease_owner` ran on this host in a process that no longer
+    exists (killed, crashed): then its lease need not lapse to know it is dead. A writer on
+    another host, or whose process lives, is judged by its lease alone."""
+    host, _, rest = lease_owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, someone else's
+        return False
+    return False
 
 
 class TurnRefused(Exception):
@@ -230,9 +250,16 @@ class MessageQuerySet(models.QuerySet):
         )
 
     def interrupt_lapsed(self, limit: int = 200) -> int:
-        """Mark the lapsed replies interrupted, keeping what was written (the sweep each web
-        process runs, apps/llm_chat/live.py). Returns how many were marked."""
-        return sum(reply.interrupt_if_lapsed() for reply in self.lapsed().order_by("pk")[:limit])
+        """Mark the replies of dead writers interrupted, keeping what was written (the sweep
+        each web process runs, apps/llm_chat/live.py): lapsed leases, and at once those of
+        writers on this host whose process is gone (a server restarted after a crash need not
+        wait for their leases). Returns how many were marked."""
+        found = {reply.pk: reply for reply in self.lapsed().order_by("pk")[:limit]}
+        here = self.filter(role=Role.ASSISTANT, status=Status.PENDING)
+        for reply in here.filter(lease_owner__startswith=f"{HOST}:")[:limit]:
+            if writer_process_gone(reply.lease_owner):
+                found.setdefault(reply.pk, reply)
+        return sum(reply.interrupt_if_lapsed() for reply in found.values())
 
     def latest_page(self, size: int, *, before: Message | None = None) -> tuple[list, bool]:
         """The last `size` messages (of those before `before`, if given), oldest first, and
@@ -449,13 +476,14 @@ class Message(models.Model):
 
     @property
     def is_lapsed(self) -> bool:
-        """A pending reply whose writer stopped renewing its lease (MessageQuerySet.lapsed)."""
+        """A pending reply whose writer is dead: it stopped renewing its lease
+        (MessageQuerySet.lapsed), or its process on this host is gone."""
         if self.status != Status.PENDING or self.role != Role.ASSISTANT:
             return False
         now = timezone.now()
         if self.lease_expires_at is None:
             return self.created_at < now - STALE_PENDING_AFTER
-        return self.lease_expires_at < now
+        return self.lease_expires_at < now or writer_process_gone(self.lease_owner)
 
     def interrupt_if_lapsed(self) -> bool:
         """If the writer of this pending reply died, mark the reply interrupted with what it

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 
 import pytest
 from django.utils import timezone
@@ -134,3 +136,19 @@ def test_the_page_follows_a_reply_being_written(chat, owner, client):
     stream = f"/chats/{chat.pk}/messages/{reply.reply_to_id}/stream/"
     assert f'data-stream-url="{stream}"' in page
     assert f'data-message-id="{reply.pk}"' in page
+
+
+def test_a_writer_whose_process_on_this_host_is_gone_is_dead_before_its_lease_lapses(chat):
+    reply = started(chat, "Half")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that was, and is no more (as after SIGKILL)
+    host, _, turn = reply.lease_owner.split(":")
+    Message.objects.filter(pk=reply.pk).update(lease_owner=f"{host}:{gone.pid}:{turn}")
+    living = started(ChatFactory(owner=chat.owner), "Going on")  # this process: alive
+
+    assert Message.objects.interrupt_lapsed() == 1
+
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("error", "Half")
+    living.refresh_from_db()
+    assert living.status == "pending"
