@@ -29,7 +29,6 @@ Two costs of Django's own ASGI handler, measured on the API's execute endpoint
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -109,13 +108,12 @@ class ReusedRequestThreads:
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 for run in self.on_shutdown:
                     try:
                         await run()
                     except Exception:
                         logger.exception("A shutdown step failed")
-                with contextlib.suppress(Exception):
-                    await asyncio.gather(*tasks, return_exceptions=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
