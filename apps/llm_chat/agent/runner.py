@@ -4,16 +4,20 @@ The caller saves the user's message first (`services.post_user_message`), then i
 `run_turn(chat, user_message)`. The turn
 
 1. starts the assistant reply with status `pending` (`Message.start_reply`, linked to the
-   question by `reply_to`),
+   question by `reply_to`) and leased to this turn: a heartbeat renews the lease and notices a
+   Stop pressed in another process (`_heartbeat`, Message.heartbeat); every write of the turn
+   is conditional on the lease,
 2. replays the last `LLM_HISTORY_TURNS` turns and streams the model's run, yielding events
    (see `events.py`) and saving the reply's text as it grows (`reply.py`),
 3. ends `complete` (`Message.finish`) with the turn's provider messages in `model_messages` and
    its tokens, or `error` (`Message.fail`) with what arrived so far and a reason in plain words:
    a provider failure, a timeout, malformed tool arguments the model would not fix, or the
-   caller going away (cancellation). Every model request is logged as a `ModelCall` either way
-   (`calls.py`). The user reads plain words and a reference (the model call's number); the
-   operators' detail (masked base URL, environment variable, the SDK's text) goes to that
-   `ModelCall` row and the server log (TurnFailure).
+   turn being cancelled (the server shutting down; the page's and the API's streams run the
+   turn detached, apps/llm_chat/live.py, so a closed page does not cancel it). Every model
+   request is logged as a `ModelCall` either way (`calls.py`). The user reads plain words
+   and a reference (the model call's number); the operators' detail (masked base URL,
+   environment variable, the SDK's text) goes to that `ModelCall` row and the server log
+   (TurnFailure).
 
 `retry_turn` re-runs the turn of a user message whose reply failed. It reuses the failed reply
 row (cleared, back to `pending`), so the chat keeps one reply per question and the page can
@@ -375,8 +379,9 @@ async def _turn(
             await asyncio.shield(_stop_async(turn, deps, reply, run))
             yield TurnStopped(message_id=turn.reply.pk)
             return
-        # The caller went away (browser closed the stream). Keep what arrived, then let the
-        # cancellation carry on; the shield stops a second cancel from losing the save.
+        # Cancelled (the server shutting down, an abandoned no-JavaScript request, or the reply
+        # taken for dead). Keep what arrived, then let the cancellation carry on; the shield
+        # stops a second cancel from losing the save.
         if not completed:
             await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
