@@ -9,6 +9,7 @@ test needs to play the browser going away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 
@@ -21,8 +22,8 @@ from django.utils import timezone
 from apps.llm_agent.models import ModelCall
 from apps.llm_agent.providers import PUBLIC_PROVIDER_FAILED, PUBLIC_UNREACHABLE
 from apps.llm_chat import live, views
-from apps.llm_chat.agent import runner
-from apps.llm_chat.models import Message
+from apps.llm_chat.agent import TextDelta, runner
+from apps.llm_chat.models import INTERRUPTED, Message
 from apps.llm_chat.services import post_user_message
 from tests.fakes.llm_server import HTTPError, Stall, call, say
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -625,3 +626,24 @@ def test_a_reply_whose_writer_died_streams_as_interrupted_with_retry(chat, owner
     assert parse_events(body)[-1][0] == "done"
     reply.refresh_from_db()
     assert (reply.status, reply.content) == ("complete", "Whole.")
+
+
+def test_a_server_shutting_down_ends_its_turns_marked_interrupted(chat, server):
+    server.queue(say("Partial ", *(["more "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="Tell me")
+
+    async def shut_down_mid_reply() -> None:
+        turn = live.start(chat, question, retry=False)
+        async with contextlib.aclosing(turn.subscribe()) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    break
+        await live.stop_all()
+        assert turn.ended and live.running(question.pk) is None
+
+    async_to_sync(shut_down_mid_reply)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
+    assert reply.content.startswith("Partial ") and reply.is_retryable
