@@ -170,18 +170,20 @@ async def follow(
     reply is final, or `retry` was asked of a reply still being written.
     """
     live = running(question.pk)
-    if live is None:
+    if live is None and not retry:
         reply = await question.alatest_reply()
-        if reply is not None and reply.status == Message.Status.PENDING:
-            if await sync_to_async(reply.interrupt_if_lapsed)():
-                if not retry:  # its writer died: show it interrupted, with Retry
-                    raise TurnRefused(reply.refusal)
-            elif not retry:  # another process writes it
-                async for event in tail(reply):
-                    yield event
-                return
-        if reply is not None and not retry:
-            raise TurnRefused(reply.refusal)
+        live = running(question.pk)  # another reader here may have started it meanwhile
+        if live is None and reply is not None:
+            if (
+                reply.status != Message.Status.PENDING
+                or await sync_to_async(reply.interrupt_if_lapsed)()
+            ):
+                raise TurnRefused(reply.refusal)  # final, or its writer died: shown as it is
+            async for event in tail(reply):  # being written by another process
+                yield event
+            return
+    if live is None:
+        # A retry the reply does not allow is refused by the turn, through subscribe().
         live = start(chat, question, retry=retry, model=model)
     elif retry:
         raise TurnRefused(Message.REFUSALS[Message.Status.PENDING])

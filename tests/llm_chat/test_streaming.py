@@ -647,3 +647,36 @@ def test_a_server_shutting_down_ends_its_turns_marked_interrupted(chat, server):
     reply = Message.objects.get(reply_to=question)
     assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
     assert reply.content.startswith("Partial ") and reply.is_retryable
+
+
+def test_a_turn_whose_reply_was_taken_from_it_stops_and_overwrites_nothing(
+    chat, owner, server, monkeypatch
+):
+    """Taken for dead (a database stall outlasting its lease) and retried elsewhere: the old
+    writer notices at its next heartbeat and ends without writing."""
+    monkeypatch.setattr(runner, "STOP_CHECK_SECONDS", 0.05)
+    server.queue(say("Old ", *(["writer "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="Tell me")
+
+    async def take_over() -> list:
+        turn = live.start(chat, question, retry=False)
+        seen = []
+        async with contextlib.aclosing(turn.subscribe()) as events:
+            async for event in events:
+                seen.append(event)
+                if len(seen) == 2:  # started, then the first text
+                    await Message.objects.filter(reply_to=question).aupdate(
+                        lease_owner="elsewhere:1:new", content="The new writer's"
+                    )
+        await asyncio.wait({turn.task}, timeout=10)
+        return seen
+
+    seen = async_to_sync(take_over)()
+
+    # It stopped well before the end of its 41 pieces, with no outcome of its own.
+    assert len(seen) < 20
+    assert not any(event.type in {"done", "error", "stopped"} for event in seen)
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.content) == ("pending", "The new writer's")
+    assert reply.lease_owner == "elsewhere:1:new"

@@ -329,9 +329,11 @@ async def _turn(
     completed = False
     task = asyncio.current_task()
     heartbeat = None
+    # Set once the turn writes its outcome: from then on the heartbeat stops nothing.
+    finishing = asyncio.Event()
     if task is not None:
         _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
-        heartbeat = asyncio.create_task(_heartbeat(turn.reply))
+        heartbeat = asyncio.create_task(_heartbeat(turn.reply, finishing))
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -360,6 +362,7 @@ async def _turn(
         if result is None:
             raise RuntimeError("The agent run ended without a result.")
         usage = result.usage
+        finishing.set()
         await reply.settle()
         await sync_to_async(_complete)(
             turn, deps, reply.text, history.dump_messages(result.new_messages()), usage
@@ -371,6 +374,7 @@ async def _turn(
             output_tokens=usage.output_tokens,
         )
     except asyncio.CancelledError:
+        finishing.set()
         if turn.reply.pk in _stop_requested and not completed:
             # The owner pressed Stop (stop_turn): keep what was written, marked stopped, and
             # end the turn normally, so the stream still carries the final message.
@@ -386,10 +390,12 @@ async def _turn(
             await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except GeneratorExit:
+        finishing.set()
         if not completed:
             await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except Exception as exc:
+        finishing.set()
         failure = _failure_for(exc, turn, chat_id)
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
@@ -404,7 +410,7 @@ async def _turn(
         _stop_requested.discard(turn.reply.pk)
 
 
-async def _heartbeat(reply: Message) -> None:
+async def _heartbeat(reply: Message, finishing: asyncio.Event) -> None:
     """While the turn runs: renew its lease on the reply, and stop the turn when its owner
     pressed Stop in another process (Message.request_stop) or when the reply is no longer
     the turn's (taken for dead and marked interrupted, or retried: its writes are then no-ops).
@@ -420,6 +426,8 @@ async def _heartbeat(reply: Message) -> None:
             continue
         if renew:
             renewed = asyncio.get_running_loop().time()
+        if finishing.is_set():
+            return  # the turn is writing its outcome: let it
         if state == "stop":
             stop_turn(reply.pk)
             return
