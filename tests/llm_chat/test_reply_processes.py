@@ -1,9 +1,12 @@
-"""The web server killed with SIGKILL while ten replies stream: after a restart every reply is,
-within seconds, marked interrupted with what was written, Retry works at once, and no question
-is lost. (A reply whose writer died on another machine waits for its lease to lapse instead:
-tests/llm_chat/test_reply_lease.py.)
+"""Replies across web processes, end to end.
 
-End to end: the app runs under uvicorn in a process of its own (as `make run` serves it) on a
+- The web server killed with SIGKILL while ten replies stream: after a restart every reply is,
+  within seconds, marked interrupted with what was written, Retry works at once, and no
+  question is lost. (A reply whose writer died on another machine waits for its lease to lapse
+  instead: tests/llm_chat/test_reply_lease.py.)
+- Two web processes: the reply one writes is followed from the other, and stopped from it.
+
+The app runs under uvicorn in a process of its own (as `make run` serves it) on a
 SQLite app database in a temporary directory; the agent talks to the scripted provider on
 loopback, which writes slowly enough to kill the server mid-reply.
 """
@@ -222,3 +225,91 @@ def test_a_killed_server_leaves_every_reply_retryable_within_seconds(stack):
         )
     finally:
         server.stop()
+
+
+def read_stream(port: int, path: str, cookie: str, events: list, stop_after: str = "") -> None:
+    """Read a stream to its end, noting each event's name and data."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", path, headers={"Accept": "text/event-stream", "Cookie": cookie})
+        response = connection.getresponse()
+        name = ""
+        while line := response.readline():
+            line = line.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if stop_after and stop_after in line:
+                    return
+    finally:
+        connection.close()
+
+
+def test_a_reply_written_by_one_process_is_followed_and_stopped_from_another(stack):
+    """Two web processes behind a load balancer: the page reopened on the other one follows
+    the reply from where it is, and Stop pressed there ends the turn where it runs."""
+    provider, env, database, seeded = stack
+    provider.chunk_delay = 0.05
+    one, other = free_port(), free_port()
+    cookie = f"sessionid={seeded['session']}"
+    servers = [Uvicorn(env, one), Uvicorn(env, other)]
+    try:
+        (chat, question), (chat2, question2) = seeded["pairs"][:2]
+        path = f"/chats/{chat}/messages/{question}/stream/"
+        first: list = []
+        started = threading.Thread(target=read_stream, args=(one, path, cookie, first, "word5 "))
+        started.start()
+        started.join(30)
+        assert any(name == "text" for name, _ in first), first
+        time.sleep(1.0)  # the writer saves its text every half second
+
+        followed: list = []
+        read_stream(other, path, cookie, followed)  # to the end of the reply
+
+        names = [name for name, _ in followed]
+        assert names[0] == "start" and names[-1] == "done"
+        so_far = followed[1][1]
+        assert so_far["text"].startswith("word0 word1 ") and "html" in so_far
+        text = "".join(data["text"] for name, data in followed if name == "text")
+        assert text == "".join(f"word{n} " for n in range(WORDS))
+        assert "word199" in followed[-1][1]["html"]
+
+        # Stop, pressed on the other process, ends a reply written by the first.
+        path2 = f"/chats/{chat2}/messages/{question2}/stream/"
+        second: list = []
+        reader = threading.Thread(target=read_stream, args=(one, path2, cookie, second))
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not any(name == "text" for name, _ in second):
+            assert time.monotonic() < deadline, "the second reply never started"
+            time.sleep(0.05)
+        reply = second[0][1]["message_id"]
+        _, headers, _ = request(other, "GET", f"/chats/{chat2}/", {"Cookie": cookie})
+        csrf = headers["Set-Cookie"].split("csrftoken=", 1)[1].split(";", 1)[0]
+        status, _, body = request(
+            other,
+            "POST",
+            f"/chats/{chat2}/messages/{reply}/stop/",
+            {
+                "Accept": "application/json",
+                "Cookie": f"{cookie}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Referer": f"http://127.0.0.1:{other}/",
+            },
+        )
+        assert (status, json.loads(body)["status"]) == (200, "stopping")
+        asked = time.monotonic()
+        reader.join(15)
+        assert not reader.is_alive()
+        assert second[-1][0] == "stopped"
+        print(f"stopped from the other process in {time.monotonic() - asked:.2f} s")
+        with sqlite3.connect(database) as connection:
+            status, content = connection.execute(
+                "SELECT status, content FROM llm_chat_message WHERE id = ?", [reply]
+            ).fetchone()
+        assert status == "stopped" and content.startswith("word0 ")
+        assert "word199" not in content
+    finally:
+        for server in servers:
+            server.stop()
