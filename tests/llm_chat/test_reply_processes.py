@@ -6,9 +6,10 @@
   instead: tests/llm_chat/test_reply_lease.py.)
 - Two web processes: the reply one writes is followed from the other, and stopped from it.
 
-The app runs under uvicorn in a process of its own (as `make run` serves it) on a
-SQLite app database in a temporary directory; the agent talks to the scripted provider on
-loopback, which writes slowly enough to kill the server mid-reply.
+The app runs under uvicorn in processes of its own (as `make run` serves it) on a SQLite app
+database in a temporary directory (the crash also on PostgreSQL, with TEST_POSTGRES_URL); the
+agent talks to the scripted provider on loopback, which writes slowly enough to kill the
+server mid-reply.
 """
 
 from __future__ import annotations
@@ -96,11 +97,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def replies(database: Path) -> list[tuple[str, str, str]]:
+def query(database: str, sql: str) -> list[tuple]:
+    """Rows of the app database of the servers under test (a SQLite path or a PostgreSQL DSN)."""
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(database) as connection:
+            return connection.execute(sql).fetchall()
     with sqlite3.connect(database) as connection:
-        return connection.execute(
-            "SELECT status, content, error FROM llm_chat_message WHERE role = 'assistant'"
-        ).fetchall()
+        return connection.execute(sql).fetchall()
+
+
+def replies(database: str) -> list[tuple[str, str, str]]:
+    return query(
+        database,
+        "SELECT status, content, error FROM llm_chat_message WHERE role = 'assistant' ORDER BY id",
+    )
 
 
 def read_until_text(port: int, path: str, cookie: str, got_text: threading.Event) -> None:
@@ -129,14 +141,23 @@ def request(port: int, method: str, path: str, headers: dict) -> tuple[int, dict
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(request, tmp_path):
+    """The scripted provider, a migrated app database with REPLIES questions, and the
+    environment to serve it: on SQLite, or (parametrized) on PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        database = request.getfixturevalue("postgres_database")
+        database_url = database
+    else:
+        database = str(tmp_path / "app.sqlite3")
+        database_url = f"sqlite:///{database}"
+
     def reply(body: dict) -> Step:
         return Step(text=[f"word{n} " for n in range(WORDS)])
 
     with FakeLLMServer("openai", default=reply, chunk_delay=0.1) as provider:
         env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+            "DATABASE_URL": database_url,
             "DATA_SOURCES": f"marketplace=sqlite:///{build_shop(tmp_path / 'shop.sqlite3')}",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "LOG_LEVEL": "WARNING",
@@ -150,9 +171,12 @@ def stack(tmp_path):
             [*manage, "shell", "-c", seed], cwd=ROOT, env=env, check=True, capture_output=True
         )
         seeded = json.loads(made.stdout.decode().splitlines()[-1])
-        yield provider, env, tmp_path / "app.sqlite3", seeded
+        yield provider, env, database, seeded
 
 
+@pytest.mark.parametrize(
+    "stack", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_killed_server_leaves_every_reply_retryable_within_seconds(stack):
     provider, env, database, seeded = stack
     port = free_port()
@@ -198,10 +222,9 @@ def test_a_killed_server_leaves_every_reply_retryable_within_seconds(stack):
         assert recovered < SWEEP_SECONDS + 2
 
         # No question is lost, and Retry works at once.
-        with sqlite3.connect(database) as connection:
-            questions = connection.execute(
-                "SELECT content FROM llm_chat_message WHERE role = 'user' ORDER BY id"
-            ).fetchall()
+        questions = query(
+            database, "SELECT content FROM llm_chat_message WHERE role = 'user' ORDER BY id"
+        )
         assert [q for (q,) in questions] == [f"Question {n}" for n in range(REPLIES)]
         provider.chunk_delay = 0
         chat, question = seeded["pairs"][0]
@@ -304,10 +327,9 @@ def test_a_reply_written_by_one_process_is_followed_and_stopped_from_another(sta
         assert not reader.is_alive()
         assert second[-1][0] == "stopped"
         print(f"stopped from the other process in {time.monotonic() - asked:.2f} s")
-        with sqlite3.connect(database) as connection:
-            status, content = connection.execute(
-                "SELECT status, content FROM llm_chat_message WHERE id = ?", [reply]
-            ).fetchone()
+        [(status, content)] = query(
+            database, f"SELECT status, content FROM llm_chat_message WHERE id = {int(reply)}"
+        )
         assert status == "stopped" and content.startswith("word0 ")
         assert "word199" not in content
     finally:
