@@ -58,7 +58,18 @@ INTERRUPTED = gettext_noop(
 )
 
 
-HOST = socket.gethostname()[:60]
+def _host() -> str:
+    """This machine's name, and its process-id namespace where there is one: two containers
+    may share a host name (host networking) but not their processes."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:")
+    except OSError:  # not Linux: the host name alone
+        namespace = ""
+    return f"{socket.gethostname()[:50]}{namespace}"
+
+
+# Where this process runs, as lease owners name it (no ":" in it: the owner's separator).
+HOST = _host().replace(":", "-")
 
 
 def new_lease_owner() -> str:
