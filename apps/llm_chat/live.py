@@ -32,6 +32,7 @@ from pydantic_ai.models import Model
 from apps.llm_chat.agent import (
     ArtifactSaved,
     TextDelta,
+    TextSoFar,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -42,7 +43,6 @@ from apps.llm_chat.agent import (
     run_turn,
     stop_turn,
 )
-from apps.llm_chat.agent.events import TextSoFar
 from apps.llm_chat.models import Chat, Message, MessageArtifact
 
 logger = logging.getLogger(__name__)

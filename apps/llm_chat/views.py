@@ -26,6 +26,7 @@ from apps.llm_chat import live
 from apps.llm_chat.agent import (
     ArtifactSaved,
     TextDelta,
+    TextSoFar,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -35,7 +36,6 @@ from apps.llm_chat.agent import (
     retry_turn,
     run_turn_sync,
 )
-from apps.llm_chat.agent.events import TextSoFar
 from apps.llm_chat.forms import ChatStartForm, MessageForm
 from apps.llm_chat.lookups import (
     aget_rw_chat_for_user,
