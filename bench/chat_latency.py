@@ -205,8 +205,17 @@ async def consume_http(
     await asyncio.sleep(delay)
     outcome = await _read_stream(port, path, cookie, received, stop_after=reconnect_at)
     if outcome == "reconnect":
-        outcome = await _read_stream(port, path, cookie, received)
+        left = time.perf_counter()
+        resumed: dict[str, float] = {}
+        outcome = await _read_stream(port, path, cookie, resumed)
+        RECONNECTS.append((min(resumed.values(), default=left) - left) * 1000)
+        for token, at in resumed.items():
+            received.setdefault(token, at)
     return outcome
+
+
+# How long each reconnect took: from dropping the connection to the first text on the new one.
+RECONNECTS: list[float] = []
 
 
 async def _read_stream(
@@ -322,6 +331,7 @@ def main() -> None:
             consume, cpu = consume_events, time.process_time
         try:
             asyncio.run(run_all(consume, warm_up))  # imports, first connection
+            RECONNECTS.clear()
             started, cpu_started = time.perf_counter(), cpu()
             received = asyncio.run(run_all(consume, pairs, args.ramp_ms / 1000))
             elapsed = time.perf_counter() - started
@@ -366,6 +376,12 @@ def main() -> None:
         f"delay added by our stack: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
         f"max {max(delays):.2f} ms  mean {statistics.fmean(delays):.2f} ms"
     )
+    if RECONNECTS:
+        print(
+            f"reconnects, from the dropped connection to the text so far on the new one: "
+            f"p50 {percentile(RECONNECTS, 0.5):.2f} ms  max {max(RECONNECTS):.2f} ms "
+            f"({len(RECONNECTS)} of them)"
+        )
     print(
         f"first token of each reply (other turns may be starting meanwhile): "
         f"p50 {percentile(first, 0.5):.2f} ms  max {max(first):.2f} ms"
