@@ -24,9 +24,10 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import AsyncToSync, ThreadSensitiveContext, sync_to_async
-from django.db import connections
+from django.db import close_old_connections, connections
 from pydantic_ai.models import Model
 
 from apps.llm_chat.agent import (
@@ -105,11 +106,16 @@ class LiveTurn:
             raise self.refused
 
     async def _drive(self, events: AsyncIterator[TurnEvent], *, own_thread: bool) -> None:
+        # The turn's database work runs on a thread of its own, not on the request's (the
+        # request ends long before the turn may): a reused one, whose connection persists
+        # (CONN_MAX_AGE) as the request threads' do (apps/core/asgi.py). Under a test's
+        # async_to_sync it stays on the caller's thread, where the test's transaction is.
+        executor = _turn_threads.take() if own_thread else None
         try:
-            # The turn's database work runs on a thread of its own, not on the request's (the
-            # request ends long before the turn may). Under a test's async_to_sync it stays on
-            # the caller's thread, where the test's transaction is.
-            async with ThreadSensitiveContext():
+            async with ThreadSensitiveContext(executor=executor):
+                if executor is not None:
+                    # As a request does: drop a connection too old or broken to reuse.
+                    await sync_to_async(close_old_connections)()
                 try:
                     # Nothing here awaits but the turn: a Stop (a cancellation) always lands
                     # inside the turn, which then saves what was written.
@@ -122,16 +128,40 @@ class LiveTurn:
                     self.refused = refused
                 except Exception:
                     logger.exception("The detached turn of question %s crashed", self.question_id)
-                finally:
-                    if own_thread:
-                        with contextlib.suppress(Exception):
-                            await sync_to_async(connections.close_all)()
         finally:
+            if executor is not None:
+                _turn_threads.give_back(executor)
             self.ended = True
             if _turns.get(self.question_id) is self:
                 del _turns[self.question_id]
             for queue in self._readers:
                 queue.put_nowait(_END)
+
+
+class _TurnThreads:
+    """Idle single-thread executors for detached turns, so each turn's database connection
+    serves the next turn too (a new PostgreSQL connection is a new server process)."""
+
+    def __init__(self, keep_idle: int = 8) -> None:
+        self.keep_idle = keep_idle
+        self._idle: list[ThreadPoolExecutor] = []
+
+    def take(self) -> ThreadPoolExecutor:
+        # Last in, first out: the thread used last has the freshest connection.
+        if self._idle:
+            return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="turn")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        if len(self._idle) < self.keep_idle:
+            self._idle.append(executor)
+            return
+        # Queued behind anything the thread still runs: its connections close on it.
+        executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
+
+
+_turn_threads = _TurnThreads()
 
 
 # The turns running in this process, by question id.

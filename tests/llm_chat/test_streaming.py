@@ -680,3 +680,18 @@ def test_a_turn_whose_reply_was_taken_from_it_stops_and_overwrites_nothing(
     reply = Message.objects.get(reply_to=question)
     assert (reply.status, reply.content) == ("pending", "The new writer's")
     assert reply.lease_owner == "elsewhere:1:new"
+
+
+def test_detached_turns_reuse_their_threads_and_retire_the_extra_ones():
+    threads = live._TurnThreads(keep_idle=1)
+    first = threads.take()
+    threads.give_back(first)
+    assert threads.take() is first  # its database connection serves the next turn
+    second = threads.take()
+    assert second is not first
+    threads.give_back(first)
+    threads.give_back(second)  # one more than it keeps: its connections close, it ends
+    assert threads.take() is first
+    with pytest.raises(RuntimeError):
+        second.submit(int)  # shut down
+    first.shutdown()
