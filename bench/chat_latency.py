@@ -11,13 +11,18 @@ Two ways to receive the tokens (`--via`):
 - `http` (the default): the app runs under uvicorn in its own process, as `make run` serves
   it, and each chat is a client of the chat page's Server-Sent Events endpoint
   (GET /chats/<id>/messages/<id>/stream/, signed in), reading the chunked HTTP response with a
-  bare asyncio socket so the client adds next to nothing. This is what a browser sees: view ->
-  run_turn -> pydantic-ai -> openai SDK -> HTTP -> the page's events (with their periodic
-  server-rendered Markdown) -> uvicorn -> socket.
+  bare asyncio socket so the client adds next to nothing. In the middle of each reply
+  (`--reconnect-at` tokens) the client drops the connection and opens the stream again, as a
+  reloaded page does: the turn goes on detached on the server, and the new stream starts with
+  the text so far; each token's delay counts from when the client first saw it. This is what
+  a browser sees: view -> the turn, detached (apps/llm_chat/live.py) -> pydantic-ai -> openai
+  SDK -> HTTP -> the page's events (with their periodic server-rendered Markdown) -> uvicorn
+  -> socket.
 - `events`: in this process, through run_turn's event stream only (no HTTP, no view).
 
     .venv/bin/python bench/chat_latency.py [--via http|events] [--chats 20] [--tokens 100]
                                            [--interval-ms 25] [--ramp-ms 1000]
+                                           [--reconnect-at 50]
 
 Prints p50, p99 and max in milliseconds; the target is p99 under 50 ms. Exits non-zero when
 it is missed (or a token is lost).
@@ -187,9 +192,35 @@ async def _body(reader: asyncio.StreamReader, chunked: bool):
 
 
 async def consume_http(
-    port: int, path: str, cookie: str, received: dict[str, float], delay: float
+    port: int,
+    path: str,
+    cookie: str,
+    received: dict[str, float],
+    delay: float,
+    reconnect_at: int = 0,
 ) -> str:
+    """Read the chat page's stream of one reply. With `reconnect_at`, drop the connection once
+    that many tokens have arrived and open the stream again, as a reloaded page does: the turn
+    goes on on the server meanwhile, and the new stream starts with the text so far."""
     await asyncio.sleep(delay)
+    outcome = await _read_stream(port, path, cookie, received, stop_after=reconnect_at)
+    if outcome == "reconnect":
+        left = time.perf_counter()
+        resumed: dict[str, float] = {}
+        outcome = await _read_stream(port, path, cookie, resumed)
+        RECONNECTS.append((min(resumed.values(), default=left) - left) * 1000)
+        for token, at in resumed.items():
+            received.setdefault(token, at)
+    return outcome
+
+
+# How long each reconnect took: from dropping the connection to the first text on the new one.
+RECONNECTS: list[float] = []
+
+
+async def _read_stream(
+    port: int, path: str, cookie: str, received: dict[str, float], stop_after: int = 0
+) -> str:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
@@ -205,6 +236,7 @@ async def consume_http(
         return f"HTTP {status.decode().strip()}"
     buffer = b""
     outcome = "the stream ended without done or error"
+    tokens = 0
     try:
         async for piece in _body(reader, headers.get("transfer-encoding") == "chunked"):
             arrived = time.perf_counter()  # before any parsing of ours
@@ -216,7 +248,13 @@ async def consume_http(
                     continue  # a keep-alive comment
                 data = json.loads(lines[1].removeprefix("data: "))
                 if data["type"] == "text":
-                    received[data["text"].strip()] = arrived
+                    # A stream joined mid-reply starts with all the text so far in one event:
+                    # each token counts from when the client first saw it.
+                    for token in data["text"].split():
+                        received.setdefault(token, arrived)
+                    tokens += 1
+                    if stop_after and tokens >= stop_after:
+                        return "reconnect"
                 elif data["type"] == "done":
                     outcome = ""
                 elif data["type"] in {"error", "refused"}:
@@ -256,6 +294,9 @@ def main() -> None:
     # People do not all press Send in the same millisecond: the chats start spread over this
     # window, and all of them are streaming at once after it. 0 starts them together.
     parser.add_argument("--ramp-ms", type=float, default=1000.0)
+    # Each chat drops its connection after this many tokens and opens the stream again (a
+    # reload mid-reply; the turn goes on on the server). 0 reads each stream in one go.
+    parser.add_argument("--reconnect-at", type=int, default=50)
     args = parser.parse_args()
 
     # The provider gets its own process (forked before Django and any thread starts), so
@@ -277,7 +318,9 @@ def main() -> None:
 
             async def consume(chat, question, received, delay):
                 path = f"/chats/{chat.pk}/messages/{question.pk}/stream/"
-                return await consume_http(server.port, path, cookie, received, delay)
+                return await consume_http(
+                    server.port, path, cookie, received, delay, args.reconnect_at
+                )
 
             cpu = server.cpu_seconds
         else:
@@ -288,6 +331,7 @@ def main() -> None:
             consume, cpu = consume_events, time.process_time
         try:
             asyncio.run(run_all(consume, warm_up))  # imports, first connection
+            RECONNECTS.clear()
             started, cpu_started = time.perf_counter(), cpu()
             received = asyncio.run(run_all(consume, pairs, args.ramp_ms / 1000))
             elapsed = time.perf_counter() - started
@@ -314,6 +358,11 @@ def main() -> None:
             "Measured through HTTP: the chat page's SSE endpoint under uvicorn (its own "
             "process), read by a bare asyncio client."
         )
+        if args.reconnect_at:
+            print(
+                f"Each chat reconnects after {args.reconnect_at} tokens (a reload mid-reply); "
+                "a token counts from when the client first saw it."
+            )
         whose = "the uvicorn process"
     else:
         print("Measured through run_turn's event stream, in process (no HTTP).")
@@ -327,6 +376,12 @@ def main() -> None:
         f"delay added by our stack: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
         f"max {max(delays):.2f} ms  mean {statistics.fmean(delays):.2f} ms"
     )
+    if RECONNECTS:
+        print(
+            f"reconnects, from the dropped connection to the text so far on the new one: "
+            f"p50 {percentile(RECONNECTS, 0.5):.2f} ms  max {max(RECONNECTS):.2f} ms "
+            f"({len(RECONNECTS)} of them)"
+        )
     print(
         f"first token of each reply (other turns may be starting meanwhile): "
         f"p50 {percentile(first, 0.5):.2f} ms  max {max(first):.2f} ms"

@@ -10,7 +10,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # CONN_MAX_AGE) with one thread hop for the middleware and the view: see apps/core/asgi.py.
 from apps.core.asgi import get_asgi_application
 
-application = get_asgi_application()
+# Each process also sweeps the chat replies whose writer died (marked interrupted, so Retry
+# works), and on shutdown ends the turns it runs, each saved as interrupted.
+application = get_asgi_application(
+    background=["apps.llm_chat.live.sweep_forever"],
+    on_shutdown=["apps.llm_chat.live.stop_all"],
+)
 
 # Many chats stream through this one event loop at once (bench/chat_latency.py: 20 chats, 40
 # tokens a second each). Two things stalled every stream at once, so they are settled here:

@@ -29,6 +29,9 @@ Two costs of Django's own ASGI handler, measured on the API's execute endpoint
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,6 +41,9 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import connections
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -67,14 +73,54 @@ class _RequestContext(ThreadSensitiveContext):
 
 
 class ReusedRequestThreads:
-    """ASGI middleware: each HTTP request runs its sync code on a reused thread."""
+    """ASGI middleware: each HTTP request runs its sync code on a reused thread.
 
-    def __init__(self, app: Any, *, keep_idle: int = 8) -> None:
+    It also answers the server's lifespan messages: `background` coroutines run from startup
+    to shutdown (each app's periodic work, e.g. the chat's sweep of dead writers' replies),
+    and `on_shutdown` coroutines run before the server stops.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        keep_idle: int = 8,
+        background: Sequence[Callable[[], Awaitable[None]]] = (),
+        on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
         self.app = app
         self.keep_idle = keep_idle
         self._idle: list[ThreadPoolExecutor] = []
+        self.background = list(background)
+        self.on_shutdown = list(on_shutdown)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        tasks: list[asyncio.Task] = []
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # A clean context each: they owe nothing to any request.
+                tasks = [
+                    asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
+                    for run in self.background
+                ]
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for run in self.on_shutdown:
+                    try:
+                        await run()
+                    except Exception:
+                        logger.exception("A shutdown step failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http" or getattr(AsyncToSync.executors, "current", None):
             # Called from sync code through async_to_sync (tests do): as Django would, run
             # on that caller's thread, where its connection and transaction are.
@@ -122,7 +168,15 @@ class ReusedRequestThreads:
         executor.shutdown(wait=wait)
 
 
-def get_asgi_application() -> ReusedRequestThreads:
-    """What django.core.asgi.get_asgi_application() gives, with the two changes above."""
+def get_asgi_application(
+    *, background: Sequence[str] = (), on_shutdown: Sequence[str] = ()
+) -> ReusedRequestThreads:
+    """What django.core.asgi.get_asgi_application() gives, with the two changes above, and
+    the server's lifespan: `background` and `on_shutdown` name coroutine functions by dotted
+    path (imported once Django is set up)."""
     django.setup(set_prefix=False)
-    return ReusedRequestThreads(SyncChainASGIHandler())
+    return ReusedRequestThreads(
+        SyncChainASGIHandler(),
+        background=[import_string(path) for path in background],
+        on_shutdown=[import_string(path) for path in on_shutdown],
+    )

@@ -195,7 +195,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["content"]
     date_hierarchy = "created_at"
     raw_id_fields = ["chat", "artifact", "reply_to"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "lease_owner", "lease_expires_at", "stop_requested"]
     inlines = [MessageArtifactInline]
     fieldsets = [
         (None, {"fields": ["chat", "role", "status", "content", "error", "reply_to"]}),
@@ -204,6 +204,8 @@ class MessageAdmin(admin.ModelAdmin):
             "Provider",
             {"fields": ["input_tokens", "output_tokens", "model_messages", "created_at"]},
         ),
+        # Which process writes a pending reply, until when, and whether Stop was pressed.
+        ("Writer", {"fields": ["lease_owner", "lease_expires_at", "stop_requested"]}),
     ]
 
     def save_model(self, request, obj: Message, form, change: bool) -> None:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import socket
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +14,7 @@ from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_noop
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.markdown import RENDERER_VERSION, render_markdown
@@ -19,9 +23,17 @@ from apps.llm_artifact.models import Artifact
 
 # Long enough for a pasted query or error log, short enough to keep one message readable.
 MESSAGE_MAX_LENGTH = 10_000
-# Longer than any agent turn can run (a bounded number of model requests, each bounded by the
-# request timeout), so a reply still pending after this was orphaned by a crash.
+# Replies from before leases (no lease_expires_at): longer than any agent turn can run (a
+# bounded number of model requests, each bounded by the request timeout), so one still pending
+# after this was orphaned by a crash.
 STALE_PENDING_AFTER = dt.timedelta(hours=1)
+# The writer of a pending reply holds a lease on it for this long and renews it every
+# LEASE_RENEW_SECONDS (apps/llm_chat/agent/runner.py). A writer that died (SIGKILL, a lost
+# machine) stops renewing; once its lease has lapsed the reply is marked interrupted, with what
+# was written, and Retry works. Long enough for a busy database to be slow, short enough that
+# "within seconds" holds.
+LEASE_SECONDS = 10
+LEASE_RENEW_SECONDS = 3
 # A title made from the first question: long enough to tell chats apart in the list.
 TITLE_FROM_QUESTION_LENGTH = 60
 
@@ -37,6 +49,49 @@ def title_from_question(question: str) -> str:
     if " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:-") + "…"
+
+
+# What an interrupted reply says (the process writing it stopped: a crash, a restart).
+INTERRUPTED = gettext_noop(
+    "The reply was interrupted before it finished (the server writing it stopped). "
+    "Retry to run the turn again."
+)
+
+
+def _host() -> str:
+    """This machine's name, and its process-id namespace where there is one: two containers
+    may share a host name (host networking) but not their processes."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:")
+    except OSError:  # not Linux: the host name alone
+        namespace = ""
+    return f"{socket.gethostname()[:50]}{namespace}"
+
+
+# Where this process runs, as lease owners name it (no ":" in it: the owner's separator).
+HOST = _host().replace(":", "-")
+
+
+def new_lease_owner() -> str:
+    """A writer's id, one per turn: which host and process, and which turn there."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def writer_process_gone(lease_owner: str) -> bool:
+    """Whether the writer named by `lease_owner` ran on this host in a process that no longer
+    exists (killed, crashed): then its lease need not lapse to know it is dead. A writer on
+    another host, or whose process lives, is judged by its lease alone."""
+    host, _, rest = lease_owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, someone else's
+        return False
+    return False
 
 
 class TurnRefused(Exception):
@@ -197,6 +252,26 @@ class MessageQuerySet(models.QuerySet):
         )
         return self.with_artifact().prefetch_related(links)
 
+    def lapsed(self) -> MessageQuerySet:
+        """Pending replies whose writer stopped renewing its lease: it died."""
+        now = timezone.now()
+        return self.filter(role=Role.ASSISTANT, status=Status.PENDING).filter(
+            Q(lease_expires_at__lt=now)
+            | Q(lease_expires_at__isnull=True, created_at__lt=now - STALE_PENDING_AFTER)
+        )
+
+    def interrupt_lapsed(self, limit: int = 200) -> int:
+        """Mark the replies of dead writers interrupted, keeping what was written (the sweep
+        each web process runs, apps/llm_chat/live.py): lapsed leases, and at once those of
+        writers on this host whose process is gone (a server restarted after a crash need not
+        wait for their leases). Returns how many were marked."""
+        found = {reply.pk: reply for reply in self.lapsed().order_by("pk")[:limit]}
+        here = self.filter(role=Role.ASSISTANT, status=Status.PENDING)
+        for reply in here.filter(lease_owner__startswith=f"{HOST}:")[:limit]:
+            if writer_process_gone(reply.lease_owner):
+                found.setdefault(reply.pk, reply)
+        return sum(reply.interrupt_if_lapsed() for reply in found.values())
+
     def latest_page(self, size: int, *, before: Message | None = None) -> tuple[list, bool]:
         """The last `size` messages (of those before `before`, if given), oldest first, and
         whether older ones exist: one query, however long the chat. Keyset on the ordering
@@ -264,6 +339,13 @@ class Message(models.Model):
     # render again when next shown (Message.fill_html).
     content_html = models.TextField(blank=True, default="", db_default="", editable=False)
     content_html_version = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
+    # Who writes a pending reply (one id per turn: host, process, random) and until when; the
+    # writer renews it while the turn runs (see LEASE_SECONDS). Every write of the turn is
+    # conditional on the owner, so a writer that lost its lease (taken for dead) writes nothing.
+    lease_owner = models.CharField(max_length=100, blank=True, default="", editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The owner pressed Stop; the writer, in whatever process, checks it every second.
+    stop_requested = models.BooleanField(default=False, editable=False)
     # An assistant reply points at the user message it answers: the turn is retried from there.
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
@@ -276,7 +358,16 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["chat", "created_at"], name="message_chat_created")]
+        indexes = [
+            models.Index(fields=["chat", "created_at"], name="message_chat_created"),
+            # The sweep every web process runs every few seconds (MessageQuerySet.lapsed):
+            # only the few pending replies, not the whole table.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="pending"),
+                name="message_pending_lease",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(role__in=Role.values),
@@ -388,12 +479,76 @@ class Message(models.Model):
 
     @property
     def is_retryable(self) -> bool:
-        """Whether Retry applies: the reply failed, or it has been pending so long that the
-        process writing it must have died (a cancelled turn marks itself `error`)."""
+        """Whether Retry applies: the reply failed or was stopped, or its writer died (its
+        lease lapsed: a cancelled turn marks itself `error`, a killed one cannot)."""
         if self.status in (Status.ERROR, Status.STOPPED):
             return True
-        return (
-            self.status == Status.PENDING and self.created_at < timezone.now() - STALE_PENDING_AFTER
+        return self.is_lapsed
+
+    @property
+    def is_lapsed(self) -> bool:
+        """A pending reply whose writer is dead: it stopped renewing its lease
+        (MessageQuerySet.lapsed), or its process on this host is gone."""
+        if self.status != Status.PENDING or self.role != Role.ASSISTANT:
+            return False
+        now = timezone.now()
+        if self.lease_expires_at is None:
+            return self.created_at < now - STALE_PENDING_AFTER
+        return self.lease_expires_at < now or writer_process_gone(self.lease_owner)
+
+    def interrupt_if_lapsed(self) -> bool:
+        """If the writer of this pending reply died, mark the reply interrupted with what it
+        wrote, so the page shows it and Retry works. Conditional on the lease it read, so a
+        writer that renewed meanwhile (or a Retry that took the reply) is left alone."""
+        if not self.is_lapsed:
+            return False
+        self.refresh_from_db(
+            fields=["content", "status", "lease_owner", "lease_expires_at", "stop_requested"]
+        )
+        if not self.is_lapsed:
+            return False
+        if self.stop_requested:  # its owner had pressed Stop: that is what happened
+            self.status, self.error = Status.STOPPED, ""
+        else:
+            self.status, self.error = Status.ERROR, gettext(INTERRUPTED)
+        self.render_html()
+        updated = Message.objects.filter(
+            pk=self.pk,
+            status=Status.PENDING,
+            lease_owner=self.lease_owner,
+            lease_expires_at=self.lease_expires_at,
+        ).update(
+            status=self.status,
+            error=self.error,
+            content_html=self.content_html,
+            content_html_version=self.content_html_version,
+        )
+        if not updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def heartbeat(self, *, renew: bool) -> str:
+        """The writer's check, every second: "stop" when the owner pressed Stop (in any
+        process), "lost" when the reply is no longer this writer's (taken for dead and marked
+        interrupted, or retried), else "ok"; with `renew`, the lease is extended too."""
+        rows = Message.objects.filter(
+            pk=self.pk, lease_owner=self.lease_owner, status=Status.PENDING
+        )
+        if renew:
+            expires = timezone.now() + dt.timedelta(seconds=LEASE_SECONDS)
+            if not rows.update(lease_expires_at=expires):
+                return "lost"
+            self.lease_expires_at = expires
+        state = rows.values_list("stop_requested", flat=True).first()
+        if state is None:
+            return "lost"
+        return "stop" if state else "ok"
+
+    def request_stop(self) -> bool:
+        """Ask the writer of this pending reply, wherever it runs, to stop (it keeps what it
+        wrote). False if the reply is no longer pending."""
+        return bool(
+            Message.objects.filter(pk=self.pk, status=Status.PENDING).update(stop_requested=True)
         )
 
     @property
@@ -424,12 +579,24 @@ class Message(models.Model):
             raise TurnRefused("Only a user message in this chat can start a turn.")
         with transaction.atomic():
             reply = self._latest_replies().select_for_update().first()
+            lease = {
+                "lease_owner": new_lease_owner(),
+                "lease_expires_at": timezone.now() + dt.timedelta(seconds=LEASE_SECONDS),
+                "stop_requested": False,
+            }
             if reply is None:
                 return Message.objects.create(
-                    chat_id=self.chat_id, role=Role.ASSISTANT, status=Status.PENDING, reply_to=self
+                    chat_id=self.chat_id,
+                    role=Role.ASSISTANT,
+                    status=Status.PENDING,
+                    reply_to=self,
+                    **lease,
                 )
             if not (retry and reply.is_retryable):
                 raise TurnRefused(reply.refusal)
+            for name, value in lease.items():
+                setattr(reply, name, value)
+            reply.save(update_fields=list(lease))
             reply._write_turn(Status.PENDING, content="", model_messages=[], tokens=(None, None))
             return reply
 
@@ -474,7 +641,12 @@ class Message(models.Model):
         self.model_messages = model_messages
         self.input_tokens, self.output_tokens = tokens
         self.render_html()
-        self.save(update_fields=[*self.TURN_FIELDS, *self.HTML_FIELDS])
+        # Only while the reply is still this writer's: one that lost its lease (taken for
+        # dead, then retried) must not overwrite the turn that replaced it.
+        fields = [*self.TURN_FIELDS, *self.HTML_FIELDS]
+        Message.objects.filter(pk=self.pk, lease_owner=self.lease_owner).update(
+            **{name: getattr(self, name) for name in fields}
+        )
 
     def link_artifact(
         self, artifact: Artifact, action: str, *, params: dict | None = None

@@ -1,19 +1,18 @@
-"""An agent turn served as Server-Sent Events, to the chat page and to API clients.
+"""A reply's events served as Server-Sent Events, to the chat page and to API clients.
 
 `event_stream_response(events)` answers with `text/event-stream` and one event per TurnEvent
 (`TurnEvent.as_sse()`: the type as the event name, its dict as JSON data). The page passes
 `extra`, which adds server-rendered HTML to some events (see views.py).
 
-The turn runs in a task of its own (the *pump*) and hands its events over a queue to the
-response, for one reason: a client that goes away must end the turn, marked `error`
-("interrupted") with what arrived kept. Django cancels the task streaming the response when
-the client disconnects. If that task is waiting for our next event, the cancellation reaches
-this generator and we stop the pump at once. If it is waiting on the socket instead, Django
-never resumes this generator (its response wrappers do not close the iterator they wrap): it
-would be closed only whenever the response is garbage-collected. So a callback on the
-streaming task stops the pump when that task ends, whatever it was doing.
-The pump closes the turn's generator itself (`aclosing`), so the turn's clean-up runs in the
-pump's task, not later in a garbage-collection task.
+`events` is a reader of the turn (apps/llm_chat/live.py), not the turn itself: the turn runs
+detached, so a client that goes away ends only its reading. The reader runs in a task of its
+own (the *pump*) and hands its events over a queue to the response, so that it is closed
+promptly whatever the response's task was doing when the client left: Django cancels the
+task streaming the response on a disconnect; if that task is waiting for our next event, the
+cancellation reaches this generator, but if it is waiting on the socket, Django never resumes
+this generator (its response wrappers do not close the iterator they wrap) and it would be
+closed only whenever the response is garbage-collected. So a callback on the streaming task
+stops the pump when that task ends, and the reader unsubscribes at once.
 """
 
 from __future__ import annotations
@@ -113,7 +112,7 @@ async def _stream(
     finally:
         keep_alive.cancel()
         pump.cancel()
-        # The turn marks its reply interrupted as it stops: wait for that before the
+        # The reader unsubscribes (or stops tailing) as it stops: wait for that before the
         # response ends. asyncio.wait never raises the pump's own cancellation.
         await asyncio.wait({pump})
     if not pump.cancelled() and pump.exception() is not None:

@@ -22,9 +22,11 @@ from apps.core.markdown import render_markdown
 from apps.llm_artifact.cards import ArtifactCard
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.share_dialog import share_dialog
+from apps.llm_chat import live
 from apps.llm_chat.agent import (
     ArtifactSaved,
     TextDelta,
+    TextSoFar,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -32,9 +34,7 @@ from apps.llm_chat.agent import (
     TurnStarted,
     TurnStopped,
     retry_turn,
-    run_turn,
     run_turn_sync,
-    stop_turn,
 )
 from apps.llm_chat.forms import ChatStartForm, MessageForm
 from apps.llm_chat.lookups import (
@@ -228,6 +228,9 @@ def _chat_messages(chat: Chat, user, before: Message | None = None) -> tuple[lis
     their artifacts and stored HTML, and which of those `user` may see (and which are
     shared), in five queries however long the chat; and whether there are earlier ones."""
     page, has_earlier = chat.messages.with_artifacts().latest_page(MESSAGES_PER_PAGE, before=before)
+    for message in page:
+        # A reply whose writer died is shown interrupted, with Retry, rather than "Writing…".
+        message.interrupt_if_lapsed()
     Message.fill_html(page)  # replies from before the HTML was stored: once, then kept
     return _with_cards(page, user), has_earlier
 
@@ -394,8 +397,13 @@ def _page_extra(request: HtmxHttpRequest, chat: Chat) -> Callable[[TurnEvent], A
             text.clear()
             reply_id = event.message_id
         elif isinstance(event, TextDelta):
+            if isinstance(event, TextSoFar):  # a reader joining: everything so far, rendered
+                text.clear()
             text.append(event.text)
-            if time.monotonic() - last_render >= MARKDOWN_REFRESH_SECONDS:
+            if (
+                isinstance(event, TextSoFar)
+                or time.monotonic() - last_render >= MARKDOWN_REFRESH_SECONDS
+            ):
                 last_render = time.monotonic()
                 return {"html": str(render_markdown("".join(text)))}
         elif isinstance(event, ArtifactSaved):
@@ -424,14 +432,17 @@ def _page_refusal(request: HtmxHttpRequest, chat: Chat, question: Message):
 @login_required
 @require_GET
 async def message_stream(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    """Answer a saved question as Server-Sent Events (GET: EventSource and fetch alike).
+    """Follow the reply to a saved question as Server-Sent Events (GET: EventSource and fetch
+    alike).
 
-    The turn starts only if the question has no reply yet; otherwise the stream carries one
-    `refused` event with the existing reply, rendered.
+    The turn starts, detached from this request, if the question has no reply yet; a reply
+    being written (here or in another process) is followed from where it is, so a reopened
+    page resumes it. A final reply comes as one `refused` event with the reply, rendered.
+    Closing the stream ends only the reading: the turn goes on.
     """
     chat, question = await _owned_chat_and_question(request, pk, message_pk)
     return event_stream_response(
-        run_turn(chat, question),
+        live.follow(chat, question),
         extra=_page_extra(request, chat),
         on_refused=_page_refusal(request, chat, question),
     )
@@ -442,17 +453,18 @@ async def message_stream(request: HtmxHttpRequest, pk: int, message_pk: int) -> 
 async def message_reply(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
     """Run the turn of a question again (Retry), or for the first time if it has no reply.
 
-    The failed reply row is reused. Asked for `text/event-stream` (chat.js) the turn streams
-    like message_stream; a plain form post (no JavaScript) waits for the turn and redirects.
+    The failed reply row is reused. Asked for `text/event-stream` (chat.js) the turn runs
+    detached and streams like message_stream; a plain form post (no JavaScript) waits for the
+    turn and redirects.
     """
     chat, question = await _owned_chat_and_question(request, pk, message_pk)
-    events = retry_turn(chat, question)
     if wants_event_stream(request):
         return event_stream_response(
-            events,
+            live.follow(chat, question, retry=True),
             extra=_page_extra(request, chat),
             on_refused=_page_refusal(request, chat, question),
         )
+    events = retry_turn(chat, question)
     reply_pk = None
     try:
         async for event in events:
@@ -468,23 +480,16 @@ async def message_reply(request: HtmxHttpRequest, pk: int, message_pk: int) -> H
 @login_required
 @require_POST
 async def message_stop(request: HtmxHttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    """Stop a reply that is being written: the turn running in this process is cancelled and
-    saves what was written, marked `stopped` (its stream then carries the final message). A
-    reply still pending with no turn here (another process, or one that died) is marked
-    stopped directly."""
+    """Stop a reply that is being written, keeping what was written, marked `stopped`: its
+    turn, in this process or another, saves it and its streams carry the final message
+    ("stopping"); a reply whose writer died is marked stopped here."""
     user = await request.auser()
     request.user = user
     chat = await aget_rw_chat_for_user(user, pk)
     reply = await aget_object_or_404(
         Message.objects.filter(chat=chat, role=Message.Role.ASSISTANT), pk=message_pk
     )
-    status = reply.status
-    if reply.status == Message.Status.PENDING:
-        if stop_turn(reply.pk):
-            status = "stopping"  # the turn saves what was written and its stream ends
-        else:
-            await sync_to_async(reply.stop)(reply.content, reply.model_messages, tokens=(0, 0))
-            status = reply.status
+    status = await sync_to_async(live.stop)(reply)
     if is_partial(request) or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"id": reply.pk, "status": status})
     return redirect(f"{chat.get_absolute_url()}#message-{reply.pk}")

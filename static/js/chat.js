@@ -152,6 +152,12 @@
     if (type === "start") {
       this.article.id = "message-" + data.message_id;
       this.article.dataset.messageId = data.message_id;
+      // The turn runs on the server whatever happens to this connection: a lost one is
+      // resumed from here, where the reply is followed from where it is.
+      var chat = (document.getElementById("messages") || {}).dataset;
+      if (chat && chat.chatUrl) {
+        this.resumeUrl = chat.chatUrl + "messages/" + data.user_message_id + "/stream/";
+      }
       this.stopButton.hidden = false;
       this.setStatus("Thinking…", true);
     } else if (type === "text") {
@@ -269,10 +275,18 @@
     try {
       response = await fetch(url, Object.assign({ credentials: "same-origin" }, init));
     } catch (error) {
-      reply.fail("Could not reach the server.");
+      if (reply.resumeUrl) {
+        resume(reply);
+      } else {
+        reply.fail("Could not reach the server.");
+      }
       return;
     }
     var type = response.headers.get("Content-Type") || "";
+    if (response.status >= 502 && response.status <= 504 && reply.resumeUrl) {
+      resume(reply); // a proxy in front of a restarting server
+      return;
+    }
     if (!response.ok || type.indexOf("text/event-stream") !== 0) {
       reply.fail(await errorText(response));
       return;
@@ -296,11 +310,34 @@
         }
       }
     } catch (error) {
-      // The connection broke; fall through to the notice below.
+      // The connection broke; fall through to the reconnect below.
     }
     if (!reply.finished) {
-      reply.fail("The connection to the server was lost before the reply finished.");
+      resume(reply);
     }
+  }
+
+  // The reply goes on being written on the server when a connection is lost (a network
+  // blip, a restarted proxy): follow it again from where it is, a few times.
+  var RESUME_ATTEMPTS = 5;
+
+  function resume(reply) {
+    reply.resumes = (reply.resumes || 0) + 1;
+    if (!reply.resumeUrl || reply.resumes > RESUME_ATTEMPTS) {
+      reply.fail(text("lost", "The connection to the server was lost before the reply finished."));
+      return;
+    }
+    reply.setStatus(text("reconnecting", "Reconnecting…"), true);
+    window.setTimeout(function () {
+      stream(reply, reply.resumeUrl, { headers: { Accept: "text/event-stream" } });
+    }, 500 * reply.resumes);
+  }
+
+  // The page's words for what this script says, translated by the server (#messages' data-text-*).
+  function text(key, fallback) {
+    var messages = document.getElementById("messages");
+    var name = "text" + key.charAt(0).toUpperCase() + key.slice(1);
+    return (messages && messages.dataset[name]) || fallback;
   }
 
   function startStream(article) {
@@ -308,7 +345,14 @@
       return;
     }
     article.dataset.streaming = "true";
-    stream(new Reply(article), article.dataset.streamUrl, {
+    var reply = new Reply(article);
+    // A GET follows the question's reply from wherever it is: safe to ask again.
+    reply.resumeUrl = article.dataset.streamUrl;
+    if (article.dataset.messageId) {
+      reply.article.dataset.messageId = article.dataset.messageId; // Stop works at once
+      reply.stopButton.hidden = false;
+    }
+    stream(reply, article.dataset.streamUrl, {
       headers: { Accept: "text/event-stream" },
     });
   }

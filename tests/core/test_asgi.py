@@ -121,3 +121,43 @@ def test_without_reused_threads_each_request_connects(client, owner):
     )
     assert [status for status, _ in answers] == [200] * 3
     assert opened == 3
+
+
+def test_the_lifespan_runs_background_work_until_shutdown_then_the_shutdown_steps():
+    happened: list[str] = []
+
+    async def background() -> None:
+        happened.append("started")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            happened.append("cancelled")
+            raise
+
+    async def on_shutdown() -> None:
+        happened.append("shutdown step")
+
+    app = ReusedRequestThreads(
+        SyncChainASGIHandler(), background=[background], on_shutdown=[on_shutdown]
+    )
+
+    async def lifespan() -> list[str]:
+        inbox: asyncio.Queue = asyncio.Queue()
+        sent: list[str] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message["type"])
+
+        server = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+        await inbox.put({"type": "lifespan.startup"})
+        while "lifespan.startup.complete" not in sent:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+        assert happened == ["started"]
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(server, 5)
+        return sent
+
+    sent = asyncio.run(lifespan())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert happened == ["started", "cancelled", "shutdown step"]

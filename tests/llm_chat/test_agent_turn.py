@@ -439,7 +439,7 @@ def test_unreachable_server_tells_the_user_to_ask_and_operators_how_to_configure
 
 
 def test_cancelled_consumer_keeps_what_arrived_and_marks_error(chat):
-    """Under ASGI a closed browser cancels the task that streams the reply."""
+    """A cancelled turn (the server shutting down) keeps what arrived."""
     script = ScriptedModel(Say("Partial ", "answer ", "never finished"))
     user_message = post_user_message(chat, content="Tell me")
 

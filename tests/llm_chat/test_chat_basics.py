@@ -3,8 +3,11 @@ delete, search, Stop."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.llm_artifact.models import Artifact
 from apps.llm_chat.demo import ensure_demo_agent
@@ -206,10 +209,13 @@ def stop_url(reply: Message) -> str:
     return reverse("llm_chat:message_stop", args=[reply.chat_id, reply.pk])
 
 
-def test_stopping_a_pending_reply_keeps_its_text(owner_client, owner):
+def test_stopping_a_pending_reply_whose_writer_died_keeps_its_text(owner_client, owner):
     chat = ChatFactory(owner=owner)
     reply = MessageFactory(chat=chat).start_reply()
-    Message.objects.filter(pk=reply.pk).update(content="Half an *answer*")
+    # Its writer stopped renewing its lease (a killed process).
+    Message.objects.filter(pk=reply.pk).update(
+        content="Half an *answer*", lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     response = owner_client.post(stop_url(reply), headers={"Accept": "application/json"})
     assert response.status_code == 200
     assert response.json() == {"id": reply.pk, "status": "stopped"}
@@ -219,6 +225,22 @@ def test_stopping_a_pending_reply_keeps_its_text(owner_client, owner):
     assert "Half an <em>answer</em>" in page
     assert "Stopped" in page
     assert reverse("llm_chat:message_reply", args=[chat.pk, reply.reply_to_id]) in page  # Retry
+
+
+def test_stopping_a_reply_written_by_another_process_asks_its_writer(owner_client, owner):
+    chat = ChatFactory(owner=owner)
+    reply = MessageFactory(chat=chat).start_reply()  # a live lease, no turn in this process
+    response = owner_client.post(stop_url(reply), headers={"Accept": "application/json"})
+    assert response.json() == {"id": reply.pk, "status": "stopping"}
+    reply.refresh_from_db()
+    assert (reply.status, reply.stop_requested) == ("pending", True)
+    # Had the writer died before it saw the request, its reply ends stopped, not failed.
+    Message.objects.filter(pk=reply.pk).update(
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert Message.objects.interrupt_lapsed() == 1
+    reply.refresh_from_db()
+    assert reply.status == "stopped"
 
 
 def test_stopping_a_finished_reply_changes_nothing(owner_client, owner):

@@ -9,18 +9,21 @@ test needs to play the browser going away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import AsyncClient
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.llm_agent.models import ModelCall
 from apps.llm_agent.providers import PUBLIC_PROVIDER_FAILED, PUBLIC_UNREACHABLE
-from apps.llm_chat import views
-from apps.llm_chat.agent.runner import INTERRUPTED
-from apps.llm_chat.models import Message
+from apps.llm_chat import live, views
+from apps.llm_chat.agent import TextDelta, runner
+from apps.llm_chat.models import INTERRUPTED, Message
 from apps.llm_chat.services import post_user_message
 from tests.fakes.llm_server import HTTPError, Stall, call, say
 from tests.llm_chat.factories import ChatFactory, MessageFactory
@@ -355,17 +358,20 @@ def asgi_scope(client, owner, path: str) -> dict:
 
 
 async def settled(question) -> Message:
-    """The reply once it has left `pending`: the turn settles it as it stops, in its own task,
-    which must finish before this test's event loop closes."""
-    for _ in range(500):
+    """The reply once it has left `pending`: the turn goes on detached from the stream, in
+    its own task, which must finish before this test's event loop closes."""
+    for _ in range(1000):
         reply = await Message.objects.filter(reply_to=question).afirst()
         if reply is not None and reply.status != Message.Status.PENDING:
+            turn = live.running(question.pk)
+            if turn is not None and turn.task is not None:
+                await asyncio.wait_for(asyncio.shield(turn.task), 10)
             return reply
         await asyncio.sleep(0.01)
     raise AssertionError("the reply is still pending")
 
 
-def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
+def test_a_reply_goes_on_when_the_browser_goes_away(
     chat, owner, client, server, keep_db_connection_open
 ):
     from config.asgi import application
@@ -394,16 +400,15 @@ def test_a_browser_that_goes_away_leaves_the_reply_interrupted_with_its_text(
     async_to_sync(leave_after_first_text)()
 
     reply = Message.objects.get(reply_to=question)
-    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
-    assert reply.content.startswith("Partial ")
-    assert "ends" not in reply.content
+    assert (reply.status, reply.error) == (Message.Status.COMPLETE, "")
+    assert reply.content == "Partial answer that never ends"
 
 
-def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(
+def test_a_reply_goes_on_when_the_browser_stops_reading(
     chat, owner, client, server, keep_db_connection_open
 ):
     """The disconnect lands while the server waits on the socket, not on the turn: Django
-    never resumes the response's iterator, and the turn must end all the same."""
+    never resumes the response's iterator; the reading ends, the turn does not."""
     from config.asgi import application
 
     server.queue(say("Partial ", "answer ", "that ", "never ", "ends"))
@@ -438,8 +443,8 @@ def test_a_browser_that_stops_reading_leaves_the_reply_interrupted(
     async_to_sync(stop_reading)()
 
     reply = Message.objects.get(reply_to=question)
-    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
-    assert reply.content.startswith("Partial ")
+    assert (reply.status, reply.error) == (Message.Status.COMPLETE, "")
+    assert reply.content == "Partial answer that never ends"
 
 
 def test_a_silent_provider_gets_keep_alive_comments(chat, owner, server, monkeypatch, settings):
@@ -488,3 +493,205 @@ def test_stop_ends_the_running_turn_keeping_the_text(chat, owner, server):
     assert name == "stopped" and last["message_id"] == reply.pk
     assert "Stopped" in last["html"] and "Kept so far." in last["html"]
     assert reply.content_html.startswith("<p>Kept so far.")
+
+
+def test_stop_pressed_in_another_process_ends_the_turn_keeping_the_text(
+    chat, owner, server, monkeypatch
+):
+    """No fast path: the flag in the database is all the writer gets, as from another process."""
+    monkeypatch.setattr(runner, "STOP_CHECK_SECONDS", 0.05)
+    server.queue(say("Kept ", "so ", "far. ", *(["Never. "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="A long answer, please.")
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(owner)
+        response = await client.get(stream_url(chat, question))
+        body, asked = "", False
+        async for chunk in response.streaming_content:
+            body += chunk.decode()
+            if not asked and "far. " in body:
+                reply = await Message.objects.aget(reply_to=question)
+                asked = await sync_to_async(reply.request_stop)()
+        return parse_events(body)
+
+    events = async_to_sync(go)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert reply.status == Message.Status.STOPPED
+    assert reply.content.startswith("Kept so far.") and "Never. " * 40 not in reply.content
+    assert events[-1][0] == "stopped" and "Kept so far." in events[-1][1]["html"]
+
+
+# --- Following a reply being written ---------------------------------------------------------
+
+
+def test_a_second_connection_follows_the_reply_from_where_it_is(chat, owner, server):
+    words = [f"w{n} " for n in range(12)]
+    server.queue(say(*words))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="Count for me.")
+
+    async def go():
+        first, second = AsyncClient(), AsyncClient()
+        await first.aforce_login(owner)
+        await second.aforce_login(owner)
+        response = await first.get(stream_url(chat, question))
+        chunks = aiter(response.streaming_content)
+        body = ""
+        while "w3 " not in body:
+            body += (await anext(chunks)).decode()
+        # A reload: another connection, while the first still reads.
+        joined = await second.get(stream_url(chat, question))
+        joined_body = b"".join([chunk async for chunk in joined.streaming_content]).decode()
+        body += b"".join([chunk async for chunk in chunks]).decode()
+        return parse_events(body), parse_events(joined_body)
+
+    events, joined = async_to_sync(go)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert reply.status == Message.Status.COMPLETE and reply.content == "".join(words)
+    assert Message.objects.filter(role="assistant").count() == 1  # one turn, two readers
+    assert server.requests and len(server.requests) == 1
+    for stream_events in (events, joined):
+        assert stream_events[0] == (
+            "start",
+            {"type": "start", "user_message_id": question.pk, "message_id": reply.pk},
+        )
+        texts = [data["text"] for name, data in stream_events if name == "text"]
+        assert "".join(texts) == reply.content
+        assert stream_events[-1][0] == "done" and "w11" in stream_events[-1][1]["html"]
+    # The late reader got what was written so far in one piece, rendered, then the rest.
+    so_far = joined[1][1]
+    assert so_far["text"].startswith("w0 w1 w2 w3 ") and "html" in so_far
+    assert so_far["html"].startswith("<p>w0 w1 w2 w3")
+
+
+def test_a_reply_written_by_another_process_is_tailed_from_the_database(
+    chat, owner, server, monkeypatch
+):
+    monkeypatch.setattr(live, "TAIL_POLL_SECONDS", 0.02)
+    question = post_user_message(chat, content="Hello?")
+    reply = question.start_reply()  # leased to a writer elsewhere: no turn in this process
+    Message.objects.filter(pk=reply.pk).update(content="Hal")
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(owner)
+        response = await client.get(stream_url(chat, question))
+        chunks = aiter(response.streaming_content)
+        body = (await anext(chunks)).decode()
+
+        async def the_other_writer():
+            await asyncio.sleep(0.1)
+            await Message.objects.filter(pk=reply.pk).aupdate(content="Half an")
+            await asyncio.sleep(0.1)
+            await sync_to_async(reply.finish)("Half an *answer*.", [], tokens=(3, 4))
+
+        writer = asyncio.create_task(the_other_writer())
+        body += b"".join([chunk async for chunk in chunks]).decode()
+        await writer
+        return parse_events(body)
+
+    events = async_to_sync(go)()
+
+    assert events[0][1]["message_id"] == reply.pk
+    texts = [data for name, data in events if name == "text"]
+    assert texts[0]["text"] == "Hal" and texts[0]["html"] == "<p>Hal</p>\n"
+    assert "".join(t["text"] for t in texts) == "Half an *answer*."
+    name, done = events[-1]
+    assert name == "done" and (done["input_tokens"], done["output_tokens"]) == (3, 4)
+    assert "<em>answer</em>" in done["html"]
+    assert server.requests == []  # nothing asked the model again
+
+
+def test_a_reply_whose_writer_died_streams_as_interrupted_with_retry(chat, owner, server):
+    question = post_user_message(chat, content="Hello?")
+    reply = question.start_reply()
+    Message.objects.filter(pk=reply.pk).update(
+        content="Half", lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    _, events = stream(owner, chat, question)
+
+    [(name, refused)] = events
+    assert name == "refused"
+    assert "interrupted" in refused["html"] and "Retry" in refused["html"]
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("error", "Half")
+    # Retry works at once.
+    server.queue(say("Whole."))
+    _, body = request(owner, "post", reply_url(chat, question), headers=SSE)
+    assert parse_events(body)[-1][0] == "done"
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("complete", "Whole.")
+
+
+def test_a_server_shutting_down_ends_its_turns_marked_interrupted(chat, server):
+    server.queue(say("Partial ", *(["more "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="Tell me")
+
+    async def shut_down_mid_reply() -> None:
+        turn = live.start(chat, question, retry=False)
+        async with contextlib.aclosing(turn.subscribe()) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    break
+        await live.stop_all()
+        assert turn.ended and live.running(question.pk) is None
+
+    async_to_sync(shut_down_mid_reply)()
+
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.error) == (Message.Status.ERROR, INTERRUPTED)
+    assert reply.content.startswith("Partial ") and reply.is_retryable
+
+
+def test_a_turn_whose_reply_was_taken_from_it_stops_and_overwrites_nothing(
+    chat, owner, server, monkeypatch
+):
+    """Taken for dead (a database stall outlasting its lease) and retried elsewhere: the old
+    writer notices at its next heartbeat and ends without writing."""
+    monkeypatch.setattr(runner, "STOP_CHECK_SECONDS", 0.05)
+    server.queue(say("Old ", *(["writer "] * 40)))
+    server.chunk_delay = 0.1
+    question = post_user_message(chat, content="Tell me")
+
+    async def take_over() -> list:
+        turn = live.start(chat, question, retry=False)
+        seen = []
+        async with contextlib.aclosing(turn.subscribe()) as events:
+            async for event in events:
+                seen.append(event)
+                if len(seen) == 2:  # started, then the first text
+                    await Message.objects.filter(reply_to=question).aupdate(
+                        lease_owner="elsewhere:1:new", content="The new writer's"
+                    )
+        await asyncio.wait({turn.task}, timeout=10)
+        return seen
+
+    seen = async_to_sync(take_over)()
+
+    # It stopped well before the end of its 41 pieces, with no outcome of its own.
+    assert len(seen) < 20
+    assert not any(event.type in {"done", "error", "stopped"} for event in seen)
+    reply = Message.objects.get(reply_to=question)
+    assert (reply.status, reply.content) == ("pending", "The new writer's")
+    assert reply.lease_owner == "elsewhere:1:new"
+
+
+def test_detached_turns_reuse_their_threads_and_retire_the_extra_ones():
+    threads = live._TurnThreads(keep_idle=1)
+    first = threads.take()
+    threads.give_back(first)
+    assert threads.take() is first  # its database connection serves the next turn
+    second = threads.take()
+    assert second is not first
+    threads.give_back(first)
+    threads.give_back(second)  # one more than it keeps: its connections close, it ends
+    assert threads.take() is first
+    with pytest.raises(RuntimeError):
+        second.submit(int)  # shut down
+    first.shutdown()

@@ -3,6 +3,7 @@
 from apps.llm_chat.agent.events import (
     ArtifactSaved,
     TextDelta,
+    TextSoFar,
     ToolActivity,
     TurnDone,
     TurnEvent,
@@ -23,6 +24,7 @@ from apps.llm_chat.agent.runner import (
 __all__ = [
     "ArtifactSaved",
     "TextDelta",
+    "TextSoFar",
     "ToolActivity",
     "TurnDone",
     "TurnEvent",

@@ -43,6 +43,12 @@ class TextDelta(TurnEvent):
 
 
 @dataclass(frozen=True)
+class TextSoFar(TextDelta):
+    """All the text written so far, for a reader who joins a reply under way (a reopened page,
+    a reconnect): on the wire a `text` event like any other, whose text is the whole start."""
+
+
+@dataclass(frozen=True)
 class ToolActivity(TurnEvent):
     """A tool call starting or finishing, with a label for people ("Running SQL")."""
 

@@ -33,6 +33,8 @@ class StreamingReply:
     """The reply's text as it streams, and when it was last written to the database."""
 
     message_id: int
+    # The turn's lease on the reply: a writer that lost it (taken for dead) writes nothing.
+    lease_owner: str = ""
     text: str = ""
     saved_text: str = ""
     last_save: float = field(default_factory=time.monotonic)
@@ -103,7 +105,9 @@ class StreamingReply:
 
     async def _save(self, text: str) -> None:
         try:
-            await Message.objects.filter(pk=self.message_id).aupdate(content=text)
+            await Message.objects.filter(
+                pk=self.message_id, lease_owner=self.lease_owner, status=Message.Status.PENDING
+            ).aupdate(content=text)
         except Exception:  # the final save writes everything again; log and go on
             logger.warning("Could not save the streaming reply %s", self.message_id, exc_info=True)
         else:

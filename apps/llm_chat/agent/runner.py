@@ -4,16 +4,20 @@ The caller saves the user's message first (`services.post_user_message`), then i
 `run_turn(chat, user_message)`. The turn
 
 1. starts the assistant reply with status `pending` (`Message.start_reply`, linked to the
-   question by `reply_to`),
+   question by `reply_to`) and leased to this turn: a heartbeat renews the lease and notices a
+   Stop pressed in another process (`_heartbeat`, Message.heartbeat); every write of the turn
+   is conditional on the lease,
 2. replays the last `LLM_HISTORY_TURNS` turns and streams the model's run, yielding events
    (see `events.py`) and saving the reply's text as it grows (`reply.py`),
 3. ends `complete` (`Message.finish`) with the turn's provider messages in `model_messages` and
    its tokens, or `error` (`Message.fail`) with what arrived so far and a reason in plain words:
    a provider failure, a timeout, malformed tool arguments the model would not fix, or the
-   caller going away (cancellation). Every model request is logged as a `ModelCall` either way
-   (`calls.py`). The user reads plain words and a reference (the model call's number); the
-   operators' detail (masked base URL, environment variable, the SDK's text) goes to that
-   `ModelCall` row and the server log (TurnFailure).
+   turn being cancelled (the server shutting down; the page's and the API's streams run the
+   turn detached, apps/llm_chat/live.py, so a closed page does not cancel it). Every model
+   request is logged as a `ModelCall` either way (`calls.py`). The user reads plain words
+   and a reference (the model call's number); the operators' detail (masked base URL,
+   environment variable, the SDK's text) goes to that `ModelCall` row and the server log
+   (TurnFailure).
 
 `retry_turn` re-runs the turn of a user message whose reply failed. It reuses the failed reply
 row (cleared, back to `pending`), so the chat keeps one reply per question and the page can
@@ -63,16 +67,15 @@ from apps.llm_chat.agent.tools import (
     TurnDeps,
     turn_tools,
 )
-from apps.llm_chat.models import Chat, Message, TurnRefused
+from apps.llm_chat.models import INTERRUPTED, LEASE_RENEW_SECONDS, Chat, Message, TurnRefused
 
 logger = logging.getLogger(__name__)
 
 # A turn that needs more model requests than this is going in circles.
 MAX_MODEL_REQUESTS_PER_TURN = 20
-INTERRUPTED = (
-    "The reply was interrupted before it finished (the connection closed). "
-    "Retry to run the turn again."
-)
+# How often a turn looks in the database for a Stop pressed in another process (and renews its
+# lease on the reply every LEASE_RENEW_SECONDS).
+STOP_CHECK_SECONDS = 1.0
 INTERNAL_ERROR = (
     "Something went wrong on our side while answering. Retry, or tell an operator if it keeps "
     "happening."
@@ -82,7 +85,8 @@ DATA_SOURCE_MISSING = "The assistant's data source is not available; ask an oper
 
 
 # The turns running in this process, by reply id, and the replies whose owner pressed Stop.
-# A turn runs in the task that iterates it (the stream's pump, or the no-JavaScript request).
+# A turn runs in the task that iterates it (a detached task of apps/llm_chat/live.py, or the
+# no-JavaScript request).
 _running: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = {}
 _stop_requested: set[int] = set()
 
@@ -114,7 +118,8 @@ class TurnFailure:
     for_operators: bool = True
 
 
-# The browser went away mid-turn: nothing an operator needs to act on.
+# The turn was cancelled (the server shutting down, a no-JavaScript request abandoned, or the
+# reply taken for dead): nothing an operator needs to act on.
 _INTERRUPTED = TurnFailure(INTERRUPTED, INTERRUPTED, for_operators=False)
 
 
@@ -320,13 +325,17 @@ async def _turn(
     chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
     turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
-    reply = StreamingReply(turn.reply.pk)
+    reply = StreamingReply(turn.reply.pk, lease_owner=turn.reply.lease_owner)
     deps = _turn_deps(turn)
     run = None
     completed = False
     task = asyncio.current_task()
+    heartbeat = None
+    # Set once the turn writes its outcome: from then on the heartbeat stops nothing.
+    finishing = asyncio.Event()
     if task is not None:
         _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
+        heartbeat = asyncio.create_task(_heartbeat(turn.reply, finishing))
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -355,6 +364,7 @@ async def _turn(
         if result is None:
             raise RuntimeError("The agent run ended without a result.")
         usage = result.usage
+        finishing.set()
         await reply.settle()
         await sync_to_async(_complete)(
             turn, deps, reply.text, history.dump_messages(result.new_messages()), usage
@@ -366,6 +376,7 @@ async def _turn(
             output_tokens=usage.output_tokens,
         )
     except asyncio.CancelledError:
+        finishing.set()
         if turn.reply.pk in _stop_requested and not completed:
             # The owner pressed Stop (stop_turn): keep what was written, marked stopped, and
             # end the turn normally, so the stream still carries the final message.
@@ -374,24 +385,60 @@ async def _turn(
             await asyncio.shield(_stop_async(turn, deps, reply, run))
             yield TurnStopped(message_id=turn.reply.pk)
             return
-        # The caller went away (browser closed the stream). Keep what arrived, then let the
-        # cancellation carry on; the shield stops a second cancel from losing the save.
+        # Cancelled (the server shutting down, an abandoned no-JavaScript request, or the reply
+        # taken for dead). Keep what arrived, then let the cancellation carry on; the shield
+        # stops a second cancel from losing the save.
         if not completed:
             await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except GeneratorExit:
+        finishing.set()
         if not completed:
             await asyncio.shield(_fail_async(turn, deps, reply, _INTERRUPTED, run))
         raise
     except Exception as exc:
+        finishing.set()
         failure = _failure_for(exc, turn, chat_id)
         # The model answered, but unusably (e.g. tool arguments it would not fix).
         blame_last = isinstance(exc, UnexpectedModelBehavior)
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            # Its database call must be over before the turn's thread context closes.
+            await asyncio.wait({heartbeat})
         _running.pop(turn.reply.pk, None)
         _stop_requested.discard(turn.reply.pk)
+
+
+async def _heartbeat(reply: Message, finishing: asyncio.Event) -> None:
+    """While the turn runs: renew its lease on the reply, and stop the turn when its owner
+    pressed Stop in another process (Message.request_stop) or when the reply is no longer
+    the turn's (taken for dead and marked interrupted, or retried: its writes are then no-ops).
+    """
+    renewed = asyncio.get_running_loop().time()
+    while True:
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+        renew = asyncio.get_running_loop().time() - renewed >= LEASE_RENEW_SECONDS
+        try:
+            state = await sync_to_async(reply.heartbeat)(renew=renew)
+        except Exception:  # a database hiccup: the next beat tries again
+            logger.warning("Could not renew the lease of reply %s", reply.pk, exc_info=True)
+            continue
+        if renew:
+            renewed = asyncio.get_running_loop().time()
+        if finishing.is_set():
+            return  # the turn is writing its outcome: let it
+        if state == "stop":
+            stop_turn(reply.pk)
+            return
+        if state == "lost":
+            logger.warning("Reply %s was taken from this turn (its lease lapsed)", reply.pk)
+            running = _running.get(reply.pk)
+            if running is not None:
+                running[1].cancel()
+            return
 
 
 def _kept_run_state(turn: _Turn, deps: TurnDeps, run: object) -> tuple[list, RunUsage]:

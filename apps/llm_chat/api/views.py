@@ -33,12 +33,11 @@ from apps.accounts.api.sharing import (
 from apps.core.parsers import JSONParser
 from apps.core.serializers import api_validation_error
 from apps.llm_artifact.models import Artifact
+from apps.llm_chat import live
 from apps.llm_chat.agent import (
     TurnOutcome,
     TurnRefused,
-    retry_turn,
     retry_turn_sync,
-    run_turn,
     run_turn_sync,
 )
 from apps.llm_chat.api.filters import ChatFilter
@@ -55,8 +54,9 @@ EVENTS_DESCRIPTION = (
     "{artifact_id, action: created|updated, title}; then exactly one `done` {message_id, "
     "input_tokens, output_tokens}, `error` {message_id, reason} or `stopped` {message_id} (the "
     "owner pressed Stop on the chat page: the reply keeps what was written, status stopped). "
-    "Every event's data is JSON with its `type`. A client that disconnects ends the turn: the "
-    "reply keeps what arrived and is marked error."
+    "Every event's data is JSON with its `type`. A client that disconnects ends only its "
+    "reading: the turn goes on and its reply is saved; the chat page's stream endpoint "
+    "follows it again from where it is."
 )
 EVENTS_EXAMPLE = (
     'event: start\ndata: {"type": "start", "user_message_id": 41, "message_id": 42}\n\n'
@@ -237,7 +237,7 @@ class ChatViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
         if wants_event_stream(request):
-            return event_stream_response(run_turn(chat, message))
+            return event_stream_response(live.follow(chat, message))
         return self._turn(lambda: run_turn_sync(chat, message), status.HTTP_201_CREATED)
 
     def _turn(self, run: Callable[[], TurnOutcome], status_code: int) -> Response:
@@ -306,5 +306,5 @@ class ChatViewSet(viewsets.ModelViewSet):
             reply = question.latest_reply()
             if reply is not None and not reply.is_retryable:
                 raise TurnConflict(reply.refusal)
-            return event_stream_response(retry_turn(chat, question))
+            return event_stream_response(live.follow(chat, question, retry=True))
         return self._turn(lambda: retry_turn_sync(chat, question), status.HTTP_200_OK)
