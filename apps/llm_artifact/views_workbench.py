@@ -113,15 +113,8 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
             guessed = check(data.get("sql_query", ""), source_name).parameter_types
         data = with_new_parameter(data, declare, guessed.get(declare, "string"))
     if action == "format" and source_name:
-        try:
-            formatted = format_sql(data.get("sql_query", ""), get_data_source(source_name).dialect)
-        except SQLRejected as exc:
-            note = f"Not formatted: {exc.message}"
-        else:
-            data = data.copy()
-            data["sql_query"] = formatted
-            form = WorkbenchForm(data, instance=artifact, user=request.user)
-            note = "Formatted."
+        data, note = _formatted(data, source_name)
+        form = WorkbenchForm(data, instance=artifact, user=request.user)
     formset = ParameterFormSet(data, prefix=PARAMETERS_PREFIX)
     declarations = formset.declarations() if formset.is_valid() else None
     if declarations is not None:
@@ -131,19 +124,9 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
     if sql.strip() and source_name:
         sql_check = check(sql, source_name, declarations)
 
-    preview = preview_error = None
-    status = 200
+    preview, preview_error, status = None, None, 200
     if action == "preview":
-        throttle = PreviewRunThrottle()
-        if declarations is None:
-            preview_error = "Fix the parameters first."
-        elif not source_name:
-            preview_error = "Choose a data source."
-        elif not throttle.allowed(request):
-            # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
-            preview_error, status = throttled_message(throttle.wait()), 429
-        else:
-            preview, preview_error = _preview(request, source_name, sql, declarations)
+        preview, preview_error, status = _throttled_preview(request, source_name, sql, declarations)
 
     if action in ("save", "save_new"):
         if formset.is_valid() and form.is_valid():
@@ -173,6 +156,31 @@ def _workbench(request: HtmxHttpRequest, artifact: Artifact, *, pk: int | None) 
         quiet=True,
         status=status,
     )
+
+
+def _formatted(data, source_name: str):
+    """The posted data with its SQL pretty-printed for the source's dialect, and a note."""
+    try:
+        formatted = format_sql(data.get("sql_query", ""), get_data_source(source_name).dialect)
+    except SQLRejected as exc:
+        return data, f"Not formatted: {exc.message}"
+    data = data.copy()
+    data["sql_query"] = formatted
+    return data, "Formatted."
+
+
+def _throttled_preview(request, source_name, sql: str, declarations):
+    """(preview, error, status) of a preview run the workbench asked for."""
+    throttle = PreviewRunThrottle()
+    if declarations is None:
+        return None, "Fix the parameters first.", 200
+    if not source_name:
+        return None, "Choose a data source.", 200
+    if not throttle.allowed(request):
+        # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
+        return None, throttled_message(throttle.wait()), 429
+    preview, error = _preview(request, source_name, sql, declarations)
+    return preview, error, 200
 
 
 def _chart_check(

@@ -9,31 +9,19 @@ import signal
 
 import pytest
 
-from tests.jobs.test_worker import manage, read, shell, start_worker, wait_for
+from tests.jobs.worker_processes import queue_env as make_queue_env
+from tests.jobs.worker_processes import read, shell, start_worker, wait_for
 from tests.notifications.receiver import Receiver
 
 
 @pytest.fixture(scope="module")
 def queue_env(tmp_path_factory):
-    import os
-
-    from tests.jobs.test_worker import ROOT
-
-    folder = tmp_path_factory.mktemp("webhook-queue")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'app.sqlite3'}",
-        "TASKS_BACKEND": "database",
-        "JOBS_LEASE_SECONDS": "2",
-        "JOBS_POLL_SECONDS": "0.1",
-        "DJANGO_LOCAL_DEMO": "true",
-        "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
-        "WEBHOOKS_ALLOW_HTTP": "true",
-        "WEBHOOKS_TIMEOUT_SECONDS": "30",
-        "PYTHONPATH": str(ROOT),
-    }
-    manage(env, "migrate", "--noinput", "-v0")
-    return env
+    return make_queue_env(
+        tmp_path_factory.mktemp("webhook-queue"),
+        WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="true",
+        WEBHOOKS_ALLOW_HTTP="true",
+        WEBHOOKS_TIMEOUT_SECONDS="30",
+    )
 
 
 def delivery_row(env, pk: str) -> dict:

@@ -329,13 +329,7 @@ async def _turn(
     deps = _turn_deps(turn)
     run = None
     completed = False
-    task = asyncio.current_task()
-    heartbeat = None
-    # Set once the turn writes its outcome: from then on the heartbeat stops nothing.
-    finishing = asyncio.Event()
-    if task is not None:
-        _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
-        heartbeat = asyncio.create_task(_heartbeat(turn.reply, finishing))
+    task, heartbeat, finishing = _start_heartbeat(turn)
     try:
         yield TurnStarted(user_message_id=turn.user_message.pk, message_id=turn.reply.pk)
         if turn.setup_error:
@@ -404,12 +398,29 @@ async def _turn(
         reason = await _fail_async(turn, deps, reply, failure, run, blame_last=blame_last)
         yield TurnFailed(message_id=turn.reply.pk, reason=reason)
     finally:
-        if heartbeat is not None:
-            heartbeat.cancel()
-            # Its database call must be over before the turn's thread context closes.
-            await asyncio.wait({heartbeat})
-        _running.pop(turn.reply.pk, None)
-        _stop_requested.discard(turn.reply.pk)
+        await _end_heartbeat(turn, heartbeat)
+
+
+def _start_heartbeat(turn: _Turn) -> tuple[asyncio.Task | None, asyncio.Task | None, asyncio.Event]:
+    """Register the running turn (for Stop) and start renewing its lease. Returns the turn's
+    task, the heartbeat's task, and the event the turn sets once it writes its outcome (from
+    then on the heartbeat stops nothing)."""
+    task = asyncio.current_task()
+    finishing = asyncio.Event()
+    heartbeat = None
+    if task is not None:
+        _running[turn.reply.pk] = (asyncio.get_running_loop(), task)
+        heartbeat = asyncio.create_task(_heartbeat(turn.reply, finishing))
+    return task, heartbeat, finishing
+
+
+async def _end_heartbeat(turn: _Turn, heartbeat: asyncio.Task | None) -> None:
+    if heartbeat is not None:
+        heartbeat.cancel()
+        # Its database call must be over before the turn's thread context closes.
+        await asyncio.wait({heartbeat})
+    _running.pop(turn.reply.pk, None)
+    _stop_requested.discard(turn.reply.pk)
 
 
 async def _heartbeat(reply: Message, finishing: asyncio.Event) -> None:
