@@ -31,6 +31,7 @@ from apps.llm_artifact.charts.render import ChartRenderError, render_chart
 from apps.llm_artifact.models import Artifact, ArtifactRun
 from apps.llm_artifact.reports.export import PdfFailed, export_filename, report_html, report_pdf
 from apps.llm_artifact.reports.render import RerunOutcome, render_report
+from apps.llm_artifact.types.dashboard import DashboardDocument
 from apps.llm_artifact.types.report import markdown_of
 from apps.notifications.services import notify_in_app, send_email
 from apps.notifications.webhooks import send_webhook, webhook_secret
@@ -323,6 +324,10 @@ class DashboardMessage(AlertMessage):
             if self.viewer.has_perm("artifacts.view", tile_run.tile.artifact)
         ]
 
+    def artifact_tile_count(self) -> int:
+        document = DashboardDocument.of(self.artifact.document)
+        return sum(1 for tile in document.tiles if tile.kind == "artifact")
+
     def _chart_name(self, tile_run) -> str:
         return f"{tile_run.tile.doc.id}-{slugify(tile_run.tile.title) or 'chart'}.png"
 
@@ -352,7 +357,9 @@ class DashboardMessage(AlertMessage):
             "artifact": self.artifact,
             "why": self.why,
             "tiles": tiles,
-            "hidden_count": len(self.tiles) - len(shown),
+            # Every artifact tile the subscriber does not get: hidden from the schedule's
+            # owner (not run) or from the subscriber.
+            "hidden_count": self.artifact_tile_count() - len(shown),
             "url": site_url(self.path),
         }
 
