@@ -182,3 +182,20 @@ def test_the_schedule_link_is_on_dashboard_and_report_pages(
     client.force_login(other_user)
     assert client.get(artifact.get_absolute_url()).status_code == 404
     assert client.get(schedules_url).status_code == 404
+
+
+def test_the_api_refuses_alerts_that_need_rows_on_a_dashboard(owner_api, owner, dashboard):
+    schedule = ScheduleFactory(artifact=dashboard, owner=owner)
+    refused = owner_api.post(
+        "/api/alerts/",
+        {"schedule": schedule.pk, "name": "Rows", "condition": "changed"},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "Only “Always” applies" in refused.json()["condition"][0]
+    taken = owner_api.post(
+        "/api/alerts/",
+        {"schedule": schedule.pk, "name": "Mail", "condition": "always"},
+        format="json",
+    )
+    assert taken.status_code == 201
