@@ -66,6 +66,8 @@ def refresh_schedule(schedule_id: int, due_at: dt.datetime) -> dict:
         # A dashboard or report keeps no single run to tell people from: run it again (the
         # notifications' keys hold the refresh, so nobody hears of it twice).
         ran = _run_type(schedule)
+        if ran.error:
+            return {"refresh": refresh.pk, "outcome": refresh.outcome, "error": ran.error}
     else:
         return {"refresh": refresh.pk, "outcome": refresh.outcome}
     if refresh.outcome == Refresh.Outcome.OK:

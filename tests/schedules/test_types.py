@@ -199,3 +199,22 @@ def test_the_api_refuses_alerts_that_need_rows_on_a_dashboard(owner_api, owner, 
         format="json",
     )
     assert taken.status_code == 201
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "report"])
+def test_an_owner_schedules_a_dashboard_or_report_on_its_page(
+    client, owner, group_viewer, team, dashboard, report, kind
+):
+    artifact = dashboard if kind == "dashboard" else report
+    share(artifact, team)
+    url = reverse("schedules:schedule_create", args=[artifact.pk])
+    form = {"schedule-kind": "daily", "schedule-time_of_day": "07:30"}
+    client.force_login(group_viewer)
+    assert client.post(url, form).status_code == 403
+    client.force_login(owner)
+    created = client.post(url, form)
+    assert created.status_code == 302
+    schedule = Schedule.objects.get(artifact=artifact)
+    assert schedule.owner == owner and schedule.params == {} and schedule.next_run_at
+    page = client.get(reverse("schedules:artifact_schedules", args=[artifact.pk]))
+    assert "Daily at 07:30" in page.text or "daily at 07:30" in page.text
