@@ -6,6 +6,13 @@ schedule and due time), which keeps the run it recorded, so a refresh job that r
 (its worker died) does not run the query again once its run is recorded (only a worker that
 dies between recording the run and marking the refresh leaves it to run once more); and every
 notification's key holds the run's id, so apps/notifications sends each one once.
+
+What a refresh runs is what "run" means for the artifact's type (apps/llm_artifact/types):
+an SQL query's SQL; a dashboard's tiles that the owner may see; a report's blocks. Only SQL
+artifacts have rows for the alerts' conditions: a dashboard or report takes "always" alerts,
+delivered as its own email (DashboardMessage, ReportMessage). Such a refresh keeps no single
+run, so a job that runs again after its refresh was recorded runs the tiles or blocks again
+to build the message; its notifications' keys hold the refresh's id instead of a run's.
 """
 
 from __future__ import annotations
