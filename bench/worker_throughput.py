@@ -1,7 +1,7 @@
 """Background workers on PostgreSQL: jobs per second with 1, 2 and 4 worker processes.
 
     .venv/bin/python bench/worker_throughput.py [--jobs 1000] [--workers 1,2,4]
-        [--source-wait 0.2] [--scale 0.1] [--job apps.llm_artifact.tasks.run_artifact_in_background]
+        [--source-wait 0.2] [--scale 0.1] [--job apps.schedules.tasks.refresh_schedule]
         [--postgres URL] [--target 3.0] [--max-latency 2.0]
 
 Builds, on the PostgreSQL server named by --postgres (or BENCH_POSTGRES_URL, TEST_POSTGRES_URL,
@@ -9,7 +9,12 @@ or a postgresql:// DATABASE_URL: a superuser DSN), two throwaway databases: the 
 with the demo objects of `seed_demo`) and the demo marketplace data source (`seed_demo
 --scale`). Then, for each worker count, it starts that many `manage.py worker` processes, lets
 each take a warm-up job, enqueues --jobs jobs that refresh the demo artifacts (the --job
-function, one artifact after another), and waits for all of them. It prints the throughput
+function, one artifact after another), and waits for all of them. The default job is the
+schedules' refresh (apps/schedules/tasks.py): each demo SQL artifact gets a schedule of its
+owner (paused, so the workers' timetable pass leaves it alone), and each job refreshes one of
+them for its own due time, as the timetable would enqueue it (a Refresh row, the run as the
+owner, the schedule's outcome); `--job apps.llm_artifact.tasks.run_artifact_in_background`
+measures the plain background run instead. It prints the throughput
 (jobs from the first enqueue to the last finish), the queue latency (enqueue to start, from
 Job.created_at and Job.started_at) at p50 and p99 under that backlog, and, with the most
 workers, the latency p99 at a steady half of their throughput: what a job waits when the
@@ -22,13 +27,16 @@ demo query, which still runs in full; the worker itself does everything it alway
 lease, heartbeat, guard, executor, recording the run). --source-wait 0 measures the bare demo
 queries, which are CPU-bound on this machine (see bench/README.md).
 
-Exits non-zero when a job does not succeed, when the last worker count is below --target
-times the first one's throughput, or when the steady latency p99 is above --max-latency.
+Exits non-zero when a job does not succeed (or a refresh fails), when the last worker count
+is below --target times the first one's throughput, or when the steady latency p99 is above
+--max-latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import itertools
 import os
 import signal
 import statistics
@@ -43,10 +51,28 @@ from pathlib import Path
 from _common import ROOT, empty_postgres_database, postgres_url, setup_django
 
 RUN = "apps.llm_artifact.tasks.run_artifact_in_background"
-# How each job a --job may name is enqueued for one demo artifact: its arguments.
-# (The schedule refresh job replaces the plain run once schedules exist.)
+REFRESH = "apps.schedules.tasks.refresh_schedule"
+
+# The demo artifacts' schedules (artifact id -> schedule id), made by demo_schedules().
+SCHEDULES: dict[int, int] = {}
+# Every refresh job gets a due time of its own (a schedule refreshes once per due time).
+_due_times = itertools.count()
+_FIRST_DUE = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+
+def _refresh_arguments(artifact) -> tuple[tuple, dict]:
+    from apps.schedules.tasks import refresh_key
+
+    schedule_id = SCHEDULES[artifact.pk]
+    due = _FIRST_DUE + dt.timedelta(seconds=next(_due_times))
+    return (schedule_id, due.isoformat()), {"key": refresh_key(schedule_id, due)}
+
+
+# How each job a --job may name is enqueued for one demo artifact: its arguments and the
+# enqueue's keywords.
 ARGUMENTS: dict[str, Callable] = {
-    RUN: lambda artifact: (artifact.pk, artifact.owner_id, {}),
+    REFRESH: _refresh_arguments,
+    RUN: lambda artifact: ((artifact.pk, artifact.owner_id, {}), {}),
 }
 
 
@@ -64,6 +90,7 @@ def main() -> int:
         os.environ.update(env)
         setup_django()
         artifacts = demo_artifacts(args.source_wait)
+        demo_schedules(artifacts)
         results = []
         for count in args.workers:
             result = measure(env, count, artifacts, args)
@@ -81,7 +108,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--source-wait", type=float, default=0.2, help="seconds (see above)")
     parser.add_argument("--scale", type=float, default=0.1, help="demo dataset scale")
-    parser.add_argument("--job", default=RUN, choices=sorted(ARGUMENTS))
+    parser.add_argument("--job", default=REFRESH, choices=sorted(ARGUMENTS))
     parser.add_argument("--postgres", default="")
     parser.add_argument("--target", type=float, default=3.0, help="last / first throughput")
     parser.add_argument("--max-latency", type=float, default=2.0, help="steady p99, seconds")
@@ -127,9 +154,11 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 
 def demo_artifacts(source_wait: float) -> list:
+    from apps.llm_artifact import types
     from apps.llm_artifact.models import Artifact
 
-    artifacts = list(Artifact.objects.filter(owner__username="demo").order_by("pk"))
+    demo = Artifact.objects.filter(owner__username="demo", artifact_type__in=types.sql_names())
+    artifacts = list(demo.order_by("pk"))
     if source_wait > 0:
         for artifact in artifacts:
             sql = artifact.sql_query.strip().rstrip(";")
@@ -141,15 +170,43 @@ def demo_artifacts(source_wait: float) -> list:
     return artifacts
 
 
+def demo_schedules(artifacts: list) -> None:
+    """A paused hourly schedule of its owner for each demo artifact, with no parameter values
+    (the defaults): refreshed only by the jobs enqueued here."""
+    from apps.schedules.models import Schedule
+
+    for artifact in artifacts:
+        schedule = Schedule.objects.create(
+            artifact=artifact,
+            owner=artifact.owner,
+            kind=Schedule.Kind.HOURLY,
+            minute=0,
+            enabled=False,
+            params={},
+        )
+        SCHEDULES[artifact.pk] = schedule.pk
+
+
 def enqueue(artifacts: list, job_name: str, count: int, offset: int = 0) -> list:
     from apps.jobs.runner import job_function
 
     function = job_function(job_name)
     build = ARGUMENTS[job_name]
-    return [
-        function.enqueue(*build(artifacts[(offset + index) % len(artifacts)])).pk
-        for index in range(count)
-    ]
+    ids = []
+    for index in range(count):
+        arguments, keywords = build(artifacts[(offset + index) % len(artifacts)])
+        ids.append(function.enqueue(*arguments, **keywords).pk)
+    return ids
+
+
+def did_not_succeed(job) -> bool:
+    """The job failed, or it is a refresh whose refresh failed (the job itself succeeds then:
+    a failed refresh is recorded, counted and told to the schedule's owner)."""
+    from apps.jobs.models import Job
+
+    if job.status != Job.Status.SUCCEEDED:
+        return True
+    return job.name == REFRESH and (job.result or {}).get("outcome") != "ok"
 
 
 def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
@@ -226,7 +283,7 @@ def measure(env, count: int, artifacts: list, args) -> dict:
     waits = sorted((job.started_at - job.created_at).total_seconds() for job in jobs)
     return {
         "jobs": len(jobs),
-        "failed": sum(job.status != Job.Status.SUCCEEDED for job in jobs),
+        "failed": sum(did_not_succeed(job) for job in jobs),
         "seconds": (last - first).total_seconds(),
         "throughput": len(jobs) / (last - first).total_seconds(),
         "p50": statistics.median(waits),
@@ -256,7 +313,7 @@ def steady_latency(env, count: int, artifacts: list, busiest: dict, args) -> dic
     result = {
         "jobs": len(jobs),
         "rate": rate,
-        "failed": sum(job.status != Job.Status.SUCCEEDED for job in jobs),
+        "failed": sum(did_not_succeed(job) for job in jobs),
         "p50": statistics.median(waits),
         "p99": percentile(waits, 0.99),
     }

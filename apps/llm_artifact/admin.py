@@ -619,6 +619,7 @@ class ArtifactJobAdmin(admin.ModelAdmin):
         "kind",
         "export_format",
         "status_badge",
+        "job_link",
         "requested_by",
         "progress_display",
         "file_display",
@@ -629,7 +630,7 @@ class ArtifactJobAdmin(admin.ModelAdmin):
     list_select_related = ["artifact", "job", "job__requested_by"]
     search_fields = ["artifact__title", "job__requested_by__username", "file_name"]
     raw_id_fields = ["artifact", "job", "run"]
-    readonly_fields = [field.name for field in ArtifactJob._meta.fields]
+    readonly_fields = [field.name for field in ArtifactJob._meta.fields] + ["job_link"]
     date_hierarchy = "created_at"
     actions = ["cancel_jobs", "delete_files"]
 
@@ -644,6 +645,11 @@ class ArtifactJobAdmin(admin.ModelAdmin):
     def status_badge(self, record: ArtifactJob) -> SafeString:
         colour = JOB_STATUS_COLOURS.get(record.job.status, "#6c757d")
         return badge(colour, record.job.get_status_display())
+
+    @admin.display(description="job")
+    def job_link(self, record: ArtifactJob) -> SafeString:
+        """The queue's record of this work (attempts, errors, retry) in the Job admin."""
+        return change_link("jobs_job", record.job_id, str(record.job_id)[:8])
 
     @admin.display(description="requested by", ordering="job__requested_by__username")
     def requested_by(self, record: ArtifactJob) -> str:

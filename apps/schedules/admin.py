@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.core.admin import badge
+from apps.core.admin import badge, changelist_link
 from apps.schedules import tasks
 from apps.schedules.models import Alert, Refresh, Schedule, Subscription
 
@@ -34,7 +34,7 @@ class AlertInline(admin.TabularInline):
 class RefreshInline(admin.TabularInline):
     model = Refresh
     extra = 0
-    fields = ["due_at", "outcome", "run", "error", "finished_at"]
+    fields = ["due_at", "outcome", "run", "error", "finished_at", "jobs"]
     readonly_fields = fields
     can_delete = False
     ordering = ["-due_at"]
@@ -44,6 +44,15 @@ class RefreshInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("run")
+
+    @admin.display(description=_("jobs"))
+    def jobs(self, refresh: Refresh):
+        """The refresh's job(s) in the Job admin: one per due time (its key), its attempts and
+        errors there."""
+        key = tasks.refresh_key(refresh.schedule_id, refresh.due_at)
+        return changelist_link(
+            "jobs_job", {"name": tasks.refresh_schedule.name, "key": key}, _("Job")
+        )
 
 
 @admin.register(Schedule)
@@ -71,12 +80,24 @@ class ScheduleAdmin(admin.ModelAdmin):
         "consecutive_failures",
         "created_at",
         "updated_at",
+        "jobs",
     ]
     inlines = [AlertInline, RefreshInline]
     actions = ["pause", "resume", "run_now"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(alert_total=Count("alerts"))
+
+    @admin.display(description=_("jobs"))
+    def jobs(self, schedule: Schedule):
+        """Every refresh job of this schedule in the Job admin (their keys start alike)."""
+        if schedule.pk is None:
+            return "—"
+        filters = {
+            "name": tasks.refresh_schedule.name,
+            "key__startswith": f"schedule:{schedule.pk}:",
+        }
+        return changelist_link("jobs_job", filters, _("Refresh jobs"))
 
     @admin.display(description=_("timetable"))
     def timetable(self, schedule: Schedule) -> str:

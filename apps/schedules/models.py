@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from apps.llm_artifact import types
 from apps.llm_artifact.models import Artifact
 from apps.llm_artifact.parameters import resolve_values
 from apps.notifications.webhooks import validate_webhook_url
@@ -343,6 +344,12 @@ class Alert(models.Model):
         LT = "<", "<"
         LTE = "<=", "<="
 
+    # Why a condition other than "always" is refused on a dashboard or report.
+    ROWS_ONLY = _(
+        "Only “Always” applies to a dashboard or a report: the other conditions look at the "
+        "rows of an SQL query."
+    )
+
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="alerts")
     name = models.CharField(_("name"), max_length=200)
     # Who made it (an owner or editor of the artifact); sees its webhook secret.
@@ -397,6 +404,13 @@ class Alert(models.Model):
                 errors["operator"] = _("Choose how to compare.")
             if self.threshold is None:
                 errors["threshold"] = _("Give the threshold.")
+        if (
+            self.condition
+            and self.condition != self.Condition.ALWAYS
+            and self.schedule_id
+            and not types.of(self.schedule.artifact).uses_sql
+        ):
+            errors["condition"] = self.ROWS_ONLY
         if bool(self.filter_column) != bool(self.filter_value):
             errors["filter_value" if self.filter_column else "filter_column"] = _(
                 "Give both the column and the value to select rows by, or neither."

@@ -42,3 +42,33 @@ def test_the_change_page_opens(client, staff, schedule):
     AlertFactory(schedule=schedule)
     url = reverse("admin:schedules_schedule_change", args=[schedule.pk])
     assert client.get(url).status_code == 200
+
+
+def test_the_schedule_and_its_refreshes_link_to_their_jobs(client, staff, schedule):
+    from apps.jobs.models import Job
+    from apps.schedules import tasks
+
+    job = tasks.run_now(schedule)
+    refresh = schedule.refreshes.get()
+    client.force_login(staff)
+    page = client.get(reverse("admin:schedules_schedule_change", args=[schedule.pk])).text
+    jobs = reverse("admin:jobs_job_changelist")
+    # The refresh's own job (by its key) and all the schedule's refresh jobs.
+    key = tasks.refresh_key(schedule.pk, refresh.due_at)
+    assert f"{jobs}?name=apps.schedules.tasks.refresh_schedule&amp;key=" in page
+    assert f"key__startswith=schedule%3A{schedule.pk}%3A" in page
+    listed = client.get(jobs, {"name": tasks.refresh_schedule.name, "key": key})
+    assert listed.status_code == 200
+    assert reverse("admin:jobs_job_change", args=[job.pk]) in listed.text
+    other = ScheduleFactory()
+    tasks.run_now(other)
+    assert Job.objects.count() == 2
+    mine = client.get(jobs, {"key__startswith": f"schedule:{schedule.pk}:"}).text
+    assert reverse("admin:jobs_job_change", args=[job.pk]) in mine
+    assert str(Job.objects.exclude(pk=job.pk).get().pk) not in mine
+
+
+def test_the_schedule_admin_is_for_staff_only(client, owner, schedule):
+    client.force_login(owner)
+    url = reverse("admin:schedules_schedule_change", args=[schedule.pk])
+    assert client.get(url).status_code == 302  # to the admin's login
