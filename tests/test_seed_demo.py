@@ -393,7 +393,9 @@ def test_seed_demo_creates_the_dataset_user_agent_chats_and_artifacts(demo_targe
 @pytest.mark.django_db
 def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
     seed()
-    quoting = Message.objects.filter(content__contains="| --- |").select_related("artifact")
+    quoting = Message.objects.filter(
+        chat__owner__username="demo", content__contains="| --- |"
+    ).select_related("artifact")
     # One reply per artifact shows its final results; earlier versions' replies do not.
     assert sorted(m.artifact.title for m in quoting) == sorted(a.title for a in ARTIFACTS.values())
     with connect_ro(demo_target) as conn:
@@ -414,7 +416,7 @@ def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
 @pytest.mark.django_db
 def test_every_demo_link_is_recorded_for_the_chat_cards(demo_target):
     seed()
-    linked = Message.objects.exclude(artifact=None)
+    linked = Message.objects.filter(chat__owner__username=DEMO_USERNAME).exclude(artifact=None)
     assert linked.count() == sum(1 for turns in CHATS.values() for t in turns if t.artifact)
     for message in linked:
         link = message.artifact_links.get()
@@ -447,7 +449,9 @@ def test_seed_demo_keeps_what_people_changed(demo_target):
     assert artifact.comment == "Checked by finance"
     # The deleted chat comes back; artifacts it shares with others are not duplicated.
     assert Chat.objects.filter(title="Best rated sellers").count() == 1
-    assert Artifact.objects.filter(template=None, template_slots=[]).count() == len(ARTIFACTS)
+    assert Artifact.objects.filter(
+        owner__username=DEMO_USERNAME, template=None, template_slots=[]
+    ).count() == len(ARTIFACTS)
 
 
 @pytest.mark.django_db
@@ -478,9 +482,10 @@ def test_seed_demo_rebuilds_for_another_scale_or_with_force(demo_target):
 @pytest.mark.django_db
 def test_every_seeded_artifact_runs_on_the_built_database(demo_target):
     seed()
-    # The chats' artifacts and those made from the shipped templates (not the templates).
+    # The chats' artifacts (the Russian chat's one too) and those made from the shipped
+    # templates (not the templates).
     artifacts = list(Artifact.objects.filter(template_slots=[]))
-    assert len(artifacts) == len(ARTIFACTS) + len(TEMPLATE_EXAMPLES)
+    assert len(artifacts) == len(ARTIFACTS) + len(TEMPLATE_EXAMPLES) + 1
     with connect_ro(demo_target) as conn:
         for artifact in artifacts:
             cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))

@@ -12,9 +12,10 @@ from django.core.validators import MaxLengthValidator
 from django.db import models, transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.markdown import RENDERER_VERSION, render_markdown
@@ -158,6 +159,11 @@ class Chat(Shared):
         on_delete=models.SET_NULL,
         related_name="subject_of_chats",
     )
+    # The language the agent writes the chat's artifacts in (its answers follow each
+    # question): the page's language when the chat began (Chat.language_now()).
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,6 +187,15 @@ class Chat(Shared):
 
     def get_absolute_url(self) -> str:
         return reverse("llm_chat:chat_detail", args=[self.pk])
+
+    @staticmethod
+    def language_now() -> str:
+        """The active language as one of settings.LANGUAGES ("en" when none is active)."""
+        code = translation.get_language() or settings.LANGUAGE_CODE
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            return settings.LANGUAGE_CODE
 
     def is_editable_by(self, user) -> bool:
         # Shares of a chat are read-only.

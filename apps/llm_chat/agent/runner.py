@@ -266,13 +266,19 @@ def build_agent(
     examples: Sequence[Artifact] = (),
     library: bool = True,
     subject: str = "",
+    language: str = "en",
 ) -> PydanticAgent[TurnDeps, str]:
     return PydanticAgent(
         model,
         deps_type=TurnDeps,
         output_type=str,
         instructions=prompts.instructions(
-            agent, dialect=dialect, examples=examples, library=library, subject=subject
+            agent,
+            dialect=dialect,
+            examples=examples,
+            library=library,
+            subject=subject,
+            language=language,
         ),
         tools=turn_tools()
         if library
@@ -291,6 +297,7 @@ def _build_turn_agent(turn: _Turn, model: Model) -> PydanticAgent[TurnDeps, str]
         examples=turn.examples,
         library=turn.library,
         subject=turn.subject,
+        language=turn.chat.language,
     )
 
 
