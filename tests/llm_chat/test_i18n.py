@@ -1,6 +1,8 @@
 """The chat in Russian: its pages for a user who chose Russian, a chat's language, and the
 agent's instructions in the chat's language (seen by the scripted provider on loopback)."""
 
+# ruff: noqa: RUF001 (Russian text on purpose)
+
 from __future__ import annotations
 
 import json
