@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_noop
 
 from apps.accounts.models import Profile
@@ -571,9 +572,14 @@ def _last_changes() -> set[tuple[str, int]]:
     return {(title, index) for (title, _key), index in last.items()}
 
 
-def _format_value(value: object) -> str:
+def _format_value(value: object, language: str = "en") -> str:
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value).lower()
+    if isinstance(value, int | float) and language != "en":
+        # The reply's language's separators: 2 710,08 in Russian.
+        with translation.override(language):
+            places = 2 if isinstance(value, float) else None
+            return number_format(value, decimal_pos=places, force_grouping=True)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -603,7 +609,7 @@ def results_preview(artifact: Artifact, *, rows: int = 5, language: str = "en") 
     lines = [
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
-        *("| " + " | ".join(_format_value(v) for v in row) + " |" for row in result.rows),
+        *("| " + " | ".join(_format_value(v, language) for v in row) + " |" for row in result.rows),
     ]
     with translation.override(language):
         intro = (
