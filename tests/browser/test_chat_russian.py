@@ -18,7 +18,7 @@ from apps.llm_chat.models import Chat
 from tests.browser.test_pages_flow import sign_in
 from tests.conftest import UserFactory
 from tests.fakes.datasource import build_shop
-from tests.fakes.llm_server import FakeLLMServer, say
+from tests.fakes.llm_server import FakeLLMServer, call, say
 from tests.llm_agent.factories import AgentFactory
 
 pytestmark = pytest.mark.browser
@@ -44,7 +44,7 @@ def test_a_russian_chat_then_switching_language_keeps_the_chat(
     asgi_page: Page, russian_analyst, provider
 ):
     page = asgi_page
-    provider.queue(say("Заказов ", "пять."))
+    provider.queue(call("list_tables", {}), say("Заказов ", "пять."))
     sign_in(page)
     expect(page.locator("html")).to_have_attribute("lang", "ru")
     expect(page.locator("h1")).to_have_text("Ваши чаты")
@@ -59,6 +59,8 @@ def test_a_russian_chat_then_switching_language_keeps_the_chat(
     expect(page.locator("article.chat-message-assistant .chat-bubble")).to_have_text(
         "Заказов пять."
     )
+    # The script's words come from the JavaScript catalog: the agent's one step, in Russian.
+    expect(page.locator(".chat-activity-log summary")).to_have_text("1 шаг")
     assert chat.language == "ru"
     sent = json.dumps(provider.requests[0]["json"], ensure_ascii=False)
     assert "Порядок работы:" in sent
