@@ -11,12 +11,13 @@ import pytest
 from django.urls import reverse
 
 from apps.accounts.models import Profile
-from apps.llm_chat.agent import run_turn_sync
+from apps.llm_chat.agent import ToolActivity, run_turn_sync
 from apps.llm_chat.demo import DEMO_EXAMPLE_QUESTIONS
 from apps.llm_chat.models import Chat, Message
 from apps.llm_chat.services import post_user_message
 from tests.conftest import PASSWORD
 from tests.fakes.llm_server import say
+from tests.fakes.scripted import Call, Say, ScriptedModel
 from tests.llm_chat.factories import ChatFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +157,18 @@ def test_the_agent_of_an_english_chat_gets_english_instructions(chat, server):
     assert "Answer in the language of the user's question." in sent
     assert "in English, the chat's language" in sent
     assert "Порядок работы" not in sent
+
+
+def test_the_agents_steps_read_in_the_chats_language(owner, shop):
+    chat = ChatFactory(owner=owner, language="ru")
+    script = ScriptedModel(
+        [Call("list_tables", {}), Call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})],
+        Say("Готово."),
+    )
+    outcome = run_turn_sync(
+        chat, post_user_message(chat, content="Сколько заказов?"), model=script.model
+    )
+    labels = [e.label for e in outcome.events if isinstance(e, ToolActivity)]
+    assert "Просматриваем таблицы" in labels
+    assert "Выполняем SQL" in labels
+    assert "Выполнен SQL (1 строка)" in labels

@@ -332,7 +332,9 @@ async def _turn(
     chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
     turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
-    reply = StreamingReply(turn.reply.pk, lease_owner=turn.reply.lease_owner)
+    reply = StreamingReply(
+        turn.reply.pk, lease_owner=turn.reply.lease_owner, language=turn.chat.language
+    )
     deps = _turn_deps(turn)
     run = None
     completed = False
