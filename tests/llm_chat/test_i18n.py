@@ -172,3 +172,16 @@ def test_the_agents_steps_read_in_the_chats_language(owner, shop):
     assert "Просматриваем таблицы" in labels
     assert "Выполняем SQL" in labels
     assert "Выполнен SQL (1 строка)" in labels
+
+
+def test_a_chat_made_through_the_api_keeps_the_requests_language(owner_api, owner):
+    agent = ChatFactory(owner=owner).agent
+    response = owner_api.post(
+        reverse("api:chat-list"),
+        {"agent": agent.pk, "title": "Заказы"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["language"] == "ru"
+    assert Chat.objects.get(pk=response.json()["id"]).language == "ru"
