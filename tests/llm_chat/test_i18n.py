@@ -163,6 +163,7 @@ def test_the_agents_steps_read_in_the_chats_language(owner, shop):
     chat = ChatFactory(owner=owner, language="ru")
     script = ScriptedModel(
         [Call("list_tables", {}), Call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})],
+        Call("save_artifact", {"title": "Заказы", "sql": "SELECT COUNT(*) AS n FROM orders"}),
         Say("Готово."),
     )
     outcome = run_turn_sync(
@@ -172,6 +173,8 @@ def test_the_agents_steps_read_in_the_chats_language(owner, shop):
     assert "Просматриваем таблицы" in labels
     assert "Выполняем SQL" in labels
     assert "Выполнен SQL (1 строка)" in labels
+    assert "Сохраняем артефакт «Заказы»" in labels
+    assert "Сохранён артефакт «Заказы»" in labels
 
 
 def test_a_chat_made_through_the_api_keeps_the_requests_language(owner_api, owner):

@@ -403,7 +403,9 @@ async def save_artifact(
         "visualization_config": visualization if visualization is not None else {},
     }
     outcome = await sync_to_async(_save_new_artifact)(ctx.deps, values)
-    return _written_reply("save_artifact", outcome, Message.ArtifactAction.CREATED, "Saved")
+    return _written_reply(
+        "save_artifact", outcome, Message.ArtifactAction.CREATED, "Saved", ctx.deps
+    )
 
 
 def _written_reply(
@@ -411,22 +413,35 @@ def _written_reply(
     outcome: Artifact | ValidationError,
     action: Message.ArtifactAction,
     verb: str,
+    deps: TurnDeps,
 ) -> ToolReturn:
     """What save_artifact and update_artifact answer after trying to write: the validation
     errors to fix, or the artifact as it now is (`verb` is "Saved" or "Updated")."""
+    with translation.override(deps.chat.language):
+        if verb == "Saved":
+            invalid = gettext("Artifact not saved (invalid)")
+        else:
+            invalid = gettext("Artifact not updated (invalid)")
+        if isinstance(outcome, Artifact):
+            template = (
+                gettext("Saved artifact “%(title)s”")
+                if verb == "Saved"
+                else gettext("Updated artifact “%(title)s”")
+            )
+            written = template % {"title": outcome.title}
     if isinstance(outcome, ValidationError):
         feedback = _validation_feedback(tool, outcome)
         if NOT_AVAILABLE in feedback:
             feedback += f"\n{SAY_NOT_AVAILABLE}"
         return ToolReturn(
             return_value=feedback,
-            metadata={"ok": False, "activity": f"Artifact not {verb.lower()} (invalid)"},
+            metadata={"ok": False, "activity": invalid},
         )
     return ToolReturn(
         return_value=_artifact_summary(outcome, verb),
         metadata={
             "ok": True,
-            "activity": f"{verb} artifact “{outcome.title}”",
+            "activity": written,
             "artifact_id": outcome.pk,
             "action": action.value,
             "title": outcome.title,
@@ -520,7 +535,9 @@ async def update_artifact(
             return_value=outcome,
             metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
         )
-    return _written_reply("update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated")
+    return _written_reply(
+        "update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated", ctx.deps
+    )
 
 
 def _result_column_names(artifact: Artifact) -> list[str] | None:
