@@ -301,6 +301,13 @@ def _build_turn_agent(turn: _Turn, model: Model) -> PydanticAgent[TurnDeps, str]
     )
 
 
+def _streaming_reply(turn: _Turn) -> StreamingReply:
+    # The chat's language: the activity lines people watch are written in it.
+    return StreamingReply(
+        turn.reply.pk, lease_owner=turn.reply.lease_owner, language=turn.chat.language
+    )
+
+
 def _turn_deps(turn: _Turn) -> TurnDeps:
     return TurnDeps(
         chat=turn.chat,
@@ -332,9 +339,7 @@ async def _turn(
     chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
     turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
-    reply = StreamingReply(
-        turn.reply.pk, lease_owner=turn.reply.lease_owner, language=turn.chat.language
-    )
+    reply = _streaming_reply(turn)
     deps = _turn_deps(turn)
     run = None
     completed = False
