@@ -307,6 +307,15 @@ def _in(deps: TurnDeps, text: str) -> str:
         return gettext(text)
 
 
+def _out_of_reach_activity(deps: TurnDeps, artifact_id: object) -> str:
+    return _in(deps, gettext_noop("Artifact #%(id)s is out of reach")) % {"id": artifact_id}
+
+
+CHART_NOT_SAVED = gettext_noop("Chart not saved (invalid)")
+CHART_SET = gettext_noop("Set the chart of “%(title)s”")
+CHART_REMOVED = gettext_noop("Removed the chart of “%(title)s”")
+
+
 def _ran_sql(deps: TurnDeps, result: executor.QueryResult) -> str:
     with translation.override(deps.chat.language):
         if result.truncated:
@@ -533,7 +542,7 @@ async def update_artifact(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+            metadata={"ok": False, "activity": _out_of_reach_activity(ctx.deps, artifact_id)},
         )
     return _written_reply(
         "update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated", ctx.deps
@@ -603,7 +612,7 @@ async def set_visualization(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+            metadata={"ok": False, "activity": _out_of_reach_activity(ctx.deps, artifact_id)},
         )
     if isinstance(outcome, ChartRefused):
         columns = ", ".join(outcome.columns) if outcome.columns is not None else "unknown"
@@ -613,12 +622,12 @@ async def set_visualization(
                 f"again (the result's columns: {columns}):\n"
                 + json.dumps(outcome.problems, ensure_ascii=False, indent=1)
             ),
-            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+            metadata={"ok": False, "activity": _in(ctx.deps, CHART_NOT_SAVED)},
         )
     if isinstance(outcome, ValidationError):
         return ToolReturn(
             return_value=_validation_feedback("set_visualization", outcome),
-            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+            metadata={"ok": False, "activity": _in(ctx.deps, CHART_NOT_SAVED)},
         )
     verb = "Set the chart of" if spec else "Removed the chart of"
     return ToolReturn(
@@ -629,7 +638,8 @@ async def set_visualization(
         ),
         metadata={
             "ok": True,
-            "activity": f"{verb} “{outcome.title}”",
+            "activity": _in(ctx.deps, CHART_SET if spec else CHART_REMOVED)
+            % {"title": outcome.title},
             "artifact_id": outcome.pk,
             "action": Message.ArtifactAction.UPDATED.value,
             "title": outcome.title,
@@ -711,7 +721,7 @@ def _run_artifact(deps: TurnDeps, artifact_id: int, params: dict[str, Any]) -> s
         return_value=text,
         metadata={
             "ok": result is not None,
-            "activity": f"Ran “{artifact.title}”",
+            "activity": _in(deps, gettext_noop("Ran “%(title)s”")) % {"title": artifact.title},
             "artifact_id": artifact.pk,
             "action": Message.ArtifactAction.EXECUTED.value,
             "title": artifact.title,
@@ -738,7 +748,11 @@ async def run_artifact(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} did not run"},
+            metadata={
+                "ok": False,
+                "activity": _in(ctx.deps, gettext_noop("Artifact #%(id)s did not run"))
+                % {"id": artifact_id},
+            },
         )
     return outcome
 
