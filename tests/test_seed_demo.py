@@ -18,7 +18,9 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
+from apps.accounts.models import Profile
 from apps.datasources import demo
 from apps.datasources.executor import execute
 from apps.llm_agent.models import Agent
@@ -28,9 +30,12 @@ from apps.llm_chat.demo import (
     ARTIFACTS,
     CHATS,
     DEMO_AGENT_NAME,
+    DEMO_RU_USERNAME,
     DEMO_USERNAME,
+    RU_CHAT_TITLE,
     SYSTEM_PROMPT,
     TEMPLATE_EXAMPLES,
+    demo_password,
     last_month,
 )
 from apps.llm_chat.models import Chat, Message
@@ -393,7 +398,9 @@ def test_seed_demo_creates_the_dataset_user_agent_chats_and_artifacts(demo_targe
 @pytest.mark.django_db
 def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
     seed()
-    quoting = Message.objects.filter(content__contains="| --- |").select_related("artifact")
+    quoting = Message.objects.filter(
+        chat__owner__username="demo", content__contains="| --- |"
+    ).select_related("artifact")
     # One reply per artifact shows its final results; earlier versions' replies do not.
     assert sorted(m.artifact.title for m in quoting) == sorted(a.title for a in ARTIFACTS.values())
     with connect_ro(demo_target) as conn:
@@ -414,7 +421,7 @@ def test_demo_replies_quote_the_real_results_of_their_artifacts(demo_target):
 @pytest.mark.django_db
 def test_every_demo_link_is_recorded_for_the_chat_cards(demo_target):
     seed()
-    linked = Message.objects.exclude(artifact=None)
+    linked = Message.objects.filter(chat__owner__username=DEMO_USERNAME).exclude(artifact=None)
     assert linked.count() == sum(1 for turns in CHATS.values() for t in turns if t.artifact)
     for message in linked:
         link = message.artifact_links.get()
@@ -447,7 +454,9 @@ def test_seed_demo_keeps_what_people_changed(demo_target):
     assert artifact.comment == "Checked by finance"
     # The deleted chat comes back; artifacts it shares with others are not duplicated.
     assert Chat.objects.filter(title="Best rated sellers").count() == 1
-    assert Artifact.objects.filter(template=None, template_slots=[]).count() == len(ARTIFACTS)
+    assert Artifact.objects.filter(
+        owner__username=DEMO_USERNAME, template=None, template_slots=[]
+    ).count() == len(ARTIFACTS)
 
 
 @pytest.mark.django_db
@@ -478,9 +487,10 @@ def test_seed_demo_rebuilds_for_another_scale_or_with_force(demo_target):
 @pytest.mark.django_db
 def test_every_seeded_artifact_runs_on_the_built_database(demo_target):
     seed()
-    # The chats' artifacts and those made from the shipped templates (not the templates).
+    # The chats' artifacts (the Russian chat's one too) and those made from the shipped
+    # templates (not the templates).
     artifacts = list(Artifact.objects.filter(template_slots=[]))
-    assert len(artifacts) == len(ARTIFACTS) + len(TEMPLATE_EXAMPLES)
+    assert len(artifacts) == len(ARTIFACTS) + len(TEMPLATE_EXAMPLES) + 1
     with connect_ro(demo_target) as conn:
         for artifact in artifacts:
             cursor = conn.execute(artifact.sql_query, bound_defaults(artifact.query_params))
@@ -674,3 +684,43 @@ def test_the_month_before_card_runs_with_the_month_before() -> None:
     start, end = last_month(last_month(as_of)[0])
     assert (start, end) == (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
     assert link.params == {"start_date": "2026-01-01", "end_date": "2026-02-01"}
+
+
+# --- demo_ru -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_ru_has_one_russian_chat_seeded_once(demo_target, client):
+    seed()
+    counts = (Chat.objects.count(), Message.objects.count(), Artifact.objects.count())
+    seed()
+    assert (Chat.objects.count(), Message.objects.count(), Artifact.objects.count()) == counts
+    user = get_user_model().objects.get(username=DEMO_RU_USERNAME)
+    assert Profile.language_of(user) == "ru"
+    chat = Chat.objects.get(owner=user)
+    assert (chat.title, chat.language) == (RU_CHAT_TITLE, "ru")
+    question, reply = chat.messages.order_by("pk")
+    assert question.content.startswith("Какие категории принесли больше всего выручки")
+    assert reply.content.startswith("Я сложил")
+    # The results preview in Russian, its numbers with Russian separators (2 710,08).
+    assert "при параметрах по умолчанию:" in reply.content
+    assert re.search(r"\| \d{1,3}(\xa0\d{3})*,\d\d \|", reply.content)
+    assert reply.artifact.title == "Выручка по категориям за прошлый месяц"
+    assert reply.artifact_links.get().artifact == reply.artifact
+    # Signed in with the demo password, the chat opens in Russian with its artifact card.
+    client.post(reverse("login"), {"username": DEMO_RU_USERNAME, "password": demo_password()})
+    page = client.get(chat.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert '<html lang="ru">' in text
+    assert "Выручка по категориям за прошлый месяц" in text
+    assert "Отправить" in text
+
+
+@pytest.mark.django_db
+def test_demo_credentials_names_both_demo_users(demo_target):
+    seed()
+    out = StringIO()
+    call_command("demo_credentials", stdout=out)
+    assert f"Username: {DEMO_USERNAME}" in out.getvalue()
+    assert f"Username: {DEMO_RU_USERNAME}" in out.getvalue()

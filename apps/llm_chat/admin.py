@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin import ShareInline, SharingAdminMixin
 from apps.core.admin import change_link, changelist_link
@@ -70,16 +71,16 @@ class MessageInline(ReadOnlyInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         return super().get_queryset(request).with_artifact()
 
-    @admin.display(description="content")
+    @admin.display(description=_("content"))
     def short_content(self, message: Message) -> str:
         return _short_content(message)
 
     # Read-only fields print None as "None", so the empty marker is given explicitly.
-    @admin.display(description="artifact")
+    @admin.display(description=_("artifact"))
     def artifact_with_action(self, message: Message) -> SafeString:
         return _artifact_with_action(message) or self.get_empty_value_display()
 
-    @admin.display(description="tokens")
+    @admin.display(description=_("tokens"))
     def tokens(self, message: Message) -> str:
         return _tokens(message) or self.get_empty_value_display()
 
@@ -99,7 +100,7 @@ class ArtifactInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ["created_at", "id"]
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def badge(self, artifact: Artifact) -> SafeString:
         return status_badge(artifact)
 
@@ -144,13 +145,13 @@ class ChatAdmin(SharingAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Chat]:
         return super().get_queryset(request).with_counts()
 
-    @admin.display(description="messages", ordering="message_count")
+    @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, chat: Chat) -> SafeString | int:
         if chat.pk is None:
             return 0
         return changelist_link("llm_chat_message", {"chat__id__exact": chat.pk}, chat.message_count)
 
-    @admin.display(description="artifacts", ordering="artifact_count")
+    @admin.display(description=_("artifacts"), ordering="artifact_count")
     def artifact_count(self, chat: Chat) -> SafeString | int:
         if chat.pk is None:
             return 0
@@ -173,7 +174,7 @@ class MessageArtifactInline(ReadOnlyInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[MessageArtifact]:
         return super().get_queryset(request).select_related("artifact")
 
-    @admin.display(description="artifact")
+    @admin.display(description=_("artifact"))
     def artifact_link(self, link: MessageArtifact) -> SafeString:
         return change_link("llm_artifact_artifact", link.artifact_id, link.artifact)
 
@@ -199,13 +200,13 @@ class MessageAdmin(admin.ModelAdmin):
     inlines = [MessageArtifactInline]
     fieldsets = [
         (None, {"fields": ["chat", "role", "status", "content", "error", "reply_to"]}),
-        ("Artifact", {"fields": ["artifact", "artifact_action"]}),
+        (_("Artifact"), {"fields": ["artifact", "artifact_action"]}),
         (
-            "Provider",
+            _("Provider"),
             {"fields": ["input_tokens", "output_tokens", "model_messages", "created_at"]},
         ),
         # Which process writes a pending reply, until when, and whether Stop was pressed.
-        ("Writer", {"fields": ["lease_owner", "lease_expires_at", "stop_requested"]}),
+        (_("Writer"), {"fields": ["lease_owner", "lease_expires_at", "stop_requested"]}),
     ]
 
     def save_model(self, request, obj: Message, form, change: bool) -> None:
@@ -213,18 +214,18 @@ class MessageAdmin(admin.ModelAdmin):
         obj.render_html()
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="chat", ordering="chat__title")
+    @admin.display(description=_("chat"), ordering="chat__title")
     def chat_link(self, message: Message) -> SafeString:
         return change_link("llm_chat_chat", message.chat_id, message.chat)
 
-    @admin.display(description="content")
+    @admin.display(description=_("content"))
     def short_content(self, message: Message) -> str:
         return _short_content(message)
 
-    @admin.display(description="artifact", ordering="artifact__title")
+    @admin.display(description=_("artifact"), ordering="artifact__title")
     def artifact_with_action(self, message: Message) -> SafeString | None:
         return _artifact_with_action(message)
 
-    @admin.display(description="tokens")
+    @admin.display(description=_("tokens"))
     def tokens(self, message: Message) -> str | None:
         return _tokens(message)

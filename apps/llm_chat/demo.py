@@ -7,6 +7,8 @@ demo database and on PostgreSQL: ANSI joins, CTEs, window functions and ISO-date
 no engine-specific functions.
 """
 
+# ruff: noqa: RUF001 (the Russian demo chat is Russian text: its Cyrillic letters are meant)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +20,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_noop
 
+from apps.accounts.models import Profile
 from apps.datasources.demo import ORDER_STATUSES
 from apps.datasources.executor import QueryFailed, execute
 from apps.llm_agent.models import Agent
@@ -29,6 +34,8 @@ from apps.llm_artifact.services import use_template
 from apps.llm_chat.models import Chat, Message
 
 DEMO_USERNAME = "demo"
+# The Russian demo user: same password, Russian pages, one Russian chat.
+DEMO_RU_USERNAME = "demo_ru"
 DEMO_AGENT_NAME = "Marketplace analyst"
 DEMO_DATA_SOURCE = "marketplace"
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -512,12 +519,14 @@ def ensure_demo_user() -> tuple[AbstractBaseUser, bool]:
     return user, created
 
 
+# Marked for translation: the new-chat page translates an agent's example questions that
+# the catalogue knows, so the demo's read in Russian there (django.po has their Russian).
 DEMO_EXAMPLE_QUESTIONS = "\n".join(
     [
-        "Which product categories earned the most revenue last month?",
-        "How many orders were cancelled each month this year?",
-        "Who are the ten sellers with the best average review score?",
-        "What share of customers ordered more than once?",
+        gettext_noop("Which product categories earned the most revenue last month?"),
+        gettext_noop("How many orders were cancelled each month this year?"),
+        gettext_noop("Who are the ten sellers with the best average review score?"),
+        gettext_noop("What share of customers ordered more than once?"),
     ]
 )
 
@@ -563,9 +572,14 @@ def _last_changes() -> set[tuple[str, int]]:
     return {(title, index) for (title, _key), index in last.items()}
 
 
-def _format_value(value: object) -> str:
+def _format_value(value: object, language: str = "en") -> str:
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value).lower()
+    if isinstance(value, int | float) and language != "en":
+        # The reply's language's separators: 2 710,08 in Russian.
+        with translation.override(language):
+            places = 2 if isinstance(value, float) else None
+            return number_format(value, decimal_pos=places, force_grouping=True)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -573,7 +587,7 @@ def _format_value(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def results_preview(artifact: Artifact, *, rows: int = 5) -> str:
+def results_preview(artifact: Artifact, *, rows: int = 5, language: str = "en") -> str:
     """The artifact's first rows with its default parameters, as a Markdown table.
 
     Runs through the read-only executor, like any other run. Empty when the query fails
@@ -595,13 +609,14 @@ def results_preview(artifact: Artifact, *, rows: int = 5) -> str:
     lines = [
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
-        *("| " + " | ".join(_format_value(v) for v in row) + " |" for row in result.rows),
+        *("| " + " | ".join(_format_value(v, language) for v in row) + " |" for row in result.rows),
     ]
-    intro = (
-        "First rows with the default parameters:"
-        if result.truncated
-        else "Results with the default parameters:"
-    )
+    with translation.override(language):
+        intro = (
+            gettext("First rows with the default parameters:")
+            if result.truncated
+            else gettext("Results with the default parameters:")
+        )
     return f"{intro}\n\n" + "\n".join(lines)
 
 
@@ -689,7 +704,96 @@ def seed_app_demo(*, as_of: dt.date) -> SeedSummary:
         )
         summary.chats_created.append(title)
     summary.artifacts_created += seed_template_examples(user)
+    ru_created, ru_chat = seed_ru_demo(agent, as_of=as_of)
+    summary.user_created = summary.user_created or ru_created
+    if ru_chat:
+        summary.chats_created.append(RU_CHAT_TITLE)
+        summary.artifacts_created.append(RU_ARTIFACT.title)
     return summary
+
+
+def ensure_demo_ru_user() -> tuple[AbstractBaseUser, bool]:
+    """The Russian demo user (not staff: it sees its own and shared objects), password
+    DEMO_PASSWORD like `demo`'s, its profile's language Russian."""
+    user, created = get_user_model().objects.get_or_create(
+        username=DEMO_RU_USERNAME, defaults={"email": "demo_ru@example.com"}
+    )
+    password = demo_password()
+    if created or not user.check_password(password) or not user.is_active:
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+    Profile.objects.update_or_create(user=user, defaults={"language": "ru"})
+    return user, created
+
+
+RU_CHAT_TITLE = "Выручка по категориям за прошлый месяц"
+RU_ARTIFACT = DemoArtifact(
+    title="Выручка по категориям за прошлый месяц",
+    description=(
+        "Выручка, заказы и проданные единицы по категориям верхнего уровня между двумя датами. "
+        "Учитываются оплаченные, отправленные и доставленные заказы; подкатегории входят в "
+        "родительскую категорию."
+    ),
+    sql=ARTIFACTS["revenue_by_category"].sql,
+    params=[
+        _date_param("start_date", "С", LAST_MONTH[0]),
+        _date_param("end_date", "До", LAST_MONTH[1]),
+    ],
+    visualization=_bar_chart("category", "revenue", title="Выручка по категориям"),
+)
+RU_TURNS = (
+    _user("Какие категории принесли больше всего выручки в прошлом месяце?"),
+    _assistant(
+        "Я сложил `quantity * unit_price` по позициям оплаченных, отправленных и доставленных "
+        "заказов прошлого месяца и сгруппировал по категориям верхнего уровня (подкатегории "
+        "входят в родительскую через `categories.parent_id`). Сохранил запрос как **Выручка по "
+        "категориям за прошлый месяц**; месяц задают параметры `start_date` и `end_date`, так "
+        "что запрос подходит для любого периода.",
+        "ru",
+        CREATED,
+    ),
+)
+
+
+def seed_ru_demo(agent: Agent, *, as_of: dt.date) -> tuple[bool, bool]:
+    """The Russian demo user and its one Russian chat (a question, a reply, the artifact it
+    saved), where missing. Returns (user created, chat created)."""
+    user, user_created = ensure_demo_ru_user()
+    if Chat.objects.filter(owner=user, title=RU_CHAT_TITLE).exists():
+        return user_created, False
+    chat = Chat(title=RU_CHAT_TITLE, agent=agent, owner=user, language="ru")
+    chat.full_clean()
+    chat.save()
+    spec = RU_ARTIFACT
+    artifact = Artifact.objects.filter(owner=user, title=spec.title).first()
+    if artifact is None:
+        artifact = _new_artifact(spec, user=user, agent=agent, chat=chat)
+    moment = timezone.now() - dt.timedelta(hours=2)
+    for turn in RU_TURNS:
+        moment += dt.timedelta(minutes=1)
+        content = turn.content
+        linked = artifact if turn.artifact else None
+        if linked is not None:
+            preview = results_preview(artifact, language="ru")
+            content = f"{content}\n\n{preview}" if preview else content
+        message = Message(
+            chat=chat,
+            role=turn.role,
+            content=content,
+            status=Message.Status.COMPLETE,
+            artifact=linked,
+            artifact_action=turn.action,
+        )
+        message.full_clean()
+        message.save()
+        if linked is not None:
+            message.link_artifact(linked, turn.action, params=turn.params_on(as_of))
+        Message.objects.filter(pk=message.pk).update(created_at=moment)
+    Chat.objects.filter(pk=chat.pk).update(
+        created_at=moment - dt.timedelta(minutes=5), updated_at=moment
+    )
+    return user_created, True
 
 
 # Each shipped template (apps/llm_artifact/library/templates.json, by uid) filled in for the
@@ -755,6 +859,10 @@ def _ensure_artifact(key: str, *, user, agent: Agent, chat: Chat) -> tuple[Artif
     existing = Artifact.objects.filter(owner=user, title=spec.title).first()
     if existing is not None:
         return existing, False
+    return _new_artifact(spec, user=user, agent=agent, chat=chat), True
+
+
+def _new_artifact(spec: DemoArtifact, *, user, agent: Agent, chat: Chat) -> Artifact:
     artifact = Artifact(
         title=spec.title,
         artifact_type=Artifact.ArtifactType.SQL_QUERY,
@@ -770,4 +878,4 @@ def _ensure_artifact(key: str, *, user, agent: Agent, chat: Chat) -> tuple[Artif
     )
     artifact.full_clean()
     artifact.save()
-    return artifact, True
+    return artifact

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from apps.llm_agent.models import Agent
 from apps.llm_chat.models import MESSAGE_MAX_LENGTH, Message
@@ -15,12 +16,13 @@ class ChatStartForm(forms.Form):
 
     agent = forms.ModelChoiceField(
         queryset=Agent.objects.active(),
-        empty_label="Choose an agent…",
-        error_messages={"required": "Choose the agent to talk to."},
+        label=_("Agent"),
+        empty_label=_("Choose an agent…"),
+        error_messages={"required": _("Choose the agent to talk to.")},
     )
     # Checked by the model's rules (Message.clean) in services.start_chat, as in MessageForm.
     content = forms.CharField(
-        label="Your question",
+        label=_("Your question"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": MESSAGE_MAX_LENGTH}),
     )
@@ -54,7 +56,7 @@ class MessageForm(forms.ModelForm):
     # Neither required nor limited here: both are the model's rules, checked by full_clean. A
     # form-level limit would also blank the content the model checks, adding "Write a message".
     content = forms.CharField(
-        label="Message",
+        label=_("Message"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": MESSAGE_MAX_LENGTH}),
     )
@@ -69,17 +71,17 @@ class ArtifactChatForm(forms.Form):
     first question ("make it weekly")."""
 
     agent = forms.TypedChoiceField(
-        coerce=int, error_messages={"required": "Choose the agent to talk to."}
+        label=_("Agent"), coerce=int, error_messages={"required": _("Choose the agent to talk to.")}
     )
     # Checked by the model's rules in services.start_chat, as in ChatStartForm.
     content = forms.CharField(
-        label="Your question",
+        label=_("Your question"),
         required=False,
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
                 "maxlength": MESSAGE_MAX_LENGTH,
-                "placeholder": "e.g. Make it weekly, or add the seller's country",
+                "placeholder": _("e.g. Make it weekly, or add the seller's country"),
             }
         ),
     )

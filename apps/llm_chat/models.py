@@ -12,9 +12,10 @@ from django.core.validators import MaxLengthValidator
 from django.db import models, transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Share, Shared, SharedQuerySet, Visibility
 from apps.core.markdown import RENDERER_VERSION, render_markdown
@@ -158,6 +159,11 @@ class Chat(Shared):
         on_delete=models.SET_NULL,
         related_name="subject_of_chats",
     )
+    # The language the agent writes the chat's artifacts in (its answers follow each
+    # question): the page's language when the chat began (Chat.language_now()).
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,6 +187,15 @@ class Chat(Shared):
 
     def get_absolute_url(self) -> str:
         return reverse("llm_chat:chat_detail", args=[self.pk])
+
+    @staticmethod
+    def language_now() -> str:
+        """The active language as one of settings.LANGUAGES ("en" when none is active)."""
+        code = translation.get_language() or settings.LANGUAGE_CODE
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            return settings.LANGUAGE_CODE
 
     def is_editable_by(self, user) -> bool:
         # Shares of a chat are read-only.
@@ -289,25 +304,25 @@ class MessageQuerySet(models.QuerySet):
 # Choices live at module level so Meta's constraints can be built from them (a nested class
 # is out of Meta's scope); the model exposes them as Message.Role and so on.
 class Role(models.TextChoices):
-    SYSTEM = "system", "System"
-    USER = "user", "User"
-    ASSISTANT = "assistant", "Assistant"
-    TOOL = "tool", "Tool"
+    SYSTEM = "system", _("System")
+    USER = "user", _("User")
+    ASSISTANT = "assistant", _("Assistant")
+    TOOL = "tool", _("Tool")
 
 
 class Status(models.TextChoices):
-    COMPLETE = "complete", "Complete"
-    PENDING = "pending", "Pending"
-    ERROR = "error", "Error"
+    COMPLETE = "complete", _("Complete")
+    PENDING = "pending", _("Pending")
+    ERROR = "error", _("Error")
     # The owner pressed Stop: what was written is kept, and Retry asks again.
-    STOPPED = "stopped", "Stopped"
+    STOPPED = "stopped", _("Stopped")
 
 
 class ArtifactAction(models.TextChoices):
-    CREATED = "created", "Created"
-    UPDATED = "updated", "Updated"
-    EXECUTED = "executed", "Executed"
-    REFERENCED = "referenced", "Referenced"
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    EXECUTED = "executed", _("Executed")
+    REFERENCED = "referenced", _("Referenced")
 
 
 class Message(models.Model):
@@ -383,7 +398,7 @@ class Message(models.Model):
                 condition=Q(artifact__isnull=True)
                 | (Q(artifact_action__isnull=False) & Q(artifact_action__in=ArtifactAction.values)),
                 name="message_artifact_has_action",
-                violation_error_message="A message that links an artifact must say what it did.",
+                violation_error_message=_("A message that links an artifact must say what it did."),
             ),
         ]
 
@@ -394,10 +409,10 @@ class Message(models.Model):
         super().clean()
         if self.artifact_id and not self.artifact_action:
             raise ValidationError(
-                {"artifact_action": "Say what the message did with the artifact."}
+                {"artifact_action": _("Say what the message did with the artifact.")}
             )
         if self.artifact_action and not self.artifact_id:
-            raise ValidationError({"artifact": "An artifact action needs an artifact."})
+            raise ValidationError({"artifact": _("An artifact action needs an artifact.")})
         if self.role == self.Role.USER:
             self._clean_user_content()
             if self._state.adding and self.chat_id:
@@ -411,7 +426,7 @@ class Message(models.Model):
         """What a user may send: some text, at most MESSAGE_MAX_LENGTH characters. Replies are
         the model's and are not limited; they may start empty while they stream."""
         if not self.content.strip():
-            raise ValidationError({"content": "Write a message before sending it."})
+            raise ValidationError({"content": _("Write a message before sending it.")})
         try:
             MaxLengthValidator(MESSAGE_MAX_LENGTH)(self.content)
         except ValidationError as exc:
@@ -471,10 +486,10 @@ class Message(models.Model):
 
     # Why a question's latest reply cannot be (re)started, by the reply's status.
     REFUSALS = {
-        Status.PENDING: "This message is being answered.",
-        Status.COMPLETE: "This message already has a reply.",
-        Status.ERROR: "This reply failed; retry it instead.",
-        Status.STOPPED: "This reply was stopped; retry it instead.",
+        Status.PENDING: _("This message is being answered."),
+        Status.COMPLETE: _("This message already has a reply."),
+        Status.ERROR: _("This reply failed; retry it instead."),
+        Status.STOPPED: _("This reply was stopped; retry it instead."),
     }
 
     @property
@@ -554,7 +569,7 @@ class Message(models.Model):
     @property
     def refusal(self) -> str:
         """Why this reply stops its question's turn from starting again."""
-        return self.REFUSALS[self.status]
+        return str(self.REFUSALS[self.status])
 
     def _latest_replies(self) -> MessageQuerySet:
         # One reply per question is kept (a retry reuses it); the newest wins if ever two.

@@ -30,7 +30,8 @@ def start_chat(
     """A new chat with its first question, named after it. The chat is made only with a
     question, so opening "new chat" and leaving never leaves an empty chat behind.
     `subject_artifact`: the artifact the chat is about ("Ask the agent about this
-    artifact"), which the agent gets as context."""
+    artifact"), which the agent gets as context. The chat keeps the active language: the
+    agent writes its artifacts in it."""
     message = Message(role=Message.Role.USER, content=question)
     message.full_clean(exclude=["chat"])
     with transaction.atomic():
@@ -39,6 +40,7 @@ def start_chat(
             agent=agent,
             title=title_from_question(question),
             subject_artifact=subject_artifact,
+            language=Chat.language_now(),
         )
         message.chat = chat
         message.save()

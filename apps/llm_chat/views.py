@@ -12,6 +12,7 @@ from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
@@ -160,7 +161,7 @@ def chat_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         title = chat.title
         chat.delete()
-        messages.success(request, f"Deleted the chat “{title}”.")
+        messages.success(request, gettext("Deleted the chat “%(title)s”.") % {"title": title})
         return redirect("llm_chat:chat_list")
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])

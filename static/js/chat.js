@@ -47,7 +47,7 @@
   function syncComposer() {
     document.querySelectorAll("#composer button[type=submit]").forEach(function (button) {
       button.disabled = streaming > 0;
-      button.title = streaming > 0 ? "Wait for the reply, or stop it" : "";
+      button.title = streaming > 0 ? gettext("Wait for the reply, or stop it") : "";
     });
   }
 
@@ -84,16 +84,16 @@
     this.tail = el("span", "chat-stream-tail");
     this.bubble.append(this.rendered, this.tail);
     this.activity = el("ol", "chat-activity list-unstyled small mb-0 mt-1");
-    this.activity.setAttribute("aria-label", "What the agent is doing");
+    this.activity.setAttribute("aria-label", gettext("What the agent is doing"));
     this.cards = el("div", "chat-stream-cards");
     this.status = el("div", "chat-stream-status small text-body-secondary mt-1");
     this.status.setAttribute("role", "status");
     this.stopButton = el("button", "btn btn-sm btn-outline-secondary ms-2 chat-stop");
     this.stopButton.type = "button";
-    this.stopButton.append(el("span", "bi bi-stop-fill me-1"), document.createTextNode("Stop"));
+    this.stopButton.append(el("span", "bi bi-stop-fill me-1"), document.createTextNode(gettext("Stop")));
     this.stopButton.hidden = true;
     this.stopButton.addEventListener("click", this.stop.bind(this));
-    this.setStatus("Waiting for the agent…", true);
+    this.setStatus(gettext("Waiting for the agent…"), true);
     article.append(this.bubble, this.activity, this.cards, this.status);
     streaming += 1;
     syncComposer();
@@ -107,7 +107,7 @@
       return;
     }
     this.stopButton.disabled = true;
-    this.setStatus("Stopping…", true);
+    this.setStatus(gettext("Stopping…"), true);
     var reply = this;
     fetch(chatUrl.chatUrl + "messages/" + id + "/stop/", {
       method: "POST",
@@ -116,12 +116,12 @@
     }).then(function (response) {
       if (!response.ok && !reply.finished) {
         reply.stopButton.disabled = false;
-        reply.setStatus("Could not stop the reply (the server answered " + response.status + ").", false);
+        reply.setStatus(interpolate(gettext("Could not stop the reply (the server answered %s)."), [response.status]), false);
       }
     }, function () {
       if (!reply.finished) {
         reply.stopButton.disabled = false;
-        reply.setStatus("Could not reach the server to stop the reply.", false);
+        reply.setStatus(gettext("Could not reach the server to stop the reply."), false);
       }
     });
   };
@@ -159,7 +159,7 @@
         this.resumeUrl = chat.chatUrl + "messages/" + data.user_message_id + "/stream/";
       }
       this.stopButton.hidden = false;
-      this.setStatus("Thinking…", true);
+      this.setStatus(gettext("Thinking…"), true);
     } else if (type === "text") {
       this.bubble.hidden = false;
       if (typeof data.html === "string") {
@@ -169,7 +169,7 @@
       } else {
         this.tail.textContent += data.text;
       }
-      this.setStatus("Writing…", true);
+      this.setStatus(gettext("Writing…"), true);
     } else if (type === "tool") {
       this.tool(data);
     } else if (type === "artifact") {
@@ -213,14 +213,14 @@
     this.finished = true;
     this.done();
     if (!data.html) {
-      this.fail(data.reason || "The reply could not be shown.");
+      this.fail(data.reason || gettext("The reply could not be shown."));
       return;
     }
     var message = activate(fromHTML(data.html));
     if (this.activity.children.length) {
       var steps = el("details", "chat-activity-log small text-body-secondary mt-1");
       var count = this.activity.children.length;
-      steps.append(el("summary", "", count + (count === 1 ? " step" : " steps")), this.activity);
+      steps.append(el("summary", "", interpolate(ngettext("%s step", "%s steps", count), [count])), this.activity);
       var meta = message.querySelector(".chat-message-meta");
       if (meta) {
         meta.after(steps);
@@ -239,9 +239,9 @@
     this.status.replaceChildren();
     var alert = el("div", "alert alert-danger small py-2 mt-2 mb-0", reason + " ");
     alert.setAttribute("role", "alert");
-    var reload = el("a", "alert-link", "Reload the page");
+    var reload = el("a", "alert-link", gettext("Reload the page"));
     reload.href = window.location.pathname;
-    alert.append(reload, document.createTextNode(" to see what was saved."));
+    alert.append(reload, document.createTextNode(gettext(" to see what was saved.")));
     this.status.append(alert);
   };
 
@@ -264,9 +264,9 @@
   async function errorText(response) {
     try {
       var body = await response.json();
-      return body.detail || body.reason || "The server answered " + response.status + ".";
+      return body.detail || body.reason || interpolate(gettext("The server answered %s."), [response.status]);
     } catch (error) {
-      return "The server answered " + response.status + ".";
+      return interpolate(gettext("The server answered %s."), [response.status]);
     }
   }
 
@@ -278,7 +278,7 @@
       if (reply.resumeUrl) {
         resume(reply);
       } else {
-        reply.fail("Could not reach the server.");
+        reply.fail(gettext("Could not reach the server."));
       }
       return;
     }
@@ -324,10 +324,10 @@
   function resume(reply) {
     reply.resumes = (reply.resumes || 0) + 1;
     if (!reply.resumeUrl || reply.resumes > RESUME_ATTEMPTS) {
-      reply.fail(text("lost", "The connection to the server was lost before the reply finished."));
+      reply.fail(text("lost", gettext("The connection to the server was lost before the reply finished.")));
       return;
     }
-    reply.setStatus(text("reconnecting", "Reconnecting…"), true);
+    reply.setStatus(text("reconnecting", gettext("Reconnecting…")), true);
     window.setTimeout(function () {
       stream(reply, reply.resumeUrl, { headers: { Accept: "text/event-stream" } });
     }, 500 * reply.resumes);
@@ -366,7 +366,7 @@
       return;
     }
     root.querySelectorAll("[data-composer-hint]").forEach(function (hint) {
-      hint.textContent = "Enter adds a line; tap Send to send.";
+      hint.textContent = gettext("Enter adds a line; tap Send to send.");
     });
   }
 

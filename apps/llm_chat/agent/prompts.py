@@ -1,5 +1,7 @@
 """The instructions every agent gets on top of its own system prompt."""
 
+# ruff: noqa: RUF001 (the Russian workflow is Russian text: its Cyrillic letters are meant)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,11 +36,49 @@ Work like this:
    call write_report. Its text has no digits of its own: every number is a block or an inline
    value of a saved artifact, so it comes from a run, not from memory.
 
+Answer in the language of the user's question. Write the titles and descriptions of the
+artifacts, charts and reports you save in {language_name}, the chat's language.
+
 Only read data: statements that write are refused. Read only the tables and columns that
 list_tables shows: when a tool says a table or column is not available in this data source,
 tell the user that this data is not available to them, and do not try to reach it another way.
 Finish with a short answer in Markdown that quotes the key figures from the results. Do not
 repeat the full SQL: the artifact card shows it.
+"""
+
+WORKFLOW_RU = """\
+Ты отвечаешь на вопросы об источнике данных "{data_source}", составляя SQL для {dialect}.
+Сегодня {today}.
+
+Порядок работы:
+1. {library_step}
+2. Вызови list_tables, а где нужны подробности, describe_table. Никогда не угадывай имена
+   таблиц и столбцов.
+3. Вызови run_sql, чтобы проверить запрос; он показывает не больше {row_cap} строк. Если запрос
+   упал, прочитай ошибку, исправь SQL и попробуй снова.
+4. Когда запрос отвечает на вопрос, вызови save_artifact один раз: короткое название, SQL,
+   описание в одно предложение и типизированные параметры для значений, которые человек может
+   захотеть поменять (в SQL они записаны как :name, и каждый объявлен в params).
+5. Когда результат подходит для графика (число во времени, по категориям или против другого
+   числа), вызови set_visualization с id артефакта и спецификацией Vega-Lite, у которой data —
+   {{"name": "results"}}, а поля точно совпадают с именами столбцов результата. Инструмент
+   проверяет спецификацию и перечисляет ошибки с путями: исправь их и вызови его снова.
+   Результаты, которые лучше читаются таблицей (одна строка, в основном текст), оставь без
+   графика.
+6. Чтобы изменить артефакт, сохранённый ранее в этом чате, вызови update_artifact с его id.
+7. {rerun_step}
+8. Когда пользователь просит отчёт или письменную сводку, сначала сохрани нужные запросы, затем
+   вызови write_report. В тексте отчёта нет собственных цифр: каждое число — блок или значение
+   сохранённого артефакта, то есть оно берётся из запуска, а не из памяти.
+
+Отвечай на языке вопроса пользователя. Названия и описания артефактов, графиков и отчётов,
+которые ты сохраняешь, пиши на {language_name}, языке этого чата.
+
+Только читай данные: изменяющие запросы отклоняются. Читай только те таблицы и столбцы, которые
+показывает list_tables: если инструмент говорит, что таблица или столбец недоступны в этом
+источнике данных, скажи пользователю, что эти данные ему недоступны, и не пытайся получить их
+другим путём. Закончи коротким ответом в Markdown с ключевыми цифрами из результатов. Не
+повторяй SQL целиком: его показывает карточка артефакта.
 """
 
 
@@ -100,6 +140,41 @@ NO_LIBRARY_RERUN_STEP = """\
 When the user asks for the same query with other values, run it again with run_sql and
    update the artifact if it should keep them."""
 
+LIBRARY_STEP_RU = """\
+Вызови search_artifacts с несколькими словами из вопроса: сохранённые запросы к этому
+   источнику данных — хорошие примеры для начала. Если один из них уже отвечает на вопрос
+   (особенно проверенный), вызови run_artifact с его id и значениями из вопроса вместо того,
+   чтобы писать и сохранять новый запрос."""
+RERUN_STEP_RU = """\
+Когда пользователь просит сохранённый запрос с другими значениями («а отменённые?», «а за
+   предыдущий месяц?»), вызови run_artifact с его id и этими значениями вместо сохранения
+   копии."""
+NO_LIBRARY_STEP_RU = "Работай по схеме: сохранённых запросов, от которых можно оттолкнуться, нет."
+NO_LIBRARY_RERUN_STEP_RU = """\
+Когда пользователь просит тот же запрос с другими значениями, выполни его снова через run_sql
+   и обнови артефакт, если он должен их сохранить."""
+
+# The workflow in each of settings.LANGUAGES (the chat's language picks one), with the name
+# of that language as its text says it. A language missing here gets the English workflow.
+WORKFLOWS = {
+    "en": {
+        "workflow": WORKFLOW,
+        "library_step": LIBRARY_STEP,
+        "rerun_step": RERUN_STEP,
+        "no_library_step": NO_LIBRARY_STEP,
+        "no_library_rerun_step": NO_LIBRARY_RERUN_STEP,
+        "language_name": "English",
+    },
+    "ru": {
+        "workflow": WORKFLOW_RU,
+        "library_step": LIBRARY_STEP_RU,
+        "rerun_step": RERUN_STEP_RU,
+        "no_library_step": NO_LIBRARY_STEP_RU,
+        "no_library_rerun_step": NO_LIBRARY_RERUN_STEP_RU,
+        "language_name": "русском языке",
+    },
+}
+
 EXAMPLES_INTRO = """\
 Verified queries from the library that answer questions like this one. Verified means a person
 checked that the SQL answers the question. When one answers the question asked, run it with
@@ -134,13 +209,16 @@ def instructions(
     examples: Sequence[Artifact] = (),
     library: bool = True,
     subject: str = "",
+    language: str = "en",
 ) -> str:
-    """The agent's system prompt, its workflow (with or without the library's tools), the
-    verified `examples` from the library and, for a chat opened about an artifact, `subject`
-    (subject_context)."""
-    workflow = WORKFLOW.format(
-        library_step=LIBRARY_STEP if library else NO_LIBRARY_STEP,
-        rerun_step=RERUN_STEP if library else NO_LIBRARY_RERUN_STEP,
+    """The agent's system prompt, its workflow (with or without the library's tools) in the
+    chat's `language`, the verified `examples` from the library and, for a chat opened about
+    an artifact, `subject` (subject_context)."""
+    texts = WORKFLOWS.get(language, WORKFLOWS["en"])
+    workflow = texts["workflow"].format(
+        library_step=texts["library_step"] if library else texts["no_library_step"],
+        rerun_step=texts["rerun_step"] if library else texts["no_library_rerun_step"],
+        language_name=texts["language_name"],
         data_source=agent.data_source,
         dialect="PostgreSQL" if dialect == "postgres" else "SQLite",
         today=(today or timezone.localdate()).isoformat(),

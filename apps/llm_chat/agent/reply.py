@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from django.utils import translation
 from pydantic_ai import (
     FunctionToolCallEvent,
     FunctionToolResultEvent,
@@ -35,6 +36,8 @@ class StreamingReply:
     message_id: int
     # The turn's lease on the reply: a writer that lost it (taken for dead) writes nothing.
     lease_owner: str = ""
+    # The chat's language: the tools' activity lines people watch are written in it.
+    language: str = "en"
     text: str = ""
     saved_text: str = ""
     last_save: float = field(default_factory=time.monotonic)
@@ -60,7 +63,8 @@ class StreamingReply:
             return self.add_text(event.delta.content_delta)
         if isinstance(event, FunctionToolCallEvent):
             part = event.part
-            label = started_label(part.tool_name, part.args_as_dict())
+            with translation.override(self.language):
+                label = started_label(part.tool_name, part.args_as_dict())
             self.tools[part.tool_call_id] = (part.tool_name, label)
             return [ToolActivity(part.tool_call_id, part.tool_name, label, "started")]
         if isinstance(event, FunctionToolResultEvent):

@@ -266,13 +266,19 @@ def build_agent(
     examples: Sequence[Artifact] = (),
     library: bool = True,
     subject: str = "",
+    language: str = "en",
 ) -> PydanticAgent[TurnDeps, str]:
     return PydanticAgent(
         model,
         deps_type=TurnDeps,
         output_type=str,
         instructions=prompts.instructions(
-            agent, dialect=dialect, examples=examples, library=library, subject=subject
+            agent,
+            dialect=dialect,
+            examples=examples,
+            library=library,
+            subject=subject,
+            language=language,
         ),
         tools=turn_tools()
         if library
@@ -291,6 +297,14 @@ def _build_turn_agent(turn: _Turn, model: Model) -> PydanticAgent[TurnDeps, str]
         examples=turn.examples,
         library=turn.library,
         subject=turn.subject,
+        language=turn.chat.language,
+    )
+
+
+def _streaming_reply(turn: _Turn) -> StreamingReply:
+    # The chat's language: the activity lines people watch are written in it.
+    return StreamingReply(
+        turn.reply.pk, lease_owner=turn.reply.lease_owner, language=turn.chat.language
     )
 
 
@@ -325,7 +339,7 @@ async def _turn(
     chat_id: int, user_message_id: int, *, retry: bool, model: Model | None, library: bool
 ) -> AsyncIterator[TurnEvent]:
     turn = await sync_to_async(_prepare)(chat_id, user_message_id, retry=retry, library=library)
-    reply = StreamingReply(turn.reply.pk, lease_owner=turn.reply.lease_owner)
+    reply = _streaming_reply(turn)
     deps = _turn_deps(turn)
     run = None
     completed = False

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,7 +21,9 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext, gettext_noop, ngettext
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext, Tool, ToolReturn
 
@@ -243,7 +246,10 @@ async def run_sql(
                 f"Stop: {deps.failed_queries} queries failed in this turn, so no more SQL will "
                 "run. Do not call run_sql again; tell the user what went wrong and what you tried."
             ),
-            metadata={"ok": False, "activity": "Stopped running SQL after repeated failures"},
+            metadata={
+                "ok": False,
+                "activity": _in(deps, gettext_noop("Stopped running SQL after repeated failures")),
+            },
         )
     try:
         result = await sync_to_async(executor.execute, thread_sensitive=False)(
@@ -260,13 +266,13 @@ async def run_sql(
         )
         return ToolReturn(
             return_value=f"The query {what}: {exc.message}\n{advice}",
-            metadata={"ok": False, "activity": f"SQL {what}"},
+            metadata={"ok": False, "activity": _in(deps, SQL_FAILED[exc.outcome])},
         )
     except LookupError as exc:  # the agent's data source is not configured
         return ToolReturn(return_value=_source_unavailable(deps, exc), metadata={"ok": False})
     return ToolReturn(
         return_value=format_result(result),
-        metadata={"ok": True, "activity": f"Ran SQL ({_row_phrase(result)})"},
+        metadata={"ok": True, "activity": _ran_sql(deps, result)},
     )
 
 
@@ -287,10 +293,36 @@ def _source_unavailable(deps: TurnDeps, exc: LookupError) -> str:
     )
 
 
-def _row_phrase(result: executor.QueryResult) -> str:
-    if result.truncated:
-        return f"first {len(result.rows)} rows"
-    return f"{result.row_count} row{'' if result.row_count == 1 else 's'}"
+# The activity line of a failed run_sql, by the executor's outcome.
+SQL_FAILED = defaultdict(
+    lambda: gettext_noop("SQL failed"),
+    rejected=gettext_noop("SQL was refused"),
+    timeout=gettext_noop("SQL timed out"),
+)
+
+
+def _in(deps: TurnDeps, text: str) -> str:
+    """`text` (marked with gettext_noop) in the chat's language, for the activity lines."""
+    with translation.override(deps.chat.language):
+        return gettext(text)
+
+
+def _out_of_reach_activity(deps: TurnDeps, artifact_id: object) -> str:
+    return _in(deps, gettext_noop("Artifact #%(id)s is out of reach")) % {"id": artifact_id}
+
+
+CHART_NOT_SAVED = gettext_noop("Chart not saved (invalid)")
+CHART_SET = gettext_noop("Set the chart of “%(title)s”")
+CHART_REMOVED = gettext_noop("Removed the chart of “%(title)s”")
+
+
+def _ran_sql(deps: TurnDeps, result: executor.QueryResult) -> str:
+    with translation.override(deps.chat.language):
+        if result.truncated:
+            return gettext("Ran SQL (first %(n)s rows)") % {"n": len(result.rows)}
+        return ngettext("Ran SQL (%(n)s row)", "Ran SQL (%(n)s rows)", result.row_count) % {
+            "n": result.row_count
+        }
 
 
 def format_result(result: executor.QueryResult, limit: int | None = None) -> str:
@@ -380,7 +412,9 @@ async def save_artifact(
         "visualization_config": visualization if visualization is not None else {},
     }
     outcome = await sync_to_async(_save_new_artifact)(ctx.deps, values)
-    return _written_reply("save_artifact", outcome, Message.ArtifactAction.CREATED, "Saved")
+    return _written_reply(
+        "save_artifact", outcome, Message.ArtifactAction.CREATED, "Saved", ctx.deps
+    )
 
 
 def _written_reply(
@@ -388,22 +422,35 @@ def _written_reply(
     outcome: Artifact | ValidationError,
     action: Message.ArtifactAction,
     verb: str,
+    deps: TurnDeps,
 ) -> ToolReturn:
     """What save_artifact and update_artifact answer after trying to write: the validation
     errors to fix, or the artifact as it now is (`verb` is "Saved" or "Updated")."""
+    with translation.override(deps.chat.language):
+        if verb == "Saved":
+            invalid = gettext("Artifact not saved (invalid)")
+        else:
+            invalid = gettext("Artifact not updated (invalid)")
+        if isinstance(outcome, Artifact):
+            template = (
+                gettext("Saved artifact “%(title)s”")
+                if verb == "Saved"
+                else gettext("Updated artifact “%(title)s”")
+            )
+            written = template % {"title": outcome.title}
     if isinstance(outcome, ValidationError):
         feedback = _validation_feedback(tool, outcome)
         if NOT_AVAILABLE in feedback:
             feedback += f"\n{SAY_NOT_AVAILABLE}"
         return ToolReturn(
             return_value=feedback,
-            metadata={"ok": False, "activity": f"Artifact not {verb.lower()} (invalid)"},
+            metadata={"ok": False, "activity": invalid},
         )
     return ToolReturn(
         return_value=_artifact_summary(outcome, verb),
         metadata={
             "ok": True,
-            "activity": f"{verb} artifact “{outcome.title}”",
+            "activity": written,
             "artifact_id": outcome.pk,
             "action": action.value,
             "title": outcome.title,
@@ -495,9 +542,11 @@ async def update_artifact(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+            metadata={"ok": False, "activity": _out_of_reach_activity(ctx.deps, artifact_id)},
         )
-    return _written_reply("update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated")
+    return _written_reply(
+        "update_artifact", outcome, Message.ArtifactAction.UPDATED, "Updated", ctx.deps
+    )
 
 
 def _result_column_names(artifact: Artifact) -> list[str] | None:
@@ -563,7 +612,7 @@ async def set_visualization(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} is out of reach"},
+            metadata={"ok": False, "activity": _out_of_reach_activity(ctx.deps, artifact_id)},
         )
     if isinstance(outcome, ChartRefused):
         columns = ", ".join(outcome.columns) if outcome.columns is not None else "unknown"
@@ -573,12 +622,12 @@ async def set_visualization(
                 f"again (the result's columns: {columns}):\n"
                 + json.dumps(outcome.problems, ensure_ascii=False, indent=1)
             ),
-            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+            metadata={"ok": False, "activity": _in(ctx.deps, CHART_NOT_SAVED)},
         )
     if isinstance(outcome, ValidationError):
         return ToolReturn(
             return_value=_validation_feedback("set_visualization", outcome),
-            metadata={"ok": False, "activity": "Chart not saved (invalid)"},
+            metadata={"ok": False, "activity": _in(ctx.deps, CHART_NOT_SAVED)},
         )
     verb = "Set the chart of" if spec else "Removed the chart of"
     return ToolReturn(
@@ -589,7 +638,8 @@ async def set_visualization(
         ),
         metadata={
             "ok": True,
-            "activity": f"{verb} “{outcome.title}”",
+            "activity": _in(ctx.deps, CHART_SET if spec else CHART_REMOVED)
+            % {"title": outcome.title},
             "artifact_id": outcome.pk,
             "action": Message.ArtifactAction.UPDATED.value,
             "title": outcome.title,
@@ -671,7 +721,7 @@ def _run_artifact(deps: TurnDeps, artifact_id: int, params: dict[str, Any]) -> s
         return_value=text,
         metadata={
             "ok": result is not None,
-            "activity": f"Ran “{artifact.title}”",
+            "activity": _in(deps, gettext_noop("Ran “%(title)s”")) % {"title": artifact.title},
             "artifact_id": artifact.pk,
             "action": Message.ArtifactAction.EXECUTED.value,
             "title": artifact.title,
@@ -698,7 +748,11 @@ async def run_artifact(
     if isinstance(outcome, str):
         return ToolReturn(
             return_value=outcome,
-            metadata={"ok": False, "activity": f"Artifact #{artifact_id} did not run"},
+            metadata={
+                "ok": False,
+                "activity": _in(ctx.deps, gettext_noop("Artifact #%(id)s did not run"))
+                % {"id": artifact_id},
+            },
         )
     return outcome
 
@@ -757,23 +811,24 @@ def turn_tools() -> list[Tool]:
 def started_label(tool: str, args: dict) -> str:
     """What a person sees while a tool runs."""
     if tool == "list_tables":
-        return "Listing tables"
+        return gettext("Listing tables")
     if tool == "describe_table":
-        return f"Looking at table {args.get('name') or '…'}"
+        return gettext("Looking at table %(name)s") % {"name": args.get("name") or "…"}
     if tool == "run_sql":
-        return "Running SQL"
+        return gettext("Running SQL")
     if tool == "search_artifacts":
-        return "Searching saved queries"
+        return gettext("Searching saved queries")
     if tool == "save_artifact":
-        return f"Saving artifact “{args.get('title') or '…'}”"
+        return gettext("Saving artifact “%(title)s”") % {"title": args.get("title") or "…"}
+    artifact_id = args.get("artifact_id") or "…"
     if tool == "update_artifact":
-        return f"Updating artifact #{args.get('artifact_id') or '…'}"
+        return gettext("Updating artifact #%(id)s") % {"id": artifact_id}
     if tool == "set_visualization":
-        return f"Charting artifact #{args.get('artifact_id') or '…'}"
+        return gettext("Charting artifact #%(id)s") % {"id": artifact_id}
     if tool == "run_artifact":
-        return f"Running artifact #{args.get('artifact_id') or '…'}"
+        return gettext("Running artifact #%(id)s") % {"id": artifact_id}
     if tool == "save_dashboard":
-        return f"Saving dashboard “{args.get('title') or '…'}”"
+        return gettext("Saving dashboard “%(title)s”") % {"title": args.get("title") or "…"}
     if tool == "update_dashboard":
-        return f"Updating dashboard #{args.get('dashboard_id') or '…'}"
-    return f"Calling {tool}"
+        return gettext("Updating dashboard #%(id)s") % {"id": args.get("dashboard_id") or "…"}
+    return gettext("Calling %(tool)s") % {"tool": tool}

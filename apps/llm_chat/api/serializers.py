@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from apps.accounts.api.sharing import ChatShareSerializer, SharingFieldsMixin
@@ -21,7 +22,7 @@ class ChatSerializer(SharingFieldsMixin, ModelCleanSerializer):
     # New conversations go only to agents in service; retired ones keep their old chats.
     agent = UsableAgentField(
         help_text="An active agent the user may use.",
-        error_messages={"does_not_exist": "No active agent has id {pk_value}."},
+        error_messages={"does_not_exist": _("No active agent has id {pk_value}.")},
     )
     agent_name = serializers.CharField(source="agent.name", read_only=True)
     shares = ChatShareSerializer(
@@ -34,6 +35,11 @@ class ChatSerializer(SharingFieldsMixin, ModelCleanSerializer):
     # Annotated by Chat.objects.with_counts().
     message_count = serializers.IntegerField(read_only=True)
     artifact_count = serializers.IntegerField(read_only=True)
+    language = serializers.CharField(
+        read_only=True,
+        help_text="The language the agent writes the chat's artifacts in: the request's when "
+        "the chat was created (the user's choice, else Accept-Language).",
+    )
 
     class Meta:
         model = Chat
@@ -46,6 +52,7 @@ class ChatSerializer(SharingFieldsMixin, ModelCleanSerializer):
             "owner",
             "visibility",
             "shares",
+            "language",
             "can_edit",
             "can_manage",
             "message_count",

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -94,7 +95,7 @@ MESSAGE_PAIR = {
 
 class TurnConflict(APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "This message already has a reply."
+    default_detail = _("This message already has a reply.")
     default_code = "turn_refused"
 
 
@@ -141,7 +142,8 @@ class ChatViewSet(viewsets.ModelViewSet):
         return chats.select_related("agent", "owner").with_counts().with_shares()
 
     def perform_create(self, serializer: ChatSerializer) -> None:
-        chat = serializer.save(owner=self.request.user)
+        # The request's language (the user's choice, else Accept-Language), as on the page.
+        chat = serializer.save(owner=self.request.user, language=Chat.language_now())
         # Re-read with the counts the response shows.
         serializer.instance = self.get_queryset().get(pk=chat.pk)
 
@@ -300,7 +302,7 @@ class ChatViewSet(viewsets.ModelViewSet):
         )
         question = target if target.role == Message.Role.USER else target.reply_to
         if question is None:
-            raise TurnConflict("This reply does not name its question, so it cannot be retried.")
+            raise TurnConflict(_("This reply does not name its question, so it cannot be retried."))
         if wants_event_stream(request):
             # The stream's headers leave before the turn starts, so refuse here, not in it.
             reply = question.latest_reply()

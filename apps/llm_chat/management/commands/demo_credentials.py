@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.llm_chat.demo import DEMO_USERNAME, demo_password
+from apps.llm_chat.demo import DEMO_RU_USERNAME, DEMO_USERNAME, demo_password
 
 
 class Command(BaseCommand):
-    help = "Print the demo's URL and the demo user's credentials."
+    help = "Print the demo's URL and the demo users' credentials."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -30,8 +30,9 @@ class Command(BaseCommand):
         lines = [
             "LLM Artifacts demo",
             f"  Open:     {url}",
-            f"  Username: {DEMO_USERNAME}",
-            f"  Password: {password}",
+            f"  Username: {DEMO_USERNAME}  (English)",
+            f"  Username: {DEMO_RU_USERNAME}  (Russian, its own Russian chat)",
+            f"  Password: {password}  (both users)",
             f"  Admin:    {url}admin/  (the demo user is a superuser)",
             f"  API:      {url}api/  and  {url}api/docs/",
         ]
