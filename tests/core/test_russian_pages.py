@@ -30,9 +30,7 @@ def test_the_sign_in_page_stays_in_english_without_a_choice(client):
 
 
 def test_a_wrong_password_is_told_in_russian(client, owner):
-    response = client.post(
-        reverse("login"), {"username": "owner", "password": "wrong"}, **RUSSIAN
-    )
+    response = client.post(reverse("login"), {"username": "owner", "password": "wrong"}, **RUSSIAN)
 
     assert response.status_code == 200
     assert "Пожалуйста, введите правильные имя пользователя и пароль" in response.content.decode()
@@ -45,4 +43,3 @@ def test_a_missing_page_answers_404_in_russian(owner_client):
     content = response.content.decode()
     assert "Страница не найдена" in content
     assert "Вернуться к чатам" in content
-

@@ -64,4 +64,4 @@ def test_a_refusal_cached_in_english_is_read_in_russian(owner_api, shop):
     russian = owner_api.post(reverse("api:sql-validate"), body, format="json", **RUSSIAN)
 
     assert "Only one statement can run at a time; found 2." in str(english.json())
-    assert "За раз можно выполнить только один оператор; найдено: 2." in str(russian.json())
+    assert "можно выполнить только один оператор; найдено: 2." in str(russian.json())
