@@ -66,7 +66,9 @@ def token_list(request: HtmxHttpRequest) -> HttpResponse:
 def token_revoke(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     token = get_object_or_404(ApiToken.objects.owned_by(request.user), digest=digest)
     token.delete()
-    messages.success(request, f"Revoked the token “{token.name or token.token_key[:8]}”.")
+    messages.success(
+        request, _("Revoked the token “%(name)s”.") % {"name": token.name or token.token_key[:8]}
+    )
     return redirect("accounts:token_list")
 
 
