@@ -962,7 +962,7 @@ def connect_postgres(data_source: DataSource, *, timeout: float) -> Iterator[psy
         raise setup_failure(
             data_source.name,
             privileged_role_message(data_source.name, exc.problems),
-            problem="is not set up safely for queries, so it does not run them",
+            safe=False,
         ) from None
     except psycopg.Error as exc:
         if connected:
