@@ -65,3 +65,24 @@ def test_a_refusal_cached_in_english_is_read_in_russian(owner_api, shop):
 
     assert "Only one statement can run at a time; found 2." in str(english.json())
     assert "можно выполнить только один оператор; найдено: 2." in str(russian.json())
+
+
+def test_did_you_mean_in_russian(owner_api, shop):
+    body = {"sql": "SELECT totl FROM orders", "data_source": "shop"}
+    response = owner_api.post(reverse("api:sql-validate"), body, format="json", **RUSSIAN)
+
+    (diagnostic,) = response.json()["diagnostics"]
+    assert (
+        diagnostic["message"] == "нет столбца `totl` в `orders`; возможно, имелось в виду `total`?"
+    )
+    assert diagnostic["suggestion"] == "total"
+
+
+def test_a_parse_error_in_russian_keeps_its_place(owner_api, shop):
+    body = {"sql": "SELECT id FROM WHERE", "data_source": "shop"}
+    response = owner_api.post(reverse("api:sql-validate"), body, format="json", **RUSSIAN)
+
+    (diagnostic,) = response.json()["diagnostics"]
+    assert diagnostic["code"] == "parse_error"
+    assert diagnostic["line"] == 1
+    assert "удалось разобрать SQL" in diagnostic["message"]
