@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 
 from apps.datasources.schema import clear_schema_cache
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """A request in Russian leaves Russian active on the thread: later tests expect English."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
 
 RUSSIAN = {"HTTP_ACCEPT_LANGUAGE": "ru"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.utils import timezone, translation
 
@@ -16,6 +17,13 @@ from tests.conftest import share
 from tests.schedules.factories import AlertFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """A request in Russian leaves Russian active on the thread: later tests expect English."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def refresh(schedule: Schedule) -> None:
