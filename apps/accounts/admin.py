@@ -9,6 +9,7 @@ from django.forms.models import _get_foreign_key
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import ApiToken, SharingChange
 from apps.accounts.sharing import Share, Visibility, change_sharing
@@ -40,8 +41,8 @@ class ShareInline(admin.TabularInline):
     # A search box rather than a select of every group; it reads each row's group by its id
     # (one query a share: a row is shared with a few of the groups at most).
     autocomplete_fields = ["group"]
-    verbose_name = "share with a group"
-    verbose_name_plural = "shared with groups (while visibility is not private)"
+    verbose_name = _("share with a group")
+    verbose_name_plural = _("shared with groups (while visibility is not private)")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Each row is labelled with its str(), which names the row it shares and the group.

@@ -28,23 +28,24 @@ from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.sql.where import OR, WhereNode
+from django.utils.translation import gettext_lazy as _
 
 
 class Visibility(models.TextChoices):
-    PRIVATE = "private", "Private"
-    GROUPS = "groups", "Shared with groups"
-    EVERYONE = "everyone", "Everyone"
+    PRIVATE = "private", _("Private")
+    GROUPS = "groups", _("Shared with groups")
+    EVERYONE = "everyone", _("Everyone")
 
 
 class Scope(models.TextChoices):
     """Which rows a list shows of those a user may see."""
 
-    VISIBLE = "", "Mine and shared with me"
-    MINE = "mine", "Mine"
-    SHARED = "shared", "Shared with me"
-    EVERYONE = "everyone", "Everyone's"
+    VISIBLE = "", _("Mine and shared with me")
+    MINE = "mine", _("Mine")
+    SHARED = "shared", _("Shared with me")
+    EVERYONE = "everyone", _("Everyone's")
     # Staff only: every row, whoever owns it.
-    ALL = "all", "Everything (staff)"
+    ALL = "all", _("Everything (staff)")
 
 
 def user_group_ids(user: Any) -> frozenset[int]:
@@ -304,7 +305,7 @@ class Share(models.Model):
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
     can_edit = models.BooleanField(
-        "may edit", default=False, help_text="Members may also change it, not only see it."
+        _("may edit"), default=False, help_text=_("Members may also change it, not only see it.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

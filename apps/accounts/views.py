@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import JavaScriptCatalog
@@ -27,8 +28,8 @@ def _lifetime(hours: int) -> str:
         return ""
     if hours % 24 == 0:
         days = hours // 24
-        return f"{days} day{'s' if days != 1 else ''}"
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
 
 
 def _token_page(request, form: TokenCreateForm, secret: str = "", status: int = 200):
@@ -66,7 +67,9 @@ def token_list(request: HtmxHttpRequest) -> HttpResponse:
 def token_revoke(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     token = get_object_or_404(ApiToken.objects.owned_by(request.user), digest=digest)
     token.delete()
-    messages.success(request, f"Revoked the token “{token.name or token.token_key[:8]}”.")
+    messages.success(
+        request, _("Revoked the token “%(name)s”.") % {"name": token.name or token.token_key[:8]}
+    )
     return redirect("accounts:token_list")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 
 from apps.accounts.sharing import user_group_ids
 from apps.datasources.models import DataSourceGrant, DataSourcePolicy, ExposedTable
@@ -75,8 +76,11 @@ def is_usable_source(user: Any, name: str) -> bool:
 
 def unknown_source_message(user: Any, name: str) -> str:
     """What a face says of a source that does not exist, or that `user` may not use."""
-    usable = ", ".join(usable_source_names(user)) or "none"
-    return f"Unknown data source {name!r}. Configured: {usable}."
+    usable = ", ".join(usable_source_names(user)) or gettext("none")
+    return gettext("Unknown data source %(name)s. Configured: %(usable)s.") % {
+        "name": repr(name),
+        "usable": usable,
+    }
 
 
 @dataclass(frozen=True)

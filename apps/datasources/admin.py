@@ -13,6 +13,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from apps.datasources import schema
 from apps.datasources.executor import QueryFailed
@@ -68,7 +70,9 @@ class ExposedTableFormSet(forms.BaseInlineFormSet):
             choices = list(self.table_choices)
             current = form.initial.get("name")
             if current and current not in {value for value, _ in choices}:
-                choices.append((current, f"{current} (no longer in the source)"))
+                choices.append(
+                    (current, gettext("%(table)s (no longer in the source)") % {"table": current})
+                )
             form.fields["name"].widget = forms.Select(choices=choices)
         return form
 
@@ -85,8 +89,8 @@ class DataSourceGrantInline(admin.TabularInline):
     extra = 0
     autocomplete_fields = ["group"]
     readonly_fields = ["created_at"]
-    verbose_name = "group granted this source"
-    verbose_name_plural = "Groups that may use this source (none: every signed-in user)"
+    verbose_name = _("group granted this source")
+    verbose_name_plural = _("Groups that may use this source (none: every signed-in user)")
 
 
 class ExposedTableInline(admin.TabularInline):
@@ -94,8 +98,8 @@ class ExposedTableInline(admin.TabularInline):
     form = ExposedTableForm
     formset = ExposedTableFormSet
     extra = 0
-    verbose_name = "exposed table"
-    verbose_name_plural = (
+    verbose_name = _("exposed table")
+    verbose_name_plural = _(
         "Tables SQL may read (none: every table); hidden columns as a JSON list, e.g. "
         '["email", "phone"]'
     )
@@ -122,15 +126,17 @@ class DataSourcePolicyAdmin(admin.ModelAdmin):
         # The list's "Add a policy" links name the source: ?source=<name>.
         return {"source": request.GET.get("source", "")}
 
-    @admin.display(description="may use it")
+    @admin.display(description=_("may use it"))
     def granted_to(self, policy: DataSourcePolicy) -> str:
         groups = sorted(grant.group.name for grant in policy.grants.all())
-        return ", ".join(groups) or "every signed-in user"
+        return ", ".join(groups) or gettext("every signed-in user")
 
-    @admin.display(description="SQL may read", ordering="table_count")
+    @admin.display(description=_("SQL may read"), ordering="table_count")
     def exposed(self, policy: DataSourcePolicy) -> str:
         count = policy.table_count
-        return f"{count} table{'' if count == 1 else 's'}" if count else "every table"
+        if not count:
+            return gettext("every table")
+        return ngettext("%(count)d table", "%(count)d tables", count) % {"count": count}
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         with_policy = set(DataSourcePolicy.objects.values_list("source", flat=True))

@@ -29,6 +29,9 @@ from typing import Any
 
 import sqlglot
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
@@ -53,7 +56,7 @@ IMPLICIT_COLUMNS = {
 # Tables the schema listing leaves out but the database knows.
 SYSTEM_TABLE_PREFIXES = {"sqlite": ("sqlite_", "pragma_"), "postgres": ("pg_",)}
 # As the guard words it: a chain of NOT or CASE inside CASE nests without brackets.
-NESTED_TOO_DEEPLY = (
+NESTED_TOO_DEEPLY = _(
     "The SQL is nested too deeply to format (expressions inside expressions, such as a long "
     "chain of NOT or CASE inside CASE). Simplify it, for example with a CTE."
 )
@@ -167,7 +170,11 @@ def format_sql(sql: str, dialect: str) -> str:
     """
     if len(sql) > settings.SQL_MAX_LENGTH:
         raise SQLRejected(
-            f"The SQL is {len(sql):,} characters long; the limit is {settings.SQL_MAX_LENGTH:,}."
+            gettext("The SQL is %(length)s characters long; the limit is %(limit)s.")
+            % {
+                "length": number_format(len(sql), force_grouping=True),
+                "limit": number_format(settings.SQL_MAX_LENGTH, force_grouping=True),
+            }
         )
     try:
         if nesting_depth(sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)) > MAX_NESTING_DEPTH:
@@ -180,7 +187,9 @@ def format_sql(sql: str, dialect: str) -> str:
     except ParseError as exc:
         raise SQLRejected(_parse_error(sql, exc).message) from None
     except SqlglotError as exc:
-        raise SQLRejected(f"The SQL could not be parsed: {exc}.") from None
+        raise SQLRejected(
+            gettext("The SQL could not be parsed: %(error)s.") % {"error": exc}
+        ) from None
     except RecursionError:
         raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
@@ -195,7 +204,9 @@ def format_sql(sql: str, dialect: str) -> str:
             s.transform(keep_parameter).sql(dialect=dialect, pretty=True) for s in statements
         )
     except SqlglotError as exc:
-        raise SQLRejected(f"The SQL could not be formatted: {exc}.") from None
+        raise SQLRejected(
+            gettext("The SQL could not be formatted: %(error)s.") % {"error": exc}
+        ) from None
     except RecursionError:
         raise SQLRejected(NESTED_TOO_DEEPLY) from None
 
@@ -336,7 +347,10 @@ class _ReferenceFinder:
         if name is None or name.lower() in self.tables:
             return None
         guess = _closest(name, [t.name for t in self.tables.values()])
-        message = f"no table `{name}` in {self.source.name}"
+        message = gettext("no table `%(table)s` in %(source)s") % {
+            "table": name,
+            "source": self.source.name,
+        }
         return self._at(table.this, "unknown_table", message, guess)
 
     def _known(self, table: exp.Table) -> _KnownTable:
@@ -401,7 +415,10 @@ class _ReferenceFinder:
                     return None
                 table = label or qualifier
                 guess = _closest(column.name, self._spelled(node, names))
-                message = f"no column `{column.name}` in `{table}`"
+                message = gettext("no column `%(column)s` in `%(table)s`") % {
+                    "column": column.name,
+                    "table": table,
+                }
                 return self._at(column.this, "unknown_column", message, guess)
             current = current.parent
         return None  # an alias it cannot see (a lateral join, say): not ours to judge
@@ -430,9 +447,12 @@ class _ReferenceFinder:
             current = current.parent
         if not labels:
             return None  # SELECT without FROM: a name there is not a column of a table
-        where = " or ".join(f"`{label}`" for label in dict.fromkeys(labels))
+        where = gettext(" or ").join(f"`{label}`" for label in dict.fromkeys(labels))
         guess = _closest(column.name, candidates)
-        message = f"no column `{column.name}` in {where}"
+        message = gettext("no column `%(column)s` in %(tables)s") % {
+            "column": column.name,
+            "tables": where,
+        }
         return self._at(column.this, "unknown_column", message, guess)
 
     def _spelled(self, node: Any, names: set[str]) -> list[str]:
@@ -502,7 +522,11 @@ class _ReferenceFinder:
             if node.quoted and self.sql[start - 1 : start] in '"`[':
                 start, end = start - 1, end + 1
             line, column = _line_and_column(self.sql, start)
-        text = f"{message}; did you mean `{guess}`?" if guess else f"{message}."
+        text = (
+            gettext("%(problem)s; did you mean `%(guess)s`?") % {"problem": message, "guess": guess}
+            if guess
+            else gettext("%(problem)s.") % {"problem": message}
+        )
         return Diagnostic(code, "error", text, start, end, line, column, guess)
 
 
@@ -575,7 +599,9 @@ def _closest(name: str, candidates: Iterable[str]) -> str | None:
 
 
 def _rejection(sql: str, source: DataSource, exc: SQLRejected) -> Diagnostic:
-    if exc.message.startswith("The SQL could not be parsed"):
+    # The guard's message is in the request's language, as is this prefix.
+    parse_prefix = gettext("The SQL could not be parsed: %(error)s.").partition("%(error)s")[0]
+    if exc.message.startswith(parse_prefix):
         try:
             sqlglot.parse(sql, read=source.dialect)
         except ParseError as parse_error:
@@ -591,16 +617,32 @@ def _parse_error(sql: str, exc: ParseError) -> Diagnostic:
     description = error.get("description") or "syntax error"
     highlight = error.get("highlight") or ""
     if not line or not col:
-        return Diagnostic("parse_error", "error", f"The SQL could not be parsed: {description}.")
+        message = gettext("The SQL could not be parsed: %(error)s.") % {"error": description}
+        return Diagnostic("parse_error", "error", message)
     # sqlglot reports the line and column of the offending token's last character.
     line_start = _line_start(sql, line)
     end = min(len(sql), line_start + col)
     start = max(line_start, end - len(highlight)) if highlight else max(0, end - 1)
     at_line, at_column = _line_and_column(sql, start)
-    near = f" near {highlight.strip()!r}" if highlight.strip() else ""
-    message = (
-        f"The SQL could not be parsed: {description} at line {at_line}, column {at_column}{near}."
-    )
+    values = {
+        "error": description,
+        "line": at_line,
+        "column": at_column,
+        "near": repr(highlight.strip()),
+    }
+    if highlight.strip():
+        message = (
+            gettext(
+                "The SQL could not be parsed: %(error)s at line %(line)s, column %(column)s "
+                "near %(near)s."
+            )
+            % values
+        )
+    else:
+        message = (
+            gettext("The SQL could not be parsed: %(error)s at line %(line)s, column %(column)s.")
+            % values
+        )
     return Diagnostic("parse_error", "error", message, start, end, at_line, at_column)
 
 
@@ -618,7 +660,8 @@ def _compare_declarations(result: SQLCheck, declarations: Any) -> None:
                 Diagnostic(
                     "undeclared_parameter",
                     "error",
-                    f"The SQL uses :{use.name}, which is not declared as a parameter.",
+                    gettext("The SQL uses :%(name)s, which is not declared as a parameter.")
+                    % {"name": use.name},
                     use.start,
                     use.end,
                     use.line,
@@ -630,7 +673,10 @@ def _compare_declarations(result: SQLCheck, declarations: Any) -> None:
             Diagnostic(
                 "unused_parameter",
                 "warning",
-                f"The parameter {name!r} is declared but the SQL no longer uses :{name}.",
+                gettext(
+                    "The parameter %(quoted)s is declared but the SQL no longer uses :%(name)s."
+                )
+                % {"quoted": repr(name), "name": name},
             )
         )
 
@@ -638,12 +684,16 @@ def _compare_declarations(result: SQLCheck, declarations: Any) -> None:
 def _sentence(diagnostic: Diagnostic) -> str:
     if diagnostic.line is None:
         return diagnostic.message
-    return f"Line {diagnostic.line}, column {diagnostic.column}: {diagnostic.message}"
+    return gettext("Line %(line)s, column %(column)s: %(message)s") % {
+        "line": diagnostic.line,
+        "column": diagnostic.column,
+        "message": diagnostic.message,
+    }
 
 
 def _line_start(sql: str, line: int) -> int:
     offset = 0
-    for _ in range(line - 1):
+    for _line in range(line - 1):
         found = sql.find("\n", offset)
         if found < 0:
             return len(sql)

@@ -19,6 +19,8 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,17 +63,25 @@ def new_reference() -> str:
     return secrets.token_hex(3).upper()
 
 
-def setup_failure(
-    source_name: str, detail: str, *, problem: str = "is not reachable right now"
-) -> QueryFailed:
+def setup_failure(source_name: str, detail: str, *, safe: bool = True) -> QueryFailed:
     """A failure of the operator's set-up: plain words and a reference for the user; the
     detail (already masked of passwords) is logged at ERROR with the reference."""
     reference = new_reference()
     logger.error("Data source %r failed (reference %s): %s", source_name, reference, detail)
+    values = {"source": repr(source_name), "reference": reference}
+    if safe:
+        message = gettext(
+            "The data source %(source)s is not reachable right now. Reference: %(reference)s. "
+            "Ask an operator if this keeps happening."
+        )
+    else:
+        message = gettext(
+            "The data source %(source)s is not set up safely for queries, so it does not run "
+            "them. Reference: %(reference)s. Ask an operator if this keeps happening."
+        )
     return QueryFailed(
         Outcome.ERROR,
-        f"The data source {source_name!r} {problem}. Reference: {reference}. "
-        "Ask an operator if this keeps happening.",
+        message % values,
         detail=f"Reference {reference}: {detail}",
         reference=reference,
     )

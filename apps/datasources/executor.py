@@ -54,6 +54,9 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+from django.utils.formats import number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from psycopg import errors as pg_errors
 from psycopg import postgres
 from psycopg.adapt import AdaptersMap
@@ -135,11 +138,11 @@ class QueryInterrupt:
             self._stop = None
 
 
-STOPPED_MESSAGE = "The query was stopped before it finished: its run was cancelled."
+STOPPED_MESSAGE = _("The query was stopped before it finished: its run was cancelled.")
 
 
 def stopped_failure() -> QueryFailed:
-    return QueryFailed(Outcome.ERROR, STOPPED_MESSAGE)
+    return QueryFailed(Outcome.ERROR, str(STOPPED_MESSAGE))
 
 
 def _interrupted(interrupt: QueryInterrupt | None) -> bool:
@@ -303,13 +306,18 @@ def _prepare(
     missing = [name for name in checked.parameters if name not in values]
     if missing:
         names = ", ".join(f":{name}" for name in missing)
-        raise QueryFailed(Outcome.ERROR, f"No value was given for {names}.")
+        raise QueryFailed(
+            Outcome.ERROR, gettext("No value was given for %(names)s.") % {"names": names}
+        )
     for name in checked.parameters:
         if not isinstance(values[name], BINDABLE_TYPES):
             raise QueryFailed(
                 Outcome.ERROR,
-                f"The value of :{name} is a {type(values[name]).__name__}; "
-                "parameters must be text, numbers, booleans, dates or null.",
+                gettext(
+                    "The value of :%(name)s is a %(type)s; "
+                    "parameters must be text, numbers, booleans, dates or null."
+                )
+                % {"name": name, "type": type(values[name]).__name__},
             )
     return data_source, checked, {name: values[name] for name in checked.parameters}
 
@@ -330,7 +338,9 @@ BINDABLE_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, 
 
 
 def _timeout_message(seconds: float) -> str:
-    return f"The query ran longer than the {seconds:g} s limit and was stopped."
+    return gettext("The query ran longer than the %(seconds)s s limit and was stopped.") % {
+        "seconds": number_format(f"{seconds:g}")
+    }
 
 
 # --- value conversion ----------------------------------------------------------------
@@ -465,7 +475,9 @@ def _sqlite_failure(
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(deadline.seconds))
     if code in {"SQLITE_AUTH", "SQLITE_READONLY"}:
         return QueryFailed(
-            Outcome.REJECTED, f"The data source refused the statement as a write: {exc}."
+            Outcome.REJECTED,
+            gettext("The data source refused the statement as a write: %(error)s.")
+            % {"error": exc},
         )
     if code.startswith(SQLITE_SETUP_ERRORS):
         return sqlite_setup_failure(exc, data_source)
@@ -893,7 +905,9 @@ def _postgres_failure(
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryFailed(Outcome.TIMEOUT, _timeout_message(seconds))
     if isinstance(exc, pg_errors.LockNotAvailable):
-        return QueryFailed(Outcome.TIMEOUT, "The query waited too long for a lock and was stopped.")
+        return QueryFailed(
+            Outcome.TIMEOUT, gettext("The query waited too long for a lock and was stopped.")
+        )
     diag = getattr(exc, "diag", None)
     sqlstate = (diag.sqlstate if diag else None) or ""
     text = " ".join(str(exc).split())
@@ -905,7 +919,10 @@ def _postgres_failure(
     ):
         return postgres_setup_failure(exc, data_source)
     if isinstance(exc, (pg_errors.ReadOnlySqlTransaction, pg_errors.InsufficientPrivilege)):
-        return QueryFailed(Outcome.REJECTED, f"The data source refused the statement: {message}.")
+        return QueryFailed(
+            Outcome.REJECTED,
+            gettext("The data source refused the statement: %(error)s.") % {"error": message},
+        )
     return QueryFailed(Outcome.ERROR, message)
 
 
@@ -945,7 +962,7 @@ def connect_postgres(data_source: DataSource, *, timeout: float) -> Iterator[psy
         raise setup_failure(
             data_source.name,
             privileged_role_message(data_source.name, exc.problems),
-            problem="is not set up safely for queries, so it does not run them",
+            safe=False,
         ) from None
     except psycopg.Error as exc:
         if connected:

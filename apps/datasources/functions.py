@@ -20,9 +20,12 @@ import functools
 from dataclasses import dataclass
 
 import sqlglot
+from django.utils.translation import gettext_lazy as _
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+
+from apps.core.translation import lazy_message
 
 _AGGREGATES_AND_WINDOWS = """
     avg count max min sum
@@ -223,12 +226,18 @@ class FunctionPolicy:
         written = f"{schema}.{name}" if schema is not None else name
         reason = REFUSAL_REASONS.get(self.dialect, {}).get(name)
         if reason:
-            return f"The function {written}() is not allowed: {reason}."
+            return lazy_message(
+                _("The function %(function)s() is not allowed: %(reason)s."),
+                {"function": written, "reason": reason},
+            )
         engine = DIALECT_NAMES.get(self.dialect, self.dialect)
-        return (
-            f"The function {written}() is not allowed: it is not on the list of read-only "
-            f"functions for {engine}. If it is safe, an operator can add it to the data "
-            f"source's URL with ?allow_functions={written}."
+        return lazy_message(
+            _(
+                "The function %(function)s() is not allowed: it is not on the list of read-only "
+                "functions for %(engine)s. If it is safe, an operator can add it to the data "
+                "source's URL with ?allow_functions=%(function)s."
+            ),
+            {"function": written, "engine": engine},
         )
 
 

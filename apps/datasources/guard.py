@@ -27,11 +27,15 @@ from dataclasses import dataclass
 
 import sqlglot
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.tokens import TokenType
 
+from apps.core.translation import lazy_message
 from apps.datasources.access import EVERYTHING, Exposure
 from apps.datasources.functions import FunctionPolicy, function_policy
 from apps.datasources.reads import exposure_problem
@@ -48,6 +52,9 @@ class SQLRejected(ValueError):
     """The SQL may not run; `message` says why in plain words."""
 
     def __init__(self, message: str) -> None:
+        # A message may be lazy (rejections are cached across requests in other languages):
+        # it is read here, in the language of the request that is refused.
+        message = str(message)
         super().__init__(message)
         self.message = message
 
@@ -168,12 +175,18 @@ def parse_checked(
     columns, for a refused `*` to say which to list instead.
     """
     if not sql or not sql.strip():
-        raise SQLRejected("The SQL is empty.")
+        raise SQLRejected(gettext("The SQL is empty."))
     limit = settings.SQL_MAX_LENGTH
     if len(sql) > limit:
-        raise SQLRejected(f"The SQL is {len(sql):,} characters long; the limit is {limit:,}.")
+        raise SQLRejected(
+            gettext("The SQL is %(length)s characters long; the limit is %(limit)s.")
+            % {
+                "length": number_format(len(sql), force_grouping=True),
+                "limit": number_format(limit, force_grouping=True),
+            }
+        )
     outcome = _parse_and_check(sql, dialect, frozenset(allow_functions))
-    if isinstance(outcome, str):
+    if not isinstance(outcome, CheckedSQL):
         raise SQLRejected(outcome)
     problem = exposure_problem(outcome.tree, exposure, dialect=dialect, columns_of=columns_of)
     if problem:
@@ -191,17 +204,17 @@ def _parse_and_check(sql: str, dialect: str, allow_functions: frozenset[str]) ->
         # The parser and the generator recurse once per nested expression. The depth limit
         # below catches nesting by brackets before parsing; this catches the rest (long
         # chains of NOT, CASE inside CASE), whatever the caller's own stack depth.
-        return (
+        return _(
             "The SQL is nested too deeply to check (expressions inside expressions, such as "
             "a long chain of NOT or CASE inside CASE). Simplify it, for example with a CTE."
         )
 
 
 def too_deep_message() -> str:
-    return (
-        f"The SQL is nested too deeply to check; the limit is {MAX_NESTING_DEPTH} levels of "
+    return gettext(
+        "The SQL is nested too deeply to check; the limit is %(depth)s levels of "
         "brackets. Flatten it, for example with a CTE (WITH ...)."
-    )
+    ) % {"depth": MAX_NESTING_DEPTH}
 
 
 def nesting_depth(tokens: list) -> int:
@@ -235,13 +248,16 @@ def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL
     except ParseError as exc:
         return _parse_error_message(exc)
     except SqlglotError as exc:
-        return f"The SQL could not be parsed: {exc}."
+        return lazy_message(_("The SQL could not be parsed: %(error)s."), {"error": exc})
     if not statements:
-        return "The SQL has no statement."
+        return _("The SQL has no statement.")
     if len(statements) > 1:
-        return (
-            f"Only one statement can run at a time; found {len(statements)}. "
-            "Remove the extra statements."
+        return lazy_message(
+            _(
+                "Only one statement can run at a time; found %(count)s. "
+                "Remove the extra statements."
+            ),
+            {"count": len(statements)},
         )
     tree = statements[0]
     problem = _problem_with(tree, sql=sql, functions=functions, positional_ok=False)
@@ -249,7 +265,7 @@ def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL
         return problem
     if dialect == "postgres" and _has_unicode_identifier(tokens):
         # PostgreSQL reads U&"\0070g_sleep" as pg_sleep; sqlglot reads `U & "..."`.
-        return 'Unicode-escaped identifiers (U&"...") are not supported; write the name plainly.'
+        return _('Unicode-escaped identifiers (U&"...") are not supported; write the name plainly.')
     placeholders = {node.name for node in tree.find_all(exp.Placeholder)}
     parameters = tuple(_in_text_order(tokens, placeholders))
     if dialect != "postgres":
@@ -273,7 +289,7 @@ def _parse_and_check_uncached(sql: str, functions: FunctionPolicy) -> CheckedSQL
 
 def _parse_error_message(exc: ParseError) -> str:
     if not exc.errors:
-        return f"The SQL could not be parsed: {exc}."
+        return lazy_message(_("The SQL could not be parsed: %(error)s."), {"error": exc})
     error = exc.errors[0]
     description = error.get("description") or "syntax error"
     highlight = error.get("highlight") or ""
@@ -281,10 +297,19 @@ def _parse_error_message(exc: ParseError) -> str:
     if isinstance(column, int) and highlight and "\n" not in highlight:
         # sqlglot gives the column of the token's last character; people look for its first.
         column = max(1, column - len(highlight) + 1)
-    where = f"line {error.get('line')}, column {column}"
     near = highlight.strip()
-    near_text = f" near {near!r}" if near else ""
-    return f"The SQL could not be parsed: {description} at {where}{near_text}."
+    values = {"error": description, "line": error.get("line"), "column": column, "near": repr(near)}
+    if near:
+        return lazy_message(
+            _(
+                "The SQL could not be parsed: %(error)s at line %(line)s, column %(column)s "
+                "near %(near)s."
+            ),
+            values,
+        )
+    return lazy_message(
+        _("The SQL could not be parsed: %(error)s at line %(line)s, column %(column)s."), values
+    )
 
 
 def _statement_word(tree: exp.Expression, sql: str) -> str:
@@ -307,28 +332,43 @@ def _problem_with(
     while isinstance(root, (exp.Subquery, exp.Paren)) and root.this is not None:
         root = root.this
     if not isinstance(root, READ_ROOTS):
-        return (
-            "Only queries that read are allowed (SELECT, WITH ... SELECT, UNION / "
-            f"INTERSECT / EXCEPT, VALUES); this statement is {_statement_word(root, sql)}."
+        return lazy_message(
+            _(
+                "Only queries that read are allowed (SELECT, WITH ... SELECT, UNION / "
+                "INTERSECT / EXCEPT, VALUES); this statement is %(statement)s."
+            ),
+            {"statement": _statement_word(root, sql)},
         )
     for node in tree.walk():
         if isinstance(node, exp.Command):
-            return f"{str(node.this).upper()} is not allowed: queries may only read."
+            return lazy_message(
+                _("%(statement)s is not allowed: queries may only read."),
+                {"statement": str(node.this).upper()},
+            )
         for node_type, word in STATE_CHANGING_NODES.items():
             if isinstance(node, node_type):
                 # Also inside CTEs: PostgreSQL runs `WITH x AS (DELETE ...) SELECT ...`.
-                return f"Not allowed anywhere in a query (CTEs included): {word}."
+                return lazy_message(
+                    _("Not allowed anywhere in a query (CTEs included): %(statement)s."),
+                    {"statement": word},
+                )
         if isinstance(node, exp.Func):
             problem = functions.problem(node)
             if problem:
                 return problem
         if isinstance(node, exp.Placeholder) and (not node.name or node.name == "?"):
-            return "Use named parameters like :name; positional ? parameters are not supported."
+            return _("Use named parameters like :name; positional ? parameters are not supported.")
         if isinstance(node, (exp.Parameter, exp.SessionParameter)) and not positional_ok:
-            return f"Use named parameters like :name; {node.sql(dialect=dialect)} is not supported."
+            return lazy_message(
+                _("Use named parameters like :name; %(parameter)s is not supported."),
+                {"parameter": node.sql(dialect=dialect)},
+            )
         if isinstance(node, exp.Identifier) and not node.quoted and node.name.startswith("$"):
             # SQLite would bind $name as a parameter the guard cannot see.
-            return f"Use named parameters like :name; {node.name} is not supported."
+            return lazy_message(
+                _("Use named parameters like :name; %(parameter)s is not supported."),
+                {"parameter": node.name},
+            )
     return None
 
 
@@ -390,9 +430,13 @@ def _recheck_postgres(rendered: str, functions: FunctionPolicy) -> None:
     try:
         statements = [s for s in sqlglot.parse(rendered, read="postgres") if s is not None]
     except SqlglotError as exc:
-        raise SQLRejected(f"The SQL could not be prepared for PostgreSQL: {exc}.") from None
+        raise SQLRejected(
+            lazy_message(
+                _("The SQL could not be prepared for PostgreSQL: %(error)s."), {"error": exc}
+            )
+        ) from None
     problem = (
-        "The SQL could not be prepared for PostgreSQL."
+        _("The SQL could not be prepared for PostgreSQL.")
         if len(statements) != 1
         else _problem_with(statements[0], sql=rendered, functions=functions, positional_ok=True)
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.datasources.sources import validate_data_source
 
@@ -29,7 +30,7 @@ class DataSourcePolicy(models.Model):
         max_length=64,
         unique=True,
         validators=[validate_data_source],
-        help_text="The name of a source in the DATA_SOURCES setting.",
+        help_text=_("The name of a source in the DATA_SOURCES setting."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

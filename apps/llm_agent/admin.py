@@ -22,9 +22,11 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import already_note, badge, change_link, changelist_link, set_field_logged
 from apps.core.redact import mask_url, mask_urls
@@ -127,7 +129,7 @@ class AgentAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "description", "is_active"]}),
         (
-            "Model",
+            _("Model"),
             {
                 "fields": [
                     "provider",
@@ -139,26 +141,30 @@ class AgentAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "API key",
+            _("API key"),
             {
                 "fields": ["api_key_env", "api_key_status"],
-                "description": "Only the variable's name is stored. The key stays in the "
-                "environment of the server process and is never shown here; the status "
-                "below says whether this process has it set.",
+                "description": _(
+                    "Only the variable's name is stored. The key stays in the "
+                    "environment of the server process and is never shown here; the status "
+                    "below says whether this process has it set."
+                ),
             },
         ),
-        ("Behaviour", {"fields": ["data_source", "system_prompt", "example_questions"]}),
+        (_("Behaviour"), {"fields": ["data_source", "system_prompt", "example_questions"]}),
         (
-            "Access",
+            _("Access"),
             {
                 "fields": ["groups"],
-                "description": "Only members of the chosen groups may start chats with this "
-                "agent (staff always may); none chosen: every signed-in user. Users also need "
-                "access to its data source (Data source access).",
+                "description": _(
+                    "Only members of the chosen groups may start chats with this "
+                    "agent (staff always may); none chosen: every signed-in user. Users also "
+                    "need access to its data source (Data source access)."
+                ),
             },
         ),
         (
-            "Usage",
+            _("Usage"),
             {
                 "fields": [
                     "chat_count",
@@ -170,8 +176,10 @@ class AgentAdmin(admin.ModelAdmin):
                     "created_at",
                     "updated_at",
                 ],
-                "description": "Model calls are every request to the provider, connection "
-                "checks included; tokens as the provider counted them.",
+                "description": _(
+                    "Model calls are every request to the provider, connection "
+                    "checks included; tokens as the provider counted them."
+                ),
             },
         ),
     ]
@@ -221,26 +229,28 @@ class AgentAdmin(admin.ModelAdmin):
             if check.ok:
                 self.message_user(
                     request,
-                    f"{agent.name}: connected in {check.latency_ms:,.0f} ms. {check.detail}",
+                    gettext("%(agent)s: connected in %(ms)s ms. %(detail)s")
+                    % {"agent": agent.name, "ms": _ms(check.latency_ms), "detail": check.detail},
                     messages.SUCCESS,
                 )
             else:
                 self.message_user(
                     request,
-                    f"{agent.name}: no answer after {check.latency_ms:,.0f} ms. {check.detail}",
+                    gettext("%(agent)s: no answer after %(ms)s ms. %(detail)s")
+                    % {"agent": agent.name, "ms": _ms(check.latency_ms), "detail": check.detail},
                     messages.ERROR,
                 )
 
-    @admin.action(description="Test connection of selected agents", permissions=["change"])
+    @admin.action(description=_("Test connection of selected agents"), permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._report_checks(request, list(queryset.order_by("name")))
 
-    @admin.display(description="server", ordering="base_url")
+    @admin.display(description=_("server"), ordering="base_url")
     def server(self, agent: Agent) -> str:
         """Where the agent's requests go, credentials masked."""
         return mask_url(provider_base_url(agent)) or self.get_empty_value_display()
 
-    @admin.display(description="API key")
+    @admin.display(description=_("API key"))
     def api_key_status(self, agent: Agent) -> str:
         env_name = agent.api_key_env_name
         if not env_name:
@@ -249,19 +259,19 @@ class AgentAdmin(admin.ModelAdmin):
             return format_html('<code>{}</code> <span style="color:#198754">✓ set</span>', env_name)
         return format_html('<code>{}</code> <span style="color:#dc3545">✗ not set</span>', env_name)
 
-    @admin.display(description="chats", ordering="chat_count")
+    @admin.display(description=_("chats"), ordering="chat_count")
     def chat_count(self, agent: Agent) -> SafeString | int:
         return _agent_link(agent, "llm_chat_chat", agent.pk and agent.chat_count)
 
-    @admin.display(description="artifacts", ordering="artifact_count")
+    @admin.display(description=_("artifacts"), ordering="artifact_count")
     def artifact_count(self, agent: Agent) -> SafeString | int:
         return _agent_link(agent, "llm_artifact_artifact", agent.pk and agent.artifact_count)
 
-    @admin.display(description="model calls", ordering="call_count")
+    @admin.display(description=_("model calls"), ordering="call_count")
     def calls(self, agent: Agent) -> SafeString | int:
         return _agent_link(agent, "llm_agent_modelcall", agent.pk and agent.call_count)
 
-    @admin.display(description="errors", ordering="error_count")
+    @admin.display(description=_("errors"), ordering="error_count")
     def errors(self, agent: Agent) -> SafeString | int:
         return _agent_link(
             agent,
@@ -270,13 +280,13 @@ class AgentAdmin(admin.ModelAdmin):
             outcome__exact=ModelCall.Outcome.ERROR,
         )
 
-    @admin.display(description="tokens in / out", ordering="input_tokens_total")
+    @admin.display(description=_("tokens in / out"), ordering="input_tokens_total")
     def tokens(self, agent: Agent) -> str:
         if not agent.pk:
             return "0 / 0"
         return f"{agent.input_tokens_total:,} / {agent.output_tokens_total:,}"
 
-    @admin.display(description="mean latency", ordering="mean_latency_ms")
+    @admin.display(description=_("mean latency"), ordering="mean_latency_ms")
     def mean_latency(self, agent: Agent) -> str:
         if not agent.pk or agent.mean_latency_ms is None:
             return self.get_empty_value_display()
@@ -284,7 +294,7 @@ class AgentAdmin(admin.ModelAdmin):
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Agent], active: bool) -> None:
         changed, already = set_field_logged(request, queryset, "is_active", active, "Is active")
-        state = "active" if active else "inactive"
+        state = gettext("active") if active else gettext("inactive")
         message = ngettext(
             "%(count)d agent marked as %(state)s.",
             "%(count)d agents marked as %(state)s.",
@@ -292,11 +302,11 @@ class AgentAdmin(admin.ModelAdmin):
         ) % {"count": changed, "state": state}
         self.message_user(request, message + already_note(already), messages.SUCCESS)
 
-    @admin.action(description="Activate selected agents", permissions=["change"])
+    @admin.action(description=_("Activate selected agents"), permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._set_active(request, queryset, True)
 
-    @admin.action(description="Deactivate selected agents", permissions=["change"])
+    @admin.action(description=_("Deactivate selected agents"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._set_active(request, queryset, False)
 
@@ -345,43 +355,47 @@ class ModelCallAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.display(description="chat", ordering="chat__title")
+    @admin.display(description=_("chat"), ordering="chat__title")
     def chat_link(self, call: ModelCall) -> SafeString | str:
         if call.chat_id is None:  # a connection check from the agent admin
             return "— connection check"
         return change_link("llm_chat_chat", call.chat_id, call.chat)
 
-    @admin.display(description="message")
+    @admin.display(description=_("message"))
     def message_link(self, call: ModelCall) -> SafeString | str:
         if call.message_id is None:
             return self.get_empty_value_display()
         return change_link("llm_chat_message", call.message_id, f"#{call.message_id}")
 
-    @admin.display(description="latency", ordering="latency_ms")
+    @admin.display(description=_("latency"), ordering="latency_ms")
     def latency(self, call: ModelCall) -> str:
         return f"{call.latency_ms:,.0f} ms"
 
-    @admin.display(description="tool calls")
+    @admin.display(description=_("tool calls"))
     def tool_call_count(self, call: ModelCall) -> int:
         return len(call.tool_calls or [])
 
-    @admin.display(description="outcome", ordering="outcome")
+    @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, call: ModelCall) -> SafeString:
         colour = "#198754" if call.outcome == ModelCall.Outcome.OK else "#dc3545"
         return badge(colour, call.get_outcome_display())
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_detail(self, call: ModelCall) -> str:
         # Written masked since issue 9; rows logged before then may quote a URL with its
         # credentials.
         return mask_urls(call.error) or self.get_empty_value_display()
 
-    @admin.display(description="tool calls")
+    @admin.display(description=_("tool calls"))
     def tool_calls_json(self, call: ModelCall) -> SafeString:
         if not call.tool_calls:
             return self.get_empty_value_display()
         text = json.dumps(call.tool_calls, indent=2, ensure_ascii=False)
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
+
+
+def _ms(milliseconds: float) -> str:
+    return number_format(round(milliseconds), force_grouping=True)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -425,7 +439,7 @@ class EvalRunAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [EvalAnswerInline]
 
-    @admin.display(description="accuracy", ordering="correct")
+    @admin.display(description=_("accuracy"), ordering="correct")
     def score(self, run: EvalRun) -> str:
         return f"{run.correct}/{run.total} ({run.accuracy:.0%})"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from apps.datasources.sources import data_source_names, default_data_source_name
 from apps.llm_agent.models import Agent
@@ -24,8 +25,10 @@ def data_source_choices(current: str = "") -> list[tuple[str, str]]:
 
 class AgentAdminForm(forms.ModelForm):
     data_source = forms.ChoiceField(
-        help_text="Where the agent's SQL runs: one of the data sources the server is "
-        "configured with (DATA_SOURCES).",
+        help_text=_(
+            "Where the agent's SQL runs: one of the data sources the server is "
+            "configured with (DATA_SOURCES)."
+        ),
     )
 
     class Meta:

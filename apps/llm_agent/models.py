@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Avg, Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import user_group_ids
 from apps.datasources.access import denied_sources_subquery, may_use_source
@@ -71,12 +72,12 @@ class AgentQuerySet(models.QuerySet):
 class Provider(models.TextChoices):
     OPENAI = "openai", "OpenAI"
     ANTHROPIC = "anthropic", "Anthropic"
-    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (Ollama, vLLM, llama.cpp…)"
+    OPENAI_COMPATIBLE = "openai_compatible", _("OpenAI-compatible (Ollama, vLLM, llama.cpp…)")
 
 
 class Outcome(models.TextChoices):
-    OK = "ok", "OK"
-    ERROR = "error", "Error"
+    OK = "ok", _("OK")
+    ERROR = "error", _("Error")
 
 
 class Agent(models.Model):
@@ -89,7 +90,7 @@ class Agent(models.Model):
     base_url = models.URLField(
         blank=True,
         max_length=500,
-        help_text="Required for OpenAI-compatible servers, e.g. http://127.0.0.1:11434/v1.",
+        help_text=_("Required for OpenAI-compatible servers, e.g. http://127.0.0.1:11434/v1."),
     )
     # Only the variable's name is stored: the key itself never touches the database.
     api_key_env = models.CharField(
@@ -97,7 +98,9 @@ class Agent(models.Model):
         max_length=100,
         blank=True,
         validators=[validate_env_var_name],
-        help_text="Name of the environment variable that holds the API key, e.g. OPENAI_API_KEY.",
+        help_text=_(
+            "Name of the environment variable that holds the API key, e.g. OPENAI_API_KEY."
+        ),
     )
     system_prompt = models.TextField(blank=True)
     temperature = models.DecimalField(
@@ -116,14 +119,14 @@ class Agent(models.Model):
         blank=True,
         default="",
         db_default="",
-        help_text="Offered on the new-chat page, one question per line.",
+        help_text=_("Offered on the new-chat page, one question per line."),
     )
     # Who may chat with it: nobody is left out when no group is chosen.
     groups = models.ManyToManyField(
         Group,
         blank=True,
         related_name="agents",
-        help_text="Only members of these groups may chat with this agent; none: everyone.",
+        help_text=_("Only members of these groups may chat with this agent; none: everyone."),
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -316,13 +319,13 @@ class EvalRun(models.Model):
 
 
 class Verdict(models.TextChoices):
-    CORRECT = "correct", "Correct"
-    NO_SQL = "no_sql", "No SQL"
-    ERROR = "error", "Error"
-    EMPTY = "empty", "Empty result"
-    MISSING_ROWS = "missing_rows", "Missing rows"
-    EXTRA_ROWS = "extra_rows", "Extra rows"
-    DIFFERENT_VALUES = "different_values", "Different values"
+    CORRECT = "correct", _("Correct")
+    NO_SQL = "no_sql", _("No SQL")
+    ERROR = "error", _("Error")
+    EMPTY = "empty", _("Empty result")
+    MISSING_ROWS = "missing_rows", _("Missing rows")
+    EXTRA_ROWS = "extra_rows", _("Extra rows")
+    DIFFERENT_VALUES = "different_values", _("Different values")
 
 
 class EvalAnswer(models.Model):

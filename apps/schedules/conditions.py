@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
+from apps.core.translation import lazy_message
+
+NO_COLUMN = _("The result has no column %(column)r.")
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
@@ -39,14 +42,18 @@ def fires(
     rows_hash: str,
     previous_hash: str,
 ) -> tuple[bool, str]:
-    """(fired, why) for `alert` on a result; `why` is a short sentence for the outcome."""
+    """(fired, why) for `alert` on a result; `why` is a short sentence for the outcome.
+
+    `why` is lazy: it is read in each recipient's language (and the default one where stored).
+    """
     condition = alert.condition
     if condition == "always":
         return True, _("Delivered on the schedule.")
     if condition == "has_rows":
         if not rows:
             return False, _("No rows.")
-        return True, ngettext("%(n)s row.", "%(n)s rows.", len(rows)) % {"n": len(rows)}
+        rows_found = ngettext_lazy("%(n)s row.", "%(n)s rows.", len(rows))
+        return True, lazy_message(rows_found, {"n": len(rows)})
     if condition == "changed":
         if not previous_hash:
             return False, _("First result: nothing to compare with.")
@@ -58,10 +65,10 @@ def fires(
 def _crosses(alert: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
     column = _index(columns, alert.column)
     if column is None:
-        return False, _("The result has no column %(column)r.") % {"column": alert.column}
+        return False, lazy_message(NO_COLUMN, {"column": alert.column})
     only = _index(columns, alert.filter_column) if alert.filter_column else None
     if alert.filter_column and only is None:
-        return False, _("The result has no column %(column)r.") % {"column": alert.filter_column}
+        return False, lazy_message(NO_COLUMN, {"column": alert.filter_column})
     compare = COMPARE[alert.operator]
     comparison = {"operator": alert.operator, "threshold": f"{alert.threshold:g}"}
     for row in rows:
@@ -70,8 +77,9 @@ def _crosses(alert: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
         value = _number(row[column])
         if value is not None and compare(value, alert.threshold):
             found = {"column": alert.column, "value": row[column], **comparison}
-            return True, _("%(column)s = %(value)s %(operator)s %(threshold)s.") % found
-    return False, _("No %(column)s %(operator)s %(threshold)s.") % {
-        "column": alert.column,
-        **comparison,
-    }
+            return True, lazy_message(
+                _("%(column)s = %(value)s %(operator)s %(threshold)s."), found
+            )
+    return False, lazy_message(
+        _("No %(column)s %(operator)s %(threshold)s."), {"column": alert.column, **comparison}
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 from dataclasses import dataclass, field
@@ -29,10 +30,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import Profile
 from apps.llm_artifact import types
 from apps.llm_artifact.charts.render import ChartRenderError, render_chart
 from apps.llm_artifact.models import Artifact, ArtifactRun
@@ -156,16 +158,33 @@ def _record_outcome(schedule: Schedule, refresh: Refresh) -> None:
         consecutive_failures=F("consecutive_failures") + 1 if failed else 0,
     )
     schedule.refresh_from_db()
-    if failed and schedule.consecutive_failures >= max_failures():
-        reason = _("Paused after %(n)s failed refreshes in a row. The last error: %(error)s") % {
-            "n": schedule.consecutive_failures,
-            "error": refresh.error,
-        }
-        if schedule.pause(reason):
-            _tell_owner_of_pause(schedule, refresh, reason)
+    paused = (
+        failed
+        and schedule.consecutive_failures >= max_failures()
+        and schedule.pause(_pause_reason(schedule, refresh))
+    )
+    if paused:
+        _tell_owner_of_pause(schedule, refresh)
 
 
-def _tell_owner_of_pause(schedule: Schedule, refresh: Refresh, reason: str) -> None:
+def _pause_reason(schedule: Schedule, refresh: Refresh) -> str:
+    return _("Paused after %(n)s failed refreshes in a row. The last error: %(error)s") % {
+        "n": schedule.consecutive_failures,
+        "error": refresh.error,
+    }
+
+
+def recipient_language(user) -> translation.override:
+    """Build what `user` reads in their language (the site's default without a profile)."""
+    return translation.override(Profile.language_of(user) or settings.LANGUAGE_CODE)
+
+
+def _tell_owner_of_pause(schedule: Schedule, refresh: Refresh) -> None:
+    with recipient_language(schedule.owner):
+        _tell_owner_of_pause_now(schedule, refresh, _pause_reason(schedule, refresh))
+
+
+def _tell_owner_of_pause_now(schedule: Schedule, refresh: Refresh, reason: str) -> None:
     key = f"schedule:{schedule.pk}:paused:{refresh.pk}"
     title = _("Schedule paused: %(title)s") % {"title": schedule.artifact.title}
     url = schedule_page_url(schedule.artifact)
@@ -200,8 +219,8 @@ def evaluate_alerts(
                 alert, columns, rows, rows_hash=refresh.rows_hash, previous_hash=previous
             )
         else:  # Alert.clean refuses these; a row written by hand is told so, not run.
-            fired, why = False, str(Alert.ROWS_ONLY)
-        updates: dict[str, Any] = {"last_outcome": why[:200]}
+            fired, why = False, Alert.ROWS_ONLY
+        updates: dict[str, Any] = {"last_outcome": str(why)[:200]}
         if fired:
             updates["last_triggered_at"] = timezone.now()
         Alert.objects.filter(pk=alert.pk).update(**updates)
@@ -231,44 +250,54 @@ def deliver(
             continue
         message = message_class(alert, artifact, refresh, columns, rows, why, user, tiles or [])
         if subscription.channel == Subscription.Channel.IN_APP:
-            notify_in_app(user, key=key, title=message.title, body=why, url=message.path)
+            with recipient_language(user):
+                notify_in_app(user, key=key, title=message.title(), body=str(why), url=message.path)
         elif subscription.channel == Subscription.Channel.EMAIL:
-            send_email(
-                user,
-                key=key,
-                subject=message.title,
-                text=message.text(),
-                html=message.html(),
-                attachments=message.attachments(),
-            )
+            with recipient_language(user):
+                send_email(
+                    user,
+                    key=key,
+                    subject=message.title(),
+                    text=message.text(),
+                    html=message.html(),
+                    attachments=message.attachments,
+                )
         elif user.has_perm("artifacts.change", artifact):
-            # A webhook speaks for whoever set it up: only while they may still edit.
-            send_webhook(
-                subscription.webhook_url,
-                key=f"{key}:webhook:{subscription.pk}",
-                payload=message.payload(),
-                secret=webhook_secret(alert.webhook_scope()),
-            )
+            # A webhook speaks for whoever set it up: only while they may still edit. Its
+            # sentences are in the site's default language; its values are machine formats.
+            with translation.override(settings.LANGUAGE_CODE):
+                send_webhook(
+                    subscription.webhook_url,
+                    key=f"{key}:webhook:{subscription.pk}",
+                    payload=message.payload(),
+                    secret=webhook_secret(alert.webhook_scope()),
+                )
 
 
 class AlertMessage:
-    """One fired alert, as a notification, an email and a webhook body."""
+    """One fired alert, as a notification, an email and a webhook body.
+
+    The texts are built in the language active when they are asked for (each recipient's);
+    the attachments are machine formats, made once for every recipient.
+    """
 
     def __init__(self, alert, artifact, refresh, columns, rows, why, viewer, tiles=()) -> None:
         self.alert, self.artifact, self.refresh = alert, artifact, refresh
         self.columns, self.rows, self.why = columns, rows, why
         self.viewer, self.tiles = viewer, list(tiles)
-        self.title = _("Alert %(alert)s: %(title)s") % {
-            "alert": alert.name,
-            "title": artifact.title,
-        }
         self.path = artifact.get_absolute_url()
+
+    def title(self) -> str:
+        return _("Alert %(alert)s: %(title)s") % {
+            "alert": self.alert.name,
+            "title": self.artifact.title,
+        }
 
     def context(self) -> dict:
         return {
             "alert": self.alert,
             "artifact": self.artifact,
-            "why": self.why,
+            "why": str(self.why),
             "columns": self.columns,
             "rows": [[_shown(value) for value in row] for row in self.rows[:FIRST_ROWS]],
             "row_count": len(self.rows),
@@ -281,6 +310,7 @@ class AlertMessage:
     def html(self) -> str:
         return render_to_string("schedules/alert_email.html", self.context())
 
+    @functools.cached_property
     def attachments(self) -> list[tuple[str, bytes, str]]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -315,7 +345,7 @@ class AlertMessage:
                 "name": self.alert.name,
                 "condition": self.alert.condition,
                 "description": self.alert.describe(),
-                "why": self.why,
+                "why": str(self.why),
             },
             "columns": self.columns,
             "rows": [[_plain(value) for value in row] for row in self.rows[:FIRST_ROWS]],

@@ -77,42 +77,44 @@
     var method = (config.verb || "get").toUpperCase();
     if (kind === "send") {
       return {
-        title: "Could not reach the server.",
-        next: "Check your connection and try again.",
+        title: gettext("Could not reach the server."),
+        next: gettext("Check your connection and try again."),
       };
     }
     if (kind === "timeout") {
       return {
-        title: "The server took too long to answer.",
-        next: "Try again in a moment.",
+        title: gettext("The server took too long to answer."),
+        next: gettext("Try again in a moment."),
       };
     }
     var status = xhr.status || 0;
     if (status === 403 || status === 401) {
       return {
-        title: "You are not allowed to do this (" + status + ").",
+        title: interpolate(gettext("You are not allowed to do this (%s)."), [status]),
         next:
           forbiddenReason(xhr) ||
-          "Your session may have ended: reload the page and sign in again.",
+          gettext("Your session may have ended: reload the page and sign in again."),
       };
     }
     if (status === 404) {
       return {
-        title: "It is no longer there (404).",
-        next: "Reload the page to see what is.",
+        title: gettext("It is no longer there (404)."),
+        next: gettext("Reload the page to see what is."),
       };
     }
     if (status >= 400 && status < 500) {
       return {
-        title: "The server refused the request (" + status + ").",
-        next: "Reload the page and try again.",
+        title: interpolate(gettext("The server refused the request (%s)."), [status]),
+        next: gettext("Reload the page and try again."),
       };
     }
     return {
-      title: "The server failed (" + status + ").",
-      next:
-        "Try again, or ask an operator, with this reference: " +
-        method + " " + path + " at " + clock() + ".",
+      title: interpolate(gettext("The server failed (%s)."), [status]),
+      next: interpolate(
+        gettext("Try again, or ask an operator, with this reference: %(method)s %(path)s at %(time)s."),
+        { method: method, path: path, time: clock() },
+        true
+      ),
     };
   }
 
@@ -145,7 +147,7 @@
     var close = document.createElement("button");
     close.type = "button";
     close.className = "btn-close";
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", gettext("Dismiss"));
     close.addEventListener("click", function () {
       alert.remove();
     });

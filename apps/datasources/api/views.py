@@ -3,6 +3,7 @@ piece of SQL would be allowed to run there (the guard's verdict; nothing runs)."
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -40,7 +41,7 @@ from apps.datasources.sources import (
 
 class DataSourceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The data source cannot be reached."
+    default_detail = _("The data source cannot be reached.")
     default_code = "data_source_unavailable"
 
 
