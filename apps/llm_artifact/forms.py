@@ -5,6 +5,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from django.utils.translation import gettext_lazy as _
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -63,13 +64,13 @@ class ArtifactFilterForm(forms.Form):
     """
 
     q = forms.CharField(
-        label="Search",
+        label=_("Search"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Title, description, comment or SQL",
+                "placeholder": _("Title, description, comment or SQL"),
                 "autocomplete": "off",
                 "hx-get": reverse_lazy("llm_artifact:artifact_list"),
                 "hx-trigger": "input changed delay:300ms, search",
@@ -78,24 +79,24 @@ class ArtifactFilterForm(forms.Form):
         ),
     )
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Artifact.Status.choices]
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Artifact.Status.choices]
     )
     type = forms.ChoiceField(
-        required=False, choices=[("", "Any type"), *Artifact.ArtifactType.choices]
+        label=_("Type"), required=False, choices=[("", _("Any type")), *Artifact.ArtifactType.choices]
     )
-    agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    agent = forms.TypedChoiceField(label=_("Agent"), required=False, coerce=int, empty_value=None)
     # Any visible chat by id (links name one), not only the few the select lists.
     chat = forms.IntegerField(
-        required=False, widget=forms.Select, error_messages={"invalid": INVALID_CHOICE}
+        label=_("Chat"), required=False, widget=forms.Select, error_messages={"invalid": INVALID_CHOICE}
     )
     chat_q = forms.CharField(
-        label="Find a chat",
+        label=_("Find a chat"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Find a chat by title",
+                "placeholder": _("Find a chat by title"),
                 "autocomplete": "off",
                 "class": "form-control-sm mt-1",
                 # As it is typed, the chat select's options are replaced by the chats that
@@ -119,13 +120,13 @@ class ArtifactFilterForm(forms.Form):
     # By the owner's username, typed: a select of every owner would list thousands of
     # people, and the rows it finds are only ever among those the user may see.
     owner = forms.CharField(
-        label="Owner",
+        label=_("Owner"),
         required=False,
         max_length=150,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Username",
+                "placeholder": _("Username"),
                 "autocomplete": "off",
                 "spellcheck": "false",
                 "hx-get": reverse_lazy("llm_artifact:artifact_list"),
@@ -151,7 +152,7 @@ class ArtifactFilterForm(forms.Form):
         # validated; a scope the user may not ask for is reported and ignored.
         self.chosen_scope = self._raw_scope()
         self.artifacts = artifacts.in_scope(user, self.chosen_scope)
-        self.fields["agent"].choices = [("", "Any agent"), *self._agent_choices()]
+        self.fields["agent"].choices = [("", _("Any agent")), *self._agent_choices()]
         # Each select asks for itself: a trigger filter on the form (change[...]) would need
         # eval, which the Content-Security-Policy refuses.
         for bound in self.choice_fields:
@@ -205,7 +206,7 @@ class ArtifactFilterForm(forms.Form):
         more, the chats matching "find a chat" or else the most recent, among the visible
         chats the user's artifacts came from (the chat app's rule, never importing it)."""
         chosen = self.value("chat")
-        choices: list[tuple[int | str, str]] = [("", "Any chat")]
+        choices: list[tuple[int | str, str]] = [("", _("Any chat"))]
         if chosen:
             choices.append((chosen, self.chosen_chat_title))
         chats = chats_visible_to(self.user).filter(

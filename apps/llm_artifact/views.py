@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -81,16 +82,16 @@ class Column:
 
 
 COLUMNS = [
-    ("Title", "title", ""),
-    ("Status", "status", ""),
-    ("Type", "type", "xl"),
-    ("Agent", "agent", "md"),
-    ("Chat", "chat", "lg"),
-    ("Data source", "data_source", "xl"),
+    (_("Title"), "title", ""),
+    (_("Status"), "status", ""),
+    (_("Type"), "type", "xl"),
+    (_("Agent"), "agent", "md"),
+    (_("Chat"), "chat", "lg"),
+    (_("Data source"), "data_source", "xl"),
     # On a phone: what it is, its state, and whether and when it runs.
-    ("Runs", "runs", ""),
-    ("Last run", "last_run", ""),
-    ("Updated", "updated", "sm"),
+    (_("Runs"), "runs", ""),
+    (_("Last run"), "last_run", ""),
+    (_("Updated"), "updated", "sm"),
 ]
 
 
