@@ -5,7 +5,6 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from django.utils.translation import gettext_lazy as _
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -13,6 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Scope, Shared, Visibility, change_sharing
 from apps.core import json as strict_json
@@ -82,12 +82,17 @@ class ArtifactFilterForm(forms.Form):
         label=_("Status"), required=False, choices=[("", _("Any status")), *Artifact.Status.choices]
     )
     type = forms.ChoiceField(
-        label=_("Type"), required=False, choices=[("", _("Any type")), *Artifact.ArtifactType.choices]
+        label=_("Type"),
+        required=False,
+        choices=[("", _("Any type")), *Artifact.ArtifactType.choices],
     )
     agent = forms.TypedChoiceField(label=_("Agent"), required=False, coerce=int, empty_value=None)
     # Any visible chat by id (links name one), not only the few the select lists.
     chat = forms.IntegerField(
-        label=_("Chat"), required=False, widget=forms.Select, error_messages={"invalid": INVALID_CHOICE}
+        label=_("Chat"),
+        required=False,
+        widget=forms.Select,
+        error_messages={"invalid": INVALID_CHOICE},
     )
     chat_q = forms.CharField(
         label=_("Find a chat"),
