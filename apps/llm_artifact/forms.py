@@ -12,6 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Scope, Shared, Visibility, change_sharing
@@ -311,7 +312,7 @@ class OutsideErrorsMixin:
                 for name, messages in outside.items():
                     label = Artifact._meta.get_field(name).verbose_name
                     kept.setdefault(NON_FIELD_ERRORS, []).extend(
-                        ValidationError(f"{label[:1].upper()}{label[1:]}: {message}")
+                        ValidationError(f"{capfirst(label)}: {message}")
                         for error in messages
                         for message in error.messages
                     )
@@ -387,7 +388,7 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     """The chart editor: the Vega-Lite spec as JSON. The model checks it (full_clean)."""
 
     visualization_config = ChartSpecField(
-        label="Spec (JSON; empty for a table only)",
+        label=_("Spec (JSON; empty for a table only)"),
         required=False,
         widget=forms.Textarea(
             attrs={
@@ -423,7 +424,7 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
             )
 
 
-BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
+BOOLEAN_CHOICES = [("true", _("Yes")), ("false", _("No"))]
 # How date inputs are written, shown as their placeholder and help text.
 DATE_FORMATS = {ParamType.DATE: "YYYY-MM-DD", ParamType.DATETIME: "YYYY-MM-DD HH:MM:SS"}
 
@@ -483,7 +484,7 @@ def _select_widget(values: list[str], declaration: dict) -> forms.Select:
     options = [(value, value) for value in values]
     if declaration.get("default") is None:
         required = bool(declaration.get("required"))
-        options.insert(0, ("", "Choose…" if required else "Not set (null)"))
+        options.insert(0, ("", _("Choose…") if required else _("Not set (null)")))
     return forms.Select(choices=options)
 
 
@@ -614,7 +615,11 @@ class ArtifactRunForm(forms.Form):
 # --- The Share dialog -------------------------------------------------------------------------
 
 NOT_SHARED = ""
-SHARE_CHOICES = [(NOT_SHARED, "Not shared"), ("view", "May view"), ("edit", "May edit")]
+SHARE_CHOICES = [
+    (NOT_SHARED, _("Not shared")),
+    ("view", _("May view")),
+    ("edit", _("May edit")),
+]
 
 
 class SharingForm(forms.Form):
@@ -625,13 +630,13 @@ class SharingForm(forms.Form):
     """
 
     visibility = forms.ChoiceField(
-        label="Who may see it", choices=Visibility.choices, widget=forms.RadioSelect
+        label=_("Who may see it"), choices=Visibility.choices, widget=forms.RadioSelect
     )
     new_owner = forms.CharField(
-        label="Hand to another user",
+        label=_("Hand to another user"),
         required=False,
         max_length=150,
-        help_text="Their username. They become the owner; you keep what the sharing gives you.",
+        help_text=_("Their username. They become the owner; you keep what the sharing gives you."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
@@ -682,7 +687,7 @@ class SharingForm(forms.Form):
             return None
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise ValidationError("No active user has this username.", code="unknown_user")
+            raise ValidationError(_("No active user has this username."), code="unknown_user")
         if user.pk == self.row.owner_id:
             return None
         if self.data_source and not may_use_source(user, self.data_source):
@@ -720,11 +725,11 @@ class BundleImportForm(forms.Form):
     """The import page's upload: a bundle file (docs/bundles.md) and the conflict policy."""
 
     file = forms.FileField(
-        label="Bundle file",
-        help_text="A .json bundle exported from this or another LLM Artifacts site.",
+        label=_("Bundle file"),
+        help_text=_("A .json bundle exported from this or another LLM Artifacts site."),
     )
     conflict = forms.ChoiceField(
-        label="Artifacts that exist already (same uid)",
+        label=_("Artifacts that exist already (same uid)"),
         choices=Conflict.choices,
         initial=Conflict.SKIP,
     )
