@@ -160,8 +160,11 @@ def upgrade(bundle: Any) -> dict:
         )
     if version > VERSION:
         raise BundleError(
-            f"The bundle is of version {version}, newer than this site reads (version "
-            f"{VERSION}). Update this site, or export from the other site in version {VERSION}."
+            gettext(
+                "The bundle is of version %(version)s, newer than this site reads (version "
+                "%(ours)s). Update this site, or export from the other site in version %(ours)s."
+            )
+            % {"version": version, "ours": VERSION}
         )
     while version < VERSION:
         bundle = UPGRADES[version](bundle)
