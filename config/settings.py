@@ -341,6 +341,9 @@ NPM_STATIC_FILES = {
     "vendor/vega": ("vega/build", ["vega.min.js"]),
     "vendor/vega-lite": ("vega-lite/build", ["vega-lite.min.js"]),
     "vendor/vega-embed": ("vega-embed/build", ["vega-embed.min.js"]),
+    # Number and date formats of chart axes and tooltips in Russian (static/js/charts.js).
+    "vendor/d3-format": ("d3-format/locale", ["ru-RU.json"]),
+    "vendor/d3-time-format": ("d3-time-format/locale", ["ru-RU.json"]),
     # What drf-spectacular's Swagger UI page links (SPECTACULAR_SETTINGS below).
     "vendor/swagger-ui": (
         "swagger-ui-dist",

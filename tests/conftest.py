@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import override_settings
+from django.utils import translation
 from factory.django import DjangoModelFactory
 from rest_framework.test import APIClient
 
@@ -62,6 +63,14 @@ def jobs_run_in_process():
         TASKS={"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    # A request answered in Russian leaves Russian active on the test's thread; the next test
+    # starts in the default language, as a new request would.
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

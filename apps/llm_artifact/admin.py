@@ -14,7 +14,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin import ShareInline, SharingAdminMixin
 from apps.core.admin import (
@@ -128,11 +129,11 @@ class ArtifactRunInline(admin.TabularInline):
     def has_delete_permission(self, request: HttpRequest, obj: Artifact | None = None) -> bool:
         return False
 
-    @admin.display(description="outcome")
+    @admin.display(description=_("outcome"))
     def outcome_badge(self, run: ArtifactRun) -> SafeString:
         return outcome_badge(run)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, run: ArtifactRun) -> str:
         return _shorten(run.error) or self.get_empty_value_display()
 
@@ -151,11 +152,11 @@ class ArtifactShareInline(ShareInline):
 
 
 class VerifiedFilter(admin.SimpleListFilter):
-    title = "verified"
+    title = _("verified")
     parameter_name = "verified"
 
     def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
-        return [("yes", "Verified"), ("no", "Not verified")]
+        return [("yes", _("Verified")), ("no", _("Not verified"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> QuerySet[Artifact]:
         if self.value() in {"yes", "no"}:
@@ -172,8 +173,8 @@ class ArtifactAdminForm(StatusChoiceMixin, forms.ModelForm):
 
     keep_verified = forms.BooleanField(
         required=False,
-        label="Still answers the question",
-        help_text="Changing the SQL removes the verified mark unless this is ticked.",
+        label=_("Still answers the question"),
+        help_text=_("Changing the SQL removes the verified mark unless this is ticked."),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -299,7 +300,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
             if name != "Presentation"
         ]
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def content_preview(self, artifact: Artifact) -> SafeString:
         """What the type's admin template shows of the content (read-only)."""
         spec = artifact_types.of(artifact)
@@ -327,7 +328,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         # checks the chart against the latest result (two subqueries, not two queries).
         return super().get_queryset(request).with_related().with_last_result_columns()
 
-    @admin.display(description="chart preview")
+    @admin.display(description=_("chart preview"))
     def chart_preview(self, artifact: Artifact) -> SafeString:
         """The chart drawn on the server, on demand: drawing it runs the query."""
         if artifact.pk is None or not artifact.visualization_config:
@@ -365,29 +366,29 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
             artifact.title,
         )
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_badge(self, artifact: Artifact) -> SafeString:
         return status_badge(artifact)
 
-    @admin.display(description="agent", ordering="agent__name")
+    @admin.display(description=_("agent"), ordering="agent__name")
     def agent_link(self, artifact: Artifact) -> SafeString:
         if artifact.agent_id is None:
             return self.get_empty_value_display()
         return change_link("llm_agent_agent", artifact.agent_id, artifact.agent)
 
-    @admin.display(description="chat", ordering="chat__title")
+    @admin.display(description=_("chat"), ordering="chat__title")
     def chat_link(self, artifact: Artifact) -> SafeString:
         if artifact.chat_id is None:
             return self.get_empty_value_display()
         return change_link("llm_chat_chat", artifact.chat_id, artifact.chat)
 
-    @admin.display(description="open")
+    @admin.display(description=_("open"))
     def origin_links(self, artifact: Artifact) -> SafeString:
         return format_html(
             "Chat: {} · Agent: {}", self.chat_link(artifact), self.agent_link(artifact)
         )
 
-    @admin.display(description="SQL (highlighted)")
+    @admin.display(description=_("SQL (highlighted)"))
     def sql_highlighted(self, artifact: Artifact) -> SafeString:
         if not artifact.sql_query:
             return self.get_empty_value_display()
@@ -397,7 +398,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
             highlight_sql(artifact.display_sql),
         )
 
-    @admin.display(description="messages that reference it")
+    @admin.display(description=_("messages that reference it"))
     def referencing_messages(self, artifact: Artifact) -> SafeString:
         if artifact.pk is None:
             return self.get_empty_value_display()
@@ -426,20 +427,20 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         )
         return format_html('<ul style="margin:0;padding-left:1.2em">{}</ul>{}', items, all_link)
 
-    @admin.display(description="run history")
+    @admin.display(description=_("run history"))
     def all_runs(self, artifact: Artifact) -> SafeString:
         if artifact.pk is None:
             return self.get_empty_value_display()
         total = artifact.runs.count()
         if not total:
-            return format_html("{}", "Never run.")
+            return format_html("{}", gettext("Never run."))
         return changelist_link(
             "llm_artifact_artifactrun",
             {"artifact__id__exact": artifact.pk},
             ngettext("All %d run", "All %d runs", total) % total,
         )
 
-    @admin.action(description="Run selected artifacts", permissions=["change"])
+    @admin.action(description=_("Run selected artifacts"), permissions=["change"])
     def run_selected(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         """Run each with its default parameter values, as the signed-in operator.
 
@@ -456,24 +457,33 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
                 )
                 self.message_user(
                     request,
-                    f"“{artifact}” did not run: {problems} Run it from its page instead.",
+                    gettext(
+                        "“%(artifact)s” did not run: %(problems)s Run it from its page instead."
+                    )
+                    % {"artifact": artifact, "problems": problems},
                     messages.WARNING,
                 )
                 continue
             if run.outcome == ArtifactRun.Outcome.OK:
                 rows = ngettext("%d row", "%d rows", run.row_count) % run.row_count
                 if run.truncated:
-                    rows += " (display cap reached)"
+                    rows += " " + gettext("(display cap reached)")
                 self.message_user(
                     request,
-                    f"“{artifact}” ran: {rows} in {run.duration_ms:.0f} ms.",
+                    gettext("“%(artifact)s” ran: %(rows)s in %(ms)s ms.")
+                    % {"artifact": artifact, "rows": rows, "ms": f"{run.duration_ms:.0f}"},
                     messages.SUCCESS,
                 )
             else:
                 outcome = run.get_outcome_display().lower()
                 self.message_user(
                     request,
-                    f"“{artifact}” {outcome}: {run.error_for(request.user)}",
+                    gettext("“%(artifact)s” %(outcome)s: %(error)s")
+                    % {
+                        "artifact": artifact,
+                        "outcome": outcome,
+                        "error": run.error_for(request.user),
+                    },
                     messages.ERROR,
                 )
 
@@ -488,7 +498,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         ) % {"count": changed, "status": status.label.lower()}
         self.message_user(request, message + already_note(already), messages.SUCCESS)
 
-    @admin.display(description="verified", ordering="verified_at")
+    @admin.display(description=_("verified"), ordering="verified_at")
     def verified_badge(self, artifact: Artifact) -> SafeString | str:
         if not artifact.is_verified:
             return self.get_empty_value_display()
@@ -501,7 +511,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     @admin.action(
-        description="Mark as verified (for the question each has)", permissions=["change"]
+        description=_("Mark as verified (for the question each has)"), permissions=["change"]
     )
     def mark_verified(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         verified = skipped = 0
@@ -524,7 +534,7 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
             ) % {"count": skipped}
         self.message_user(request, message, messages.WARNING if skipped else messages.SUCCESS)
 
-    @admin.action(description="Remove the verified mark", permissions=["change"])
+    @admin.action(description=_("Remove the verified mark"), permissions=["change"])
     def remove_verified(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         # By id: a searched change list's queryset joins the search index, which UPDATE
         # cannot take.
@@ -537,19 +547,19 @@ class ArtifactAdmin(SharingAdminMixin, admin.ModelAdmin):
         ) % {"count": count}
         self.message_user(request, message, messages.SUCCESS)
 
-    @admin.action(description="Mark as active", permissions=["change"])
+    @admin.action(description=_("Mark as active"), permissions=["change"])
     def mark_active(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.ACTIVE)
 
-    @admin.action(description="Mark as draft", permissions=["change"])
+    @admin.action(description=_("Mark as draft"), permissions=["change"])
     def mark_draft(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.DRAFT)
 
-    @admin.action(description="Mark as deprecated", permissions=["change"])
+    @admin.action(description=_("Mark as deprecated"), permissions=["change"])
     def mark_deprecated(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
         self._set_status(request, queryset, Artifact.Status.DEPRECATED)
 
-    @admin.action(description="Export selected as a bundle", permissions=["view"])
+    @admin.action(description=_("Export selected as a bundle"), permissions=["view"])
     def export_bundle(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> HttpResponse:
         # The bundle format (docs/bundles.md), as the list page and the API export it.
         return bundle_download(queryset)
@@ -586,15 +596,15 @@ class ArtifactRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ArtifactRun | None = None) -> bool:
         return False
 
-    @admin.display(description="artifact", ordering="artifact__title")
+    @admin.display(description=_("artifact"), ordering="artifact__title")
     def artifact_link(self, run: ArtifactRun) -> SafeString:
         return change_link("llm_artifact_artifact", run.artifact_id, run.artifact)
 
-    @admin.display(description="outcome", ordering="outcome")
+    @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, run: ArtifactRun) -> SafeString:
         return outcome_badge(run)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, run: ArtifactRun) -> str:
         return _shorten(run.error) or self.get_empty_value_display()
 
@@ -637,46 +647,56 @@ class ArtifactJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="artifact", ordering="artifact__title")
+    @admin.display(description=_("artifact"), ordering="artifact__title")
     def artifact_link(self, record: ArtifactJob) -> SafeString:
         return change_link("llm_artifact_artifact", record.artifact_id, record.artifact)
 
-    @admin.display(description="status", ordering="job__status")
+    @admin.display(description=_("status"), ordering="job__status")
     def status_badge(self, record: ArtifactJob) -> SafeString:
         colour = JOB_STATUS_COLOURS.get(record.job.status, "#6c757d")
         return badge(colour, record.job.get_status_display())
 
-    @admin.display(description="job")
+    @admin.display(description=_("job"))
     def job_link(self, record: ArtifactJob) -> SafeString:
         """The queue's record of this work (attempts, errors, retry) in the Job admin."""
         return change_link("jobs_job", record.job_id, str(record.job_id)[:8])
 
-    @admin.display(description="requested by", ordering="job__requested_by__username")
+    @admin.display(description=_("requested by"), ordering="job__requested_by__username")
     def requested_by(self, record: ArtifactJob) -> str:
         user = record.job.requested_by
         return user.get_username() if user else self.get_empty_value_display()
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_display(self, record: ArtifactJob) -> str:
         if record.total_rows:
             return f"{record.rows_written:,} / {record.total_rows:,} rows ({record.percent}%)"
         return f"{record.rows_written:,} rows ({record.percent}%)"
 
-    @admin.display(description="file")
+    @admin.display(description=_("file"))
     def file_display(self, record: ArtifactJob) -> str:
         if not record.file_name:
             return self.get_empty_value_display()
         return f"{record.download_name} ({record.file_size or 0:,} bytes)"
 
-    @admin.action(description="Cancel the selected jobs")
+    @admin.action(description=_("Cancel the selected jobs"))
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[ArtifactJob]) -> None:
         cancelled = sum(record.job.request_cancel() for record in queryset.select_related("job"))
-        self.message_user(request, f"Asked {cancelled} job(s) to stop.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Asked %(count)d job to stop.", "Asked %(count)d jobs to stop.", cancelled)
+            % {"count": cancelled},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Delete the selected export files now")
+    @admin.action(description=_("Delete the selected export files now"))
     def delete_files(self, request: HttpRequest, queryset: QuerySet[ArtifactJob]) -> None:
         deleted = sum(record.delete_file() for record in queryset)
-        self.message_user(request, f"Deleted {deleted} file(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deleted %(count)d file.", "Deleted %(count)d files.", deleted)
+            % {"count": deleted},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Tag)
@@ -691,6 +711,6 @@ class TagAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
         return super().get_queryset(request).annotate(n_artifacts=models.Count("artifacts"))
 
-    @admin.display(description="artifacts", ordering="n_artifacts")
+    @admin.display(description=_("artifacts"), ordering="n_artifacts")
     def artifact_count(self, tag: Tag) -> int:
         return tag.n_artifacts

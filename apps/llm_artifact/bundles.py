@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core import json as strict_json
 from apps.datasources.access import may_use_source
@@ -125,7 +126,9 @@ def load_bundle(raw: bytes | str) -> dict:
         # The API's strict parse: no NaN, no nesting deep enough to exhaust the stack.
         return strict_json.loads(raw)
     except strict_json.JSONRefused as exc:
-        raise BundleError(f"The bundle cannot be read: {exc.message}") from None
+        raise BundleError(
+            gettext("The bundle cannot be read: %(problem)s") % {"problem": exc.message}
+        ) from None
 
 
 # Upgrades from version n to n + 1, applied in turn to an older bundle. Version 1 is the
@@ -136,21 +139,32 @@ UPGRADES: dict[int, Callable[[dict], dict]] = {}
 def upgrade(bundle: Any) -> dict:
     """`bundle` in the current version; BundleError when it cannot be."""
     if not isinstance(bundle, dict):
-        raise BundleError("A bundle is a JSON object with format, version and artifacts.")
+        raise BundleError(gettext("A bundle is a JSON object with format, version and artifacts."))
     if "format" not in bundle:
         raise BundleError(
-            'This is not an LLM Artifacts bundle of a supported version: it has no "format". '
-            "Files from before version 1 cannot be imported; export the artifacts again."
+            gettext(
+                'This is not an LLM Artifacts bundle of a supported version: it has no "format". '
+                "Files from before version 1 cannot be imported; export the artifacts again."
+            )
         )
     if bundle["format"] != FORMAT:
-        raise BundleError(f'The format is {bundle["format"]!r}, not "{FORMAT}".')
+        raise BundleError(
+            gettext('The format is %(given)r, not "%(expected)s".')
+            % {"given": bundle["format"], "expected": FORMAT}
+        )
     version = bundle.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BundleError(f"The version must be a whole number from 1: got {version!r}.")
+        raise BundleError(
+            gettext("The version must be a whole number from 1: got %(version)r.")
+            % {"version": version}
+        )
     if version > VERSION:
         raise BundleError(
-            f"The bundle is of version {version}, newer than this site reads (version "
-            f"{VERSION}). Update this site, or export from the other site in version {VERSION}."
+            gettext(
+                "The bundle is of version %(version)s, newer than this site reads (version "
+                "%(ours)s). Update this site, or export from the other site in version %(ours)s."
+            )
+            % {"version": version, "ours": VERSION}
         )
     while version < VERSION:
         bundle = UPGRADES[version](bundle)
@@ -383,7 +397,7 @@ def apply_import(plan: ImportPlan) -> list[Artifact]:
     since the plan was made).
     """
     if not plan.ok:
-        raise BundleError("The bundle has problems: nothing was imported.")
+        raise BundleError(gettext("The bundle has problems: nothing was imported."))
     written: list[Artifact] = []
     tags: dict[str, Tag] = {}
     try:
@@ -403,7 +417,10 @@ def _write(item: ImportItem, user: Any, tags: dict[str, Tag]) -> Artifact:
     # Re-checked at write time: the right to edit may have gone since the plan.
     editable = Artifact.objects.editable_by(user).filter(pk=artifact.pk)
     if item.action == Action.UPDATE and not editable.exists():
-        raise BundleError(f"You may no longer edit the artifact {item.uid}: nothing was imported.")
+        raise BundleError(
+            gettext("You may no longer edit the artifact %(uid)s: nothing was imported.")
+            % {"uid": item.uid}
+        )
     if item.verified and artifact.is_verified:
         artifact.keep_verified = True  # The mark stays with whoever gave it.
     elif item.verified:

@@ -12,6 +12,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.sharing import Scope, Shared, Visibility, change_sharing
 from apps.core import json as strict_json
@@ -63,13 +65,13 @@ class ArtifactFilterForm(forms.Form):
     """
 
     q = forms.CharField(
-        label="Search",
+        label=_("Search"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Title, description, comment or SQL",
+                "placeholder": _("Title, description, comment or SQL"),
                 "autocomplete": "off",
                 "hx-get": reverse_lazy("llm_artifact:artifact_list"),
                 "hx-trigger": "input changed delay:300ms, search",
@@ -78,24 +80,29 @@ class ArtifactFilterForm(forms.Form):
         ),
     )
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Artifact.Status.choices]
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Artifact.Status.choices]
     )
     type = forms.ChoiceField(
-        required=False, choices=[("", "Any type"), *Artifact.ArtifactType.choices]
+        label=_("Type"),
+        required=False,
+        choices=[("", _("Any type")), *Artifact.ArtifactType.choices],
     )
-    agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    agent = forms.TypedChoiceField(label=_("Agent"), required=False, coerce=int, empty_value=None)
     # Any visible chat by id (links name one), not only the few the select lists.
     chat = forms.IntegerField(
-        required=False, widget=forms.Select, error_messages={"invalid": INVALID_CHOICE}
+        label=_("Chat"),
+        required=False,
+        widget=forms.Select,
+        error_messages={"invalid": INVALID_CHOICE},
     )
     chat_q = forms.CharField(
-        label="Find a chat",
+        label=_("Find a chat"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Find a chat by title",
+                "placeholder": _("Find a chat by title"),
                 "autocomplete": "off",
                 "class": "form-control-sm mt-1",
                 # As it is typed, the chat select's options are replaced by the chats that
@@ -119,13 +126,13 @@ class ArtifactFilterForm(forms.Form):
     # By the owner's username, typed: a select of every owner would list thousands of
     # people, and the rows it finds are only ever among those the user may see.
     owner = forms.CharField(
-        label="Owner",
+        label=_("Owner"),
         required=False,
         max_length=150,
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Username",
+                "placeholder": _("Username"),
                 "autocomplete": "off",
                 "spellcheck": "false",
                 "hx-get": reverse_lazy("llm_artifact:artifact_list"),
@@ -151,7 +158,7 @@ class ArtifactFilterForm(forms.Form):
         # validated; a scope the user may not ask for is reported and ignored.
         self.chosen_scope = self._raw_scope()
         self.artifacts = artifacts.in_scope(user, self.chosen_scope)
-        self.fields["agent"].choices = [("", "Any agent"), *self._agent_choices()]
+        self.fields["agent"].choices = [("", _("Any agent")), *self._agent_choices()]
         # Each select asks for itself: a trigger filter on the form (change[...]) would need
         # eval, which the Content-Security-Policy refuses.
         for bound in self.choice_fields:
@@ -205,7 +212,7 @@ class ArtifactFilterForm(forms.Form):
         more, the chats matching "find a chat" or else the most recent, among the visible
         chats the user's artifacts came from (the chat app's rule, never importing it)."""
         chosen = self.value("chat")
-        choices: list[tuple[int | str, str]] = [("", "Any chat")]
+        choices: list[tuple[int | str, str]] = [("", _("Any chat"))]
         if chosen:
             choices.append((chosen, self.chosen_chat_title))
         chats = chats_visible_to(self.user).filter(
@@ -305,7 +312,7 @@ class OutsideErrorsMixin:
                 for name, messages in outside.items():
                     label = Artifact._meta.get_field(name).verbose_name
                     kept.setdefault(NON_FIELD_ERRORS, []).extend(
-                        ValidationError(f"{label[:1].upper()}{label[1:]}: {message}")
+                        ValidationError(f"{capfirst(label)}: {message}")
                         for error in messages
                         for message in error.messages
                     )
@@ -381,7 +388,7 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
     """The chart editor: the Vega-Lite spec as JSON. The model checks it (full_clean)."""
 
     visualization_config = ChartSpecField(
-        label="Spec (JSON; empty for a table only)",
+        label=_("Spec (JSON; empty for a table only)"),
         required=False,
         widget=forms.Textarea(
             attrs={
@@ -417,7 +424,7 @@ class ArtifactChartForm(OutsideErrorsMixin, forms.ModelForm):
             )
 
 
-BOOLEAN_CHOICES = [("true", "Yes"), ("false", "No")]
+BOOLEAN_CHOICES = [("true", _("Yes")), ("false", _("No"))]
 # How date inputs are written, shown as their placeholder and help text.
 DATE_FORMATS = {ParamType.DATE: "YYYY-MM-DD", ParamType.DATETIME: "YYYY-MM-DD HH:MM:SS"}
 
@@ -477,7 +484,7 @@ def _select_widget(values: list[str], declaration: dict) -> forms.Select:
     options = [(value, value) for value in values]
     if declaration.get("default") is None:
         required = bool(declaration.get("required"))
-        options.insert(0, ("", "Choose…" if required else "Not set (null)"))
+        options.insert(0, ("", _("Choose…") if required else _("Not set (null)")))
     return forms.Select(choices=options)
 
 
@@ -608,7 +615,11 @@ class ArtifactRunForm(forms.Form):
 # --- The Share dialog -------------------------------------------------------------------------
 
 NOT_SHARED = ""
-SHARE_CHOICES = [(NOT_SHARED, "Not shared"), ("view", "May view"), ("edit", "May edit")]
+SHARE_CHOICES = [
+    (NOT_SHARED, _("Not shared")),
+    ("view", _("May view")),
+    ("edit", _("May edit")),
+]
 
 
 class SharingForm(forms.Form):
@@ -619,13 +630,13 @@ class SharingForm(forms.Form):
     """
 
     visibility = forms.ChoiceField(
-        label="Who may see it", choices=Visibility.choices, widget=forms.RadioSelect
+        label=_("Who may see it"), choices=Visibility.choices, widget=forms.RadioSelect
     )
     new_owner = forms.CharField(
-        label="Hand to another user",
+        label=_("Hand to another user"),
         required=False,
         max_length=150,
-        help_text="Their username. They become the owner; you keep what the sharing gives you.",
+        help_text=_("Their username. They become the owner; you keep what the sharing gives you."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
@@ -676,7 +687,7 @@ class SharingForm(forms.Form):
             return None
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise ValidationError("No active user has this username.", code="unknown_user")
+            raise ValidationError(_("No active user has this username."), code="unknown_user")
         if user.pk == self.row.owner_id:
             return None
         if self.data_source and not may_use_source(user, self.data_source):
@@ -714,11 +725,11 @@ class BundleImportForm(forms.Form):
     """The import page's upload: a bundle file (docs/bundles.md) and the conflict policy."""
 
     file = forms.FileField(
-        label="Bundle file",
-        help_text="A .json bundle exported from this or another LLM Artifacts site.",
+        label=_("Bundle file"),
+        help_text=_("A .json bundle exported from this or another LLM Artifacts site."),
     )
     conflict = forms.ChoiceField(
-        label="Artifacts that exist already (same uid)",
+        label=_("Artifacts that exist already (same uid)"),
         choices=Conflict.choices,
         initial=Conflict.SKIP,
     )

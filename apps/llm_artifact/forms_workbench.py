@@ -12,6 +12,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.widgets import SQLEditorWidget
 from apps.datasources.access import may_use_source
@@ -57,24 +59,27 @@ class ParameterForm(forms.Form):
             attrs={"class": "font-monospace", "autocomplete": "off", "spellcheck": "false"}
         ),
     )
-    type = forms.ChoiceField(choices=ParamType.choices, initial=ParamType.STRING)
-    label = forms.CharField(required=False, max_length=200)
+    type = forms.ChoiceField(label=_("Type"), choices=ParamType.choices, initial=ParamType.STRING)
+    label = forms.CharField(label=_("Label"), required=False, max_length=200)
     default = forms.CharField(
+        label=_("Default"),
         required=False,
         strip=False,
         max_length=200,
-        help_text="Dates may be relative: today, start_of_month -1 month, today -7 days…",
+        help_text=_("Dates may be relative: today, start_of_month -1 month, today -7 days…"),
     )
-    required = forms.BooleanField(required=False)
-    help_text = forms.CharField(label="Help text", required=False, max_length=MAX_HELP_TEXT_LENGTH)
+    required = forms.BooleanField(label=_("Required"), required=False)
+    help_text = forms.CharField(
+        label=_("Help text"), required=False, max_length=MAX_HELP_TEXT_LENGTH
+    )
     choices = forms.CharField(
-        label="Allowed values",
+        label=_("Allowed values"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One a line (text parameters).",
+        help_text=_("One a line (text parameters)."),
     )
     choices_from = forms.CharField(
-        label="Or values from a column",
+        label=_("Or values from a column"),
         required=False,
         max_length=400,
         widget=forms.TextInput(attrs={"placeholder": "table.column", "autocomplete": "off"}),
@@ -98,7 +103,7 @@ class ParameterForm(forms.Form):
             return None
         table, dot, column = text.rpartition(".")
         if not dot or not table.strip() or not column.strip():
-            raise ValidationError("Write the column as table.column, e.g. orders.status.")
+            raise ValidationError(_("Write the column as table.column, e.g. orders.status."))
         return {"table": table.strip(), "column": column.strip()}
 
     def clean(self) -> dict:
@@ -169,7 +174,10 @@ class BaseParameterFormSet(forms.BaseFormSet):
         names = [form.cleaned_data["name"].strip() for form in self.used_forms()]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
-            raise ValidationError(f"Each parameter once: {', '.join(twice)} declared twice.")
+            raise ValidationError(
+                gettext("Each parameter once: %(names)s declared twice.")
+                % {"names": ", ".join(twice)}
+            )
 
     def used_forms(self) -> list[ParameterForm]:
         """The rows that declare something, in the order chosen, without removed ones."""
@@ -224,9 +232,9 @@ class WorkbenchForm(OutsideErrorsMixin, forms.ModelForm):
     query_params from the parameter editor before validating, so the model checks the SQL
     against them (Artifact.clean)."""
 
-    data_source = forms.ChoiceField(label="Data source")
+    data_source = forms.ChoiceField(label=_("Data source"))
     visualization_config = ChartSpecField(
-        label="Chart (Vega-Lite JSON; empty for a table only)",
+        label=_("Chart (Vega-Lite JSON; empty for a table only)"),
         required=False,
         widget=forms.Textarea(
             attrs={
@@ -270,7 +278,7 @@ class WorkbenchForm(OutsideErrorsMixin, forms.ModelForm):
             # A change of the SQL clears the verified mark unless the editor confirms it.
             self.fields["keep_verified"] = forms.BooleanField(
                 required=False,
-                label="The changed SQL still answers its question: keep it verified",
+                label=_("The changed SQL still answers its question: keep it verified"),
             )
 
     def clean_sql_query(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
+from django.utils.translation import gettext_lazy as _
 
 from apps.llm_artifact.models import Artifact, Tag
 
@@ -26,8 +27,8 @@ SEARCH_RESULTS = 50
 
 
 class LibraryFilter(forms.Form):
-    q = forms.CharField(required=False, max_length=200, strip=True, label="Search")
-    verified = forms.BooleanField(required=False, label="Verified only")
+    q = forms.CharField(required=False, max_length=200, strip=True, label=_("Search"))
+    verified = forms.BooleanField(required=False, label=_("Verified only"))
     tag = forms.MultipleChoiceField(required=False)
 
     def __init__(self, *args, **kwargs) -> None:

@@ -205,17 +205,17 @@ ArtifactType = models.TextChoices(
 
 
 class ArtifactStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    DEPRECATED = "deprecated", "Deprecated"
-    FAILED = "failed", "Failed"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    DEPRECATED = "deprecated", _("Deprecated")
+    FAILED = "failed", _("Failed")
 
 
 class RunOutcome(models.TextChoices):
-    OK = "ok", "Succeeded"
-    ERROR = "error", "Failed"
-    TIMEOUT = "timeout", "Timed out"
-    REJECTED = "rejected", "Rejected"
+    OK = "ok", _("Succeeded")
+    ERROR = "error", _("Failed")
+    TIMEOUT = "timeout", _("Timed out")
+    REJECTED = "rejected", _("Rejected")
 
 
 class Artifact(Shared):

@@ -24,6 +24,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from apps.core.json import INT64_MAX, INT64_MIN, MAX_STORED_DEPTH, json_problem, text_problem
 from apps.datasources.executor import QueryFailed
@@ -221,7 +222,7 @@ def _kind(value: Any) -> str:
 def validate_declarations(declarations: Any) -> None:
     """Raise ValidationError naming each malformed declaration."""
     if not isinstance(declarations, list):
-        raise ValidationError("Parameters must be a list of declarations.", code="not_a_list")
+        raise ValidationError(_("Parameters must be a list of declarations."), code="not_a_list")
     errors: list[str] = []
     seen: set[str] = set()
     for index, declaration in enumerate(declarations):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.sharing import Shared
@@ -39,9 +40,13 @@ def share_dialog(
     if form.is_valid():
         change = form.save(actor=request.user)
         if change:
-            messages.success(request, f"Sharing of “{row}” changed: {change}.")
+            messages.success(
+                request,
+                gettext("Sharing of “%(row)s” changed: %(change)s.")
+                % {"row": row, "change": change},
+            )
         else:
-            messages.info(request, "Nothing changed.")
+            messages.info(request, gettext("Nothing changed."))
         target = row.get_absolute_url() if row.is_visible_to(request.user) else list_url
         if is_partial(request):
             return HttpResponseClientRedirect(target)

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -70,9 +71,12 @@ def validate_slots(slots: Any) -> None:
     """Raise ValidationError (messages naming the slot) unless `slots` is a valid list of
     slot declarations."""
     if not isinstance(slots, list):
-        raise ValidationError("Template slots must be a list of slot declarations.")
+        raise ValidationError(_("Template slots must be a list of slot declarations."))
     if len(slots) > MAX_SLOTS:
-        raise ValidationError(f"A template has at most {MAX_SLOTS} slots; found {len(slots)}.")
+        raise ValidationError(
+            _("A template has at most %(max)s slots; found %(count)s.")
+            % {"max": MAX_SLOTS, "count": len(slots)}
+        )
     errors: list[str] = []
     kinds: dict[str, str] = {}
     for index, slot in enumerate(slots, start=1):

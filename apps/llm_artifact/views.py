@@ -13,6 +13,9 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -81,16 +84,16 @@ class Column:
 
 
 COLUMNS = [
-    ("Title", "title", ""),
-    ("Status", "status", ""),
-    ("Type", "type", "xl"),
-    ("Agent", "agent", "md"),
-    ("Chat", "chat", "lg"),
-    ("Data source", "data_source", "xl"),
+    (_("Title"), "title", ""),
+    (_("Status"), "status", ""),
+    (_("Type"), "type", "xl"),
+    (_("Agent"), "agent", "md"),
+    (_("Chat"), "chat", "lg"),
+    (_("Data source"), "data_source", "xl"),
     # On a phone: what it is, its state, and whether and when it runs.
-    ("Runs", "runs", ""),
-    ("Last run", "last_run", ""),
-    ("Updated", "updated", "sm"),
+    (_("Runs"), "runs", ""),
+    (_("Last run"), "last_run", ""),
+    (_("Updated"), "updated", "sm"),
 ]
 
 
@@ -347,19 +350,35 @@ def _card_run_message(
     given: bool,
 ) -> None:
     if declarations_error:
-        messages.error(request, f"“{artifact.title}” cannot run: {declarations_error}")
+        messages.error(
+            request,
+            gettext("“%(title)s” cannot run: %(error)s")
+            % {"title": artifact.title, "error": declarations_error},
+        )
     elif run is None:
         messages.warning(
             request,
-            f"“{artifact.title}” needs values for {', '.join(needs_values)}: "
-            "fill them in below and run it.",
+            gettext("“%(title)s” needs values for %(names)s: fill them in below and run it.")
+            % {"title": artifact.title, "names": ", ".join(needs_values)},
         )
     elif run.outcome == ArtifactRun.Outcome.OK:
-        rows = f"{run.row_count:,} row{'s' if run.row_count != 1 else ''}"
-        values = f"with {params_summary(run.params)}" if given else "with its default values"
-        messages.success(request, f"Ran “{artifact.title}” {values}: {rows}. Its result is below.")
+        rows = ngettext("%(count)s row", "%(count)s rows", run.row_count) % {
+            "count": number_format(run.row_count, force_grouping=True)
+        }
+        if given:
+            text = gettext("Ran “%(title)s” with %(values)s: %(rows)s. Its result is below.")
+        else:
+            text = gettext(
+                "Ran “%(title)s” with its default values: %(rows)s. Its result is below."
+            )
+        values = params_summary(run.params)
+        messages.success(request, text % {"title": artifact.title, "values": values, "rows": rows})
     else:
-        messages.error(request, f"“{artifact.title}” failed: {run.error_for(request.user)}")
+        messages.error(
+            request,
+            gettext("“%(title)s” failed: %(error)s")
+            % {"title": artifact.title, "error": run.error_for(request.user)},
+        )
 
 
 @login_required
@@ -385,7 +404,7 @@ def artifact_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "llm_artifact/artifact_detail.html#edit_response",
             {"artifact": artifact, "saved": True, **access_context(request, artifact)},
         )
-    messages.success(request, "Saved.")
+    messages.success(request, gettext("Saved."))
     return redirect(artifact)
 
 
@@ -402,7 +421,7 @@ def artifact_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     artifact = managed_artifact(request, pk)
     title = artifact.title
     artifact.delete()
-    messages.success(request, f"Deleted the artifact “{title}”.")
+    messages.success(request, gettext("Deleted the artifact “%(title)s”.") % {"title": title})
     list_url = reverse("llm_artifact:artifact_list")
     if is_partial(request):
         return HttpResponseClientRedirect(list_url)

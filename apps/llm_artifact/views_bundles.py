@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.http import HtmxHttpRequest
@@ -34,7 +35,7 @@ def artifact_bundle_export(request: HtmxHttpRequest) -> HttpResponse:
     """The checked artifacts of the list as a bundle file; one that is not visible is a 404."""
     ids = {value for value in request.POST.getlist("ids") if value.isdigit()}
     if not ids or len(ids) != len(request.POST.getlist("ids")):
-        messages.warning(request, "Select the artifacts to export with their checkboxes.")
+        messages.warning(request, gettext("Select the artifacts to export with their checkboxes."))
         return redirect("llm_artifact:artifact_list")
     artifacts = Artifact.objects.visible_to(request.user).filter(pk__in=ids)
     if artifacts.count() != len(ids):
@@ -72,7 +73,7 @@ def _confirm(request: HtmxHttpRequest) -> HttpResponse:
     """Import what the dry run showed, checked again now (rights may have changed since)."""
     pending = request.session.get(SESSION_KEY)
     if not pending:
-        messages.warning(request, "Upload the bundle again: its dry run has expired.")
+        messages.warning(request, gettext("Upload the bundle again: its dry run has expired."))
         return redirect("llm_artifact:artifact_import")
     plan = plan_import(pending["bundle"], request.user, pending.get("conflict", Conflict.SKIP))
     if plan.ok:

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -96,7 +97,10 @@ def template_use(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             status = 422
         else:
             if isinstance(outcome, Artifact):
-                messages.success(request, f"Saved “{outcome.title}” from the template.")
+                messages.success(
+                    request,
+                    gettext("Saved “%(title)s” from the template.") % {"title": outcome.title},
+                )
                 return redirect(outcome)
             result = outcome
     context = _context(request, template, form, sources, result)

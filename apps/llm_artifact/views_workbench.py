@@ -18,6 +18,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.http import HtmxHttpRequest, is_partial
@@ -163,19 +165,19 @@ def _formatted(data, source_name: str):
     try:
         formatted = format_sql(data.get("sql_query", ""), get_data_source(source_name).dialect)
     except SQLRejected as exc:
-        return data, f"Not formatted: {exc.message}"
+        return data, _("Not formatted: %(reason)s") % {"reason": exc.message}
     data = data.copy()
     data["sql_query"] = formatted
-    return data, "Formatted."
+    return data, _("Formatted.")
 
 
 def _throttled_preview(request, source_name, sql: str, declarations):
     """(preview, error, status) of a preview run the workbench asked for."""
     throttle = PreviewRunThrottle()
     if declarations is None:
-        return None, "Fix the parameters first.", 200
+        return None, _("Fix the parameters first."), 200
     if not source_name:
-        return None, "Choose a data source.", 200
+        return None, _("Choose a data source."), 200
     if not throttle.allowed(request):
         # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
         return None, throttled_message(throttle.wait()), 429
@@ -224,7 +226,7 @@ def _save(request: HtmxHttpRequest, form: WorkbenchForm, *, pk: int | None, as_n
                 raise PermissionDenied("You may no longer change this artifact.")
             edited.keep_verified = bool(form.cleaned_data.get("keep_verified"))
             edited.save(update_fields=[*WRITTEN_FIELDS, "updated_at"])
-        messages.success(request, f"Saved “{edited.title}”.")
+        messages.success(request, gettext("Saved “%(title)s”.") % {"title": edited.title})
         return redirect(edited)
     copy = Artifact(
         owner=request.user,
@@ -237,8 +239,11 @@ def _save(request: HtmxHttpRequest, form: WorkbenchForm, *, pk: int | None, as_n
         agent=edited.agent,
     )
     copy.save()
-    what = "Saved a new artifact" if pk is None else "Saved as a new artifact"
-    messages.success(request, f"{what}: “{copy.title}”, yours and private.")
+    if pk is None:
+        text = gettext("Saved a new artifact: “%(title)s”, yours and private.")
+    else:
+        text = gettext("Saved as a new artifact: “%(title)s”, yours and private.")
+    messages.success(request, text % {"title": copy.title})
     return redirect(copy)
 
 
@@ -292,5 +297,8 @@ def artifact_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     without its runs, statistics, chat or shares."""
     artifact = get_object_or_404(Artifact.objects.visible_to(request.user), pk=pk)
     copy = artifact.copy_for(request.user)
-    messages.success(request, f"This is your private copy of “{artifact.title}”.")
+    messages.success(
+        request,
+        gettext("This is your private copy of “%(title)s”.") % {"title": artifact.title},
+    )
     return redirect(copy)

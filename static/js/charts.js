@@ -12,6 +12,11 @@
 
   var script = document.currentScript;
   var LIBRARIES = script ? [script.dataset.vega, script.dataset.vegaLite, script.dataset.vegaEmbed] : [];
+  // Axes and tooltips read numbers and dates as the page's language does: _base.html links
+  // d3's locale definitions (served from node_modules) when the language is not English.
+  var LANGUAGE = document.documentElement.lang || "en";
+  var LOCALE_URLS = script ? { format: script.dataset.formatLocale, time: script.dataset.timeFormatLocale } : {};
+  var locales = {};
   // Above this many points canvas draws much faster than thousands of SVG nodes.
   var SVG_MAX_POINTS = 2000;
   var CARD_HEIGHT = 170;
@@ -40,22 +45,40 @@
       tag.src = src;
       tag.onload = resolve;
       tag.onerror = function () {
-        reject(new Error("The chart library " + src + " did not load."));
+        reject(new Error(interpolate(gettext("The chart library %s did not load."), [src])));
       };
       document.head.appendChild(tag);
     });
   }
 
-  // In order: vega-lite needs vega, vega-embed needs both.
+  function loadLocale(kind) {
+    var url = LOCALE_URLS[kind];
+    if (!url) {
+      return Promise.resolve();
+    }
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error(response.status + " " + url);
+        }
+        return response.json();
+      })
+      .then(function (definition) {
+        locales[kind] = definition;
+      });
+  }
+
+  // In order: vega-lite needs vega, vega-embed needs both. The locales load beside them.
   function libraries() {
     if (!loading) {
-      loading = window.vegaEmbed
+      var scripts = window.vegaEmbed
         ? Promise.resolve()
         : LIBRARIES.reduce(function (chain, src) {
             return chain.then(function () {
               return loadScript(src);
             });
           }, Promise.resolve());
+      loading = Promise.all([scripts, loadLocale("format"), loadLocale("time")]);
     }
     return loading;
   }
@@ -127,10 +150,10 @@
     var key = String(name || "").toLowerCase();
     var grouping = !(key === "id" || key === "year" || /_id$/.test(key));
     if (value !== 0 && Math.abs(value) < 1) {
-      return new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 }).format(value);
+      return new Intl.NumberFormat(LANGUAGE, { maximumSignificantDigits: 3 }).format(value);
     }
     var places = Number.isInteger(value) ? 0 : 2;
-    return new Intl.NumberFormat("en-US", {
+    return new Intl.NumberFormat(LANGUAGE, {
       useGrouping: grouping,
       minimumFractionDigits: places,
       maximumFractionDigits: places,
@@ -167,7 +190,7 @@
       .then(function () {
         finalize(owner);
         var full = Object.assign(sized(spec, options.size), { datasets: datasets });
-        return window.vegaEmbed(frame, full, {
+        var embedOptions = {
           // Never "vega": a spec cannot switch the compiler to the unchecked Vega language.
           mode: "vega-lite",
           renderer: rows.length > SVG_MAX_POINTS ? "canvas" : "svg",
@@ -182,7 +205,14 @@
           // Content-Security-Policy allows no eval.
           ast: true,
           expr: window.vega.expressionInterpreter,
-        });
+        };
+        if (locales.format) {
+          embedOptions.formatLocale = locales.format;
+        }
+        if (locales.time) {
+          embedOptions.timeFormatLocale = locales.time;
+        }
+        return window.vegaEmbed(frame, full, embedOptions);
       })
       .then(function (result) {
         drawn.set(owner, result);
@@ -191,7 +221,7 @@
       })
       .catch(function (error) {
         owner.dataset.chartState = "failed";
-        showMessage(frame, "The chart could not be drawn: " + error.message, "error");
+        showMessage(frame, interpolate(gettext("The chart could not be drawn: %s"), [error.message]), "error");
       });
   }
 
@@ -256,14 +286,14 @@
     if (hasErrors) {
       // Keep the last good drawing while the spec is being fixed, dimmed.
       preview.classList.add("chart-preview-stale");
-      message.textContent = "Fix the problems to update the preview.";
+      message.textContent = gettext("Fix the problems to update the preview.");
       return;
     }
     preview.classList.remove("chart-preview-stale");
     if (!spec || !Object.keys(spec).length) {
       finalize(preview);
       canvas.replaceChildren();
-      message.textContent = "No chart: the result shows as a table.";
+      message.textContent = gettext("No chart: the result shows as a table.");
       return;
     }
     var payload = result && payloadOf(result);
@@ -271,11 +301,11 @@
       finalize(preview);
       canvas.replaceChildren();
       // The spec is fine (a suggestion, say): what the preview lacks is rows on this page.
-      message.append("The spec is valid; the preview draws it over rows on this page. ");
+      message.append(gettext("The spec is valid; the preview draws it over rows on this page. "));
       var run = document.createElement("button");
       run.type = "button";
       run.className = "btn btn-link btn-sm p-0 align-baseline";
-      run.textContent = "Run the query to preview it";
+      run.textContent = gettext("Run the query to preview it");
       run.setAttribute("data-chart-run", "");
       message.appendChild(run);
       return;
@@ -360,13 +390,13 @@
       var box = show.closest("[data-chart-image]");
       var image = box.querySelector("img");
       var note = box.querySelector("[data-chart-image-note]");
-      note.textContent = "Running the query and drawing the chart…";
+      note.textContent = gettext("Running the query and drawing the chart…");
       image.onload = function () {
         note.textContent = "";
         image.hidden = false;
       };
       image.onerror = function () {
-        note.textContent = "The chart could not be drawn; open the SVG link to read why.";
+        note.textContent = gettext("The chart could not be drawn; open the SVG link to read why.");
         image.hidden = true;
       };
       image.removeAttribute("src");

@@ -199,7 +199,7 @@
       button.className = "btn btn-sm btn-outline-primary py-0 me-1 workbench-declare";
       button.dataset.name = name;
       button.dataset.type = (answer.parameter_types || {})[name] || "string";
-      button.append("Declare ");
+      button.append(gettext("Declare") + " ");
       const code = document.createElement("code");
       code.textContent = `:${name}`;
       button.append(code);

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -25,9 +26,9 @@ class TagNamesFormField(forms.Field):
         values = value if isinstance(value, list | tuple) else [value] if value else []
         names = [" ".join(str(v).split()) for v in values]
         if any(len(name) > 50 for name in names):
-            raise forms.ValidationError("A tag name has at most 50 characters.")
+            raise forms.ValidationError(_("A tag name has at most 50 characters."))
         if len(names) > 20:
-            raise forms.ValidationError("Filter by at most 20 tags.")
+            raise forms.ValidationError(_("Filter by at most 20 tags."))
         return [name for name in names if name]
 
 

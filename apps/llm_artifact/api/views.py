@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -429,7 +430,7 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
     def instantiate(self, request: Request, pk: str | None = None) -> Response:
         template = self.get_object()
         if not template.is_template:
-            raise NotFound("This artifact is not a template.")
+            raise NotFound(gettext("This artifact is not a template."))
         serializer = InstantiateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import vl_convert
+from django.utils.translation import gettext
 
 from apps.core.json import MAX_STORED_DEPTH, json_problem
 from apps.llm_artifact.charts.fields import column_name
@@ -132,10 +133,13 @@ def render_chart(
     """
     _check_options(fmt, width, height, scale)
     if not spec:
-        raise ChartRenderError("This artifact has no chart; it is shown as a table.")
+        raise ChartRenderError(gettext("This artifact has no chart; it is shown as a table."))
     errors = [p for p in validate_visualization(spec, columns=_names(columns)) if p.is_error]
     if errors:
-        raise ChartRenderError(f"The chart spec is not valid: {errors[0]}", problems=errors)
+        raise ChartRenderError(
+            gettext("The chart spec is not valid: %(problem)s") % {"problem": errors[0]},
+            problems=errors,
+        )
     records, note = chart_records(columns, rows, truncated)
     drawn = _sized(_with_note(spec, note), width, height)
     drawn["datasets"] = {DATASET_NAME: records}
@@ -155,9 +159,14 @@ def _check_options(fmt: str, width: int | None, height: int | None, scale: float
         if value is not None and (
             not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIMENSION
         ):
-            raise ValueError(f"The {name} must be a whole number from 1 to {MAX_DIMENSION}.")
+            raise ValueError(
+                gettext("The %(name)s must be a whole number from 1 to %(max)s.")
+                % {"name": name, "max": MAX_DIMENSION}
+            )
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= MAX_SCALE:
-        raise ValueError(f"The scale must be a number above 0 and at most {MAX_SCALE}.")
+        raise ValueError(
+            gettext("The scale must be a number above 0 and at most %(max)s.") % {"max": MAX_SCALE}
+        )
 
 
 def _with_note(spec: dict[str, Any], note: str | None) -> dict[str, Any]:

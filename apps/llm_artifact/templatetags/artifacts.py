@@ -9,7 +9,9 @@ from html import escape
 from typing import Any
 
 from django import template
+from django.utils.formats import get_format, number_format
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from apps.datasources.executor import ColumnType, ResultColumn
 from apps.llm_artifact.models import Artifact, ArtifactRun
@@ -87,10 +89,10 @@ def duration(milliseconds: float | None) -> str:
     if milliseconds is None:
         return ""
     if milliseconds < 10:
-        return f"{milliseconds:.1f} ms"
+        return gettext("%(time)s ms") % {"time": number_format(milliseconds, 1)}
     if milliseconds < 1000:
-        return f"{milliseconds:.0f} ms"
-    return f"{milliseconds / 1000:.1f} s"
+        return gettext("%(time)s ms") % {"time": number_format(milliseconds, 0)}
+    return gettext("%(time)s s") % {"time": number_format(milliseconds / 1000, 1)}
 
 
 @register.filter
@@ -137,7 +139,8 @@ def result_row(
 
 @register.filter
 def number(value: Any, column_name: str = "", decimals: int | None = None) -> str:
-    """{{ value|number }} -> a number as people read it in a result: 4,919,171.08.
+    """{{ value|number }} -> a number as people read it in a result: 4,919,171.08 in
+    English, 4 919 171,08 in Russian (the active language's separators).
 
     One rule for every result table (page, card): thousands grouped; two decimals for
     numbers that have a fraction (float noise goes: 4919171.08000078 reads 4,919,171.08),
@@ -148,6 +151,21 @@ def number(value: Any, column_name: str = "", decimals: int | None = None) -> st
     """
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return "" if value is None else str(value)
+    return _localised(_number(value, column_name, decimals))
+
+
+def _localised(text: str) -> str:
+    """Python's "1,234.5" with the active language's separators ("1 234,5" in Russian).
+
+    get_format caches per language, so this stays cheap for every cell of a large result."""
+    decimal = get_format("DECIMAL_SEPARATOR")
+    thousands = get_format("THOUSAND_SEPARATOR")
+    if decimal == "." and thousands == ",":
+        return text
+    return text.translate({ord(","): thousands, ord("."): decimal})
+
+
+def _number(value: int | float | Decimal, column_name: str, decimals: int | None) -> str:
     name = column_name.lower()
     grouping = "" if name in UNGROUPED_NAMES or name.endswith("_id") else ","
     if isinstance(value, int):

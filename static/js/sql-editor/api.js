@@ -1,4 +1,5 @@
 // The JSON endpoints the editor talks to, with the page's CSRF token (session auth).
+import { gettext } from "./i18n.js";
 
 function csrfToken(form) {
   const field = form && form.querySelector("[name=csrfmiddlewaretoken]");
@@ -54,7 +55,7 @@ export function fetchSchema(url) {
 // Every message a 400 body holds, field errors or {"detail": ...}, as one line.
 export function errorText(data) {
   if (!data) {
-    return "Something went wrong.";
+    return gettext("Something went wrong.");
   }
   if (typeof data.detail === "string") {
     return data.detail;
@@ -69,5 +70,5 @@ export function errorText(data) {
       parts.push(String(value));
     }
   }
-  return parts.join(" ") || "Something went wrong.";
+  return parts.join(" ") || gettext("Something went wrong.");
 }

@@ -20,6 +20,7 @@ import { forceLinting, linter, lintGutter } from "@codemirror/lint";
 import { errorText, fetchSchema, postJSON } from "./api.js";
 import { discardDraft, readDraft, writeDraft } from "./drafts.js";
 import { renderResult } from "./result.js";
+import { gettext, interpolate } from "./i18n.js";
 
 // bench/editor_page.py reads these marks: the script loaded and run, the editors built, and
 // the frame that draws them.
@@ -82,13 +83,13 @@ class SQLEditor {
     this.notice = element("div", { class: "sql-editor-notice", role: "status" });
     this.notice.hidden = true;
     const toolbar = element("div", { class: "sql-editor-toolbar" });
-    this.formatButton = element("button", { type: "button", "data-sql-editor-action": "format" }, "Format");
+    this.formatButton = element("button", { type: "button", "data-sql-editor-action": "format" }, gettext("Format"));
     toolbar.append(this.formatButton);
     if (this.data.runUrl || this.data.runButton) {
       this.runButton = element(
         "button",
-        { type: "button", "data-sql-editor-action": "run", title: "Ctrl+Enter (Cmd+Enter on a Mac)" },
-        "Run preview",
+        { type: "button", "data-sql-editor-action": "run", title: gettext("Ctrl+Enter (Cmd+Enter on a Mac)") },
+        gettext("Run preview"),
       );
       toolbar.append(" ", this.runButton);
     }
@@ -267,7 +268,7 @@ class SQLEditor {
     } else if (diagnostics.length) {
       this.setStatus(diagnostics.map((item) => item.message).join(" "), "warning");
     } else {
-      this.setStatus("No problems found.", "ok");
+      this.setStatus(gettext("No problems found."), "ok");
     }
     this.root.dispatchEvent(new CustomEvent("sql-editor:checked", { bubbles: true, detail: answer.data }));
     return diagnostics;
@@ -320,7 +321,7 @@ class SQLEditor {
   }
 
   async preview() {
-    this.result.textContent = "Running…";
+    this.result.textContent = gettext("Running…");
     const body = { sql: this.text(), data_source: this.dataSource() };
     const declarations = this.declarations();
     if (declarations !== undefined) {
@@ -411,10 +412,12 @@ class SQLEditor {
       return;
     }
     const when = new Date(this.draft.savedAt);
-    const label = Number.isNaN(when.getTime()) ? "" : ` from ${when.toLocaleString()}`;
+    const restored = Number.isNaN(when.getTime())
+      ? gettext("Restored your unsaved draft.")
+      : interpolate(gettext("Restored your unsaved draft from %s."), [when.toLocaleString(document.documentElement.lang || undefined)]);
     this.notice.replaceChildren(
-      element("span", {}, `Restored your unsaved draft${label}. `),
-      element("button", { type: "button", "data-sql-editor-action": "discard-draft" }, "Discard draft"),
+      element("span", {}, `${restored} `),
+      element("button", { type: "button", "data-sql-editor-action": "discard-draft" }, gettext("Discard draft")),
     );
     this.notice.querySelector("button").addEventListener("click", () => this.discardDraft());
     this.notice.hidden = false;

@@ -1,4 +1,5 @@
 // A preview run's rows below the editor: built with textContent, never HTML from the answer.
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 const SHOWN_ROWS = 100;
 
@@ -13,10 +14,12 @@ export function renderResult(container, result, error) {
     return;
   }
   const summary = document.createElement("p");
-  const more = result.truncated ? " (more rows exist)" : "";
-  summary.textContent =
-    `${result.row_count} row${result.row_count === 1 ? "" : "s"}${more} in ${Math.round(result.duration_ms)} ms. ` +
-    "Preview: not recorded.";
+  const rows = result.row_count.toLocaleString(document.documentElement.lang || undefined);
+  const ms = Math.round(result.duration_ms);
+  summary.textContent = result.truncated
+    ? interpolate(ngettext("%s row (more rows exist) in %s ms.", "%s rows (more rows exist) in %s ms.", result.row_count), [rows, ms])
+    : interpolate(ngettext("%s row in %s ms.", "%s rows in %s ms.", result.row_count), [rows, ms]);
+  summary.textContent += " " + gettext("Preview: not recorded.");
   container.append(summary);
   if (!result.columns.length) {
     return;
