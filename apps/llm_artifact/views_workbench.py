@@ -19,7 +19,6 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.http import HtmxHttpRequest, is_partial
@@ -165,19 +164,19 @@ def _formatted(data, source_name: str):
     try:
         formatted = format_sql(data.get("sql_query", ""), get_data_source(source_name).dialect)
     except SQLRejected as exc:
-        return data, _("Not formatted: %(reason)s") % {"reason": exc.message}
+        return data, gettext("Not formatted: %(reason)s") % {"reason": exc.message}
     data = data.copy()
     data["sql_query"] = formatted
-    return data, _("Formatted.")
+    return data, gettext("Formatted.")
 
 
 def _throttled_preview(request, source_name, sql: str, declarations):
     """(preview, error, status) of a preview run the workbench asked for."""
     throttle = PreviewRunThrottle()
     if declarations is None:
-        return None, _("Fix the parameters first."), 200
+        return None, gettext("Fix the parameters first."), 200
     if not source_name:
-        return None, _("Choose a data source."), 200
+        return None, gettext("Choose a data source."), 200
     if not throttle.allowed(request):
         # The same per-user limit as POST /api/sql/run/ (the editor's Ctrl+Enter).
         return None, throttled_message(throttle.wait()), 429
