@@ -408,6 +408,7 @@ class DashboardMessage(AlertMessage):
     def html(self) -> str:
         return render_to_string("schedules/dashboard_email.html", self.context())
 
+    @functools.cached_property
     def attachments(self) -> list[tuple[str, bytes, str]]:
         files = []
         for tile_run in self.visible_tiles():
@@ -456,6 +457,7 @@ class ReportMessage(AlertMessage):
     def html(self) -> str:
         return self.export()
 
+    @functools.cached_property
     def attachments(self) -> list[tuple[str, bytes, str]]:
         html = self.export()
         files = [(export_filename(self.artifact.title, "html"), html.encode("utf-8"), "text/html")]
