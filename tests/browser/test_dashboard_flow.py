@@ -57,6 +57,21 @@ def one_run_at_a_time(monkeypatch):
 
     monkeypatch.setattr(views_dashboard, "run_tile", serialised)
 
+    # Reads do not lock tables either: in shared-cache mode a tile's reads (its artifact, the
+    # sharing rule) would make another tile's serialised write fail at once in the same way.
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def read_uncommitted(sender, connection, **kwargs):
+        if connection.vendor == "sqlite":
+            connection.cursor().execute("PRAGMA read_uncommitted = 1")
+
+    connection_created.connect(read_uncommitted)
+    if connection.vendor == "sqlite":
+        connection.cursor().execute("PRAGMA read_uncommitted = 1")
+    yield
+    connection_created.disconnect(read_uncommitted)
+
 
 @pytest.fixture
 def world(asgi_server, provider, tmp_path: Path, settings, one_run_at_a_time):

@@ -34,7 +34,7 @@ from apps.accounts.api.sharing import (
     list_scope,
     transfer,
 )
-from apps.core.pagination import PageNumberOrCursorPagination
+from apps.core.pagination import PageNumberOrCursorPagination, PageNumberPagination
 from apps.core.parsers import JSONParser
 from apps.datasources.executor import ColumnType, QueryFailed, QueryResult, ResultColumn
 from apps.datasources.exports import EXPORT_FORMATS
@@ -392,8 +392,14 @@ class ArtifactViewSet(BundleActions, viewsets.ModelViewSet):
         summary="List your background runs and exports of the artifact, newest first",
         responses=ArtifactJobSerializer(many=True),
     )
+    # Page numbers, as /api/artifact-jobs/ pages the same serializer: the schema has one
+    # paginated list per serializer, so both must answer it (a user's jobs are few).
     @action(
-        detail=True, methods=["get"], filter_backends=[], serializer_class=ArtifactJobSerializer
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        serializer_class=ArtifactJobSerializer,
+        pagination_class=PageNumberPagination,
     )
     def jobs(self, request: Request, pk: str | None = None) -> Response:
         artifact = self.get_object()
