@@ -4,6 +4,7 @@ Russian way in result tables (12 345,67), while exports and the API keep machine
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -76,6 +77,19 @@ def test_the_artifact_list_in_russian(russian_client, artifact):
     assert "Название" in content  # the column header
     assert "Выручка по регионам" in content
     assert "Your artifacts" not in content
+    assert "Мои и доступные мне" in content  # the scope tabs
+    assert "Mine and shared with me" not in content
+
+
+def test_how_long_ago_in_russian():
+    from django.utils import timezone, translation
+
+    from apps.core.templatetags.ago import ago
+
+    with translation.override("ru"):
+        assert ago(timezone.now()) == "только что"
+        assert ago(timezone.now() - dt.timedelta(hours=3)) == "3\xa0часа назад"  # noqa: RUF001
+    assert ago(timezone.now() - dt.timedelta(hours=3)) == "3\xa0hours ago"
 
 
 def test_the_artifact_page_in_russian(russian_client, artifact):

@@ -7,6 +7,7 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -17,5 +18,6 @@ def ago(value: dt.datetime | None) -> str:
         return ""
     now = timezone.now()
     if value > now or (now - value).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(value, now, depth=1)} ago"
+        return _("just now")
+    # timesince speaks the active language ("3 часа"); the sentence around it must too.
+    return _("%(delta)s ago") % {"delta": timesince(value, now, depth=1)}
