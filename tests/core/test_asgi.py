@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 
 import pytest
@@ -158,6 +159,9 @@ def test_the_lifespan_runs_background_work_until_shutdown_then_the_shutdown_step
         await asyncio.wait_for(server, 5)
         return sent
 
-    sent = asyncio.run(lifespan())
+    # On a thread of its own, as uvicorn runs it: the test's thread may already have a running
+    # loop (Playwright's sync API keeps one there while the browser tests' browser is open).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        sent = pool.submit(asyncio.run, lifespan()).result(timeout=30)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert happened == ["started", "cancelled", "shutdown step"]
