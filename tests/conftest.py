@@ -65,6 +65,20 @@ def jobs_run_in_process():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def connections_stay_open_in_tests():
+    # Closing a response the test client returned sends request_finished, whose
+    # close_old_connections would close the test's connection in the middle of its
+    # transaction (on PostgreSQL: "the connection is closed" in the next query). Tests run in
+    # one transaction each; nothing here needs connections recycled.
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture(autouse=True)
 def english_after_each_test():
     # A request answered in Russian leaves Russian active on the test's thread; the next test

@@ -30,6 +30,9 @@ def remember_language(request, code: str) -> None:
 
 class UserLocaleMiddleware(LocaleMiddleware):
     def process_request(self, request) -> None:
+        if request.path_info.startswith(settings.STATIC_URL):
+            # A static file has no language, and reading the session would cost it a query.
+            return
         session = getattr(request, "session", None)
         code = session.get(SESSION_KEY) if session is not None else None
         if code and is_supported(code):
